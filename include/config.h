@@ -1,0 +1,100 @@
+/*
+ * config: every setting the daemon has, in one table that drives parsing,
+ * defaults, validation and the documentation (asyncqueue.conf.example is
+ * printed from it). Sources, weakest first: built-in defaults, the file
+ * given by --config (or ASYNCQUEUE_CONFIG), ASYNCQUEUE_* environment
+ * variables, command-line flags.
+ *
+ * The struct is filled once in main() and is immutable afterwards, so any
+ * thread may read it without locking.
+ */
+#ifndef AQ_CONFIG_H
+#define AQ_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+/* Exit codes of the daemon; documented in README.md. */
+enum {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1,   /* failure after start-up, e.g. a thread could not start */
+    EXIT_USAGE = 2,     /* unknown flag or missing flag value */
+    EXIT_CONFIG = 3,    /* bad config file, variable or flag value */
+    EXIT_DATABASE = 4,  /* database cannot be opened, migrated or locked */
+    EXIT_LISTEN = 5,    /* cannot listen on the configured address */
+    EXIT_INSECURE = 6,  /* no API key while listening beyond loopback */
+};
+
+enum config_sync { CONFIG_SYNC_FULL, CONFIG_SYNC_NORMAL };
+
+struct config {
+    char *listen;            /* "host:port"; port 0 picks a free one */
+    char *db;                /* path of the SQLite database */
+    char **api_keys;         /* NULL-terminated; empty = no auth (loopback only) */
+    size_t n_api_keys;
+    char *webhook_secret;    /* "whsec_..."; NULL = generated and kept in the db */
+    bool allow_private_targets;
+    int http_threads;
+    int workers;
+    int max_inflight;
+    size_t max_body_bytes;
+    size_t max_response_bytes;
+    int64_t default_timeout_ms;
+    int64_t max_timeout_ms;
+    int64_t max_delay_ms;
+    int default_retries;
+    int max_retries;
+    int64_t retry_base_ms;
+    int64_t retry_cap_ms;
+    bool retry_jitter;
+    int64_t *webhook_schedule_ms; /* delays before retries 1..n */
+    size_t n_webhook_schedule;
+    int64_t webhook_timeout_ms;
+    int64_t connect_timeout_ms;
+    enum config_sync synchronous;
+    int64_t busy_timeout_ms;
+    int64_t lease_grace_ms;
+    int64_t shutdown_grace_ms;
+    int batch_max;
+    enum log_level log_level;
+    char *config_path;       /* the file read, or NULL */
+};
+
+/* What main() should do after loading. */
+enum config_mode {
+    CONFIG_MODE_RUN,
+    CONFIG_MODE_HELP,
+    CONFIG_MODE_VERSION,
+    CONFIG_MODE_CHECK,          /* --check-config: validate, print, exit */
+    CONFIG_MODE_PRINT_EXAMPLE,  /* --print-config-example */
+    CONFIG_MODE_PRINT_SECRET,   /* --print-webhook-secret */
+};
+
+/* Fills cfg from defaults, the file, environment (envp, NULL-terminated
+ * "K=V" strings; pass environ) and argv. On error writes one line naming
+ * the source (file:line, the variable, or the flag) to err and returns an
+ * EXIT_* code; returns EXIT_OK on success. cfg must be freed with
+ * config_free() either way. */
+int config_load(struct config *cfg, int argc, char **argv, char **envp, enum config_mode *mode,
+                char *err, size_t err_len);
+void config_free(struct config *cfg);
+
+/* Writes the annotated example configuration (every key, its default and
+ * meaning) to out. */
+void config_print_example(FILE *out);
+/* Writes the effective configuration (secrets masked) to out. */
+void config_print_effective(const struct config *cfg, FILE *out);
+/* Writes --help text to out. */
+void config_print_usage(FILE *out);
+
+/* Value parsers, exposed for tests. Return 0 or -1. Durations take a
+ * suffix ms, s, m, h or d; a bare number is seconds. Sizes take B, KiB,
+ * MiB or GiB (K, M, G accepted); a bare number is bytes. */
+int config_parse_duration_ms(const char *s, int64_t *out);
+int config_parse_size(const char *s, size_t *out);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * task: the task, its life (queued -> running -> completed | failed, and
+ * cancelled), the record of one attempt, and the JSON a user sees: the task
+ * object of the API and the webhook payload. Both are built here so the two
+ * never disagree about what a result is.
+ *
+ * Pure data and functions; thread-safe as long as one task is not shared.
+ */
+#ifndef AQ_TASK_H
+#define AQ_TASK_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "id.h"
+
+enum task_status {
+    TASK_QUEUED = 0,
+    TASK_RUNNING,
+    TASK_COMPLETED,
+    TASK_FAILED,
+    TASK_CANCELLED,
+};
+
+enum task_body_kind {
+    TASK_BODY_NONE = 0, /* no request body */
+    TASK_BODY_JSON = 1, /* from "payload": JSON text */
+    TASK_BODY_RAW = 2,  /* from "body": bytes as given */
+};
+
+/* One attempt at calling the target. */
+struct attempt {
+    int n;                 /* 1-based */
+    int64_t started_at_ms;
+    int64_t finished_at_ms;
+    int64_t duration_ms;   /* monotonic, so a clock jump cannot skew it */
+    int status_code;       /* 0 when no HTTP response arrived */
+    char *error_code;      /* NULL on success */
+    char *error_message;
+};
+
+/* The state of a task's webhook delivery (the outbox row). */
+struct webhook_state {
+    char id[48];           /* "msg_" + uuid: the webhook-id header */
+    char *status;          /* "pending", "delivering", "delivered", "failed" */
+    int attempts;
+    int64_t next_at_ms;
+    int64_t delivered_at_ms;
+    int last_status_code;
+    char *last_error;
+};
+
+struct task {
+    int64_t seq;           /* store's insertion order; 0 until stored */
+    char id[ID_LEN];
+    char *queue;
+    enum task_status status;
+    char *method;
+    char *callback_url;
+    char *headers_json;    /* JSON object of string values, or NULL */
+    char *body;            /* bytes sent to the target, or NULL */
+    size_t body_len;
+    enum task_body_kind body_kind;
+    char *webhook_url;     /* or NULL */
+    char *metadata_json;   /* any JSON value, or NULL */
+    int max_retries;
+    int64_t timeout_ms;
+    int attempts;          /* attempts recorded so far */
+    int64_t run_at_ms;     /* not before this */
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t started_at_ms; /* start of the current or last attempt, 0 if none */
+    int64_t finished_at_ms;
+    int64_t lease_until_ms;
+    int64_t claim_token;   /* fences a finished attempt against a newer claim */
+    /* The last response and error. */
+    int response_status;
+    char *response_headers_json;
+    char *response_body;
+    size_t response_body_len;
+    int64_t response_ms;
+    char *error_code;
+    char *error_message;
+};
+
+const char *task_status_name(enum task_status s);
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+int task_status_parse(const char *name, enum task_status *out);
+bool task_status_final(enum task_status s);
+
+/* Frees everything the task owns and the task itself; NULL is a no-op. */
+void task_free(struct task *t);
+void attempt_clear(struct attempt *a);
+void webhook_state_clear(struct webhook_state *w);
+
+/* The result as users see it: the target's response body parsed as JSON
+ * when it is JSON, else a string (base64 when it is not UTF-8, with
+ * *base64 set). Returns a new cJSON the caller owns, or a JSON null. */
+cJSON *task_result_json(const struct task *t, bool *base64);
+
+/* The API's task object. attempts (n of them) and webhook may be NULL/0 to
+ * leave those parts out. Caller owns the result. */
+cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t n,
+                    const struct webhook_state *webhook);
+
+/* The webhook body for a task in a final state (see docs/api.md). Returns
+ * a new string the caller frees. */
+char *task_webhook_payload(const struct task *t);
+
+#endif

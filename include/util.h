@@ -1,0 +1,72 @@
+/*
+ * util: the small things every module needs and none owns: allocation that
+ * aborts on out-of-memory, clocks, RFC 3339 time stamps, a growable byte
+ * buffer with a hard cap, and random bytes.
+ *
+ * All functions are thread-safe.
+ */
+#ifndef AQ_UTIL_H
+#define AQ_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation for internal, bounded sizes. Aborts the process on
+ * out-of-memory; sizes that come from the network are capped by the caller
+ * before they reach these. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);          /* NULL in, NULL out */
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Wall clock in milliseconds since the Unix epoch: stored times, run_at. */
+int64_t util_now_ms(void);
+/* Monotonic milliseconds: timeouts and durations, immune to clock jumps. */
+int64_t util_mono_ms(void);
+
+/* RFC 3339 UTC with milliseconds, "2026-11-28T10:12:22.123Z". out must hold
+ * at least UTIL_RFC3339_LEN bytes. Returns out. */
+#define UTIL_RFC3339_LEN 32
+char *util_rfc3339(int64_t ms, char *out);
+/* Parses an RFC 3339 date-time (any offset, optional fraction) into epoch
+ * milliseconds. Returns 0 on success, -1 when the text is not one. */
+int util_rfc3339_parse(const char *s, int64_t *ms_out);
+
+/* Fills buf with n cryptographically random bytes (getrandom). Aborts if the
+ * kernel cannot provide them, which on Linux only happens before boot ends. */
+void util_random_bytes(void *buf, size_t n);
+/* A uniformly random integer in [0, bound), bound > 0. */
+uint64_t util_random_below(uint64_t bound);
+
+/* True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+bool util_utf8_valid(const char *s, size_t len);
+
+/* Base64 (standard alphabet, padded). util_base64_encode returns a new
+ * NUL-terminated string the caller frees. util_base64_decode returns the
+ * number of bytes written to out (which must hold len*3/4 bytes) or -1. */
+char *util_base64_encode(const unsigned char *data, size_t len);
+long util_base64_decode(const char *s, size_t len, unsigned char *out);
+
+/* A growable byte buffer that refuses to grow past cap bytes. Always keeps a
+ * NUL after the data so text can be used as a C string. */
+struct buf {
+    char *data;
+    size_t len;
+    size_t alloc;
+    size_t cap;
+};
+
+void buf_init(struct buf *b, size_t cap);
+/* Appends; returns 0, or -1 (and appends nothing) when cap would be exceeded. */
+int buf_append(struct buf *b, const void *data, size_t len);
+int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the data to the caller (who frees it) and resets b. */
+char *buf_steal(struct buf *b, size_t *len_out);
+void buf_free(struct buf *b);
+
+#endif

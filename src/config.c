@@ -1,0 +1,651 @@
+/*
+ * config: the settings table and the three sources that fill it. One table
+ * row per key gives its type, default, bounds and documentation; parsing,
+ * --help, --check-config and asyncqueue.conf.example all read the same
+ * rows, so a key cannot exist in one and be missing from another.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "version.h"
+
+enum key_type {
+    KT_STRING,
+    KT_STRING_LIST,
+    KT_BOOL,
+    KT_INT,
+    KT_SIZE,
+    KT_DURATION,
+    KT_DURATION_LIST,
+    KT_SYNC,
+    KT_LOGLEVEL,
+};
+
+struct config_key {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    const char *def;   /* default, in the same text form a user writes */
+    int64_t min, max;  /* bounds for numbers (durations in ms, sizes in bytes) */
+    bool secret;       /* masked in --check-config output */
+    const char *doc;
+};
+
+#define OFF(f) offsetof(struct config, f)
+#define DAY_MS (86400LL * 1000)
+
+static const struct config_key keys[] = {
+    {"listen", KT_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, false,
+     "Address and port to serve the HTTP API on, as host:port ([v6]:port for IPv6).\n"
+     "Port 0 picks a free port (the chosen one is logged). Without api_key the\n"
+     "daemon refuses any address that is not loopback."},
+    {"db", KT_STRING, OFF(db), "asyncqueue.db", 0, 0, false,
+     "Path of the SQLite database file (created if missing; -wal and -shm files\n"
+     "sit beside it). Only one daemon may use a database file at a time."},
+    {"api_key", KT_STRING_LIST, OFF(api_keys), "", 0, 0, true,
+     "API keys accepted in 'Authorization: Bearer <key>', separated by commas\n"
+     "(several keys allow rotation without downtime). Empty: no authentication,\n"
+     "and the daemon then only listens on loopback."},
+    {"webhook_secret", KT_STRING, OFF(webhook_secret), "", 0, 0, true,
+     "Secret for signing webhooks (Standard Webhooks, 'whsec_' + base64 of 24 to\n"
+     "64 bytes). Empty: one is generated on first start and kept in the\n"
+     "database; print it with 'asyncqueue --print-webhook-secret'."},
+    {"allow_private_targets", KT_BOOL, OFF(allow_private_targets), "false", 0, 0, false,
+     "Allow targets and webhooks on loopback, private (RFC 1918, fc00::/7),\n"
+     "link-local (including cloud metadata) and other non-public addresses.\n"
+     "Checked on the address actually connected to. Keep false in production."},
+    {"http_threads", KT_INT, OFF(http_threads), "2", 1, 64, false,
+     "Threads serving HTTP requests."},
+    {"workers", KT_INT, OFF(workers), "2", 1, 64, false,
+     "Threads making target and webhook calls. Each runs one libcurl multi loop\n"
+     "that holds thousands of concurrent calls, so a few are enough."},
+    {"max_inflight", KT_INT, OFF(max_inflight), "10000", 1, 1000000, false,
+     "Most target and webhook calls in flight at once, over all workers. Each\n"
+     "call holds a socket, so keep it below the open-files limit."},
+    {"max_body_bytes", KT_SIZE, OFF(max_body_bytes), "1MiB", 1024, 64LL << 20, false,
+     "Largest request body accepted by POST /v1/tasks (413 beyond it)."},
+    {"max_response_bytes", KT_SIZE, OFF(max_response_bytes), "1MiB", 1024, 64LL << 20, false,
+     "Largest target response body kept as the task's result, counted after\n"
+     "decompression. A longer body fails the attempt with response_too_large."},
+    {"default_timeout", KT_DURATION, OFF(default_timeout_ms), "300s", 1000, 7 * DAY_MS, false,
+     "Timeout of one target call when the task gives none."},
+    {"max_timeout", KT_DURATION, OFF(max_timeout_ms), "24h", 1000, 7 * DAY_MS, false,
+     "Largest timeout a task may ask for."},
+    {"max_delay", KT_DURATION, OFF(max_delay_ms), "365d", 0, 3650 * DAY_MS, false,
+     "Furthest ahead a task may be scheduled with delay or runAt. A waiting task\n"
+     "costs a row on disk and nothing else."},
+    {"default_retries", KT_INT, OFF(default_retries), "3", 0, 1000, false,
+     "Retries after the first attempt when the task gives none."},
+    {"max_retries", KT_INT, OFF(max_retries), "100", 0, 1000, false,
+     "Largest number of retries a task may ask for."},
+    {"retry_base", KT_DURATION, OFF(retry_base_ms), "1s", 1, DAY_MS, false,
+     "Backoff before the first retry; it doubles with each further retry."},
+    {"retry_cap", KT_DURATION, OFF(retry_cap_ms), "1h", 1, 7 * DAY_MS, false,
+     "Longest backoff between two attempts."},
+    {"retry_jitter", KT_BOOL, OFF(retry_jitter), "true", 0, 0, false,
+     "Full jitter: each backoff is a random time between zero and the exponential\n"
+     "bound, so many failing tasks do not retry in lock-step. false waits exactly\n"
+     "the bound (predictable, for tests and single clients)."},
+    {"webhook_schedule", KT_DURATION_LIST, OFF(webhook_schedule_ms), "5s,5m,30m,2h,5h,10h,10h", 0,
+     7 * DAY_MS, false,
+     "Delays before each webhook retry, comma separated; after the last one the\n"
+     "delivery is marked failed. The first delivery is immediate."},
+    {"webhook_timeout", KT_DURATION, OFF(webhook_timeout_ms), "30s", 100, DAY_MS, false,
+     "Timeout of one webhook delivery."},
+    {"connect_timeout", KT_DURATION, OFF(connect_timeout_ms), "10s", 100, 600000, false,
+     "Timeout for establishing a connection to a target or webhook receiver."},
+    {"synchronous", KT_SYNC, OFF(synchronous), "full", 0, 0, false,
+     "SQLite durability: full fsyncs every commit, so a task answered 202\n"
+     "survives power loss; normal may lose the last commits on power loss (not\n"
+     "on a crash of the daemon)."},
+    {"busy_timeout", KT_DURATION, OFF(busy_timeout_ms), "5s", 0, 600000, false,
+     "How long a database operation waits for a lock held by another process."},
+    {"lease_grace", KT_DURATION, OFF(lease_grace_ms), "60s", 1000, DAY_MS, false,
+     "A claimed task's lease lasts its timeout plus this; a task still running\n"
+     "when its lease ends is put back in the queue."},
+    {"shutdown_grace", KT_DURATION, OFF(shutdown_grace_ms), "10s", 0, 3600000, false,
+     "On SIGTERM or SIGINT, how long calls in flight may finish before they are\n"
+     "stopped and their tasks put back in the queue."},
+    {"batch_max", KT_INT, OFF(batch_max), "1024", 1, 100000, false,
+     "Most writes grouped into one database transaction (one fsync)."},
+    {"log_level", KT_LOGLEVEL, OFF(log_level), "info", 0, 0, false,
+     "debug, info, warn, error or off. Logs go to stderr, one line per event."},
+};
+
+/* Client-side variables that share our prefix and are not daemon keys. */
+static const char *const foreign_env[] = {"ASYNCQUEUE_URL", "ASYNCQUEUE_CONFIG"};
+
+static const struct config_key *find_key(const char *name, size_t len)
+{
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        if (strlen(keys[i].name) == len && strncmp(keys[i].name, name, len) == 0) return &keys[i];
+    return NULL;
+}
+
+int config_parse_duration_ms(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s)) return -1;
+    double v = strtod(s, &end);
+    if (errno || end == s) return -1;
+    double mult;
+    if (*end == '\0' || strcmp(end, "s") == 0) mult = 1000;
+    else if (strcmp(end, "ms") == 0) mult = 1;
+    else if (strcmp(end, "m") == 0) mult = 60000;
+    else if (strcmp(end, "h") == 0) mult = 3600000;
+    else if (strcmp(end, "d") == 0) mult = 86400000;
+    else return -1;
+    double ms = v * mult;
+    if (ms < 0 || ms > 9e15) return -1;
+    *out = (int64_t)ms;
+    return 0;
+}
+
+int config_parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s)) return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return -1;
+    unsigned long long mult;
+    if (*end == '\0' || strcmp(end, "B") == 0) mult = 1;
+    else if (!strcmp(end, "K") || !strcmp(end, "KB") || !strcmp(end, "KiB")) mult = 1ULL << 10;
+    else if (!strcmp(end, "M") || !strcmp(end, "MB") || !strcmp(end, "MiB")) mult = 1ULL << 20;
+    else if (!strcmp(end, "G") || !strcmp(end, "GB") || !strcmp(end, "GiB")) mult = 1ULL << 30;
+    else return -1;
+    if (v > SIZE_MAX / mult) return -1;
+    *out = (size_t)(v * mult);
+    return 0;
+}
+
+static void free_string_list(char **list)
+{
+    if (!list) return;
+    for (char **p = list; *p; p++) free(*p);
+    free(list);
+}
+
+/* Splits on commas, trimming spaces and dropping empty items. */
+static char **split_list(const char *s, size_t *n_out)
+{
+    size_t n = 0, cap = 4;
+    char **list = xcalloc(cap + 1, sizeof *list);
+    const char *p = s;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && isspace((unsigned char)*a)) a++;
+        while (b > a && isspace((unsigned char)b[-1])) b--;
+        if (b > a) {
+            if (n == cap) {
+                cap *= 2;
+                list = xrealloc(list, (cap + 1) * sizeof *list);
+            }
+            list[n++] = xstrndup(a, (size_t)(b - a));
+        }
+        p = comma ? comma + 1 : end;
+    }
+    list[n] = NULL;
+    *n_out = n;
+    return list;
+}
+
+/* Sets one key from its text form. On error writes why (without the
+ * source, which the caller adds) to err and returns -1. */
+static int set_value(struct config *cfg, const struct config_key *k, const char *v, char *err,
+                     size_t err_len)
+{
+    char *field = (char *)cfg + k->offset;
+    switch (k->type) {
+    case KT_STRING: {
+        char **dst = (char **)field;
+        free(*dst);
+        *dst = *v ? xstrdup(v) : NULL;
+        return 0;
+    }
+    case KT_STRING_LIST: {
+        char ***dst = (char ***)field;
+        free_string_list(*dst);
+        *dst = split_list(v, &cfg->n_api_keys);
+        return 0;
+    }
+    case KT_BOOL: {
+        bool *dst = (bool *)field;
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) {
+            *dst = true;
+        } else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") ||
+                   !strcmp(v, "0")) {
+            *dst = false;
+        } else {
+            snprintf(err, err_len, "%s must be true or false, not '%s'", k->name, v);
+            return -1;
+        }
+        return 0;
+    }
+    case KT_INT: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (errno || end == v || *end || n < k->min || n > k->max) {
+            snprintf(err, err_len, "%s must be a whole number from %" PRId64 " to %" PRId64
+                     ", not '%s'", k->name, k->min, k->max, v);
+            return -1;
+        }
+        *(int *)field = (int)n;
+        return 0;
+    }
+    case KT_SIZE: {
+        size_t n;
+        if (config_parse_size(v, &n) || (int64_t)n < k->min || (int64_t)n > k->max) {
+            snprintf(err, err_len, "%s must be a size from %" PRId64 " to %" PRId64
+                     " bytes (suffix KiB, MiB or GiB allowed), not '%s'", k->name, k->min,
+                     k->max, v);
+            return -1;
+        }
+        *(size_t *)field = n;
+        return 0;
+    }
+    case KT_DURATION: {
+        int64_t ms;
+        if (config_parse_duration_ms(v, &ms) || ms < k->min || ms > k->max) {
+            snprintf(err, err_len, "%s must be a duration from %" PRId64 "ms to %" PRId64
+                     "ms (suffix ms, s, m, h or d; bare numbers are seconds), not '%s'",
+                     k->name, k->min, k->max, v);
+            return -1;
+        }
+        *(int64_t *)field = ms;
+        return 0;
+    }
+    case KT_DURATION_LIST: {
+        size_t n;
+        char **items = split_list(v, &n);
+        int64_t *ms = xcalloc(n ? n : 1, sizeof *ms);
+        for (size_t i = 0; i < n; i++) {
+            if (config_parse_duration_ms(items[i], &ms[i]) || ms[i] < k->min || ms[i] > k->max) {
+                snprintf(err, err_len, "%s: item %zu, '%s', is not a duration from 0 to 7d "
+                         "(suffix ms, s, m, h or d)", k->name, i + 1, items[i]);
+                free(ms);
+                free_string_list(items);
+                return -1;
+            }
+        }
+        free_string_list(items);
+        free(cfg->webhook_schedule_ms);
+        cfg->webhook_schedule_ms = ms;
+        cfg->n_webhook_schedule = n;
+        return 0;
+    }
+    case KT_SYNC:
+        if (!strcmp(v, "full")) cfg->synchronous = CONFIG_SYNC_FULL;
+        else if (!strcmp(v, "normal")) cfg->synchronous = CONFIG_SYNC_NORMAL;
+        else {
+            snprintf(err, err_len, "%s must be full or normal, not '%s'", k->name, v);
+            return -1;
+        }
+        return 0;
+    case KT_LOGLEVEL:
+        if (log_level_parse(v, (enum log_level *)field)) {
+            snprintf(err, err_len, "%s must be debug, info, warn, error or off, not '%s'",
+                     k->name, v);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+static int load_file(struct config *cfg, const char *path, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, err_len, "%s: cannot open config file: %s", path, strerror(errno));
+        return EXIT_CONFIG;
+    }
+    char line[8192], why[512];
+    int lineno = 0, rc = EXIT_OK;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, err_len, "%s:%d: line longer than %zu bytes", path, lineno,
+                     sizeof line - 1);
+            rc = EXIT_CONFIG;
+            break;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, err_len, "%s:%d: expected 'key = value'", path, lineno);
+            rc = EXIT_CONFIG;
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(s), *value = trim(eq + 1);
+        if (*value == '"') {
+            char *close = strrchr(value + 1, '"');
+            if (!close || *trim(close + 1) != '\0') {
+                snprintf(err, err_len, "%s:%d: unterminated quoted value", path, lineno);
+                rc = EXIT_CONFIG;
+                break;
+            }
+            *close = '\0';
+            value++;
+        } else {
+            /* An unquoted value ends at " #", so trailing comments work. */
+            for (char *h = value; *h; h++) {
+                if (*h == '#' && h > value && isspace((unsigned char)h[-1])) {
+                    *h = '\0';
+                    value = trim(value);
+                    break;
+                }
+            }
+        }
+        const struct config_key *k = find_key(name, strlen(name));
+        if (!k) {
+            snprintf(err, err_len, "%s:%d: unknown key '%s' (see asyncqueue.conf.example)", path,
+                     lineno, name);
+            rc = EXIT_CONFIG;
+            break;
+        }
+        if (set_value(cfg, k, value, why, sizeof why)) {
+            snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
+            rc = EXIT_CONFIG;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static void env_name(const struct config_key *k, char *out, size_t len)
+{
+    size_t o = (size_t)snprintf(out, len, "ASYNCQUEUE_");
+    for (const char *p = k->name; *p && o + 1 < len; p++) out[o++] = (char)toupper((unsigned char)*p);
+    out[o] = '\0';
+}
+
+static int load_env(struct config *cfg, char **envp, char *err, size_t err_len)
+{
+    char why[512], name[96];
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, "ASYNCQUEUE_", 11) != 0) continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq) continue;
+        bool foreign = false;
+        for (size_t i = 0; i < ARRAY_LEN(foreign_env); i++)
+            if ((size_t)(eq - *e) == strlen(foreign_env[i]) &&
+                strncmp(*e, foreign_env[i], (size_t)(eq - *e)) == 0)
+                foreign = true;
+        if (foreign) continue;
+        const struct config_key *k = NULL;
+        for (size_t i = 0; i < ARRAY_LEN(keys) && !k; i++) {
+            env_name(&keys[i], name, sizeof name);
+            if (strlen(name) == (size_t)(eq - *e) && strncmp(*e, name, strlen(name)) == 0)
+                k = &keys[i];
+        }
+        if (!k) {
+            snprintf(err, err_len, "%.*s: unknown setting (see asyncqueue.conf.example)",
+                     (int)(eq - *e), *e);
+            return EXIT_CONFIG;
+        }
+        if (set_value(cfg, k, eq + 1, why, sizeof why)) {
+            snprintf(err, err_len, "%s: %s", name, why);
+            return EXIT_CONFIG;
+        }
+    }
+    return EXIT_OK;
+}
+
+/* The flag form of a key: "--" + name with '_' as '-'. */
+static const struct config_key *flag_key(const char *flag, size_t len)
+{
+    char name[96];
+    if (len >= sizeof name) return NULL;
+    for (size_t i = 0; i < len; i++) name[i] = flag[i] == '-' ? '_' : flag[i];
+    return find_key(name, len);
+}
+
+static const char *find_config_path(int argc, char **argv, char **envp)
+{
+    const char *path = NULL;
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, "ASYNCQUEUE_CONFIG=", 18) == 0) path = *e + 18;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0) path = argv[i] + 9;
+    }
+    return path && *path ? path : NULL;
+}
+
+static int load_flags(struct config *cfg, int argc, char **argv, enum config_mode *mode, char *err,
+                      size_t err_len)
+{
+    char why[512];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { *mode = CONFIG_MODE_HELP; continue; }
+        if (!strcmp(a, "-V") || !strcmp(a, "--version")) { *mode = CONFIG_MODE_VERSION; continue; }
+        if (!strcmp(a, "--check-config")) { *mode = CONFIG_MODE_CHECK; continue; }
+        if (!strcmp(a, "--print-config-example")) { *mode = CONFIG_MODE_PRINT_EXAMPLE; continue; }
+        if (!strcmp(a, "--print-webhook-secret")) { *mode = CONFIG_MODE_PRINT_SECRET; continue; }
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, err_len, "unexpected argument '%s' (try --help)", a);
+            return EXIT_USAGE;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        if (name_len == 6 && strncmp(name, "config", 6) == 0) {
+            if (!eq) i++; /* already read by find_config_path */
+            if (i >= argc) {
+                snprintf(err, err_len, "--config needs a file name");
+                return EXIT_USAGE;
+            }
+            continue;
+        }
+        const struct config_key *k = flag_key(name, name_len);
+        if (!k) {
+            snprintf(err, err_len, "unknown option '--%.*s' (try --help)", (int)name_len, name);
+            return EXIT_USAGE;
+        }
+        const char *value;
+        if (eq) {
+            value = eq + 1;
+        } else if (k->type == KT_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 ||
+                                          (strcmp(argv[i + 1], "true") && strcmp(argv[i + 1], "false")))) {
+            value = "true"; /* a bare boolean flag switches it on */
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            snprintf(err, err_len, "--%.*s needs a value", (int)name_len, name);
+            return EXIT_USAGE;
+        }
+        if (set_value(cfg, k, value, why, sizeof why)) {
+            snprintf(err, err_len, "--%.*s: %s", (int)name_len, name, why);
+            return EXIT_CONFIG;
+        }
+    }
+    return EXIT_OK;
+}
+
+static int check_consistency(const struct config *cfg, char *err, size_t err_len)
+{
+    if (cfg->default_timeout_ms > cfg->max_timeout_ms) {
+        snprintf(err, err_len, "default_timeout must not exceed max_timeout");
+        return EXIT_CONFIG;
+    }
+    if (cfg->default_retries > cfg->max_retries) {
+        snprintf(err, err_len, "default_retries must not exceed max_retries");
+        return EXIT_CONFIG;
+    }
+    if (cfg->retry_base_ms > cfg->retry_cap_ms) {
+        snprintf(err, err_len, "retry_base must not exceed retry_cap");
+        return EXIT_CONFIG;
+    }
+    if (!cfg->db) {
+        snprintf(err, err_len, "db must name a database file");
+        return EXIT_CONFIG;
+    }
+    if (!cfg->listen) {
+        snprintf(err, err_len, "listen must be host:port");
+        return EXIT_CONFIG;
+    }
+    return EXIT_OK;
+}
+
+int config_load(struct config *cfg, int argc, char **argv, char **envp, enum config_mode *mode,
+                char *err, size_t err_len)
+{
+    memset(cfg, 0, sizeof *cfg);
+    *mode = CONFIG_MODE_RUN;
+    err[0] = '\0';
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        if (set_value(cfg, &keys[i], keys[i].def, err, err_len)) return EXIT_CONFIG; /* a bug */
+    }
+    const char *path = find_config_path(argc, argv, envp);
+    int rc;
+    if (path) {
+        cfg->config_path = xstrdup(path);
+        if ((rc = load_file(cfg, path, err, err_len))) return rc;
+    }
+    if ((rc = load_env(cfg, envp, err, err_len))) return rc;
+    if ((rc = load_flags(cfg, argc, argv, mode, err, err_len))) return rc;
+    return check_consistency(cfg, err, err_len);
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        char *field = (char *)cfg + keys[i].offset;
+        if (keys[i].type == KT_STRING) free(*(char **)field);
+        else if (keys[i].type == KT_STRING_LIST) free_string_list(*(char ***)field);
+    }
+    free(cfg->webhook_schedule_ms);
+    free(cfg->config_path);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+static void print_doc(FILE *out, const char *doc)
+{
+    const char *p = doc;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        fprintf(out, "# %.*s\n", (int)n, p);
+        p += n + (nl ? 1 : 0);
+    }
+}
+
+void config_print_example(FILE *out)
+{
+    fprintf(out,
+            "# asyncqueue.conf.example: every setting of the AsyncQueue daemon, with its\n"
+            "# default. Copy to asyncqueue.conf, uncomment what you change, and start\n"
+            "# with 'asyncqueue --config asyncqueue.conf'.\n"
+            "#\n"
+            "# Syntax: 'key = value', one per line; '#' starts a comment. Quote a value\n"
+            "# (\"...\") to keep a '#' or surrounding spaces in it.\n"
+            "# Every key can also be set by an environment variable ASYNCQUEUE_<KEY>\n"
+            "# (upper case) or a flag --<key> (with '-' for '_'). Flags beat the\n"
+            "# environment, which beats this file.\n"
+            "# Durations take ms, s, m, h or d (a bare number is seconds); sizes take\n"
+            "# KiB, MiB or GiB (a bare number is bytes).\n"
+            "#\n"
+            "# This file is generated by 'asyncqueue --print-config-example'.\n");
+    char env[96];
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        const struct config_key *k = &keys[i];
+        env_name(k, env, sizeof env);
+        fprintf(out, "\n");
+        print_doc(out, k->doc);
+        fprintf(out, "# Environment: %s. Flag: --", env);
+        for (const char *p = k->name; *p; p++) fputc(*p == '_' ? '-' : *p, out);
+        fprintf(out, ".\n#%s =%s%s\n", k->name, *k->def ? " " : "", k->def);
+    }
+}
+
+static void print_value(const struct config *cfg, const struct config_key *k, FILE *out)
+{
+    const char *field = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case KT_STRING: {
+        const char *s = *(char *const *)field;
+        fputs(!s ? "" : k->secret ? "(set)" : s, out);
+        break;
+    }
+    case KT_STRING_LIST: {
+        char *const *list = *(char **const *)field;
+        size_t n = 0;
+        for (char *const *p = list; p && *p; p++) n++;
+        if (n) fprintf(out, "(%zu set)", n);
+        break;
+    }
+    case KT_BOOL: fputs(*(const bool *)field ? "true" : "false", out); break;
+    case KT_INT: fprintf(out, "%d", *(const int *)field); break;
+    case KT_SIZE: fprintf(out, "%zu", *(const size_t *)field); break;
+    case KT_DURATION: fprintf(out, "%" PRId64 "ms", *(const int64_t *)field); break;
+    case KT_DURATION_LIST:
+        for (size_t i = 0; i < cfg->n_webhook_schedule; i++)
+            fprintf(out, "%s%" PRId64 "ms", i ? "," : "", cfg->webhook_schedule_ms[i]);
+        break;
+    case KT_SYNC: fputs(cfg->synchronous == CONFIG_SYNC_FULL ? "full" : "normal", out); break;
+    case KT_LOGLEVEL: {
+        static const char *const names[] = {"debug", "info", "warn", "error", "off"};
+        fputs(names[cfg->log_level], out);
+        break;
+    }
+    }
+}
+
+void config_print_effective(const struct config *cfg, FILE *out)
+{
+    fprintf(out, "# effective configuration%s%s\n", cfg->config_path ? " from " : "",
+            cfg->config_path ? cfg->config_path : "");
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        fprintf(out, "%s = ", keys[i].name);
+        print_value(cfg, &keys[i], out);
+        fputc('\n', out);
+    }
+}
+
+void config_print_usage(FILE *out)
+{
+    fprintf(out,
+            "AsyncQueue %s: a self-hosted HTTP task queue.\n"
+            "\n"
+            "Usage: asyncqueue [--config FILE] [--listen ADDR:PORT] [--db PATH]\n"
+            "                  [--allow-private-targets] [--<key> VALUE ...]\n"
+            "       asyncqueue --check-config [options]   validate and print the settings\n"
+            "       asyncqueue --print-webhook-secret [options]\n"
+            "       asyncqueue --print-config-example\n"
+            "       asyncqueue --help | --version\n"
+            "\n"
+            "Every setting is a flag --<key> (with '-' for '_'), an environment variable\n"
+            "ASYNCQUEUE_<KEY>, or a line in the config file; flags beat the environment,\n"
+            "which beats the file. Settings:\n\n",
+            AQ_VERSION);
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        fprintf(out, "  --");
+        for (const char *p = keys[i].name; *p; p++) fputc(*p == '_' ? '-' : *p, out);
+        fprintf(out, " (default: %s)\n", *keys[i].def ? keys[i].def : "none");
+    }
+    fprintf(out, "\nExit codes: 0 ok, 1 runtime failure, 2 usage, 3 configuration, 4 database,\n"
+                 "5 cannot listen, 6 refusing to listen beyond loopback without an API key.\n");
+}

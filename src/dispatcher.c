@@ -1,0 +1,766 @@
+/*
+ * dispatcher: worker threads, each a libcurl multi loop, making target calls
+ * and webhook deliveries and turning each result into a writer op. See
+ * dispatcher.h for the design.
+ */
+#include "dispatcher.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "netpolicy.h"
+#include "retry.h"
+#include "util.h"
+#include "version.h"
+#include "webhook.h"
+
+#define HEADER_BYTES_MAX 32768   /* response headers kept per call */
+#define WEBHOOK_RESPONSE_MAX 4096 /* a receiver's answer is only read, not kept */
+
+struct transfer;
+
+struct worker {
+    struct dispatcher *d;
+    int index;
+    pthread_t thread;
+    bool started;
+    CURLM *multi;
+    pthread_mutex_t lock;        /* guards inbox */
+    struct job *inbox;
+    atomic_int load;             /* jobs given to this worker and not finished */
+    struct transfer *active;     /* worker thread only */
+    struct log_batch log;        /* worker thread only */
+};
+
+struct dispatcher {
+    const struct config *cfg;
+    struct writer *writer;
+    unsigned char webhook_key[WEBHOOK_KEY_MAX];
+    size_t key_len;
+    struct worker *workers;
+    int n_workers;
+    atomic_int inflight;
+    atomic_bool stopping;        /* finish what is in flight, then exit */
+    atomic_bool aborting;        /* drop what is in flight and exit */
+    struct retry_policy policy;
+};
+
+struct transfer {
+    struct worker *w;
+    struct job *job;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct buf body;             /* response body, capped */
+    struct buf head;             /* response header lines, capped */
+    int64_t started_ms;
+    int64_t started_mono;
+    const char *blocked_range;   /* set when netpolicy refused an address */
+    bool too_large;
+    char errbuf[CURL_ERROR_SIZE];
+    struct transfer *prev, *next;
+};
+
+/* ---- small helpers ---- */
+
+/* "scheme://host[:port]/path" without user-info or query, for logs. */
+static char *url_for_log(const char *url, char *out, size_t len)
+{
+    const char *p = strstr(url, "://");
+    const char *auth = p ? p + 3 : url;
+    const char *auth_end = auth + strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', (size_t)(auth_end - auth));
+    const char *host = at ? at + 1 : auth;
+    const char *path_end = auth_end + strcspn(auth_end, "?#");
+    snprintf(out, len, "%.*s%.*s%.*s", p ? (int)(auth - url) : 0, url, (int)(auth_end - host),
+             host, (int)(path_end - auth_end), auth_end);
+    return out;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct transfer *t = arg;
+    size_t len = size * n;
+    if (buf_append(&t->body, data, len) < 0) {
+        t->too_large = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    struct transfer *t = arg;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) t->head.len = 0; /* a new response (after 1xx) */
+    buf_append(&t->head, data, len); /* past the cap, extra headers are dropped */
+    return len;
+}
+
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct transfer *t = arg;
+    (void)purpose;
+    const char *range = netpolicy_classify(&addr->addr);
+    if (range) {
+        t->blocked_range = range;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+/* Parses captured header lines into a JSON object of lower-case names;
+ * repeated headers are joined with ", ". Also picks out Retry-After and
+ * AsyncQueue-Retry. */
+static cJSON *parse_headers(const struct buf *head, int64_t now_ms, int64_t *retry_after_ms,
+                            bool *target_final)
+{
+    cJSON *o = cJSON_CreateObject();
+    *retry_after_ms = -1;
+    *target_final = false;
+    const char *p = head->data ? head->data : "";
+    const char *end = p + head->len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon && colon > p && strncmp(p, "HTTP/", 5) != 0) {
+            char name[128];
+            size_t nlen = (size_t)(colon - p) < sizeof name - 1 ? (size_t)(colon - p) : sizeof name - 1;
+            for (size_t i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
+            name[nlen] = '\0';
+            const char *v = colon + 1, *ve = line_end;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            char *value = xstrndup(v, (size_t)(ve - v));
+            if (!util_utf8_valid(value, strlen(value))) {
+                free(value);
+                value = xstrdup("(not UTF-8)");
+            }
+            cJSON *prev = cJSON_GetObjectItemCaseSensitive(o, name);
+            if (prev) {
+                char *joined = xasprintf("%s, %s", prev->valuestring, value);
+                cJSON_ReplaceItemInObjectCaseSensitive(o, name, cJSON_CreateString(joined));
+                free(joined);
+            } else {
+                cJSON_AddStringToObject(o, name, value);
+            }
+            if (strcmp(name, "retry-after") == 0) *retry_after_ms = retry_parse_retry_after(value, now_ms);
+            if (strcmp(name, "asyncqueue-retry") == 0 && strcasecmp(value, "false") == 0)
+                *target_final = true;
+            free(value);
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return o;
+}
+
+static enum retry_transport classify(CURLcode rc, const struct transfer *t)
+{
+    if (t->blocked_range && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST))
+        return RETRY_TRANSPORT_BLOCKED;
+    if (t->too_large) return RETRY_TRANSPORT_TOO_LARGE;
+    switch (rc) {
+    case CURLE_OK: return RETRY_TRANSPORT_OK;
+    case CURLE_OPERATION_TIMEDOUT: return RETRY_TRANSPORT_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST: return RETRY_TRANSPORT_DNS;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return RETRY_TRANSPORT_CONNECT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE: return RETRY_TRANSPORT_TLS;
+    default: return RETRY_TRANSPORT_OTHER;
+    }
+}
+
+static void transport_message(CURLcode rc, const struct transfer *t, const struct config *cfg,
+                              int64_t timeout_ms, char *out, size_t len)
+{
+    if (t->blocked_range)
+        snprintf(out, len, "refused to connect to a %s address; set allow_private_targets = true "
+                 "to call local services", t->blocked_range);
+    else if (t->too_large)
+        snprintf(out, len, "the response body is larger than max_response_bytes (%zu bytes)",
+                 cfg->max_response_bytes);
+    else if (rc == CURLE_OPERATION_TIMEDOUT)
+        snprintf(out, len, "no complete response within the timeout of %lld ms (%s)",
+                 (long long)timeout_ms, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+    else
+        snprintf(out, len, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+}
+
+/* ---- finishing a task attempt ---- */
+
+struct finish_op {
+    struct writer_op op;
+    struct writer *writer;
+    struct task *task;
+    struct attempt attempt;
+    char *webhook_body;
+    enum retry_verdict verdict;
+};
+
+static int finish_apply(struct store_conn *c, void *arg, int64_t *due_ms)
+{
+    struct finish_op *f = arg;
+    bool applied;
+    struct task_result r = {.task = f->task, .attempt = &f->attempt, .webhook_body = f->webhook_body};
+    int rc = store_task_finish(c, &r, &applied);
+    if (rc == STORE_OK && applied) {
+        if (f->task->status == TASK_QUEUED && f->task->run_at_ms < *due_ms) *due_ms = f->task->run_at_ms;
+        if (f->webhook_body && f->task->updated_at_ms < *due_ms) *due_ms = f->task->updated_at_ms;
+    }
+    return rc;
+}
+
+static void finish_done(void *arg, int rc)
+{
+    struct finish_op *f = arg;
+    if (rc != STORE_OK)
+        log_msg(LOG_ERROR, "attempt.record_failed", "task=%s n=%d (the task stays running and is "
+                "requeued when its lease ends)", f->task->id, f->attempt.n);
+    task_free(f->task);
+    attempt_clear(&f->attempt);
+    free(f->webhook_body);
+    free(f);
+}
+
+static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
+{
+    struct dispatcher *d = w->d;
+    struct task *task = t->job->task;
+    t->job->task = NULL; /* ownership moves to the finish op */
+    int64_t now = util_now_ms();
+    int64_t duration = util_mono_ms() - t->started_mono;
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    struct retry_outcome o = {0};
+    o.transport = classify(rc, t);
+    o.http_status = (int)status;
+    o.attempts = task->attempts + 1;
+    o.max_retries = task->max_retries;
+    char detail[384];
+    transport_message(rc, t, d->cfg, task->timeout_ms, detail, sizeof detail);
+    o.transport_detail = detail;
+    cJSON *headers = parse_headers(&t->head, now, &o.retry_after_ms, &o.target_final);
+    if (o.transport != RETRY_TRANSPORT_OK) o.retry_after_ms = -1;
+    struct retry_decision dec;
+    retry_decide(&o, &d->policy, &dec);
+
+    task->attempts = o.attempts;
+    task->updated_at_ms = now;
+    free(task->response_headers_json);
+    free(task->response_body);
+    free(task->error_code);
+    free(task->error_message);
+    task->response_headers_json = NULL;
+    task->response_body = NULL;
+    task->response_body_len = 0;
+    task->response_status = 0;
+    if (status > 0 && o.transport != RETRY_TRANSPORT_TOO_LARGE) {
+        task->response_status = (int)status;
+        task->response_headers_json = cJSON_PrintUnformatted(headers);
+        task->response_body = buf_steal(&t->body, &task->response_body_len);
+    }
+    task->response_ms = duration;
+    task->error_code = xstrdup(dec.error_code);
+    task->error_message = dec.error_code ? xstrdup(dec.message) : NULL;
+    cJSON_Delete(headers);
+
+    const char *outcome;
+    switch (dec.verdict) {
+    case RETRY_DONE:
+        task->status = TASK_COMPLETED;
+        task->finished_at_ms = now;
+        outcome = "completed";
+        break;
+    case RETRY_AGAIN:
+        task->status = TASK_QUEUED;
+        task->run_at_ms = now + dec.delay_ms;
+        outcome = "retry";
+        break;
+    default:
+        task->status = TASK_FAILED;
+        task->finished_at_ms = now;
+        outcome = "failed";
+        break;
+    }
+
+    struct finish_op *f = xcalloc(1, sizeof *f);
+    f->attempt.n = o.attempts;
+    f->attempt.started_at_ms = t->started_ms;
+    f->attempt.finished_at_ms = now;
+    f->attempt.duration_ms = duration;
+    f->attempt.status_code = (int)status;
+    f->attempt.error_code = xstrdup(dec.error_code);
+    f->attempt.error_message = dec.error_code ? xstrdup(dec.message) : NULL;
+    f->verdict = dec.verdict;
+    if (task_status_final(task->status) && task->webhook_url)
+        f->webhook_body = task_webhook_payload(task);
+
+    char err[300];
+    if (dec.verdict == RETRY_AGAIN)
+        log_batch_add(&w->log, LOG_INFO, "attempt.end", "task=%s n=%d status=%ld ms=%lld outcome=retry retry_in_ms=%lld error=%s",
+                      task->id, o.attempts, status, (long long)duration, (long long)dec.delay_ms,
+                      log_quote(err, sizeof err, dec.error_code));
+    else
+        log_batch_add(&w->log, dec.verdict == RETRY_DONE ? LOG_INFO : LOG_WARN, "attempt.end",
+                      "task=%s n=%d status=%ld ms=%lld outcome=%s%s%s", task->id, o.attempts, status,
+                      (long long)duration, outcome, dec.error_code ? " error=" : "",
+                      dec.error_code ? log_quote(err, sizeof err, dec.message) : "");
+
+    f->task = task;
+    f->writer = d->writer;
+    f->op.apply = finish_apply;
+    f->op.done = finish_done;
+    f->op.arg = f;
+    writer_submit(d->writer, &f->op);
+}
+
+/* ---- finishing a webhook delivery ---- */
+
+struct webhook_op {
+    struct writer_op op;
+    struct webhook_result r;
+    char *error;
+};
+
+static int webhook_apply(struct store_conn *c, void *arg, int64_t *due_ms)
+{
+    struct webhook_op *f = arg;
+    int rc = store_webhook_finish(c, &f->r);
+    if (rc == STORE_OK && !f->r.delivered && !f->r.give_up && f->r.next_at_ms < *due_ms)
+        *due_ms = f->r.next_at_ms;
+    return rc;
+}
+
+static void webhook_done(void *arg, int rc)
+{
+    struct webhook_op *f = arg;
+    if (rc != STORE_OK)
+        log_msg(LOG_ERROR, "webhook.record_failed", "seq=%lld (it is delivered again when its lease ends)",
+                (long long)f->r.seq);
+    free(f->error);
+    free(f);
+}
+
+static void finish_webhook(struct worker *w, struct transfer *t, CURLcode rc)
+{
+    struct dispatcher *d = w->d;
+    struct webhook_msg *m = t->job->webhook;
+    int64_t now = util_now_ms();
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    struct webhook_op *f = xcalloc(1, sizeof *f);
+    struct webhook_result *r = &f->r;
+    r->seq = m->seq;
+    r->claim_token = m->claim_token;
+    r->attempts = m->attempts + 1;
+    r->started_at_ms = t->started_ms;
+    r->finished_at_ms = now;
+    r->duration_ms = util_mono_ms() - t->started_mono;
+    r->status_code = (int)status;
+    /* The receiver's body is not kept, so hitting its small cap is fine. */
+    bool ok = (rc == CURLE_OK || (t->too_large && rc == CURLE_WRITE_ERROR)) && status >= 200 &&
+              status <= 299;
+    char detail[384];
+    if (ok) {
+        r->delivered = true;
+    } else {
+        if (rc == CURLE_OK || t->too_large)
+            snprintf(detail, sizeof detail, "receiver answered %ld", status);
+        else
+            transport_message(rc, t, d->cfg, d->cfg->webhook_timeout_ms, detail, sizeof detail);
+        f->error = xstrdup(detail);
+        r->error = f->error;
+        int64_t delay = retry_webhook_delay_ms(r->attempts, d->cfg->webhook_schedule_ms,
+                                               d->cfg->n_webhook_schedule);
+        if (delay < 0 || t->blocked_range) r->give_up = true;
+        else r->next_at_ms = now + delay;
+    }
+    char err[300];
+    if (r->delivered)
+        log_batch_add(&w->log, LOG_INFO, "webhook.delivered", "id=%s task=%s n=%d status=%ld ms=%lld",
+                      m->id, m->task_id, r->attempts, status, (long long)r->duration_ms);
+    else if (r->give_up)
+        log_batch_add(&w->log, LOG_WARN, "webhook.failed", "id=%s task=%s n=%d status=%ld error=%s",
+                      m->id, m->task_id, r->attempts, status, log_quote(err, sizeof err, detail));
+    else
+        log_batch_add(&w->log, LOG_INFO, "webhook.retry", "id=%s task=%s n=%d status=%ld retry_in_ms=%lld error=%s",
+                      m->id, m->task_id, r->attempts, status, (long long)(r->next_at_ms - now),
+                      log_quote(err, sizeof err, detail));
+    f->op.apply = webhook_apply;
+    f->op.done = webhook_done;
+    f->op.arg = f;
+    writer_submit(d->writer, &f->op);
+}
+
+/* ---- starting transfers ---- */
+
+static void transfer_free(struct transfer *t)
+{
+    if (!t) return;
+    if (t->easy) curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    buf_free(&t->body);
+    buf_free(&t->head);
+    job_list_free(t->job);
+    free(t);
+}
+
+static void common_options(struct dispatcher *d, struct transfer *t, const char *url,
+                           int64_t timeout_ms)
+{
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore *_proxy variables */
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L); /* long calls through NATs */
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 60L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, AQ_USER_AGENT);
+    if (!d->cfg->allow_private_targets) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    }
+    t->headers = curl_slist_append(t->headers, "Expect:"); /* no 100-continue round trip */
+}
+
+static void add_header(struct transfer *t, const char *name, const char *value)
+{
+    /* "Name;" is libcurl's way to send a header with an empty value. */
+    char *line = *value ? xasprintf("%s: %s", name, value) : xasprintf("%s;", name);
+    t->headers = curl_slist_append(t->headers, line);
+    free(line);
+}
+
+static void setup_task(struct dispatcher *d, struct transfer *t)
+{
+    struct task *task = t->job->task;
+    CURL *e = t->easy;
+    buf_init(&t->body, d->cfg->max_response_bytes);
+    common_options(d, t, task->callback_url, task->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* the cap counts decoded bytes */
+    bool has_content_type = false;
+    cJSON *h = task->headers_json ? cJSON_Parse(task->headers_json) : NULL;
+    for (const cJSON *it = h ? h->child : NULL; it; it = it->next) {
+        if (!cJSON_IsString(it)) continue;
+        if (strcasecmp(it->string, "content-type") == 0) has_content_type = true;
+        add_header(t, it->string, it->valuestring);
+    }
+    cJSON_Delete(h);
+    if (task->body && !has_content_type)
+        add_header(t, "Content-Type", task->body_kind == TASK_BODY_JSON ? "application/json"
+                                                                        : "text/plain; charset=utf-8");
+    char n[16];
+    snprintf(n, sizeof n, "%d", task->attempts + 1);
+    add_header(t, "AsyncQueue-Task-Id", task->id);
+    add_header(t, "AsyncQueue-Attempt", n);
+    add_header(t, "AsyncQueue-Queue", task->queue ? task->queue : "default");
+
+    const char *m = task->method ? task->method : "POST";
+    if (task->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, task->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)task->body_len);
+        if (strcmp(m, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    } else if (strcmp(m, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(m, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        if (strcmp(m, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    char u[256];
+    log_batch_add(&t->w->log, LOG_INFO, "attempt.start", "task=%s n=%d method=%s url=%s", task->id,
+                  task->attempts + 1, m, url_for_log(task->callback_url, u, sizeof u));
+}
+
+static void setup_webhook(struct dispatcher *d, struct transfer *t)
+{
+    struct webhook_msg *m = t->job->webhook;
+    buf_init(&t->body, WEBHOOK_RESPONSE_MAX);
+    common_options(d, t, m->url, d->cfg->webhook_timeout_ms);
+    int64_t ts = util_now_ms() / 1000;
+    char sig[WEBHOOK_SIGNATURE_LEN], tsbuf[24];
+    webhook_sign(d->webhook_key, d->key_len, m->id, ts, m->body, m->body_len, sig);
+    snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
+    add_header(t, "Content-Type", "application/json");
+    add_header(t, "webhook-id", m->id);
+    add_header(t, "webhook-timestamp", tsbuf);
+    add_header(t, "webhook-signature", sig);
+    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, m->body);
+    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)m->body_len);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+}
+
+static void complete(struct worker *w, struct transfer *t, CURLcode rc);
+
+static void start(struct worker *w, struct job *job)
+{
+    struct transfer *t = xcalloc(1, sizeof *t);
+    t->w = w;
+    t->job = job;
+    job->next = NULL;
+    buf_init(&t->head, HEADER_BYTES_MAX);
+    t->started_ms = util_now_ms();
+    t->started_mono = util_mono_ms();
+    t->easy = curl_easy_init();
+    if (!t->easy) {
+        snprintf(t->errbuf, sizeof t->errbuf, "cannot create a libcurl handle (out of memory?)");
+        complete(w, t, CURLE_OUT_OF_MEMORY);
+        return;
+    }
+    if (job->kind == JOB_TASK) setup_task(w->d, t);
+    else setup_webhook(w->d, t);
+    t->next = w->active;
+    if (w->active) w->active->prev = t;
+    w->active = t;
+    CURLMcode mc = curl_multi_add_handle(w->multi, t->easy);
+    if (mc != CURLM_OK) {
+        snprintf(t->errbuf, sizeof t->errbuf, "cannot start the call: %s", curl_multi_strerror(mc));
+        complete(w, t, CURLE_FAILED_INIT);
+    }
+}
+
+static void unlink_transfer(struct worker *w, struct transfer *t)
+{
+    if (t->prev) t->prev->next = t->next;
+    else if (w->active == t) w->active = t->next;
+    if (t->next) t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+}
+
+/* Records the result and releases the slot. */
+static void complete(struct worker *w, struct transfer *t, CURLcode rc)
+{
+    if (t->job->kind == JOB_TASK) finish_task(w, t, rc);
+    else finish_webhook(w, t, rc);
+    unlink_transfer(w, t);
+    if (t->easy) curl_multi_remove_handle(w->multi, t->easy);
+    transfer_free(t);
+    atomic_fetch_sub(&w->load, 1);
+    atomic_fetch_sub(&w->d->inflight, 1);
+}
+
+/* ---- the loop ---- */
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct dispatcher *d = w->d;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        struct job *jobs = w->inbox;
+        w->inbox = NULL;
+        pthread_mutex_unlock(&w->lock);
+        while (jobs) {
+            struct job *next = jobs->next;
+            start(w, jobs);
+            jobs = next;
+        }
+        int running = 0;
+        curl_multi_perform(w->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(w->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            struct transfer *t = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+            complete(w, t, msg->data.result);
+        }
+        log_batch_flush(&w->log);
+        if (atomic_load(&d->aborting)) break;
+        if (atomic_load(&d->stopping) && atomic_load(&w->load) == 0) break;
+        curl_multi_poll(w->multi, NULL, 0, 1000, NULL);
+    }
+    /* Whatever is still in flight is dropped unrecorded; the writer puts its
+     * tasks back in the queue. */
+    int dropped = 0;
+    while (w->active) {
+        struct transfer *t = w->active;
+        unlink_transfer(w, t);
+        curl_multi_remove_handle(w->multi, t->easy);
+        transfer_free(t);
+        dropped++;
+    }
+    pthread_mutex_lock(&w->lock);
+    for (struct job *j = w->inbox; j; j = j->next) dropped++;
+    job_list_free(w->inbox);
+    w->inbox = NULL;
+    pthread_mutex_unlock(&w->lock);
+    atomic_fetch_sub(&d->inflight, dropped);
+    atomic_store(&w->load, 0);
+    if (dropped) log_msg(LOG_WARN, "worker.stopped", "worker=%d dropped=%d", w->index, dropped);
+    log_batch_free(&w->log);
+    return NULL;
+}
+
+/* ---- the sink the writer feeds ---- */
+
+static int sink_free_slots(void *arg)
+{
+    struct dispatcher *d = arg;
+    if (atomic_load(&d->stopping)) return 0;
+    int free = d->cfg->max_inflight - atomic_load(&d->inflight);
+    return free > 0 ? free : 0;
+}
+
+static void sink_deliver(void *arg, struct job *jobs, int count)
+{
+    struct dispatcher *d = arg;
+    atomic_fetch_add(&d->inflight, count);
+    struct job *per_worker[64] = {0};
+    int n = d->n_workers < 64 ? d->n_workers : 64;
+    while (jobs) {
+        struct job *next = jobs->next;
+        int best = 0, best_load = atomic_load(&d->workers[0].load);
+        for (int i = 1; i < n; i++) {
+            int l = atomic_load(&d->workers[i].load);
+            if (l < best_load) {
+                best = i;
+                best_load = l;
+            }
+        }
+        atomic_fetch_add(&d->workers[best].load, 1);
+        jobs->next = per_worker[best];
+        per_worker[best] = jobs;
+        jobs = next;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!per_worker[i]) continue;
+        struct worker *w = &d->workers[i];
+        pthread_mutex_lock(&w->lock);
+        struct job *tail = per_worker[i];
+        while (tail->next) tail = tail->next;
+        tail->next = w->inbox;
+        w->inbox = per_worker[i];
+        pthread_mutex_unlock(&w->lock);
+        curl_multi_wakeup(w->multi);
+    }
+}
+
+struct writer_sink dispatcher_sink(struct dispatcher *d)
+{
+    struct writer_sink s = {.free_slots = sink_free_slots, .deliver = sink_deliver, .arg = d};
+    return s;
+}
+
+int dispatcher_inflight(struct dispatcher *d)
+{
+    return atomic_load(&d->inflight);
+}
+
+struct dispatcher *dispatcher_new(const struct config *cfg, struct writer *writer,
+                                  const unsigned char *webhook_key, size_t key_len)
+{
+    struct dispatcher *d = xcalloc(1, sizeof *d);
+    d->cfg = cfg;
+    d->writer = writer;
+    memcpy(d->webhook_key, webhook_key, key_len);
+    d->key_len = key_len;
+    d->n_workers = cfg->workers > 64 ? 64 : cfg->workers;
+    d->workers = xcalloc((size_t)d->n_workers, sizeof *d->workers);
+    d->policy.base_ms = cfg->retry_base_ms;
+    d->policy.cap_ms = cfg->retry_cap_ms;
+    d->policy.jitter = cfg->retry_jitter;
+    d->policy.random_below = util_random_below;
+    atomic_init(&d->inflight, 0);
+    atomic_init(&d->stopping, false);
+    atomic_init(&d->aborting, false);
+    for (int i = 0; i < d->n_workers; i++) {
+        struct worker *w = &d->workers[i];
+        w->d = d;
+        w->index = i;
+        pthread_mutex_init(&w->lock, NULL);
+        atomic_init(&w->load, 0);
+        log_batch_init(&w->log);
+        w->multi = curl_multi_init();
+        if (!w->multi) {
+            log_msg(LOG_ERROR, "dispatcher.init_failed", "error=\"curl_multi_init failed\"");
+            dispatcher_free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+int dispatcher_start(struct dispatcher *d)
+{
+    for (int i = 0; i < d->n_workers; i++) {
+        if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {
+            log_msg(LOG_ERROR, "dispatcher.thread_failed", "worker=%d", i);
+            return -1;
+        }
+        d->workers[i].started = true;
+    }
+    return 0;
+}
+
+void dispatcher_stop(struct dispatcher *d, int64_t grace_ms)
+{
+    atomic_store(&d->stopping, true);
+    for (int i = 0; i < d->n_workers; i++)
+        if (d->workers[i].multi) curl_multi_wakeup(d->workers[i].multi);
+    int64_t deadline = util_mono_ms() + grace_ms;
+    int inflight = atomic_load(&d->inflight);
+    if (inflight > 0)
+        log_msg(LOG_INFO, "dispatcher.draining", "inflight=%d grace_ms=%lld", inflight, (long long)grace_ms);
+    while (atomic_load(&d->inflight) > 0 && util_mono_ms() < deadline) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&d->aborting, true);
+    for (int i = 0; i < d->n_workers; i++) {
+        struct worker *w = &d->workers[i];
+        if (!w->started) continue;
+        curl_multi_wakeup(w->multi);
+        pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+}
+
+void dispatcher_free(struct dispatcher *d)
+{
+    if (!d) return;
+    for (int i = 0; i < d->n_workers; i++) {
+        struct worker *w = &d->workers[i];
+        if (w->started) {
+            atomic_store(&d->aborting, true);
+            curl_multi_wakeup(w->multi);
+            pthread_join(w->thread, NULL);
+        }
+        job_list_free(w->inbox);
+        if (w->multi) curl_multi_cleanup(w->multi);
+        pthread_mutex_destroy(&w->lock);
+        if (!w->started && w->log.buf.data) log_batch_free(&w->log);
+    }
+    free(d->workers);
+    free(d);
+}

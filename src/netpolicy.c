@@ -1,0 +1,173 @@
+/*
+ * netpolicy: address ranges that are not the public internet, and the URL
+ * check made at creation. URL parsing is libcurl's own (curl_url), so what
+ * we check is what libcurl will later call.
+ */
+#include "netpolicy.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+struct v4_range {
+    uint32_t net;
+    int prefix;
+    const char *name;
+};
+
+static const struct v4_range v4_ranges[] = {
+    {0x00000000, 8, "unspecified"},     /* 0.0.0.0/8 "this network" */
+    {0x0A000000, 8, "private"},         /* 10.0.0.0/8 */
+    {0x64400000, 10, "cgnat"},          /* 100.64.0.0/10 */
+    {0x7F000000, 8, "loopback"},        /* 127.0.0.0/8 */
+    {0xA9FE0000, 16, "link-local"},     /* 169.254.0.0/16, cloud metadata */
+    {0xAC100000, 12, "private"},        /* 172.16.0.0/12 */
+    {0xC0000000, 24, "reserved"},       /* 192.0.0.0/24 IETF assignments */
+    {0xC0000200, 24, "documentation"},  /* 192.0.2.0/24 */
+    {0xC0586300, 24, "reserved"},       /* 192.88.99.0/24 6to4 relay */
+    {0xC0A80000, 16, "private"},        /* 192.168.0.0/16 */
+    {0xC6120000, 15, "benchmarking"},   /* 198.18.0.0/15 */
+    {0xC6336400, 24, "documentation"},  /* 198.51.100.0/24 */
+    {0xCB007100, 24, "documentation"},  /* 203.0.113.0/24 */
+    {0xE0000000, 4, "multicast"},       /* 224.0.0.0/4 */
+    {0xF0000000, 4, "reserved"},        /* 240.0.0.0/4 and broadcast */
+};
+
+static const char *classify_v4(uint32_t a)
+{
+    for (size_t i = 0; i < ARRAY_LEN(v4_ranges); i++) {
+        uint32_t mask = v4_ranges[i].prefix ? ~0u << (32 - v4_ranges[i].prefix) : 0;
+        if ((a & mask) == v4_ranges[i].net) return v4_ranges[i].name;
+    }
+    return NULL;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static bool zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
+
+static const char *classify_v6(const uint8_t *a)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (zero(a, 15)) return a[15] == 1 ? "loopback" : a[15] == 0 ? "unspecified" : "reserved";
+    /* Forms that carry an IPv4 address: judge the IPv4 address. */
+    if (memcmp(a, mapped, 12) == 0 || zero(a, 12) || memcmp(a, nat64, 12) == 0) {
+        const char *c = classify_v4(be32(a + 12));
+        return c ? c : zero(a, 12) ? "reserved" : NULL; /* ::a.b.c.d is deprecated */
+    }
+    if (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b && a[4] == 0 && a[5] == 1)
+        return "private"; /* 64:ff9b:1::/48 local-use NAT64 */
+    if (a[0] == 0x20 && a[1] == 0x02) { /* 2002::/16 6to4 */
+        const char *c = classify_v4(be32(a + 2));
+        return c ? c : NULL;
+    }
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0) { /* 2001::/32 Teredo */
+        const char *c = classify_v4(~be32(a + 12)); /* client address, inverted */
+        return c ? c : NULL;
+    }
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) return "documentation";
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x00 && (a[3] & 0xe0) == 0x00)
+        return "reserved"; /* 2001::/23 IETF protocol assignments (beyond Teredo) */
+    if (a[0] == 0x01 && a[1] == 0x00 && zero(a + 2, 6)) return "reserved"; /* 100::/64 discard */
+    if ((a[0] & 0xfe) == 0xfc) return "private";                          /* fc00::/7 ULA */
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return "link-local";       /* fe80::/10 */
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) return "private";          /* fec0::/10 site-local */
+    if (a[0] == 0xff) return "multicast";
+    if ((a[0] & 0xe0) != 0x20) return "reserved"; /* outside 2000::/3, the global unicast */
+    return NULL;
+}
+
+const char *netpolicy_classify(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return classify_v4(ntohl(in->sin_addr.s_addr));
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        return classify_v6(in6->sin6_addr.s6_addr);
+    }
+    return "unsupported-family";
+}
+
+const char *netpolicy_classify_text(const char *text, bool *is_literal)
+{
+    char tmp[64];
+    size_t n = strlen(text);
+    if (n >= sizeof tmp) {
+        *is_literal = false;
+        return NULL;
+    }
+    memcpy(tmp, text, n + 1);
+    if (n >= 2 && tmp[0] == '[' && tmp[n - 1] == ']') {
+        memmove(tmp, tmp + 1, n - 2);
+        tmp[n - 2] = '\0';
+    }
+    char *zone = strchr(tmp, '%'); /* fe80::1%eth0 */
+    if (zone) *zone = '\0';
+    struct in_addr v4;
+    struct in6_addr v6;
+    *is_literal = true;
+    if (inet_pton(AF_INET, tmp, &v4) == 1) return classify_v4(ntohl(v4.s_addr));
+    if (inet_pton(AF_INET6, tmp, &v6) == 1) return classify_v6(v6.s6_addr);
+    *is_literal = false;
+    return NULL;
+}
+
+enum netpolicy_url_result netpolicy_check_url(const char *url, bool allow_private, char *why,
+                                              size_t why_len)
+{
+    enum netpolicy_url_result rc = NETPOLICY_URL_INVALID;
+    char *scheme = NULL, *host = NULL;
+    CURLU *u = curl_url();
+    if (!u) {
+        snprintf(why, why_len, "cannot parse the URL right now; try again");
+        return NETPOLICY_URL_INVALID;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        snprintf(why, why_len, "must be an absolute http or https URL, like https://example.com/path");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+        snprintf(why, why_len, "must use http or https, not %s", scheme ? scheme : "no scheme");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+        snprintf(why, why_len, "must name a host, like https://example.com/path");
+        goto out;
+    }
+    bool literal = false;
+    /* inet_pton refuses shorthand such as "127.1"; curl normalises those
+     * into dotted quads, so `host` here is the form it will connect to. */
+    const char *range = netpolicy_classify_text(host, &literal);
+    if (range && !allow_private) {
+        snprintf(why, why_len,
+                 "points at a %s address, which is refused; use a public address, or start the "
+                 "daemon with allow_private_targets = true to call local services",
+                 range);
+        rc = NETPOLICY_URL_BLOCKED;
+        goto out;
+    }
+    rc = NETPOLICY_URL_OK;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}

@@ -1,0 +1,425 @@
+/*
+ * validate: the create-request schema. Each field's rule lives in one
+ * function below; docs/api.md documents the same rules.
+ */
+#include "validate.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "netpolicy.h"
+#include "util.h"
+
+/* Scans raw JSON text for "\u0000" escapes inside strings: cJSON would
+ * silently cut the string there. */
+static bool has_nul_escape(const char *s, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!in_string) {
+            if (c == '"') in_string = true;
+            continue;
+        }
+        if (c == '"') {
+            in_string = false;
+        } else if (c == '\\' && i + 1 < len) {
+            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0) return true;
+            i++; /* skip the escaped character */
+        }
+    }
+    return false;
+}
+
+/* Depth limit and duplicate keys, over the parsed tree. Returns the first
+ * problem found as a static message, or NULL. */
+static const char *check_tree(const cJSON *v, int depth)
+{
+    if (depth > VALIDATE_MAX_DEPTH) return "too_deep";
+    if (cJSON_IsObject(v)) {
+        for (const cJSON *a = v->child; a; a = a->next) {
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (strcmp(a->string, b->string) == 0) return "duplicate_key";
+            const char *why = check_tree(a, depth + 1);
+            if (why) return why;
+        }
+    } else if (cJSON_IsArray(v)) {
+        for (const cJSON *a = v->child; a; a = a->next) {
+            const char *why = check_tree(a, depth + 1);
+            if (why) return why;
+        }
+    } else if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) {
+        return "number_out_of_range";
+    }
+    return NULL;
+}
+
+cJSON *validate_json(const char *body, size_t len, struct api_error *err)
+{
+    if (len == 0) {
+        api_error_set(err, 400, "invalid_json", NULL, "the request body is empty; send a JSON object");
+        return NULL;
+    }
+    if (!util_utf8_valid(body, len)) {
+        api_error_set(err, 400, "invalid_json", NULL, "the request body is not valid UTF-8");
+        return NULL;
+    }
+    if (has_nul_escape(body, len)) {
+        api_error_set(err, 400, "invalid_json", NULL,
+                      "strings must not contain \\u0000 (NUL characters)");
+        return NULL;
+    }
+    /* A cheap bracket count first, so a deeply nested body cannot exhaust
+     * the stack of cJSON's recursive parser before check_tree runs. */
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > VALIDATE_MAX_DEPTH + 1) {
+                api_error_set(err, 400, "invalid_json", NULL,
+                              "JSON is nested deeper than %d levels", VALIDATE_MAX_DEPTH);
+                return NULL;
+            }
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!doc) {
+        size_t at = end && end >= body ? (size_t)(end - body) : 0;
+        api_error_set(err, 400, "invalid_json", NULL, "the request body is not valid JSON (near byte %zu)", at);
+        return NULL;
+    }
+    while (end < body + len && isspace((unsigned char)*end)) end++;
+    if (end != body + len) {
+        cJSON_Delete(doc);
+        api_error_set(err, 400, "invalid_json", NULL,
+                      "unexpected data after the JSON value (at byte %zu)", (size_t)(end - body));
+        return NULL;
+    }
+    const char *why = check_tree(doc, 1);
+    if (why) {
+        if (!strcmp(why, "too_deep"))
+            api_error_set(err, 400, "invalid_json", NULL, "JSON is nested deeper than %d levels",
+                          VALIDATE_MAX_DEPTH);
+        else if (!strcmp(why, "duplicate_key"))
+            api_error_set(err, 400, "invalid_json", NULL,
+                          "an object has the same key twice; send each key once");
+        else
+            api_error_set(err, 400, "invalid_json", NULL,
+                          "a number is too large to represent");
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+bool validate_queue_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > VALIDATE_MAX_QUEUE_NAME) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!isalnum((unsigned char)c) && c != '.' && c != '_' && c != '-') return false;
+    }
+    return true;
+}
+
+static int check_url(const cJSON *v, const char *field, const struct config *cfg, char **out,
+                     struct api_error *err)
+{
+    if (!cJSON_IsString(v)) {
+        api_error_set(err, 400, "invalid_field", field, "%s must be a string holding an http or https URL", field);
+        return -1;
+    }
+    if (strlen(v->valuestring) > VALIDATE_MAX_URL) {
+        api_error_set(err, 400, "invalid_field", field, "%s is longer than %d characters", field,
+                      VALIDATE_MAX_URL);
+        return -1;
+    }
+    char why[256];
+    switch (netpolicy_check_url(v->valuestring, cfg->allow_private_targets, why, sizeof why)) {
+    case NETPOLICY_URL_OK:
+        *out = xstrdup(v->valuestring);
+        return 0;
+    case NETPOLICY_URL_BLOCKED:
+        api_error_set(err, 400, "blocked_destination", field, "%s %s", field, why);
+        return -1;
+    case NETPOLICY_URL_INVALID:
+        break;
+    }
+    api_error_set(err, 400, "invalid_field", field, "%s %s", field, why);
+    return -1;
+}
+
+/* An integer field: a JSON number with no fraction, within [min, max]. */
+static int check_int(const cJSON *v, const char *field, double min, double max, double *out,
+                     struct api_error *err)
+{
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
+        api_error_set(err, 400, "invalid_field", field, "%s must be a whole number", field);
+        return -1;
+    }
+    if (v->valuedouble < min || v->valuedouble > max) {
+        api_error_set(err, 400, "invalid_field", field, "%s must be between %.0f and %.0f", field,
+                      min, max);
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int check_seconds(const cJSON *v, const char *field, double min_s, double max_s,
+                         int64_t *out_ms, struct api_error *err)
+{
+    if (!cJSON_IsNumber(v)) {
+        api_error_set(err, 400, "invalid_field", field, "%s must be a number of seconds", field);
+        return -1;
+    }
+    if (v->valuedouble < min_s || v->valuedouble > max_s) {
+        api_error_set(err, 400, "invalid_field", field, "%s must be between %g and %g seconds",
+                      field, min_s, max_s);
+        return -1;
+    }
+    *out_ms = (int64_t)llround(v->valuedouble * 1000.0);
+    return 0;
+}
+
+static bool is_token_char(char c)
+{
+    return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Headers a caller may not set: they belong to the connection (hop-by-hop)
+ * or are computed by libcurl, and letting them through invites request
+ * smuggling. */
+static const char *const forbidden_headers[] = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
+};
+
+static int check_headers(const cJSON *v, char **out, struct api_error *err)
+{
+    if (!cJSON_IsObject(v)) {
+        api_error_set(err, 400, "invalid_field", "headers",
+                      "headers must be an object of header names to string values");
+        return -1;
+    }
+    int n = 0;
+    size_t bytes = 0;
+    for (const cJSON *h = v->child; h; h = h->next) {
+        const char *name = h->string;
+        if (++n > VALIDATE_MAX_HEADERS) {
+            api_error_set(err, 400, "invalid_field", "headers", "at most %d headers are allowed",
+                          VALIDATE_MAX_HEADERS);
+            return -1;
+        }
+        if (!*name) {
+            api_error_set(err, 400, "invalid_field", "headers", "a header name is empty");
+            return -1;
+        }
+        for (const char *p = name; *p; p++) {
+            if (!is_token_char(*p)) {
+                api_error_set(err, 400, "invalid_field", "headers",
+                              "header name '%.64s' has a character not allowed in HTTP header names", name);
+                return -1;
+            }
+        }
+        for (size_t i = 0; i < ARRAY_LEN(forbidden_headers); i++) {
+            if (strcasecmp(name, forbidden_headers[i]) == 0) {
+                api_error_set(err, 400, "invalid_field", "headers",
+                              "header '%s' is managed by the connection and cannot be set", name);
+                return -1;
+            }
+        }
+        if (strncasecmp(name, "asyncqueue-", 11) == 0) {
+            api_error_set(err, 400, "invalid_field", "headers",
+                          "header names starting with AsyncQueue- are reserved");
+            return -1;
+        }
+        if (!cJSON_IsString(h)) {
+            api_error_set(err, 400, "invalid_field", "headers", "header '%.64s' must have a string value", name);
+            return -1;
+        }
+        for (const char *p = h->valuestring; *p; p++) {
+            if (*p == '\r' || *p == '\n') {
+                api_error_set(err, 400, "invalid_field", "headers",
+                              "header '%.64s' has a line break in its value", name);
+                return -1;
+            }
+        }
+        bytes += strlen(name) + strlen(h->valuestring) + 4;
+    }
+    if (bytes > VALIDATE_MAX_HEADER_BYTES) {
+        api_error_set(err, 400, "invalid_field", "headers", "headers add up to more than %d bytes",
+                      VALIDATE_MAX_HEADER_BYTES);
+        return -1;
+    }
+    *out = n ? cJSON_PrintUnformatted(v) : NULL;
+    return 0;
+}
+
+static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
+
+static const char *const known_fields[] = {
+    "callbackUrl", "method", "headers", "payload", "body", "webhookUrl", "retries",
+    "timeout",     "delay",  "runAt",   "queue",   "metadata",
+};
+
+int validate_task_create(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
+                         struct task **out, struct api_error *err)
+{
+    *out = NULL;
+    cJSON *doc = validate_json(body, len, err);
+    if (!doc) return -1;
+    struct task *t = xcalloc(1, sizeof *t);
+    int rc = -1;
+    if (!cJSON_IsObject(doc)) {
+        api_error_set(err, 400, "invalid_body", NULL, "the request body must be a JSON object");
+        goto out;
+    }
+    for (const cJSON *f = doc->child; f; f = f->next) {
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_LEN(known_fields) && !known; i++)
+            known = strcmp(f->string, known_fields[i]) == 0;
+        if (!known) {
+            api_error_set(err, 400, "unknown_field", f->string,
+                          "unknown field '%.64s'; the fields are listed in docs/api.md", f->string);
+            goto out;
+        }
+    }
+
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "callbackUrl");
+    if (!v) {
+        api_error_set(err, 400, "missing_field", "callbackUrl",
+                      "callbackUrl is required: the http or https URL to call");
+        goto out;
+    }
+    if (check_url(v, "callbackUrl", cfg, &t->callback_url, err)) goto out;
+
+    v = cJSON_GetObjectItemCaseSensitive(doc, "method");
+    t->method = xstrdup("POST");
+    if (v) {
+        const char *m = NULL;
+        for (size_t i = 0; cJSON_IsString(v) && i < ARRAY_LEN(methods) && !m; i++)
+            if (strcasecmp(v->valuestring, methods[i]) == 0) m = methods[i];
+        if (!m) {
+            api_error_set(err, 400, "invalid_field", "method",
+                          "method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS");
+            goto out;
+        }
+        free(t->method);
+        t->method = xstrdup(m);
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(doc, "headers");
+    if (v && !cJSON_IsNull(v) && check_headers(v, &t->headers_json, err)) goto out;
+
+    const cJSON *payload = cJSON_GetObjectItemCaseSensitive(doc, "payload");
+    const cJSON *raw = cJSON_GetObjectItemCaseSensitive(doc, "body");
+    if (payload && raw) {
+        api_error_set(err, 400, "conflicting_fields", "body",
+                      "send either payload (JSON, sent as application/json) or body (a string "
+                      "sent as is), not both");
+        goto out;
+    }
+    if (raw && !cJSON_IsString(raw)) {
+        api_error_set(err, 400, "invalid_field", "body",
+                      "body must be a string; use payload for JSON values");
+        goto out;
+    }
+    if ((payload || raw) && (!strcmp(t->method, "GET") || !strcmp(t->method, "HEAD"))) {
+        api_error_set(err, 400, "invalid_field", payload ? "payload" : "body",
+                      "a %s request cannot carry a body; use POST, PUT or PATCH, or drop %s",
+                      t->method, payload ? "payload" : "body");
+        goto out;
+    }
+    if (payload) {
+        t->body = cJSON_PrintUnformatted(payload);
+        t->body_len = strlen(t->body);
+        t->body_kind = TASK_BODY_JSON;
+    } else if (raw) {
+        t->body = xstrdup(raw->valuestring);
+        t->body_len = strlen(t->body);
+        t->body_kind = TASK_BODY_RAW;
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(doc, "webhookUrl");
+    if (v && !cJSON_IsNull(v) && check_url(v, "webhookUrl", cfg, &t->webhook_url, err)) goto out;
+
+    double d;
+    t->max_retries = cfg->default_retries;
+    v = cJSON_GetObjectItemCaseSensitive(doc, "retries");
+    if (v) {
+        if (check_int(v, "retries", 0, cfg->max_retries, &d, err)) goto out;
+        t->max_retries = (int)d;
+    }
+
+    t->timeout_ms = cfg->default_timeout_ms;
+    v = cJSON_GetObjectItemCaseSensitive(doc, "timeout");
+    if (v && check_seconds(v, "timeout", 0.1, (double)cfg->max_timeout_ms / 1000.0, &t->timeout_ms, err))
+        goto out;
+
+    t->run_at_ms = now_ms;
+    const cJSON *delay = cJSON_GetObjectItemCaseSensitive(doc, "delay");
+    const cJSON *run_at = cJSON_GetObjectItemCaseSensitive(doc, "runAt");
+    if (delay && run_at) {
+        api_error_set(err, 400, "conflicting_fields", "runAt",
+                      "send either delay (seconds from now) or runAt (a time), not both");
+        goto out;
+    }
+    if (delay) {
+        int64_t ms;
+        if (check_seconds(delay, "delay", 0, (double)cfg->max_delay_ms / 1000.0, &ms, err)) goto out;
+        t->run_at_ms = now_ms + ms;
+    } else if (run_at) {
+        int64_t at;
+        if (!cJSON_IsString(run_at) || util_rfc3339_parse(run_at->valuestring, &at)) {
+            api_error_set(err, 400, "invalid_field", "runAt",
+                          "runAt must be an RFC 3339 time such as 2026-01-02T15:04:05Z");
+            goto out;
+        }
+        if (at - now_ms > cfg->max_delay_ms) {
+            api_error_set(err, 400, "invalid_field", "runAt",
+                          "runAt is further ahead than max_delay allows (%lld seconds)",
+                          (long long)(cfg->max_delay_ms / 1000));
+            goto out;
+        }
+        t->run_at_ms = at > now_ms ? at : now_ms; /* a past time means now */
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(doc, "queue");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v) || !validate_queue_name(v->valuestring)) {
+            api_error_set(err, 400, "invalid_field", "queue",
+                          "queue must be 1 to %d characters of letters, digits, '.', '_' or '-'",
+                          VALIDATE_MAX_QUEUE_NAME);
+            goto out;
+        }
+        t->queue = xstrdup(v->valuestring);
+    } else {
+        t->queue = xstrdup("default");
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+    if (v && !cJSON_IsNull(v)) t->metadata_json = cJSON_PrintUnformatted(v);
+
+    t->status = TASK_QUEUED;
+    *out = t;
+    t = NULL;
+    rc = 0;
+out:
+    task_free(t);
+    cJSON_Delete(doc);
+    return rc;
+}

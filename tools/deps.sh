@@ -1,0 +1,37 @@
+#!/bin/sh
+# deps.sh GROUP... : installs the Debian packages a make target needs, when
+# they are missing. Groups: build (compile and run), test (everything
+# `make test` uses). Needs root (or sudo) only when something is missing.
+set -eu
+
+pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-openssl-dev
+            libsqlite3-dev libcjson-dev uuid-dev libssl-dev"
+pkgs_test="libcmocka-dev valgrind sqlite3 curl"
+
+want=""
+for group in "$@"; do
+    eval "want=\"\$want \$pkgs_$group\""
+done
+# Node.js 20 is on our machines; only a machine without node gets Debian's.
+case " $* " in *" test "*) command -v node >/dev/null 2>&1 || want="$want nodejs npm" ;; esac
+
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing Debian packages:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "deps: run as root, or install them yourself: apt-get install$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "deps: done"
