@@ -40,7 +40,7 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test-deps run test test-unit test-integration test-asan test-valgrind \
+.PHONY: all deps test-deps run test unit-bins test-unit test-integration test-asan test-valgrind \
         check-example bench lint format install uninstall clean
 
 all: $(B)/asyncqueue
@@ -80,13 +80,15 @@ run: deps
 # ---- tests ----
 
 test: test-deps
-	@sh tools/test.sh
+	@bash tools/test.sh
+
+unit-bins: $(UNIT_BIN)
 
 test-unit: $(UNIT_BIN)
-	@sh tools/test.sh unit $(B)
+	@bash tools/test.sh unit $(B)
 
 test-integration: $(B)/asyncqueue
-	@sh tools/test.sh integration $(B)
+	@bash tools/test.sh integration $(B)
 
 check-example: $(B)/asyncqueue
 	@$(B)/asyncqueue --print-config-example | diff -u asyncqueue.conf.example - \

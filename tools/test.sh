@@ -1,0 +1,125 @@
+#!/bin/bash
+# test.sh: the whole test suite, as `make test` runs it, ending in one
+# summary line. Stages:
+#   1. build (warnings are errors), unit tests (cmocka), config example check
+#   2. integration tests: the real binary over loopback HTTP (node --test)
+#   3. the same unit and integration tests under AddressSanitizer + UBSan
+#   4. the unit tests under valgrind
+# Each stage runs even if an earlier one failed, so one run shows everything.
+#
+#   tools/test.sh                 everything
+#   tools/test.sh unit DIR        unit tests built in DIR (e.g. build)
+#   tools/test.sh integration DIR integration tests against DIR/asyncqueue
+set -u
+cd "$(dirname "$0")/.."
+root=$(pwd)
+MAKE=${MAKE:-make}
+jobs=$(nproc 2>/dev/null || echo 2)
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+
+declare -a summary=()
+failed=0
+
+note() { printf '\n==== %s\n' "$*"; }
+
+# run_unit DIR [WRAPPER...]: runs every unit test binary in DIR/tests.
+run_unit() {
+    local dir=$1; shift
+    local pass=0 fail=0 tests=0 out
+    for t in "$dir"/tests/test_*; do
+        [ -x "$t" ] || continue
+        out=$("$@" "$t" 2>&1)
+        local rc=$?
+        printf '%s\n' "$out" | grep -E '^\[ *(PASSED|FAILED|  FAILED|==========) *\]|^\[  ERROR|valgrind|ERROR SUMMARY|leak' | sed "s|^|$(basename "$t"): |"
+        local n
+        n=$(printf '%s\n' "$out" | sed -n 's/^\[==========\] \([0-9]*\) test(s) run\./\1/p' | tail -1)
+        tests=$((tests + ${n:-0}))
+        if [ $rc -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); printf '%s\n' "$out" | tail -40; fi
+    done
+    unit_result="$pass/$((pass + fail)) binaries, $tests tests"
+    [ $fail -eq 0 ]
+}
+
+ensure_node_modules() {
+    (cd tests/integration && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; } \
+        || npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+# run_integration BIN: runs the node integration suite against BIN.
+run_integration() {
+    local bin=$1 out rc
+    ensure_node_modules || { integration_result="npm ci failed"; return 1; }
+    out=$(cd tests/integration && AQ_BIN="$root/$bin" node --test --test-concurrency="${AQ_TEST_CONCURRENCY:-2}" \
+          --test-reporter=spec ./*.test.mjs 2>&1)
+    rc=$?
+    printf '%s\n' "$out" > "$log_dir/integration-$(echo "$bin" | tr / _).log"
+    printf '%s\n' "$out" | grep -E '^ *(✔|✖|ℹ (tests|pass|fail|duration))' | sed 's/^/  /'
+    [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -A30 -E '✖' | head -150
+    local pass fail
+    pass=$(printf '%s\n' "$out" | sed -n 's/^ℹ pass \([0-9]*\)/\1/p' | tail -1)
+    fail=$(printf '%s\n' "$out" | sed -n 's/^ℹ fail \([0-9]*\)/\1/p' | tail -1)
+    integration_result="${pass:-0} passed, ${fail:-?} failed"
+    [ $rc -eq 0 ]
+}
+
+stage() { # stage NAME RESULT-TEXT STATUS
+    if [ "$3" -eq 0 ]; then summary+=("$1: $2"); else summary+=("$1: FAILED ($2)"); failed=1; fi
+}
+
+case "${1:-all}" in
+unit)
+    run_unit "${2:-build}"; rc=$?; echo "unit: $unit_result"; exit $rc ;;
+integration)
+    run_integration "${2:-build}/asyncqueue"; rc=$?; echo "integration: $integration_result"; exit $rc ;;
+all) ;;
+*) echo "usage: tools/test.sh [unit DIR | integration DIR]" >&2; exit 2 ;;
+esac
+
+start=$(date +%s)
+
+note "build (gcc, -Werror)"
+if $MAKE --no-print-directory -s -j"$jobs" all unit-bins >"$log_dir/build.log" 2>&1; then
+    stage build ok 0
+else
+    cat "$log_dir/build.log"; stage build "see build log" 1
+fi
+
+note "unit tests"
+run_unit build; stage unit "$unit_result" $?
+
+note "config example"
+if $MAKE --no-print-directory -s check-example; then stage config-example "up to date" 0
+else stage config-example "asyncqueue.conf.example differs from --print-config-example" 1; fi
+
+note "integration tests"
+run_integration build/asyncqueue; stage integration "$integration_result" $?
+
+note "AddressSanitizer + UBSan build"
+san=address,undefined
+sandir=build/address-undefined
+if $MAKE --no-print-directory -s -j"$jobs" SANITIZE=$san all unit-bins >"$log_dir/build-asan.log" 2>&1; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    note "unit tests (ASan+UBSan)"
+    run_unit "$sandir"; stage unit-asan "$unit_result" $?
+    note "integration tests (ASan+UBSan)"
+    run_integration "$sandir/asyncqueue"; stage integration-asan "$integration_result" $?
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+else
+    cat "$log_dir/build-asan.log"; stage asan-build "see build log" 1
+fi
+
+note "unit tests (valgrind)"
+run_unit build valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
+stage unit-valgrind "$unit_result" $?
+
+elapsed=$(( $(date +%s) - start ))
+printf '\n==== summary\n'
+for s in "${summary[@]}"; do printf '  %s\n' "$s"; done
+if [ $failed -eq 0 ]; then
+    printf 'make test: PASS (%s stages, %ss)\n' "${#summary[@]}" "$elapsed"
+else
+    printf 'make test: FAIL (see the stages above, %ss)\n' "$elapsed"
+fi
+exit $failed
