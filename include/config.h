@@ -31,6 +31,24 @@ enum {
 
 enum config_sync { CONFIG_SYNC_FULL, CONFIG_SYNC_NORMAL };
 
+/* A named queue's settings (config file `queue.<name>.<key>` lines, or
+ * PUT /v1/queues/{name}). */
+struct queue_settings {
+    int max_concurrency;        /* 0: no limit; 1: strict FIFO, one at a time */
+    double rate_per_sec;        /* 0: no limit */
+    int burst;                  /* token bucket size (>= 1 when rate is set) */
+    bool paused;
+    int default_retries;        /* -1: the daemon's default */
+    int64_t default_timeout_ms; /* 0: the daemon's default */
+};
+
+void queue_settings_default(struct queue_settings *s);
+
+struct config_queue {
+    char *name;
+    struct queue_settings s;
+};
+
 struct config {
     char *listen;            /* "host:port"; port 0 picks a free one */
     char *db;                /* path of the SQLite database */
@@ -61,6 +79,13 @@ struct config {
     int64_t shutdown_grace_ms;
     int batch_max;
     enum log_level log_level;
+    int max_per_host;
+    int64_t max_backlog;
+    int64_t retention_ms;
+    int64_t idempotency_window_ms;
+    int64_t max_wait_ms;
+    struct config_queue *queues; /* from queue.<name>.<key> lines */
+    size_t n_queues;
     char *config_path;       /* the file read, or NULL */
 };
 
@@ -96,5 +121,7 @@ void config_print_usage(FILE *out);
  * MiB or GiB (K, M, G accepted); a bare number is bytes. */
 int config_parse_duration_ms(const char *s, int64_t *out);
 int config_parse_size(const char *s, size_t *out);
+/* A rate: "10/s", "600/m", "36000/h", or a bare number per second. */
+int config_parse_rate(const char *s, double *per_sec);
 
 #endif

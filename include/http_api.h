@@ -1,18 +1,20 @@
 /*
  * http_api: the REST front end on libmicrohttpd. Routes, authentication,
- * body caps, and the create path: validate, hand the insert to the writer,
- * suspend the connection, and resume it with the 202 once the task is
+ * body caps, and the write paths: validate, hand the write to the writer,
+ * suspend the connection, and resume it with the answer once the write is
  * committed. HTTP threads never wait for the disk.
  *
  * DESIGN
  * - Threads: libmicrohttpd's internal pool (http_threads threads, poll
- *   mode). Handlers run there; the insert's completion runs on the writer
+ *   mode). Handlers run there; a write's completion runs on the writer
  *   thread and only records the result and calls MHD_resume_connection().
  * - Reads (GET) use a pooled store connection on the HTTP thread; WAL makes
  *   them independent of the writer.
- * - Shutdown: http_api_quiesce() stops accepting and answers new creates
- *   with 503; http_api_stop() waits for creates in progress to be answered,
- *   then stops the daemon.
+ * - Long-polls (GET /v1/tasks/{id}?wait=N) are suspended connections in the
+ *   longpoll registry, resumed when the task finishes or the wait ends.
+ * - Shutdown: http_api_quiesce() stops accepting and answers new writes
+ *   with 503; http_api_stop() answers the long-polls, waits for writes in
+ *   progress to be answered, then stops the daemon.
  */
 #ifndef AQ_HTTP_API_H
 #define AQ_HTTP_API_H
@@ -22,6 +24,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "longpoll.h"
 #include "store.h"
 #include "writer.h"
 
@@ -33,13 +36,18 @@ struct http_api;
 int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t err_len);
 
 /* Starts serving on listen_fd (takes ownership). The other arguments are
- * borrowed and must outlive the api. Returns NULL on failure (logged). */
+ * borrowed and must outlive the api; longpoll must have been made with
+ * http_resume_request as its resume function. Returns NULL on failure
+ * (logged). */
 struct http_api *http_api_start(const struct config *cfg, const struct auth *auth,
-                                struct store *store, struct writer *writer, int listen_fd);
-/* Stops accepting connections and refuses new tasks with 503. */
+                                struct store *store, struct writer *writer,
+                                struct longpoll *longpoll, int listen_fd);
+/* The resume function for longpoll_new(). */
+void http_resume_request(void *arg);
+/* Stops accepting connections and refuses new writes with 503. */
 void http_api_quiesce(struct http_api *api);
-/* Waits (bounded) for requests in progress, stops the server and frees it.
- * NULL is a no-op. */
+/* Answers long-polls, waits (bounded) for requests in progress, stops the
+ * server and frees it. NULL is a no-op. */
 void http_api_stop(struct http_api *api);
 
 #endif

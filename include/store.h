@@ -29,9 +29,20 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "scheduler.h"
 #include "task.h"
 
-enum { STORE_OK = 0, STORE_NOT_FOUND = 1, STORE_ERROR = -1 };
+enum { STORE_OK = 0, STORE_NOT_FOUND = 1, STORE_CONFLICT = 2, STORE_ERROR = -1 };
+
+/* Which tasks a list or a bulk operation covers. Zero/NULL fields match
+ * everything. */
+struct task_filter {
+    unsigned status_mask;       /* bit (1 << enum task_status) per status */
+    const char *queue;
+    int64_t created_after_ms;   /* created_at >= this */
+    int64_t created_before_ms;  /* created_at < this */
+    const char *tenant;
+};
 
 struct store;
 struct store_conn;
@@ -101,11 +112,23 @@ void store_rollback(struct store_conn *c);
 
 /* Inserts a new task; sets t->seq. */
 int store_task_insert(struct store_conn *c, struct task *t);
-/* Claims up to limit tasks due at now_ms, oldest run_at first: marks them
- * running with a lease of their timeout plus lease_grace_ms. *out receives
- * a malloc'd array of tasks the caller frees (each with task_free). */
-int store_tasks_claim(struct store_conn *c, int64_t now_ms, int64_t lease_grace_ms, int limit,
-                      struct task ***out, size_t *n_out);
+/* Claims up to limit tasks of queue due at now_ms, in due order, skipping
+ * tasks whose host is in exclude_hosts; with only_seq > 0, claims just that
+ * task if it is queued and due. Claimed tasks are running with a lease of
+ * their timeout plus lease_grace_ms. *out receives a malloc'd array the
+ * caller frees (each task with task_free). */
+int store_tasks_claim(struct store_conn *c, const char *queue, int64_t only_seq, int64_t now_ms,
+                      int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
+                      size_t n_exclude, struct task ***out, size_t *n_out);
+/* The earliest run_at of the queue's queued tasks, or INT64_MAX. */
+int store_queue_next_due(struct store_conn *c, const char *queue, int64_t *due_ms);
+/* Calls fn for each queue with queued tasks and its earliest run_at. */
+int store_queues_due_each(struct store_conn *c,
+                          void (*fn)(void *arg, const char *queue, int64_t due_ms), void *arg);
+/* Calls fn for each (queue, host) with running tasks and their count. */
+int store_running_each(struct store_conn *c,
+                       void (*fn)(void *arg, const char *queue, const char *host, int n),
+                       void *arg);
 /* Records an attempt and the task's new state. *applied is false when the
  * claim was no longer current (nothing is written then). */
 int store_task_finish(struct store_conn *c, const struct task_result *r, bool *applied);
@@ -117,10 +140,49 @@ int store_requeue_running(struct store_conn *c, int64_t now_ms, int64_t lease_be
                           const char *reason, int *count);
 int store_webhooks_claim(struct store_conn *c, int64_t now_ms, int64_t lease_ms, int limit,
                          struct webhook_msg ***out, size_t *n_out);
+/* Writes an outbox row for task t (its webhook_url) with body, due now. */
+int store_webhook_insert(struct store_conn *c, const struct task *t, const char *body);
+/* Cancels a queued or running task: status cancelled, error "cancelled";
+ * a running one also gets its attempt recorded as cancelled. *out receives
+ * the task as it now stands (caller frees) and *was_running whether it was
+ * running. STORE_CONFLICT (with *out) when it was already final. */
+int store_task_cancel(struct store_conn *c, const char *id, const char *tenant, int64_t now_ms,
+                      struct task **out, bool *was_running);
+/* Replays a finished task: t (loaded, then changed by the caller's
+ * overrides) becomes queued at t->run_at_ms as a new attempt series.
+ * STORE_CONFLICT when the task is no longer final. */
+int store_task_replay(struct store_conn *c, struct task *t);
+/* Ids of tasks matching f among seq in (after_seq, after_seq + 20 * limit],
+ * at most limit, in seq order. *last_seq receives where to continue (the
+ * last seq looked at) and *more whether rows beyond it exist. Caller frees
+ * ids. Bulk operations walk the table this way in bounded steps. */
+int store_tasks_select(struct store_conn *c, const struct task_filter *f, int64_t after_seq,
+                       int limit, char (**ids)[ID_LEN], size_t *n, int64_t *last_seq, bool *more);
+/* Idempotency: the task id and request hash stored for key, when created
+ * at or after not_before_ms (else STORE_NOT_FOUND). Caller frees both. */
+int store_idempotency_get(struct store_conn *c, const char *key, int64_t not_before_ms,
+                          char **request_hash, char **task_id);
+int store_idempotency_put(struct store_conn *c, const char *key, const char *request_hash,
+                          const char *task_id, int64_t now_ms);
+/* Queue settings. */
+int store_queue_put(struct store_conn *c, const char *name, const struct queue_settings *qs,
+                    int64_t now_ms);
+int store_queue_delete(struct store_conn *c, const char *name);
+int store_queues_each(struct store_conn *c,
+                      void (*fn)(void *arg, const char *name, const struct queue_settings *qs),
+                      void *arg);
+/* Retention: deletes finished tasks (and their attempts and webhooks, once
+ * those are final) with finished_at before cutoff_ms, looking only at seq in
+ * (from_seq, from_seq + span]; and idempotency keys older than
+ * idem_cutoff_ms. *deleted counts tasks deleted; *max_seq receives the
+ * highest seq in the table (so the caller knows when to wrap). */
+int store_purge(struct store_conn *c, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t from_seq,
+                int span, int *deleted, int64_t *max_seq);
+/* Tasks not yet final (queued or running). */
+int store_backlog(struct store_conn *c, int64_t *n);
 int store_webhook_finish(struct store_conn *c, const struct webhook_result *r);
-/* The earliest time any queued task or pending webhook becomes due, or
- * INT64_MAX when nothing waits. */
-int store_next_due(struct store_conn *c, int64_t *due_ms);
+/* The earliest time a pending webhook becomes due, or INT64_MAX. */
+int store_webhook_next_due(struct store_conn *c, int64_t *due_ms);
 
 /* Small settings kept in the database (the generated webhook secret). */
 int store_kv_get(struct store_conn *c, const char *key, char **value);
@@ -131,9 +193,25 @@ int store_kv_put_if_absent(struct store_conn *c, const char *key, const char *va
 
 /* --- reads (any thread, pooled connection) --- */
 
+/* Tasks matching f, newest first (ascending: oldest first), starting after
+ * cursor (a seq; 0: the start). At most scan rows are looked at, so a page
+ * may hold fewer than limit tasks; *next_cursor is 0 when the list is
+ * exhausted. Caller frees the tasks and the array. */
+int store_tasks_list(struct store_conn *c, const struct task_filter *f, int64_t cursor,
+                     bool ascending, int limit, int scan, struct task ***out, size_t *n,
+                     int64_t *next_cursor);
+/* A task's attempts and its webhook delivery attempts, oldest first. */
+int store_attempts_get(struct store_conn *c, int64_t task_seq, struct attempt **out, size_t *n);
+int store_webhook_attempts_get(struct store_conn *c, int64_t task_seq,
+                               struct webhook_attempt **out, size_t *n);
+/* Queued tasks per queue: fn(queue, queued, due now). */
+int store_queue_depths(struct store_conn *c, int64_t now_ms,
+                       void (*fn)(void *arg, const char *queue, int64_t queued, int64_t due),
+                       void *arg);
+
 /* Loads a task by id, with its attempts (may pass NULL to skip) and its
  * webhook state (*has_webhook tells whether there is one). */
-int store_task_get(struct store_conn *c, const char *id, struct task **t,
+int store_task_get(struct store_conn *c, const char *id, const char *tenant, struct task **t,
                    struct attempt **attempts, size_t *n_attempts, struct webhook_state *webhook,
                    bool *has_webhook);
 int store_task_count(struct store_conn *c, int64_t *n);

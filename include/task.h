@@ -41,6 +41,17 @@ struct attempt {
     char *error_message;
 };
 
+/* One webhook delivery attempt. */
+struct webhook_attempt {
+    char webhook_id[48];
+    int n;
+    int64_t started_at_ms;
+    int64_t finished_at_ms;
+    int64_t duration_ms;
+    int status_code;
+    char *error;
+};
+
 /* The state of a task's webhook delivery (the outbox row). */
 struct webhook_state {
     char id[48];           /* "msg_" + uuid: the webhook-id header */
@@ -55,7 +66,9 @@ struct webhook_state {
 struct task {
     int64_t seq;           /* store's insertion order; 0 until stored */
     char id[ID_LEN];
+    char *tenant;          /* owner; "" when keys have no tenants */
     char *queue;
+    char *host;            /* callbackUrl's host[:port], lower case */
     enum task_status status;
     char *method;
     char *callback_url;
@@ -67,7 +80,10 @@ struct task {
     char *metadata_json;   /* any JSON value, or NULL */
     int max_retries;
     int64_t timeout_ms;
-    int attempts;          /* attempts recorded so far */
+    int attempts;          /* attempts recorded so far, over all replays */
+    int replays;           /* times replayed with POST /v1/tasks/{id}/retry */
+    int replay_from;       /* attempts made before the last replay */
+    char *idempotency_key; /* or NULL */
     int64_t run_at_ms;     /* not before this */
     int64_t created_at_ms;
     int64_t updated_at_ms;
@@ -94,6 +110,13 @@ bool task_status_final(enum task_status s);
 void task_free(struct task *t);
 void attempt_clear(struct attempt *a);
 void webhook_state_clear(struct webhook_state *w);
+void webhook_attempt_clear(struct webhook_attempt *a);
+/* JSON of one attempt / one webhook delivery attempt. */
+cJSON *attempt_to_json(const struct attempt *a);
+cJSON *webhook_attempt_to_json(const struct webhook_attempt *a);
+/* Extracts "host[:port]" (lower case, user-info dropped) from an http(s)
+ * URL; caller frees. Never NULL. */
+char *task_url_host(const char *url);
 
 /* The result as users see it: the target's response body parsed as JSON
  * when it is JSON, else a string (base64 when it is not UTF-8, with

@@ -16,6 +16,7 @@
 
 #include "apierr.h"
 #include "config.h"
+#include "scheduler.h"
 #include "task.h"
 
 #define VALIDATE_MAX_DEPTH 32
@@ -23,17 +24,35 @@
 #define VALIDATE_MAX_HEADERS 64
 #define VALIDATE_MAX_HEADER_BYTES 16384
 #define VALIDATE_MAX_QUEUE_NAME 64
+#define VALIDATE_MAX_IDEMPOTENCY_KEY 255
 
 /* Parses and checks a JSON document (UTF-8, depth, duplicates, NUL escapes,
  * trailing bytes). Returns the document (caller frees with cJSON_Delete) or
  * NULL with err set to a 400. */
 cJSON *validate_json(const char *body, size_t len, struct api_error *err);
 
-/* Builds a queued task from a create request. On success returns 0 and
- * *out (caller frees with task_free); the id, seq and times other than
- * run_at are left for the caller. On failure returns -1 with err set. */
+/* Builds a queued task from a create request. On success returns 0, *out
+ * (caller frees with task_free) and, when hash is not NULL, the request's
+ * hash for idempotency (hex SHA-256 of the request without its
+ * idempotencyKey). The id, seq and times other than run_at are left for the
+ * caller, and retries and timeout are -1 and 0 when the request gave none
+ * (see validate_apply_defaults). On failure returns -1 with err set. */
 int validate_task_create(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
-                         struct task **out, struct api_error *err);
+                         struct task **out, char hash[65], struct api_error *err);
+
+/* Applies the overrides of a replay (POST /v1/tasks/{id}/retry: any create
+ * field but idempotencyKey; an empty body changes nothing) to t, and sets
+ * t->run_at_ms (now, or from delay/runAt). Returns 0, or -1 with err set
+ * (t may then be partly changed: discard it). */
+int validate_task_overrides(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
+                            struct task *t, struct api_error *err);
+
+/* Fills retries and timeout the request left out, from the queue's settings
+ * (qs may be NULL) or the daemon's defaults. */
+void validate_apply_defaults(struct task *t, const struct config *cfg, const struct queue_settings *qs);
+
+/* True when key is a valid idempotency key: 1 to 255 printable ASCII. */
+bool validate_idempotency_key(const char *key);
 
 /* True when name is a valid queue name: 1 to 64 of [A-Za-z0-9._-]. */
 bool validate_queue_name(const char *name);

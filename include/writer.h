@@ -1,10 +1,11 @@
 /*
- * writer: the one thread that writes to the store, and the scheduler that
- * claims due work for the dispatcher.
+ * writer: the one thread that writes to the store, and the scheduler loop
+ * that claims due work for the dispatcher.
  *
  * DESIGN
  * - Threads: one writer thread. Any thread may writer_submit(); the op
- *   queue is guarded by the writer's mutex, and nothing else is shared.
+ *   queue is guarded by the writer's mutex, and nothing else is shared
+ *   except the scheduler (its own lock) and two atomics.
  * - Group commit: the writer takes every op queued since its last commit
  *   (up to batch_max), runs them all in one transaction, commits once (one
  *   fsync), then calls each op's done() in submission order. An HTTP request
@@ -12,12 +13,17 @@
  *   requests share each fsync.
  * - If the batch fails, it is rolled back and each op is retried alone, so
  *   one bad op cannot sink the others; ops that still fail get rc != 0.
+ * - Ops announce what their writes change (work due, a slot released, a
+ *   task finished) through the writer_txn_* calls. Due times take effect at
+ *   once (they are only hints); the others are effects applied after the
+ *   op's commit, so a rolled-back op changes no count.
  * - Claims ride in the same transaction: when work is due and the
- *   dispatcher has free slots, the writer claims up to that many tasks and
- *   webhooks, and hands them over after the commit. The next due time is
- *   kept in memory (ops lower it via *due_ms), so waiting tasks cost no
- *   polling: the writer sleeps until the earliest one is due.
- * - Leases: at start and every few seconds expired leases are requeued.
+ *   dispatcher has free slots, the writer asks the scheduler for a plan,
+ *   claims those tasks (and due webhooks) and hands them over after the
+ *   commit. Waiting tasks cost no polling: the writer sleeps until the
+ *   scheduler's next wake time or until an op or a kick arrives.
+ * - Housekeeping in the same loop: expired leases are requeued every few
+ *   seconds; retention purges finished tasks in small windows.
  */
 #ifndef AQ_WRITER_H
 #define AQ_WRITER_H
@@ -27,12 +33,16 @@
 
 #include "config.h"
 #include "job.h"
+#include "scheduler.h"
 #include "store.h"
 
+struct writer;
+struct writer_txn;
+
 struct writer_op {
-    /* Runs on the writer thread inside the batch transaction. Returns 0 or
-     * STORE_ERROR. May lower *due_ms when it makes work due earlier. */
-    int (*apply)(struct store_conn *c, void *arg, int64_t *due_ms);
+    /* Runs on the writer thread inside the batch transaction. Returns
+     * STORE_OK, or an error (the op then counts as failed). */
+    int (*apply)(struct writer_txn *tx, void *arg);
     /* Runs on the writer thread after the commit (rc 0) or failure (rc != 0).
      * May free the op. Must not block. */
     void (*done)(void *arg, int rc);
@@ -41,31 +51,61 @@ struct writer_op {
     struct writer_op *next; /* private to the writer */
 };
 
-/* Where claimed work goes. */
+/* Where claimed work goes, and how running calls are stopped. */
 struct writer_sink {
-    int (*free_slots)(void *arg);             /* how many jobs it can take now */
+    int (*free_slots)(void *arg);                            /* jobs it can take now */
     void (*deliver)(void *arg, struct job *jobs, int count); /* takes ownership */
+    void (*abort_call)(void *arg, int64_t task_seq);         /* stop a running call */
     void *arg;
 };
 
-/* Opens the writer's connection and requeues tasks left running by a
- * previous process. Returns NULL on failure (logged). */
+/* Opens the writer's connection, requeues tasks left running by a previous
+ * process, and loads queue settings (the config file's win) and due times
+ * into a new scheduler. Returns NULL on failure (logged). */
 struct writer *writer_new(struct store *store, const struct config *cfg);
 /* Starts the thread; sink may be NULL (then nothing is claimed). */
 int writer_start(struct writer *w, const struct writer_sink *sink);
+/* Called (on the writer thread, after commit) with the id of every task
+ * that reached a final state. Set before writer_start. */
+void writer_on_final(struct writer *w, void (*fn)(void *arg, const char *task_id), void *arg);
 /* Queues op (the caller keeps it alive until done runs). Thread-safe. */
 void writer_submit(struct writer *w, struct writer_op *op);
 /* Wakes the writer to look for due work (capacity was freed). */
 void writer_kick(struct writer *w);
 /* Stops claiming new work (shutdown, first step). */
 void writer_stop_claiming(struct writer *w);
+/* True when the last transaction failed and none has succeeded since. */
+bool writer_degraded(struct writer *w);
+/* Tasks queued or running now. Any thread. */
+int64_t writer_backlog(struct writer *w);
+/* The scheduler (queue settings and counters); any thread may read it. */
+struct scheduler *writer_scheduler(struct writer *w);
 /* Writer thread only (inside apply or done): lines added here are written
  * once the batch is done, in one system call. */
 struct log_batch *writer_log(struct writer *w);
-/* True when the last transaction failed and none has succeeded since. */
-bool writer_degraded(struct writer *w);
 /* Runs every queued op, requeues work still running (reason logged),
  * stops the thread and frees the writer. NULL is a no-op. */
 void writer_free(struct writer *w, const char *requeue_reason);
+
+/* ---- inside apply ---- */
+
+struct store_conn *writer_txn_conn(struct writer_txn *tx);
+/* A task in queue became due at run_at_ms (insert, retry, replay). */
+void writer_txn_task_due(struct writer_txn *tx, const char *queue, int64_t run_at_ms);
+/* A webhook became due at at_ms. */
+void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms);
+/* After commit: a claimed task's attempt ended (see scheduler_released). */
+void writer_txn_released(struct writer_txn *tx, const char *queue, const char *host,
+                         enum scheduler_outcome o, int64_t seq, int64_t run_at_ms);
+/* After commit: the backlog grew or shrank. */
+void writer_txn_backlog(struct writer_txn *tx, int delta);
+/* After commit: task reached a final state (wakes long-polls). */
+void writer_txn_final(struct writer_txn *tx, const char *task_id);
+/* After commit: stop the running call of task seq. */
+void writer_txn_abort(struct writer_txn *tx, int64_t task_seq);
+/* After commit: a queued task left queue without running (FIFO hold). */
+void writer_txn_gone(struct writer_txn *tx, const char *queue, int64_t seq);
+/* After commit: a queue's settings changed (qs NULL: removed). */
+void writer_txn_queue(struct writer_txn *tx, const char *name, const struct queue_settings *qs);
 
 #endif

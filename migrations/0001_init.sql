@@ -5,7 +5,9 @@
 CREATE TABLE tasks (
     seq               INTEGER PRIMARY KEY,   -- insertion order: list order and cursor
     id                TEXT NOT NULL UNIQUE,  -- UUIDv7, time ordered
+    tenant            TEXT NOT NULL DEFAULT '',
     queue             TEXT NOT NULL,
+    host              TEXT NOT NULL,         -- target host[:port], for per-host caps
     status            TEXT NOT NULL,         -- queued running completed failed cancelled
     method            TEXT NOT NULL,
     callback_url      TEXT NOT NULL,
@@ -17,6 +19,9 @@ CREATE TABLE tasks (
     max_retries       INTEGER NOT NULL,
     timeout_ms        INTEGER NOT NULL,
     attempts          INTEGER NOT NULL DEFAULT 0,
+    replays           INTEGER NOT NULL DEFAULT 0,
+    replay_from       INTEGER NOT NULL DEFAULT 0, -- attempts made before the last replay
+    idempotency_key   TEXT,
     run_at            INTEGER NOT NULL,      -- not before this
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
@@ -33,8 +38,9 @@ CREATE TABLE tasks (
 );
 
 -- Only waiting tasks are in these indexes, so they stay small however many
--- finished tasks the table holds.
-CREATE INDEX tasks_due ON tasks (run_at) WHERE status = 'queued';
+-- finished tasks the table holds. tasks_due covers the claim query (per
+-- queue, in due order, skipping capped hosts without reading rows).
+CREATE INDEX tasks_due ON tasks (queue, run_at, seq, host) WHERE status = 'queued';
 CREATE INDEX tasks_leased ON tasks (lease_until) WHERE status = 'running';
 
 CREATE TABLE attempts (
@@ -84,6 +90,28 @@ CREATE TABLE webhook_attempts (
     error         TEXT,
     PRIMARY KEY (webhook_seq, n)
 ) WITHOUT ROWID;
+
+-- Settings of named queues (from the config file or PUT /v1/queues/{name}).
+CREATE TABLE queues (
+    name               TEXT PRIMARY KEY,
+    max_concurrency    INTEGER NOT NULL DEFAULT 0,  -- 0: no limit
+    rate_per_sec       REAL NOT NULL DEFAULT 0,     -- 0: no limit
+    burst              INTEGER NOT NULL DEFAULT 0,
+    paused             INTEGER NOT NULL DEFAULT 0,
+    default_retries    INTEGER,                     -- NULL: the daemon's default
+    default_timeout_ms INTEGER,
+    updated_at         INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Idempotency keys: the first task created with a key, for idempotency_window.
+CREATE TABLE idempotency (
+    key           TEXT PRIMARY KEY,   -- tenant NUL key
+    request_hash  TEXT NOT NULL,
+    task_id       TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE INDEX idempotency_created ON idempotency (created_at);
 
 CREATE TABLE kv (
     key    TEXT PRIMARY KEY,

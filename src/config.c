@@ -21,6 +21,7 @@ enum key_type {
     KT_STRING_LIST,
     KT_BOOL,
     KT_INT,
+    KT_INT64,
     KT_SIZE,
     KT_DURATION,
     KT_DURATION_LIST,
@@ -113,6 +114,20 @@ static const struct config_key keys[] = {
     {"shutdown_grace", KT_DURATION, OFF(shutdown_grace_ms), "10s", 0, 3600000, false,
      "On SIGTERM or SIGINT, how long calls in flight may finish before they are\n"
      "stopped and their tasks put back in the queue."},
+    {"max_per_host", KT_INT, OFF(max_per_host), "1000", 0, 1000000, false,
+     "Most calls in flight to one target host (host:port) at once, so one slow\n"
+     "host cannot take every slot. 0: no cap."},
+    {"max_backlog", KT_INT64, OFF(max_backlog), "1000000", 1, 1000000000, false,
+     "Most tasks waiting or running at once. Beyond it POST /v1/tasks answers\n"
+     "429 queue_full with Retry-After; nothing is dropped silently."},
+    {"retention", KT_DURATION, OFF(retention_ms), "7d", 60000, 3650 * DAY_MS, false,
+     "How long finished tasks (with their attempts and webhooks) are kept after\n"
+     "they finish. Purged in small batches that never stall the writer."},
+    {"idempotency_window", KT_DURATION, OFF(idempotency_window_ms), "24h", 1000, 365 * DAY_MS, false,
+     "How long an Idempotency-Key keeps returning its first task."},
+    {"max_wait", KT_DURATION, OFF(max_wait_ms), "300s", 0, 3600000, false,
+     "Longest long-poll a client may ask for with GET /v1/tasks/{id}?wait=SECONDS.\n"
+     "Behind a proxy, keep the proxy's read timeout above it."},
     {"batch_max", KT_INT, OFF(batch_max), "1024", 1, 100000, false,
      "Most writes grouped into one database transaction (one fsync)."},
     {"log_level", KT_LOGLEVEL, OFF(log_level), "info", 0, 0, false,
@@ -164,6 +179,98 @@ int config_parse_size(const char *s, size_t *out)
     else return -1;
     if (v > SIZE_MAX / mult) return -1;
     *out = (size_t)(v * mult);
+    return 0;
+}
+
+void queue_settings_default(struct queue_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->default_retries = -1;
+}
+
+int config_parse_rate(const char *s, double *per_sec)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s)) return -1;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0 || v > 1e9) return -1;
+    double div;
+    if (*end == '\0' || strcmp(end, "/s") == 0) div = 1;
+    else if (strcmp(end, "/m") == 0) div = 60;
+    else if (strcmp(end, "/h") == 0) div = 3600;
+    else return -1;
+    *per_sec = v / div;
+    return 0;
+}
+
+/* "queue.<name>.<key> = value" lines of the config file. */
+static int set_queue_value(struct config *cfg, const char *name, const char *v, char *err,
+                           size_t err_len)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name + 6) {
+        snprintf(err, err_len, "queue settings are written queue.<name>.<key>");
+        return -1;
+    }
+    size_t qlen = (size_t)(dot - (name + 6));
+    char qname[80];
+    if (qlen >= sizeof qname) qlen = sizeof qname - 1;
+    memcpy(qname, name + 6, qlen);
+    qname[qlen] = '\0';
+    bool valid = qlen > 0 && qlen <= 64;
+    for (size_t i = 0; i < qlen && valid; i++)
+        valid = isalnum((unsigned char)qname[i]) || strchr("._-", qname[i]);
+    if (!valid) {
+        snprintf(err, err_len, "'%s' is not a valid queue name (1 to 64 of letters, digits, '.', '_', '-')", qname);
+        return -1;
+    }
+    struct config_queue *q = NULL;
+    for (size_t i = 0; i < cfg->n_queues && !q; i++)
+        if (strcmp(cfg->queues[i].name, qname) == 0) q = &cfg->queues[i];
+    if (!q) {
+        cfg->queues = xrealloc(cfg->queues, (cfg->n_queues + 1) * sizeof *cfg->queues);
+        q = &cfg->queues[cfg->n_queues++];
+        q->name = xstrdup(qname);
+        queue_settings_default(&q->s);
+    }
+    const char *key = dot + 1;
+    char *end;
+    long long n;
+    int64_t ms;
+    errno = 0;
+    if (strcmp(key, "max_concurrency") == 0 || strcmp(key, "burst") == 0 || strcmp(key, "retries") == 0) {
+        n = strtoll(v, &end, 10);
+        if (errno || end == v || *end || n < 0 || n > 1000000) {
+            snprintf(err, err_len, "%s must be a whole number from 0 to 1000000, not '%s'", name, v);
+            return -1;
+        }
+        if (key[0] == 'm') q->s.max_concurrency = (int)n;
+        else if (key[0] == 'b') q->s.burst = (int)n;
+        else q->s.default_retries = (int)n;
+    } else if (strcmp(key, "rate") == 0) {
+        if (config_parse_rate(v, &q->s.rate_per_sec)) {
+            snprintf(err, err_len, "%s must be a rate such as 10/s, 600/m or 36000/h, not '%s'", name, v);
+            return -1;
+        }
+    } else if (strcmp(key, "timeout") == 0) {
+        if (config_parse_duration_ms(v, &ms) || ms < 100) {
+            snprintf(err, err_len, "%s must be a duration such as 300s or 10m, not '%s'", name, v);
+            return -1;
+        }
+        q->s.default_timeout_ms = ms;
+    } else if (strcmp(key, "paused") == 0) {
+        if (strcmp(v, "true") && strcmp(v, "false")) {
+            snprintf(err, err_len, "%s must be true or false, not '%s'", name, v);
+            return -1;
+        }
+        q->s.paused = strcmp(v, "true") == 0;
+    } else {
+        snprintf(err, err_len, "unknown queue setting '%s' (max_concurrency, rate, burst, retries, "
+                 "timeout, paused)", key);
+        return -1;
+    }
+    if (q->s.rate_per_sec > 0 && q->s.burst < 1) q->s.burst = 1;
     return 0;
 }
 
@@ -242,6 +349,18 @@ static int set_value(struct config *cfg, const struct config_key *k, const char 
             return -1;
         }
         *(int *)field = (int)n;
+        return 0;
+    }
+    case KT_INT64: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (errno || end == v || *end || n < k->min || n > k->max) {
+            snprintf(err, err_len, "%s must be a whole number from %" PRId64 " to %" PRId64
+                     ", not '%s'", k->name, k->min, k->max, v);
+            return -1;
+        }
+        *(int64_t *)field = n;
         return 0;
     }
     case KT_SIZE: {
@@ -357,6 +476,14 @@ static int load_file(struct config *cfg, const char *path, char *err, size_t err
                     break;
                 }
             }
+        }
+        if (strncmp(name, "queue.", 6) == 0) {
+            if (set_queue_value(cfg, name, value, why, sizeof why)) {
+                snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
+                rc = EXIT_CONFIG;
+                break;
+            }
+            continue;
         }
         const struct config_key *k = find_key(name, strlen(name));
         if (!k) {
@@ -538,6 +665,8 @@ void config_free(struct config *cfg)
         else if (keys[i].type == KT_STRING_LIST) free_string_list(*(char ***)field);
     }
     free(cfg->webhook_schedule_ms);
+    for (size_t i = 0; i < cfg->n_queues; i++) free(cfg->queues[i].name);
+    free(cfg->queues);
     free(cfg->config_path);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -579,6 +708,17 @@ void config_print_example(FILE *out)
         for (const char *p = k->name; *p; p++) fputc(*p == '_' ? '-' : *p, out);
         fprintf(out, ".\n#%s =%s%s\n", k->name, *k->def ? " " : "", k->def);
     }
+    fprintf(out,
+            "\n# Named queues: settings for queue <name>, as lines queue.<name>.<key> (this\n"
+            "# file only). Keys: max_concurrency (0: no limit; 1: strict FIFO, one task at\n"
+            "# a time), rate (dispatches: 10/s, 600/m, 36000/h), burst (tasks that may\n"
+            "# start at once when the rate allows, default 1), retries and timeout (the\n"
+            "# queue's defaults for tasks that give none), paused (true/false). At start\n"
+            "# these replace what PUT /v1/queues/{name} stored for the same queue.\n"
+            "#queue.emails.max_concurrency = 5\n"
+            "#queue.emails.rate = 10/s\n"
+            "#queue.emails.burst = 20\n"
+            "#queue.reports.max_concurrency = 1\n");
 }
 
 static void print_value(const struct config *cfg, const struct config_key *k, FILE *out)
@@ -599,6 +739,7 @@ static void print_value(const struct config *cfg, const struct config_key *k, FI
     }
     case KT_BOOL: fputs(*(const bool *)field ? "true" : "false", out); break;
     case KT_INT: fprintf(out, "%d", *(const int *)field); break;
+    case KT_INT64: fprintf(out, "%" PRId64, *(const int64_t *)field); break;
     case KT_SIZE: fprintf(out, "%zu", *(const size_t *)field); break;
     case KT_DURATION: fprintf(out, "%" PRId64 "ms", *(const int64_t *)field); break;
     case KT_DURATION_LIST:
@@ -622,6 +763,12 @@ void config_print_effective(const struct config *cfg, FILE *out)
         fprintf(out, "%s = ", keys[i].name);
         print_value(cfg, &keys[i], out);
         fputc('\n', out);
+    }
+    for (size_t i = 0; i < cfg->n_queues; i++) {
+        const struct config_queue *q = &cfg->queues[i];
+        fprintf(out, "queue.%s: max_concurrency=%d rate=%g/s burst=%d paused=%s retries=%d timeout=%" PRId64 "ms\n",
+                q->name, q->s.max_concurrency, q->s.rate_per_sec, q->s.burst,
+                q->s.paused ? "true" : "false", q->s.default_retries, q->s.default_timeout_ms);
     }
 }
 

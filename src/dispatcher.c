@@ -33,8 +33,10 @@ struct worker {
     pthread_t thread;
     bool started;
     CURLM *multi;
-    pthread_mutex_t lock;        /* guards inbox */
+    pthread_mutex_t lock;        /* guards inbox and aborts */
     struct job *inbox;
+    int64_t *aborts;             /* task seqs whose calls must stop */
+    size_t n_aborts, cap_aborts;
     atomic_int load;             /* jobs given to this worker and not finished */
     struct transfer *active;     /* worker thread only */
     struct log_batch log;        /* worker thread only */
@@ -214,17 +216,26 @@ struct finish_op {
     enum retry_verdict verdict;
 };
 
-static int finish_apply(struct store_conn *c, void *arg, int64_t *due_ms)
+static int finish_apply(struct writer_txn *tx, void *arg)
 {
     struct finish_op *f = arg;
+    const struct task *t = f->task;
     bool applied;
-    struct task_result r = {.task = f->task, .attempt = &f->attempt, .webhook_body = f->webhook_body};
-    int rc = store_task_finish(c, &r, &applied);
-    if (rc == STORE_OK && applied) {
-        if (f->task->status == TASK_QUEUED && f->task->run_at_ms < *due_ms) *due_ms = f->task->run_at_ms;
-        if (f->webhook_body && f->task->updated_at_ms < *due_ms) *due_ms = f->task->updated_at_ms;
+    struct task_result r = {.task = t, .attempt = &f->attempt, .webhook_body = f->webhook_body};
+    int rc = store_task_finish(writer_txn_conn(tx), &r, &applied);
+    if (rc != STORE_OK || !applied) return rc; /* not applied: cancelled or requeued meanwhile */
+    enum scheduler_outcome o = t->status == TASK_QUEUED      ? SCHEDULER_RETRY
+                               : t->status == TASK_COMPLETED ? SCHEDULER_COMPLETED
+                                                             : SCHEDULER_FAILED;
+    writer_txn_released(tx, t->queue, t->host, o, t->seq, t->run_at_ms);
+    if (t->status == TASK_QUEUED) {
+        writer_txn_task_due(tx, t->queue, t->run_at_ms);
+    } else {
+        writer_txn_backlog(tx, -1);
+        writer_txn_final(tx, t->id);
     }
-    return rc;
+    if (f->webhook_body) writer_txn_webhook_due(tx, t->updated_at_ms);
+    return STORE_OK;
 }
 
 static void finish_done(void *arg, int rc)
@@ -252,7 +263,7 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     struct retry_outcome o = {0};
     o.transport = classify(rc, t);
     o.http_status = (int)status;
-    o.attempts = task->attempts + 1;
+    o.attempts = task->attempts + 1 - task->replay_from; /* this attempt series */
     o.max_retries = task->max_retries;
     char detail[384];
     transport_message(rc, t, d->cfg, task->timeout_ms, detail, sizeof detail);
@@ -262,7 +273,7 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     struct retry_decision dec;
     retry_decide(&o, &d->policy, &dec);
 
-    task->attempts = o.attempts;
+    task->attempts += 1;
     task->updated_at_ms = now;
     free(task->response_headers_json);
     free(task->response_body);
@@ -302,7 +313,7 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     }
 
     struct finish_op *f = xcalloc(1, sizeof *f);
-    f->attempt.n = o.attempts;
+    f->attempt.n = task->attempts;
     f->attempt.started_at_ms = t->started_ms;
     f->attempt.finished_at_ms = now;
     f->attempt.duration_ms = duration;
@@ -316,11 +327,11 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     char err[300];
     if (dec.verdict == RETRY_AGAIN)
         log_batch_add(&w->log, LOG_INFO, "attempt.end", "task=%s n=%d status=%ld ms=%lld outcome=retry retry_in_ms=%lld error=%s",
-                      task->id, o.attempts, status, (long long)duration, (long long)dec.delay_ms,
+                      task->id, task->attempts, status, (long long)duration, (long long)dec.delay_ms,
                       log_quote(err, sizeof err, dec.error_code));
     else
         log_batch_add(&w->log, dec.verdict == RETRY_DONE ? LOG_INFO : LOG_WARN, "attempt.end",
-                      "task=%s n=%d status=%ld ms=%lld outcome=%s%s%s", task->id, o.attempts, status,
+                      "task=%s n=%d status=%ld ms=%lld outcome=%s%s%s", task->id, task->attempts, status,
                       (long long)duration, outcome, dec.error_code ? " error=" : "",
                       dec.error_code ? log_quote(err, sizeof err, dec.message) : "");
 
@@ -340,12 +351,11 @@ struct webhook_op {
     char *error;
 };
 
-static int webhook_apply(struct store_conn *c, void *arg, int64_t *due_ms)
+static int webhook_apply(struct writer_txn *tx, void *arg)
 {
     struct webhook_op *f = arg;
-    int rc = store_webhook_finish(c, &f->r);
-    if (rc == STORE_OK && !f->r.delivered && !f->r.give_up && f->r.next_at_ms < *due_ms)
-        *due_ms = f->r.next_at_ms;
+    int rc = store_webhook_finish(writer_txn_conn(tx), &f->r);
+    if (rc == STORE_OK && !f->r.delivered && !f->r.give_up) writer_txn_webhook_due(tx, f->r.next_at_ms);
     return rc;
 }
 
@@ -569,6 +579,32 @@ static void complete(struct worker *w, struct transfer *t, CURLcode rc)
     atomic_fetch_sub(&w->d->inflight, 1);
 }
 
+/* Stops the calls of tasks cancelled while running. Their result is not
+ * recorded: the cancel already was. */
+static void run_aborts(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int64_t *seqs = w->aborts;
+    size_t n = w->n_aborts;
+    w->aborts = NULL;
+    w->n_aborts = w->cap_aborts = 0;
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < n; i++) {
+        for (struct transfer *t = w->active; t; t = t->next) {
+            if (t->job->kind != JOB_TASK || t->job->task->seq != seqs[i]) continue;
+            log_batch_add(&w->log, LOG_INFO, "attempt.aborted", "task=%s reason=cancelled",
+                          t->job->task->id);
+            unlink_transfer(w, t);
+            curl_multi_remove_handle(w->multi, t->easy); /* closes the connection */
+            transfer_free(t);
+            atomic_fetch_sub(&w->load, 1);
+            atomic_fetch_sub(&w->d->inflight, 1);
+            break;
+        }
+    }
+    free(seqs);
+}
+
 /* ---- the loop ---- */
 
 static void *worker_main(void *arg)
@@ -585,6 +621,7 @@ static void *worker_main(void *arg)
             start(w, jobs);
             jobs = next;
         }
+        run_aborts(w);
         int running = 0;
         curl_multi_perform(w->multi, &running);
         CURLMsg *msg;
@@ -666,9 +703,27 @@ static void sink_deliver(void *arg, struct job *jobs, int count)
     }
 }
 
+static void sink_abort(void *arg, int64_t task_seq)
+{
+    struct dispatcher *d = arg;
+    /* Which worker holds the call is not known here; each looks. */
+    for (int i = 0; i < d->n_workers; i++) {
+        struct worker *w = &d->workers[i];
+        pthread_mutex_lock(&w->lock);
+        if (w->n_aborts == w->cap_aborts) {
+            w->cap_aborts = w->cap_aborts ? w->cap_aborts * 2 : 8;
+            w->aborts = xrealloc(w->aborts, w->cap_aborts * sizeof *w->aborts);
+        }
+        w->aborts[w->n_aborts++] = task_seq;
+        pthread_mutex_unlock(&w->lock);
+        curl_multi_wakeup(w->multi);
+    }
+}
+
 struct writer_sink dispatcher_sink(struct dispatcher *d)
 {
-    struct writer_sink s = {.free_slots = sink_free_slots, .deliver = sink_deliver, .arg = d};
+    struct writer_sink s = {.free_slots = sink_free_slots, .deliver = sink_deliver,
+                            .abort_call = sink_abort, .arg = d};
     return s;
 }
 
@@ -757,6 +812,7 @@ void dispatcher_free(struct dispatcher *d)
             pthread_join(w->thread, NULL);
         }
         job_list_free(w->inbox);
+        free(w->aborts);
         if (w->multi) curl_multi_cleanup(w->multi);
         pthread_mutex_destroy(&w->lock);
         if (!w->started && w->log.buf.data) log_batch_free(&w->log);

@@ -1,15 +1,13 @@
 /*
- * http_api: routes and handlers. See http_api.h for the design.
+ * http_api: the server, routing, authentication and the write machinery.
+ * See http_api.h for the design; the handlers are in http_tasks.c and
+ * http_queues.c.
  */
-#include "http_api.h"
-
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,50 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apierr.h"
-#include "id.h"
+#include "http_internal.h"
 #include "log.h"
 #include "netpolicy.h"
-#include "util.h"
 #include "validate.h"
 
 #define STOP_WAIT_MS 5000
-
-struct http_api {
-    const struct config *cfg;
-    const struct auth *auth;
-    struct store *store;
-    struct writer *writer;
-    struct MHD_Daemon *daemon;
-    int listen_fd;
-    atomic_bool quiescing;
-    atomic_int active;     /* requests between first call and completion */
-    atomic_int committing; /* creates suspended until their commit */
-};
-
-enum route {
-    ROUTE_NONE,
-    ROUTE_HEALTH,
-    ROUTE_READY,
-    ROUTE_TASKS,
-    ROUTE_TASK,
-};
-
-enum req_state { REQ_READING, REQ_COMMITTING, REQ_COMMITTED };
-
-struct request {
-    struct http_api *api;
-    struct MHD_Connection *conn;
-    enum route route;
-    char id[ID_LEN];
-    struct buf body;
-    bool too_large;
-    enum req_state state;
-    struct writer_op op;
-    struct task *task;
-    char *response;        /* 202 body, built before the commit */
-    int commit_rc;
-};
 
 /* ---- listening ---- */
 
@@ -117,107 +77,229 @@ int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t e
 
 /* ---- responses ---- */
 
-/* Queues a response whose body (a malloc'd string) MHD frees. */
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, char *body,
-                               const char *content_type)
+enum MHD_Result http_respond_text(struct request *r, unsigned status, char *body,
+                                  const char *header, const char *value)
 {
-    struct MHD_Response *r =
+    struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
+    if (!resp) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result rc = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (header) MHD_add_response_header(resp, header, value);
+    enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
     return rc;
 }
 
-static enum MHD_Result respond_json(struct MHD_Connection *conn, unsigned status, cJSON *doc)
+enum MHD_Result http_respond_json(struct request *r, unsigned status, cJSON *doc)
 {
     char *s = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     if (!s) return MHD_NO;
-    return respond(conn, status, s, "application/json");
+    return http_respond_text(r, status, s, NULL, NULL);
 }
 
-static enum MHD_Result respond_error_with(struct MHD_Connection *conn, const struct api_error *e,
-                                          const char *header, const char *value)
+enum MHD_Result http_respond_error_with(struct request *r, const struct api_error *e,
+                                        const char *header, const char *value)
 {
     char *body = api_error_json(e);
-    struct MHD_Response *r =
+    struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
+    if (!resp) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (header) MHD_add_response_header(r, header, value);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (header) MHD_add_response_header(resp, header, value);
     if (e->retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", e->retry_after_s);
-        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
-    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)e->status, r);
-    MHD_destroy_response(r);
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)e->status, resp);
+    MHD_destroy_response(resp);
     return rc;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *conn, const struct api_error *e)
+enum MHD_Result http_respond_error(struct request *r, const struct api_error *e)
 {
-    return respond_error_with(conn, e, NULL, NULL);
+    return http_respond_error_with(r, e, NULL, NULL);
+}
+
+enum MHD_Result http_not_found(struct request *r, const char *what)
+{
+    struct api_error e;
+    api_error_set(&e, 404, "not_found", NULL, "%s", what);
+    return http_respond_error(r, &e);
+}
+
+enum MHD_Result http_unavailable(struct request *r, const char *what)
+{
+    struct api_error e;
+    api_error_set(&e, 503, "unavailable", NULL, "%s", what);
+    e.retry_after_s = 1;
+    return http_respond_error(r, &e);
+}
+
+const char *http_arg(struct request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_body(struct request *r)
+{
+    return r->body.data ? r->body.data : "";
+}
+
+/* ---- writes ---- */
+
+static int write_apply(struct writer_txn *tx, void *arg)
+{
+    struct request *r = arg;
+    return r->apply(tx, r);
+}
+
+static void write_done(void *arg, int rc)
+{
+    struct request *r = arg;
+    struct http_api *api = r->api;
+    r->commit_rc = rc;
+    if (rc == STORE_OK && r->again) {
+        r->again = false;
+        writer_submit(api->writer, &r->op); /* a bulk operation's next step */
+        return;
+    }
+    r->state = REQ_COMMITTED;
+    atomic_fetch_sub(&api->committing, 1);
+    MHD_resume_connection(r->conn); /* r may be freed by the HTTP thread from here on */
+}
+
+enum MHD_Result http_start_write(struct request *r, write_apply_fn apply, write_finish_fn finish)
+{
+    struct http_api *api = r->api;
+    if (atomic_load(&api->quiescing)) {
+        struct api_error e;
+        api_error_set(&e, 503, "shutting_down", NULL, "the server is shutting down; retry shortly");
+        e.retry_after_s = 1;
+        return http_respond_error(r, &e);
+    }
+    r->apply = apply;
+    r->finish = finish;
+    r->op.apply = write_apply;
+    r->op.done = write_done;
+    r->op.arg = r;
+    r->state = REQ_COMMITTING;
+    /* Suspend before submitting, so the resume can never come first. */
+    MHD_suspend_connection(r->conn);
+    atomic_fetch_add(&api->committing, 1);
+    writer_submit(api->writer, &r->op);
+    return MHD_YES;
+}
+
+/* ---- long-poll resume ---- */
+
+void http_resume_request(void *arg)
+{
+    struct request *r = arg;
+    MHD_resume_connection(r->conn);
 }
 
 /* ---- routing ---- */
 
-static enum route match_route(const char *url, char id[ID_LEN])
+struct route_def {
+    enum route route;
+    const char *allow;   /* methods, for 405 and Allow */
+    bool has_body;       /* reads a JSON body */
+};
+
+static const struct route_def routes[] = {
+    {ROUTE_NONE, "", false},
+    {ROUTE_HEALTH, "GET, HEAD", false},
+    {ROUTE_READY, "GET, HEAD", false},
+    {ROUTE_TASKS, "GET, HEAD, POST", true},
+    {ROUTE_TASKS_CANCEL, "POST", true},
+    {ROUTE_TASKS_RETRY, "POST", true},
+    {ROUTE_TASK, "GET, HEAD", false},
+    {ROUTE_TASK_ATTEMPTS, "GET, HEAD", false},
+    {ROUTE_TASK_CANCEL, "POST", false},
+    {ROUTE_TASK_RETRY, "POST", true},
+    {ROUTE_QUEUES, "GET, HEAD", false},
+    {ROUTE_QUEUE, "GET, HEAD, PUT, DELETE", true},
+    {ROUTE_QUEUE_PAUSE, "POST", false},
+    {ROUTE_QUEUE_RESUME, "POST", false},
+};
+
+/* Splits url into up to 5 segments (pointers into buf). */
+static int segments(const char *url, char *buf, size_t len, char *seg[5])
 {
-    if (strcmp(url, "/healthz") == 0) return ROUTE_HEALTH;
-    if (strcmp(url, "/readyz") == 0) return ROUTE_READY;
-    if (strcmp(url, "/v1/tasks") == 0) return ROUTE_TASKS;
-    if (strncmp(url, "/v1/tasks/", 10) == 0) {
-        const char *rest = url + 10;
-        if (strlen(rest) == ID_LEN - 1 && id_valid(rest)) {
-            for (int i = 0; i < ID_LEN; i++) id[i] = (char)tolower((unsigned char)rest[i]);
-            return ROUTE_TASK;
-        }
-        id[0] = '\0';
-        return ROUTE_TASK; /* a malformed id is simply not found */
+    snprintf(buf, len, "%s", url);
+    int n = 0;
+    char *p = buf;
+    if (*p != '/') return -1;
+    while (*p == '/') {
+        *p++ = '\0';
+        if (n == 5) return -1;
+        seg[n++] = p;
+        p += strcspn(p, "/");
+    }
+    if (*p) return -1;
+    return n;
+}
+
+static enum route match_route(struct request *r, const char *url)
+{
+    char buf[512], *s[5];
+    if (strlen(url) >= sizeof buf) return ROUTE_NONE;
+    int n = segments(url, buf, sizeof buf, s);
+    if (n == 1 && !strcmp(s[0], "healthz")) return ROUTE_HEALTH;
+    if (n == 1 && !strcmp(s[0], "readyz")) return ROUTE_READY;
+    if (n < 2 || strcmp(s[0], "v1")) return ROUTE_NONE;
+    if (!strcmp(s[1], "tasks")) {
+        if (n == 2) return ROUTE_TASKS;
+        if (n == 3 && !strcmp(s[2], "cancel")) return ROUTE_TASKS_CANCEL;
+        if (n == 3 && !strcmp(s[2], "retry")) return ROUTE_TASKS_RETRY;
+        if (n > 4 || !*s[2]) return ROUTE_NONE;
+        r->id[0] = '\0';
+        if (id_valid(s[2]))
+            for (int i = 0; i < ID_LEN; i++) r->id[i] = (char)tolower((unsigned char)s[2][i]);
+        if (n == 3) return ROUTE_TASK;
+        if (!strcmp(s[3], "attempts")) return ROUTE_TASK_ATTEMPTS;
+        if (!strcmp(s[3], "cancel")) return ROUTE_TASK_CANCEL;
+        if (!strcmp(s[3], "retry")) return ROUTE_TASK_RETRY;
+        return ROUTE_NONE;
+    }
+    if (!strcmp(s[1], "queues")) {
+        if (n == 2) return ROUTE_QUEUES;
+        if (n > 4 || !*s[2]) return ROUTE_NONE;
+        snprintf(r->name, sizeof r->name, "%s", s[2]);
+        r->name_valid = validate_queue_name(s[2]);
+        if (n == 3) return ROUTE_QUEUE;
+        if (!strcmp(s[3], "pause")) return ROUTE_QUEUE_PAUSE;
+        if (!strcmp(s[3], "resume")) return ROUTE_QUEUE_RESUME;
     }
     return ROUTE_NONE;
 }
 
-/* The methods each route answers, for 405 and its Allow header. */
-static const char *route_allow(enum route r)
+static bool method_allowed(enum route route, const char *method)
 {
-    switch (r) {
-    case ROUTE_HEALTH:
-    case ROUTE_READY:
-    case ROUTE_TASK: return "GET, HEAD";
-    case ROUTE_TASKS: return "POST";
-    case ROUTE_NONE: break;
-    }
-    return "";
-}
-
-static bool method_allowed(enum route r, const char *method)
-{
-    const char *allow = route_allow(r);
+    const char *allow = routes[route].allow;
     size_t n = strlen(method);
     for (const char *p = allow; (p = strstr(p, method)); p += n)
         if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0')) return true;
     return false;
 }
 
-/* ---- handlers ---- */
+/* ---- health ---- */
 
 static enum MHD_Result handle_health(struct request *r)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", "ok");
-    return respond_json(r->conn, MHD_HTTP_OK, o);
+    return http_respond_json(r, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result handle_ready(struct request *r)
@@ -229,139 +311,10 @@ static enum MHD_Result handle_ready(struct request *r)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", reason ? "unavailable" : "ready");
     if (reason) cJSON_AddStringToObject(o, "reason", reason);
-    return respond_json(r->conn, reason ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, o);
+    return http_respond_json(r, reason ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, o);
 }
 
-static enum MHD_Result not_found(struct request *r, const char *what)
-{
-    struct api_error e;
-    api_error_set(&e, 404, "not_found", NULL, "%s", what);
-    return respond_error(r->conn, &e);
-}
-
-static enum MHD_Result handle_get_task(struct request *r)
-{
-    if (!r->id[0]) return not_found(r, "no task has this id");
-    struct store_conn *c = store_conn_acquire(r->api->store);
-    struct api_error e;
-    if (!c) {
-        api_error_set(&e, 503, "unavailable", NULL, "the database cannot be read right now; try again");
-        e.retry_after_s = 1;
-        return respond_error(r->conn, &e);
-    }
-    struct task *t = NULL;
-    struct attempt *attempts = NULL;
-    size_t n = 0;
-    struct webhook_state wh = {0};
-    bool has_wh = false;
-    int rc = store_task_get(c, r->id, &t, &attempts, &n, &wh, &has_wh);
-    if (rc == STORE_ERROR)
-        log_msg(LOG_ERROR, "store.read_failed", "task=%s error=\"%s\"", r->id, store_conn_error(c));
-    store_conn_release(c);
-    if (rc == STORE_NOT_FOUND) return not_found(r, "no task has this id");
-    if (rc != STORE_OK) {
-        api_error_set(&e, 503, "unavailable", NULL, "the database cannot be read right now; try again");
-        e.retry_after_s = 1;
-        return respond_error(r->conn, &e);
-    }
-    cJSON *o = task_to_json(t, attempts, n, has_wh ? &wh : NULL);
-    if (!n) cJSON_AddArrayToObject(o, "attemptHistory");
-    for (size_t i = 0; i < n; i++) attempt_clear(&attempts[i]);
-    free(attempts);
-    if (has_wh) webhook_state_clear(&wh);
-    task_free(t);
-    return respond_json(r->conn, MHD_HTTP_OK, o);
-}
-
-static int insert_apply(struct store_conn *c, void *arg, int64_t *due_ms)
-{
-    struct request *r = arg;
-    int rc = store_task_insert(c, r->task);
-    if (rc == STORE_OK && r->task->run_at_ms < *due_ms) *due_ms = r->task->run_at_ms;
-    return rc;
-}
-
-static void insert_done(void *arg, int rc)
-{
-    struct request *r = arg;
-    struct http_api *api = r->api;
-    if (rc == STORE_OK) {
-        char u[256], q[80];
-        const char *url = r->task->callback_url;
-        const char *p = strstr(url, "://");
-        const char *host = p ? p + 3 : url;
-        snprintf(u, sizeof u, "%.*s", (int)strcspn(host, "/?#"), host);
-        const char *at = strchr(u, '@'); /* never log user-info */
-        log_batch_add(writer_log(api->writer), LOG_INFO, "task.accepted", "id=%s queue=%s host=%s",
-                      r->task->id, log_quote(q, sizeof q, r->task->queue), at ? at + 1 : u);
-    }
-    r->commit_rc = rc;
-    r->state = REQ_COMMITTED;
-    atomic_fetch_sub(&api->committing, 1);
-    MHD_resume_connection(r->conn); /* r may be freed by the HTTP thread from here on */
-}
-
-static enum MHD_Result start_create(struct request *r)
-{
-    struct http_api *api = r->api;
-    struct api_error e;
-    if (r->too_large) {
-        api_error_set(&e, 413, "body_too_large", NULL,
-                      "the request body is larger than %zu bytes (max_body_bytes)", api->cfg->max_body_bytes);
-        return respond_error(r->conn, &e);
-    }
-    if (atomic_load(&api->quiescing)) {
-        api_error_set(&e, 503, "shutting_down", NULL, "the server is shutting down; retry shortly");
-        e.retry_after_s = 1;
-        return respond_error(r->conn, &e);
-    }
-    int64_t now = util_now_ms();
-    if (validate_task_create(r->body.data ? r->body.data : "", r->body.len, api->cfg, now, &r->task, &e))
-        return respond_error(r->conn, &e);
-    buf_free(&r->body);
-    id_new(now, r->task->id);
-    r->task->created_at_ms = now;
-    r->task->updated_at_ms = now;
-    cJSON *o = task_to_json(r->task, NULL, 0, NULL);
-    r->response = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    r->op.apply = insert_apply;
-    r->op.done = insert_done;
-    r->op.arg = r;
-    r->state = REQ_COMMITTING;
-    /* Suspend before submitting, so the resume can never come first. */
-    MHD_suspend_connection(r->conn);
-    atomic_fetch_add(&api->committing, 1);
-    writer_submit(api->writer, &r->op);
-    return MHD_YES;
-}
-
-static enum MHD_Result finish_create(struct request *r)
-{
-    if (r->commit_rc != STORE_OK) {
-        struct api_error e;
-        api_error_set(&e, 503, "unavailable", NULL,
-                      "the task could not be stored (the database is not writable right now); "
-                      "nothing was stored, retry later");
-        e.retry_after_s = 1;
-        return respond_error(r->conn, &e);
-    }
-    char *body = r->response;
-    r->response = NULL;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    char location[64];
-    snprintf(location, sizeof location, "/v1/tasks/%s", r->task->id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-    enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_ACCEPTED, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
+/* ---- the access handler ---- */
 
 /* Checks made as soon as the headers are in, before any body is read. */
 static enum MHD_Result first_call(struct request *r, const char *url, const char *method)
@@ -369,38 +322,78 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
     struct http_api *api = r->api;
     struct MHD_Connection *conn = r->conn;
     struct api_error e;
-    r->route = match_route(url, r->id);
-    if (r->route == ROUTE_NONE) return not_found(r, "no such route; the API is described in docs/api.md");
+    r->method = method;
+    r->route = match_route(r, url);
+    if (r->route == ROUTE_NONE)
+        return http_not_found(r, "no such route; the API is described in docs/api.md");
     if (!method_allowed(r->route, method)) {
         api_error_set(&e, 405, "method_not_allowed", NULL, "%s is not allowed here; use %s", method,
-                      route_allow(r->route));
-        return respond_error_with(conn, &e, MHD_HTTP_HEADER_ALLOW, route_allow(r->route));
+                      routes[r->route].allow);
+        return http_respond_error_with(r, &e, MHD_HTTP_HEADER_ALLOW, routes[r->route].allow);
     }
     if (r->route != ROUTE_HEALTH && r->route != ROUTE_READY &&
         !auth_check(api->auth, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            MHD_HTTP_HEADER_AUTHORIZATION))) {
         api_error_set(&e, 401, "unauthorized", NULL,
                       "send a valid API key as 'Authorization: Bearer <key>'");
-        return respond_error_with(conn, &e, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        return http_respond_error_with(r, &e, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     }
-    if (r->route == ROUTE_TASKS) {
-        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        size_t n = ct ? strcspn(ct, "; ") : 0;
-        if (!ct || n != 16 || strncasecmp(ct, "application/json", 16) != 0) {
-            api_error_set(&e, 415, "unsupported_media_type", NULL,
-                          "send the task as JSON with 'Content-Type: application/json'");
-            return respond_error(conn, &e);
-        }
+    bool body = routes[r->route].has_body && (!strcmp(method, "POST") || !strcmp(method, "PUT"));
+    if (body) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        bool empty = (!cl || strtoull(cl, NULL, 10) == 0) && !te;
+        /* A replay may come without a body; everything else needs JSON. */
+        if (!(empty && r->route == ROUTE_TASK_RETRY)) {
+            const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+            size_t n = ct ? strcspn(ct, "; ") : 0;
+            if (!ct || n != 16 || strncasecmp(ct, "application/json", 16) != 0) {
+                api_error_set(&e, 415, "unsupported_media_type", NULL,
+                              "send JSON with 'Content-Type: application/json'");
+                return http_respond_error(r, &e);
+            }
+        }
         if (cl && strtoull(cl, NULL, 10) > api->cfg->max_body_bytes) {
             api_error_set(&e, 413, "body_too_large", NULL,
                           "the request body is larger than %zu bytes (max_body_bytes)",
                           api->cfg->max_body_bytes);
-            return respond_error(conn, &e);
+            return http_respond_error(r, &e);
         }
-        buf_init(&r->body, api->cfg->max_body_bytes);
     }
+    buf_init(&r->body, api->cfg->max_body_bytes);
     return MHD_YES;
+}
+
+static enum MHD_Result dispatch(struct request *r)
+{
+    const char *m = r->method;
+    bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+    if (r->too_large) {
+        struct api_error e;
+        api_error_set(&e, 413, "body_too_large", NULL,
+                      "the request body is larger than %zu bytes (max_body_bytes)",
+                      r->api->cfg->max_body_bytes);
+        return http_respond_error(r, &e);
+    }
+    switch (r->route) {
+    case ROUTE_HEALTH: return handle_health(r);
+    case ROUTE_READY: return handle_ready(r);
+    case ROUTE_TASKS: return get ? http_task_list(r) : http_task_create(r);
+    case ROUTE_TASKS_CANCEL:
+    case ROUTE_TASKS_RETRY: return http_tasks_bulk(r);
+    case ROUTE_TASK: return http_task_get(r);
+    case ROUTE_TASK_ATTEMPTS: return http_task_attempts(r);
+    case ROUTE_TASK_CANCEL: return http_task_cancel(r);
+    case ROUTE_TASK_RETRY: return http_task_retry(r);
+    case ROUTE_QUEUES: return http_queue_list(r);
+    case ROUTE_QUEUE:
+        if (get) return http_queue_get(r);
+        return !strcmp(m, "PUT") ? http_queue_put(r) : http_queue_delete(r);
+    case ROUTE_QUEUE_PAUSE: return http_queue_pause(r, true);
+    case ROUTE_QUEUE_RESUME: return http_queue_pause(r, false);
+    case ROUTE_NONE: break;
+    }
+    return MHD_NO;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -426,17 +419,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         *upload_data_size = 0;
         return MHD_YES;
     }
-    switch (r->route) {
-    case ROUTE_HEALTH: return handle_health(r);
-    case ROUTE_READY: return handle_ready(r);
-    case ROUTE_TASK: return handle_get_task(r);
-    case ROUTE_TASKS:
-        if (r->state == REQ_READING) return start_create(r);
-        if (r->state == REQ_COMMITTED) return finish_create(r);
-        return MHD_YES; /* still committing: cannot happen while suspended */
-    case ROUTE_NONE: break;
+    switch (r->state) {
+    case REQ_READING: return dispatch(r);
+    case REQ_COMMITTED:
+        if (r->commit_rc != STORE_OK)
+            return http_unavailable(r, "the change could not be stored (the database is not "
+                                       "writable right now); nothing was changed, retry later");
+        return r->finish(r);
+    case REQ_WAITING: return http_task_get(r); /* a long-poll woke up */
+    case REQ_COMMITTING: break;                /* cannot happen while suspended */
     }
-    return MHD_NO;
+    return MHD_YES;
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -447,6 +440,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     (void)conn;
     (void)toe;
     if (!r) return;
+    longpoll_remove(api->longpoll, r->waiter);
     buf_free(&r->body);
     task_free(r->task);
     free(r->response);
@@ -466,7 +460,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct http_api *http_api_start(const struct config *cfg, const struct auth *auth,
-                                struct store *store, struct writer *writer, int listen_fd)
+                                struct store *store, struct writer *writer,
+                                struct longpoll *longpoll, int listen_fd)
 {
     struct http_api *api = xcalloc(1, sizeof *api);
     api->cfg = cfg;
@@ -477,6 +472,7 @@ struct http_api *http_api_start(const struct config *cfg, const struct auth *aut
     atomic_init(&api->quiescing, false);
     atomic_init(&api->active, 0);
     atomic_init(&api->committing, 0);
+    api->longpoll = longpoll;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(listen_fd, (struct sockaddr *)&ss, &sl);
@@ -484,9 +480,9 @@ struct http_api *http_api_start(const struct config *cfg, const struct auth *aut
                      MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     api->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
-        request_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED, request_completed, api,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (!api->daemon) {
         log_msg(LOG_ERROR, "http.start_failed", "error=\"libmicrohttpd did not start\"");
         free(api);
@@ -507,13 +503,15 @@ void http_api_stop(struct http_api *api)
 {
     if (!api) return;
     http_api_quiesce(api);
-    /* Let requests in progress (creates waiting for their commit above all)
+    longpoll_fire_all(api->longpoll);
+    /* Let requests in progress (writes waiting for their commit above all)
      * get their answer before the connections close. */
     int64_t deadline = util_mono_ms() + STOP_WAIT_MS;
     /* A suspended connection must be resumed before MHD stops; the writer
      * always completes every op, so this wait ends. */
     while (atomic_load(&api->committing) > 0 ||
            (atomic_load(&api->active) > 0 && util_mono_ms() < deadline)) {
+        longpoll_fire_all(api->longpoll); /* a long-poll that started meanwhile */
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

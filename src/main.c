@@ -21,6 +21,7 @@
 #include "dispatcher.h"
 #include "http_api.h"
 #include "log.h"
+#include "longpoll.h"
 #include "store.h"
 #include "util.h"
 #include "version.h"
@@ -65,6 +66,11 @@ static char *load_webhook_secret(const struct config *cfg, struct store *store, 
     return secret;
 }
 
+static void notify_longpoll(void *arg, const char *task_id)
+{
+    longpoll_notify(arg, task_id);
+}
+
 static int print_webhook_secret(const struct config *cfg)
 {
     char err[1024];
@@ -99,6 +105,7 @@ static int serve(const struct config *cfg, sigset_t *signals)
     struct writer *writer = NULL;
     struct dispatcher *dispatcher = NULL;
     struct http_api *api = NULL;
+    struct longpoll *longpoll = NULL;
     struct auth *auth = auth_new(cfg->api_keys);
 
     store = store_open(cfg, false, err, sizeof err);
@@ -139,13 +146,14 @@ static int serve(const struct config *cfg, sigset_t *signals)
         goto out;
     }
     dispatcher = dispatcher_new(cfg, writer, key, (size_t)key_len);
-    struct writer_sink sink;
-    if (dispatcher) sink = dispatcher_sink(dispatcher);
-    if (!dispatcher || writer_start(writer, &sink) != 0 || dispatcher_start(dispatcher) != 0)
-        goto out;
-    api = http_api_start(cfg, auth, store, writer, listen_fd);
+    longpoll = longpoll_new(http_resume_request);
+    if (!dispatcher || !longpoll) goto out;
+    writer_on_final(writer, notify_longpoll, longpoll);
+    api = http_api_start(cfg, auth, store, writer, longpoll, listen_fd);
     if (!api) goto out;
     listen_fd = -1; /* owned by the api now */
+    struct writer_sink sink = dispatcher_sink(dispatcher);
+    if (writer_start(writer, &sink) != 0 || dispatcher_start(dispatcher) != 0) goto out;
 
     log_msg(LOG_INFO, "asyncqueue.started", "version=%s listen=%s port=%d db=%s auth=%s workers=%d",
             AQ_VERSION, cfg->listen, port, cfg->db, auth_enabled(auth) ? "on" : "off", cfg->workers);
@@ -176,6 +184,7 @@ out:
     if (dispatcher) dispatcher_stop(dispatcher, 0);
     writer_free(writer, "interrupted: the daemon shut down during this attempt");
     dispatcher_free(dispatcher);
+    longpoll_free(longpoll);
     store_close(store);
     if (listen_fd >= 0) close(listen_fd);
     free(secret);

@@ -99,10 +99,30 @@ int store_task_insert(struct store_conn *c, struct task *t)
     return OPS(c)->task_insert(c->impl, t);
 }
 
-int store_tasks_claim(struct store_conn *c, int64_t now_ms, int64_t lease_grace_ms, int limit,
-                      struct task ***out, size_t *n_out)
+int store_tasks_claim(struct store_conn *c, const char *queue, int64_t only_seq, int64_t now_ms,
+                      int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
+                      size_t n_exclude, struct task ***out, size_t *n_out)
 {
-    return OPS(c)->tasks_claim(c->impl, now_ms, lease_grace_ms, limit, out, n_out);
+    return OPS(c)->tasks_claim(c->impl, queue, only_seq, now_ms, lease_grace_ms, limit,
+                               exclude_hosts, n_exclude, out, n_out);
+}
+
+int store_queue_next_due(struct store_conn *c, const char *queue, int64_t *due_ms)
+{
+    return OPS(c)->queue_next_due(c->impl, queue, due_ms);
+}
+
+int store_queues_due_each(struct store_conn *c,
+                          void (*fn)(void *arg, const char *queue, int64_t due_ms), void *arg)
+{
+    return OPS(c)->queues_due_each(c->impl, fn, arg);
+}
+
+int store_running_each(struct store_conn *c,
+                       void (*fn)(void *arg, const char *queue, const char *host, int n),
+                       void *arg)
+{
+    return OPS(c)->running_each(c->impl, fn, arg);
 }
 
 int store_task_finish(struct store_conn *c, const struct task_result *r, bool *applied)
@@ -127,9 +147,72 @@ int store_webhook_finish(struct store_conn *c, const struct webhook_result *r)
     return OPS(c)->webhook_finish(c->impl, r);
 }
 
-int store_next_due(struct store_conn *c, int64_t *due_ms)
+int store_webhook_insert(struct store_conn *c, const struct task *t, const char *body)
 {
-    return OPS(c)->next_due(c->impl, due_ms);
+    return OPS(c)->webhook_insert(c->impl, t, body);
+}
+
+int store_task_cancel(struct store_conn *c, const char *id, const char *tenant, int64_t now_ms,
+                      struct task **out, bool *was_running)
+{
+    return OPS(c)->task_cancel(c->impl, id, tenant, now_ms, out, was_running);
+}
+
+int store_task_replay(struct store_conn *c, struct task *t)
+{
+    return OPS(c)->task_replay(c->impl, t);
+}
+
+int store_tasks_select(struct store_conn *c, const struct task_filter *f, int64_t after_seq,
+                       int limit, char (**ids)[ID_LEN], size_t *n, int64_t *last_seq, bool *more)
+{
+    return OPS(c)->tasks_select(c->impl, f, after_seq, limit, ids, n, last_seq, more);
+}
+
+int store_idempotency_get(struct store_conn *c, const char *key, int64_t not_before_ms,
+                          char **request_hash, char **task_id)
+{
+    return OPS(c)->idempotency_get(c->impl, key, not_before_ms, request_hash, task_id);
+}
+
+int store_idempotency_put(struct store_conn *c, const char *key, const char *request_hash,
+                          const char *task_id, int64_t now_ms)
+{
+    return OPS(c)->idempotency_put(c->impl, key, request_hash, task_id, now_ms);
+}
+
+int store_queue_put(struct store_conn *c, const char *name, const struct queue_settings *qs,
+                    int64_t now_ms)
+{
+    return OPS(c)->queue_put(c->impl, name, qs, now_ms);
+}
+
+int store_queue_delete(struct store_conn *c, const char *name)
+{
+    return OPS(c)->queue_delete(c->impl, name);
+}
+
+int store_queues_each(struct store_conn *c,
+                      void (*fn)(void *arg, const char *name, const struct queue_settings *qs),
+                      void *arg)
+{
+    return OPS(c)->queues_each(c->impl, fn, arg);
+}
+
+int store_purge(struct store_conn *c, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t from_seq,
+                int span, int *deleted, int64_t *max_seq)
+{
+    return OPS(c)->purge(c->impl, cutoff_ms, idem_cutoff_ms, from_seq, span, deleted, max_seq);
+}
+
+int store_backlog(struct store_conn *c, int64_t *n)
+{
+    return OPS(c)->backlog(c->impl, n);
+}
+
+int store_webhook_next_due(struct store_conn *c, int64_t *due_ms)
+{
+    return OPS(c)->webhook_next_due(c->impl, due_ms);
 }
 
 int store_kv_get(struct store_conn *c, const char *key, char **value)
@@ -143,11 +226,36 @@ int store_kv_put_if_absent(struct store_conn *c, const char *key, const char *va
     return OPS(c)->kv_put_if_absent(c->impl, key, value, value_out);
 }
 
-int store_task_get(struct store_conn *c, const char *id, struct task **t,
+int store_tasks_list(struct store_conn *c, const struct task_filter *f, int64_t cursor,
+                     bool ascending, int limit, int scan, struct task ***out, size_t *n,
+                     int64_t *next_cursor)
+{
+    return OPS(c)->tasks_list(c->impl, f, cursor, ascending, limit, scan, out, n, next_cursor);
+}
+
+int store_attempts_get(struct store_conn *c, int64_t task_seq, struct attempt **out, size_t *n)
+{
+    return OPS(c)->attempts_get(c->impl, task_seq, out, n);
+}
+
+int store_webhook_attempts_get(struct store_conn *c, int64_t task_seq,
+                               struct webhook_attempt **out, size_t *n)
+{
+    return OPS(c)->webhook_attempts_get(c->impl, task_seq, out, n);
+}
+
+int store_queue_depths(struct store_conn *c, int64_t now_ms,
+                       void (*fn)(void *arg, const char *queue, int64_t queued, int64_t due),
+                       void *arg)
+{
+    return OPS(c)->queue_depths(c->impl, now_ms, fn, arg);
+}
+
+int store_task_get(struct store_conn *c, const char *id, const char *tenant, struct task **t,
                    struct attempt **attempts, size_t *n_attempts, struct webhook_state *webhook,
                    bool *has_webhook)
 {
-    return OPS(c)->task_get(c->impl, id, t, attempts, n_attempts, webhook, has_webhook);
+    return OPS(c)->task_get(c->impl, id, tenant, t, attempts, n_attempts, webhook, has_webhook);
 }
 
 int store_task_count(struct store_conn *c, int64_t *n)

@@ -37,19 +37,50 @@ struct store_ops {
     int (*commit)(void *conn_impl);
     void (*rollback)(void *conn_impl);
     int (*task_insert)(void *conn_impl, struct task *t);
-    int (*tasks_claim)(void *conn_impl, int64_t now_ms, int64_t lease_grace_ms, int limit,
-                       struct task ***out, size_t *n_out);
+    int (*tasks_claim)(void *conn_impl, const char *queue, int64_t only_seq, int64_t now_ms,
+                       int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
+                       size_t n_exclude, struct task ***out, size_t *n_out);
+    int (*queue_next_due)(void *conn_impl, const char *queue, int64_t *due_ms);
+    int (*queues_due_each)(void *conn_impl, void (*fn)(void *, const char *, int64_t), void *arg);
+    int (*running_each)(void *conn_impl, void (*fn)(void *, const char *, const char *, int),
+                        void *arg);
     int (*task_finish)(void *conn_impl, const struct task_result *r, bool *applied);
     int (*requeue_running)(void *conn_impl, int64_t now_ms, int64_t lease_before_ms,
                            const char *reason, int *count);
     int (*webhooks_claim)(void *conn_impl, int64_t now_ms, int64_t lease_ms, int limit,
                           struct webhook_msg ***out, size_t *n_out);
     int (*webhook_finish)(void *conn_impl, const struct webhook_result *r);
-    int (*next_due)(void *conn_impl, int64_t *due_ms);
+    int (*webhook_insert)(void *conn_impl, const struct task *t, const char *body);
+    int (*task_cancel)(void *conn_impl, const char *id, const char *tenant, int64_t now_ms,
+                       struct task **out, bool *was_running);
+    int (*task_replay)(void *conn_impl, struct task *t);
+    int (*tasks_select)(void *conn_impl, const struct task_filter *f, int64_t after_seq, int limit,
+                        char (**ids)[ID_LEN], size_t *n, int64_t *last_seq, bool *more);
+    int (*idempotency_get)(void *conn_impl, const char *key, int64_t not_before_ms,
+                           char **request_hash, char **task_id);
+    int (*idempotency_put)(void *conn_impl, const char *key, const char *request_hash,
+                           const char *task_id, int64_t now_ms);
+    int (*queue_put)(void *conn_impl, const char *name, const struct queue_settings *qs,
+                     int64_t now_ms);
+    int (*queue_delete)(void *conn_impl, const char *name);
+    int (*queues_each)(void *conn_impl, void (*fn)(void *, const char *, const struct queue_settings *),
+                       void *arg);
+    int (*purge)(void *conn_impl, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t from_seq,
+                 int span, int *deleted, int64_t *max_seq);
+    int (*backlog)(void *conn_impl, int64_t *n);
+    int (*webhook_next_due)(void *conn_impl, int64_t *due_ms);
     int (*kv_get)(void *conn_impl, const char *key, char **value);
     int (*kv_put_if_absent)(void *conn_impl, const char *key, const char *value, char **value_out);
-    int (*task_get)(void *conn_impl, const char *id, struct task **t, struct attempt **attempts,
-                    size_t *n_attempts, struct webhook_state *webhook, bool *has_webhook);
+    int (*tasks_list)(void *conn_impl, const struct task_filter *f, int64_t cursor, bool ascending,
+                      int limit, int scan, struct task ***out, size_t *n, int64_t *next_cursor);
+    int (*attempts_get)(void *conn_impl, int64_t task_seq, struct attempt **out, size_t *n);
+    int (*webhook_attempts_get)(void *conn_impl, int64_t task_seq, struct webhook_attempt **out,
+                                size_t *n);
+    int (*queue_depths)(void *conn_impl, int64_t now_ms,
+                        void (*fn)(void *, const char *, int64_t, int64_t), void *arg);
+    int (*task_get)(void *conn_impl, const char *id, const char *tenant, struct task **t,
+                    struct attempt **attempts, size_t *n_attempts, struct webhook_state *webhook,
+                    bool *has_webhook);
     int (*task_count)(void *conn_impl, int64_t *n);
 };
 

@@ -11,6 +11,11 @@
  *   cost time.
  * - The writer connection is the only one that writes. WAL lets readers run
  *   beside it; synchronous=FULL makes every commit durable before the 202.
+ * - Lists of values (statuses, hosts to skip) are bound as one JSON array
+ *   and read with json_each(), so every statement stays static and prepared.
+ * - Scans that could touch the whole table (lists with sparse filters, bulk
+ *   operations, retention) walk fixed seq windows, so no single statement
+ *   stalls the writer or a reader however large the table grows.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,12 +39,39 @@ struct sq_store {
     int64_t busy_timeout_ms;
 };
 
+#define TASK_COLS                                                                              \
+    "seq, id, tenant, queue, host, status, method, callback_url, headers, body, body_kind, "   \
+    "webhook_url, metadata, max_retries, timeout_ms, attempts, replays, replay_from, "         \
+    "idempotency_key, run_at, created_at, updated_at, started_at, finished_at, lease_until, "  \
+    "claim_token, response_status, response_headers, response_body, response_ms, error_code, " \
+    "error_message"
+
+/* The filter part shared by list and select: ?3 statuses (JSON array or
+ * NULL), ?4 queue, ?5 created after, ?6 created before, ?7 tenant. */
+#define FILTER                                                                                 \
+    " AND (?3 IS NULL OR status IN (SELECT value FROM json_each(?3)))"                        \
+    " AND (?4 IS NULL OR queue = ?4) AND (?5 IS NULL OR created_at >= ?5)"                     \
+    " AND (?6 IS NULL OR created_at < ?6) AND (?7 IS NULL OR tenant = ?7)"
+
+#define FINISHED_BEFORE                                                                        \
+    "seq > ?1 AND seq <= ?2 AND status IN ('completed', 'failed', 'cancelled') AND "           \
+    "finished_at < ?3 AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.task_seq = tasks.seq "  \
+    "AND w.status IN ('pending', 'delivering'))"
+
+#define CLAIM_SET                                                                              \
+    "UPDATE tasks SET status = 'running', started_at = ?1, updated_at = ?1, "                  \
+    "lease_until = ?1 + timeout_ms + ?2, claim_token = claim_token + 1 "
+
 enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_INSERT_TASK,
     ST_CLAIM_TASKS,
+    ST_CLAIM_SEQ,
+    ST_QUEUE_NEXT_DUE,
+    ST_QUEUES_DUE,
+    ST_RUNNING,
     ST_FINISH_TASK,
     ST_INSERT_ATTEMPT,
     ST_INSERT_WEBHOOK,
@@ -49,36 +81,56 @@ enum stmt_id {
     ST_CLAIM_WEBHOOKS,
     ST_FINISH_WEBHOOK,
     ST_INSERT_WEBHOOK_ATTEMPT,
-    ST_NEXT_TASK_DUE,
-    ST_NEXT_WEBHOOK_DUE,
+    ST_WEBHOOK_NEXT_DUE,
+    ST_CANCEL,
+    ST_REPLAY,
+    ST_SELECT,
+    ST_IDEM_GET,
+    ST_IDEM_PUT,
+    ST_QUEUE_PUT,
+    ST_QUEUE_DELETE,
+    ST_QUEUES_ALL,
+    ST_QUEUE_DEPTHS,
+    ST_PURGE_ATTEMPTS,
+    ST_PURGE_WEBHOOK_ATTEMPTS,
+    ST_PURGE_WEBHOOKS,
+    ST_PURGE_TASKS,
+    ST_PURGE_IDEMPOTENCY,
+    ST_MIN_MAX_SEQ,
+    ST_BACKLOG,
     ST_KV_GET,
     ST_KV_PUT,
     ST_GET_TASK,
     ST_GET_ATTEMPTS,
     ST_GET_WEBHOOK,
+    ST_GET_WEBHOOK_ATTEMPTS,
+    ST_LIST_DESC,
+    ST_LIST_ASC,
     ST_COUNT_TASKS,
     ST_COUNT,
 };
-
-#define TASK_COLS                                                                              \
-    "seq, id, queue, status, method, callback_url, headers, body, body_kind, webhook_url, "    \
-    "metadata, max_retries, timeout_ms, attempts, run_at, created_at, updated_at, started_at, " \
-    "finished_at, lease_until, claim_token, response_status, response_headers, response_body, " \
-    "response_ms, error_code, error_message"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT_TASK] =
-        "INSERT INTO tasks (id, queue, status, method, callback_url, headers, body, body_kind, "
-        "webhook_url, metadata, max_retries, timeout_ms, attempts, run_at, created_at, updated_at) "
-        "VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?13)",
+        "INSERT INTO tasks (id, tenant, queue, host, status, method, callback_url, headers, body, "
+        "body_kind, webhook_url, metadata, max_retries, timeout_ms, attempts, idempotency_key, "
+        "run_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, "
+        "?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, ?16)",
     [ST_CLAIM_TASKS] =
-        "UPDATE tasks SET status = 'running', started_at = ?1, updated_at = ?1, "
-        "lease_until = ?1 + timeout_ms + ?2, claim_token = claim_token + 1 "
-        "WHERE seq IN (SELECT seq FROM tasks WHERE status = 'queued' AND run_at <= ?1 "
-        "ORDER BY run_at, seq LIMIT ?3) RETURNING " TASK_COLS,
+        CLAIM_SET "WHERE seq IN (SELECT seq FROM tasks WHERE status = 'queued' AND queue = ?3 "
+        "AND run_at <= ?1 AND host NOT IN (SELECT value FROM json_each(?4)) "
+        "ORDER BY run_at, seq LIMIT ?5) RETURNING " TASK_COLS,
+    [ST_CLAIM_SEQ] =
+        CLAIM_SET "WHERE seq = ?3 AND status = 'queued' AND run_at <= ?1 RETURNING " TASK_COLS,
+    [ST_QUEUE_NEXT_DUE] =
+        "SELECT run_at FROM tasks WHERE status = 'queued' AND queue = ?1 ORDER BY run_at LIMIT 1",
+    [ST_QUEUES_DUE] =
+        "SELECT queue, MIN(run_at) FROM tasks WHERE status = 'queued' GROUP BY queue",
+    [ST_RUNNING] =
+        "SELECT queue, host, count(*) FROM tasks WHERE status = 'running' GROUP BY queue, host",
     [ST_FINISH_TASK] =
         "UPDATE tasks SET status = ?1, attempts = ?2, run_at = ?3, lease_until = NULL, "
         "updated_at = ?4, finished_at = ?5, response_status = ?6, response_headers = ?7, "
@@ -116,19 +168,71 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_WEBHOOK_ATTEMPT] =
         "INSERT INTO webhook_attempts (webhook_seq, n, started_at, finished_at, duration_ms, "
         "status_code, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_NEXT_TASK_DUE] =
-        "SELECT run_at FROM tasks WHERE status = 'queued' ORDER BY run_at LIMIT 1",
-    [ST_NEXT_WEBHOOK_DUE] =
+    [ST_WEBHOOK_NEXT_DUE] =
         "SELECT next_at FROM webhooks WHERE status = 'pending' ORDER BY next_at LIMIT 1",
+    [ST_CANCEL] =
+        "UPDATE tasks SET status = 'cancelled', finished_at = ?2, updated_at = ?2, "
+        "lease_until = NULL, claim_token = claim_token + 1, attempts = ?3, "
+        "error_code = 'cancelled', error_message = 'cancelled by request' "
+        "WHERE seq = ?1 AND status IN ('queued', 'running')",
+    [ST_REPLAY] =
+        "UPDATE tasks SET status = 'queued', queue = ?2, host = ?3, method = ?4, "
+        "callback_url = ?5, headers = ?6, body = ?7, body_kind = ?8, webhook_url = ?9, "
+        "metadata = ?10, max_retries = ?11, timeout_ms = ?12, run_at = ?13, updated_at = ?14, "
+        "started_at = NULL, finished_at = NULL, lease_until = NULL, "
+        "claim_token = claim_token + 1, replays = replays + 1, replay_from = attempts, "
+        "response_status = NULL, response_headers = NULL, response_body = NULL, "
+        "response_ms = NULL, error_code = NULL, error_message = NULL "
+        "WHERE seq = ?1 AND status IN ('completed', 'failed', 'cancelled')",
+    [ST_SELECT] =
+        "SELECT seq, id FROM tasks WHERE seq > ?1 AND seq <= ?2" FILTER " ORDER BY seq LIMIT ?8",
+    [ST_IDEM_GET] =
+        "SELECT request_hash, task_id FROM idempotency WHERE key = ?1 AND created_at >= ?2",
+    [ST_IDEM_PUT] =
+        "INSERT OR REPLACE INTO idempotency (key, request_hash, task_id, created_at) "
+        "VALUES (?1, ?2, ?3, ?4)",
+    [ST_QUEUE_PUT] =
+        "INSERT OR REPLACE INTO queues (name, max_concurrency, rate_per_sec, burst, paused, "
+        "default_retries, default_timeout_ms, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_QUEUE_DELETE] = "DELETE FROM queues WHERE name = ?1",
+    [ST_QUEUES_ALL] =
+        "SELECT name, max_concurrency, rate_per_sec, burst, paused, default_retries, "
+        "default_timeout_ms FROM queues ORDER BY name",
+    [ST_QUEUE_DEPTHS] =
+        "SELECT queue, count(*), sum(run_at <= ?1) FROM tasks WHERE status = 'queued' "
+        "GROUP BY queue",
+    [ST_PURGE_ATTEMPTS] =
+        "DELETE FROM attempts WHERE task_seq IN (SELECT seq FROM tasks WHERE " FINISHED_BEFORE ")",
+    [ST_PURGE_WEBHOOK_ATTEMPTS] =
+        "DELETE FROM webhook_attempts WHERE webhook_seq IN (SELECT w.seq FROM webhooks w "
+        "WHERE w.task_seq IN (SELECT seq FROM tasks WHERE " FINISHED_BEFORE "))",
+    [ST_PURGE_WEBHOOKS] =
+        "DELETE FROM webhooks WHERE task_seq IN (SELECT seq FROM tasks WHERE " FINISHED_BEFORE ")",
+    [ST_PURGE_TASKS] = "DELETE FROM tasks WHERE " FINISHED_BEFORE,
+    [ST_PURGE_IDEMPOTENCY] =
+        "DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency "
+        "WHERE created_at < ?1 LIMIT 1000)",
+    [ST_MIN_MAX_SEQ] = "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM tasks",
+    [ST_BACKLOG] =
+        "SELECT (SELECT count(*) FROM tasks WHERE status = 'queued') + "
+        "(SELECT count(*) FROM tasks WHERE status = 'running')",
     [ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
     [ST_KV_PUT] = "INSERT OR IGNORE INTO kv (key, value) VALUES (?1, ?2)",
-    [ST_GET_TASK] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
+    [ST_GET_TASK] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
     [ST_GET_ATTEMPTS] =
         "SELECT n, started_at, finished_at, duration_ms, status_code, error_code, error_message "
         "FROM attempts WHERE task_seq = ?1 ORDER BY n",
     [ST_GET_WEBHOOK] =
         "SELECT id, status, attempts, next_at, delivered_at, last_status_code, last_error "
         "FROM webhooks WHERE task_seq = ?1 ORDER BY seq DESC LIMIT 1",
+    [ST_GET_WEBHOOK_ATTEMPTS] =
+        "SELECT w.id, a.n, a.started_at, a.finished_at, a.duration_ms, a.status_code, a.error "
+        "FROM webhook_attempts a JOIN webhooks w ON w.seq = a.webhook_seq "
+        "WHERE w.task_seq = ?1 ORDER BY w.seq, a.n",
+    [ST_LIST_DESC] = "SELECT " TASK_COLS " FROM tasks WHERE seq < ?1 AND seq >= ?2" FILTER
+                     " ORDER BY seq DESC LIMIT ?8",
+    [ST_LIST_ASC] = "SELECT " TASK_COLS " FROM tasks WHERE seq > ?1 AND seq <= ?2" FILTER
+                    " ORDER BY seq ASC LIMIT ?8",
     [ST_COUNT_TASKS] = "SELECT count(*) FROM tasks",
 };
 
@@ -153,7 +257,7 @@ static sqlite3_stmt *stmt(struct sq_conn *c, enum stmt_id id)
         if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id],
                                NULL) != SQLITE_OK) {
             fail(c, "prepare");
-            log_msg(LOG_ERROR, "store.prepare_failed", "error=\"%s\"", c->err);
+            log_msg(LOG_ERROR, "store.prepare_failed", "statement=%d error=\"%s\"", (int)id, c->err);
             return NULL;
         }
     } else {
@@ -175,10 +279,10 @@ static void bind_blob(sqlite3_stmt *s, int i, const void *v, size_t len)
     else sqlite3_bind_null(s, i);
 }
 
-/* Binds ms, or NULL for 0 (an unset time). */
-static void bind_time(sqlite3_stmt *s, int i, int64_t ms)
+/* Binds v, or NULL for 0 (an unset time or limit). */
+static void bind_opt_int64(sqlite3_stmt *s, int i, int64_t v)
 {
-    if (ms) sqlite3_bind_int64(s, i, ms);
+    if (v) sqlite3_bind_int64(s, i, v);
     else sqlite3_bind_null(s, i);
 }
 
@@ -199,10 +303,11 @@ static char *col_blob(sqlite3_stmt *s, int i, size_t *len)
     return p;
 }
 
-/* Runs a statement that returns no rows. */
+/* Runs a statement that returns no rows and resets it. */
 static int exec_stmt(struct sq_conn *c, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
+    sqlite3_reset(s);
     if (rc != SQLITE_DONE) return fail(c, what);
     return STORE_OK;
 }
@@ -210,36 +315,109 @@ static int exec_stmt(struct sq_conn *c, sqlite3_stmt *s, const char *what)
 static struct task *row_to_task(sqlite3_stmt *s)
 {
     struct task *t = xcalloc(1, sizeof *t);
-    t->seq = sqlite3_column_int64(s, 0);
-    const unsigned char *id = sqlite3_column_text(s, 1);
+    int i = 0;
+    t->seq = sqlite3_column_int64(s, i++);
+    const unsigned char *id = sqlite3_column_text(s, i++);
     snprintf(t->id, sizeof t->id, "%s", id ? (const char *)id : "");
-    t->queue = col_text(s, 2);
-    const unsigned char *st = sqlite3_column_text(s, 3);
+    t->tenant = col_text(s, i++);
+    t->queue = col_text(s, i++);
+    t->host = col_text(s, i++);
+    const unsigned char *st = sqlite3_column_text(s, i++);
     if (!st || task_status_parse((const char *)st, &t->status)) t->status = TASK_FAILED;
-    t->method = col_text(s, 4);
-    t->callback_url = col_text(s, 5);
-    t->headers_json = col_text(s, 6);
-    t->body = col_blob(s, 7, &t->body_len);
-    t->body_kind = (enum task_body_kind)sqlite3_column_int(s, 8);
-    t->webhook_url = col_text(s, 9);
-    t->metadata_json = col_text(s, 10);
-    t->max_retries = sqlite3_column_int(s, 11);
-    t->timeout_ms = sqlite3_column_int64(s, 12);
-    t->attempts = sqlite3_column_int(s, 13);
-    t->run_at_ms = sqlite3_column_int64(s, 14);
-    t->created_at_ms = sqlite3_column_int64(s, 15);
-    t->updated_at_ms = sqlite3_column_int64(s, 16);
-    t->started_at_ms = sqlite3_column_int64(s, 17);
-    t->finished_at_ms = sqlite3_column_int64(s, 18);
-    t->lease_until_ms = sqlite3_column_int64(s, 19);
-    t->claim_token = sqlite3_column_int64(s, 20);
-    t->response_status = sqlite3_column_int(s, 21);
-    t->response_headers_json = col_text(s, 22);
-    t->response_body = col_blob(s, 23, &t->response_body_len);
-    t->response_ms = sqlite3_column_int64(s, 24);
-    t->error_code = col_text(s, 25);
-    t->error_message = col_text(s, 26);
+    t->method = col_text(s, i++);
+    t->callback_url = col_text(s, i++);
+    t->headers_json = col_text(s, i++);
+    t->body = col_blob(s, i++, &t->body_len);
+    t->body_kind = (enum task_body_kind)sqlite3_column_int(s, i++);
+    t->webhook_url = col_text(s, i++);
+    t->metadata_json = col_text(s, i++);
+    t->max_retries = sqlite3_column_int(s, i++);
+    t->timeout_ms = sqlite3_column_int64(s, i++);
+    t->attempts = sqlite3_column_int(s, i++);
+    t->replays = sqlite3_column_int(s, i++);
+    t->replay_from = sqlite3_column_int(s, i++);
+    t->idempotency_key = col_text(s, i++);
+    t->run_at_ms = sqlite3_column_int64(s, i++);
+    t->created_at_ms = sqlite3_column_int64(s, i++);
+    t->updated_at_ms = sqlite3_column_int64(s, i++);
+    t->started_at_ms = sqlite3_column_int64(s, i++);
+    t->finished_at_ms = sqlite3_column_int64(s, i++);
+    t->lease_until_ms = sqlite3_column_int64(s, i++);
+    t->claim_token = sqlite3_column_int64(s, i++);
+    t->response_status = sqlite3_column_int(s, i++);
+    t->response_headers_json = col_text(s, i++);
+    t->response_body = col_blob(s, i++, &t->response_body_len);
+    t->response_ms = sqlite3_column_int64(s, i++);
+    t->error_code = col_text(s, i++);
+    t->error_message = col_text(s, i++);
     return t;
+}
+
+/* Steps s collecting tasks; resets s. */
+static int collect_tasks(struct sq_conn *c, sqlite3_stmt *s, const char *what, struct task ***out,
+                         size_t *n_out)
+{
+    struct task **list = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            list = xrealloc(list, cap * sizeof *list);
+        }
+        list[n++] = row_to_task(s);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++) task_free(list[i]);
+        free(list);
+        *out = NULL;
+        *n_out = 0;
+        return fail(c, what);
+    }
+    *out = list;
+    *n_out = n;
+    return STORE_OK;
+}
+
+static char *status_json(unsigned mask)
+{
+    if (!mask) return NULL;
+    struct buf b;
+    buf_init(&b, 256);
+    buf_append(&b, "[", 1);
+    bool first = true;
+    for (int st = TASK_QUEUED; st <= TASK_CANCELLED; st++) {
+        if (!(mask & (1u << st))) continue;
+        buf_appendf(&b, "%s\"%s\"", first ? "" : ",", task_status_name((enum task_status)st));
+        first = false;
+    }
+    buf_append(&b, "]", 1);
+    return buf_steal(&b, NULL);
+}
+
+/* Binds FILTER's ?3..?7; *statuses must be freed after the statement ran. */
+static void bind_filter(sqlite3_stmt *s, const struct task_filter *f, char **statuses)
+{
+    *statuses = status_json(f->status_mask);
+    bind_text(s, 3, *statuses);
+    bind_text(s, 4, f->queue);
+    bind_opt_int64(s, 5, f->created_after_ms);
+    bind_opt_int64(s, 6, f->created_before_ms);
+    bind_text(s, 7, f->tenant);
+}
+
+static int min_max_seq(struct sq_conn *c, int64_t *min_seq, int64_t *max_seq)
+{
+    sqlite3_stmt *s = stmt(c, ST_MIN_MAX_SEQ);
+    if (!s) return STORE_ERROR;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *min_seq = sqlite3_column_int64(s, 0);
+        *max_seq = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? STORE_OK : fail(c, "min/max seq");
 }
 
 /* ---- open, migrate, close ---- */
@@ -431,6 +609,7 @@ static void sq_rollback(void *impl)
     if (!sqlite3_get_autocommit(c->db)) run_simple(c, ST_ROLLBACK, "rollback");
 }
 
+
 /* ---- writes ---- */
 
 static int sq_task_insert(void *impl, struct task *t)
@@ -439,56 +618,101 @@ static int sq_task_insert(void *impl, struct task *t)
     sqlite3_stmt *s = stmt(c, ST_INSERT_TASK);
     if (!s) return STORE_ERROR;
     bind_text(s, 1, t->id);
-    bind_text(s, 2, t->queue);
-    bind_text(s, 3, t->method);
-    bind_text(s, 4, t->callback_url);
-    bind_text(s, 5, t->headers_json);
-    bind_blob(s, 6, t->body, t->body_len);
-    sqlite3_bind_int(s, 7, (int)t->body_kind);
-    bind_text(s, 8, t->webhook_url);
-    bind_text(s, 9, t->metadata_json);
-    sqlite3_bind_int(s, 10, t->max_retries);
-    sqlite3_bind_int64(s, 11, t->timeout_ms);
-    sqlite3_bind_int64(s, 12, t->run_at_ms);
-    sqlite3_bind_int64(s, 13, t->created_at_ms);
+    bind_text(s, 2, t->tenant ? t->tenant : "");
+    bind_text(s, 3, t->queue);
+    bind_text(s, 4, t->host ? t->host : "");
+    bind_text(s, 5, t->method);
+    bind_text(s, 6, t->callback_url);
+    bind_text(s, 7, t->headers_json);
+    bind_blob(s, 8, t->body, t->body_len);
+    sqlite3_bind_int(s, 9, (int)t->body_kind);
+    bind_text(s, 10, t->webhook_url);
+    bind_text(s, 11, t->metadata_json);
+    sqlite3_bind_int(s, 12, t->max_retries);
+    sqlite3_bind_int64(s, 13, t->timeout_ms);
+    bind_text(s, 14, t->idempotency_key);
+    sqlite3_bind_int64(s, 15, t->run_at_ms);
+    sqlite3_bind_int64(s, 16, t->created_at_ms);
     int rc = exec_stmt(c, s, "insert task");
     if (rc == STORE_OK) t->seq = sqlite3_last_insert_rowid(c->db);
-    sqlite3_reset(s);
     return rc;
 }
 
-static int sq_tasks_claim(void *impl, int64_t now_ms, int64_t lease_grace_ms, int limit,
-                          struct task ***out, size_t *n_out)
+static char *hosts_json(const char *const *hosts, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(hosts[i]));
+    char *s = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    return s;
+}
+
+static int sq_tasks_claim(void *impl, const char *queue, int64_t only_seq, int64_t now_ms,
+                          int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
+                          size_t n_exclude, struct task ***out, size_t *n_out)
 {
     struct sq_conn *c = impl;
     *out = NULL;
     *n_out = 0;
-    sqlite3_stmt *s = stmt(c, ST_CLAIM_TASKS);
+    sqlite3_stmt *s = stmt(c, only_seq > 0 ? ST_CLAIM_SEQ : ST_CLAIM_TASKS);
     if (!s) return STORE_ERROR;
     sqlite3_bind_int64(s, 1, now_ms);
     sqlite3_bind_int64(s, 2, lease_grace_ms);
-    sqlite3_bind_int(s, 3, limit);
-    struct task **list = NULL;
-    size_t n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        list = xrealloc(list, (n + 1) * sizeof *list);
-        list[n++] = row_to_task(s);
+    char *hosts = NULL;
+    if (only_seq > 0) {
+        sqlite3_bind_int64(s, 3, only_seq);
+    } else {
+        hosts = hosts_json(exclude_hosts, n_exclude);
+        bind_text(s, 3, queue);
+        bind_text(s, 4, hosts);
+        sqlite3_bind_int(s, 5, limit);
     }
-    if (rc != SQLITE_DONE) {
-        for (size_t i = 0; i < n; i++) task_free(list[i]);
-        free(list);
-        sqlite3_reset(s);
-        return fail(c, "claim tasks");
-    }
-    sqlite3_reset(s);
-    *out = list;
-    *n_out = n;
-    return STORE_OK;
+    int rc = collect_tasks(c, s, "claim tasks", out, n_out);
+    free(hosts);
+    return rc;
 }
 
-static int insert_webhook(struct sq_conn *c, const struct task *t, const char *body)
+static int sq_queue_next_due(void *impl, const char *queue, int64_t *due_ms)
 {
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_QUEUE_NEXT_DUE);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, queue);
+    int rc = sqlite3_step(s);
+    *due_ms = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : INT64_MAX;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : fail(c, "queue next due");
+}
+
+static int sq_queues_due_each(void *impl, void (*fn)(void *, const char *, int64_t), void *arg)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_QUEUES_DUE);
+    if (!s) return STORE_ERROR;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1));
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : fail(c, "queues due");
+}
+
+static int sq_running_each(void *impl, void (*fn)(void *, const char *, const char *, int),
+                           void *arg)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_RUNNING);
+    if (!s) return STORE_ERROR;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(arg, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+           sqlite3_column_int(s, 2));
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : fail(c, "running counts");
+}
+
+static int sq_webhook_insert(void *impl, const struct task *t, const char *body)
+{
+    struct sq_conn *c = impl;
     sqlite3_stmt *s = stmt(c, ST_INSERT_WEBHOOK);
     if (!s) return STORE_ERROR;
     char uuid[ID_LEN], id[48];
@@ -500,16 +724,29 @@ static int insert_webhook(struct sq_conn *c, const struct task *t, const char *b
     bind_text(s, 4, t->webhook_url);
     bind_blob(s, 5, body, strlen(body));
     sqlite3_bind_int64(s, 6, t->updated_at_ms);
-    int rc = exec_stmt(c, s, "insert webhook");
-    sqlite3_reset(s);
-    return rc;
+    return exec_stmt(c, s, "insert webhook");
+}
+
+static int insert_attempt(struct sq_conn *c, int64_t task_seq, const struct attempt *a)
+{
+    sqlite3_stmt *s = stmt(c, ST_INSERT_ATTEMPT);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, task_seq);
+    sqlite3_bind_int(s, 2, a->n);
+    sqlite3_bind_int64(s, 3, a->started_at_ms);
+    sqlite3_bind_int64(s, 4, a->finished_at_ms);
+    sqlite3_bind_int64(s, 5, a->duration_ms);
+    if (a->status_code > 0) sqlite3_bind_int(s, 6, a->status_code);
+    else sqlite3_bind_null(s, 6);
+    bind_text(s, 7, a->error_code);
+    bind_text(s, 8, a->error_message);
+    return exec_stmt(c, s, "insert attempt");
 }
 
 static int sq_task_finish(void *impl, const struct task_result *r, bool *applied)
 {
     struct sq_conn *c = impl;
     const struct task *t = r->task;
-    const struct attempt *a = r->attempt;
     *applied = false;
     sqlite3_stmt *s = stmt(c, ST_FINISH_TASK);
     if (!s) return STORE_ERROR;
@@ -517,7 +754,7 @@ static int sq_task_finish(void *impl, const struct task_result *r, bool *applied
     sqlite3_bind_int(s, 2, t->attempts);
     sqlite3_bind_int64(s, 3, t->run_at_ms);
     sqlite3_bind_int64(s, 4, t->updated_at_ms);
-    bind_time(s, 5, t->finished_at_ms);
+    bind_opt_int64(s, 5, t->finished_at_ms);
     if (t->response_status > 0) sqlite3_bind_int(s, 6, t->response_status);
     else sqlite3_bind_null(s, 6);
     bind_text(s, 7, t->response_headers_json);
@@ -528,27 +765,13 @@ static int sq_task_finish(void *impl, const struct task_result *r, bool *applied
     sqlite3_bind_int64(s, 12, t->seq);
     sqlite3_bind_int64(s, 13, t->claim_token);
     int rc = exec_stmt(c, s, "finish task");
-    sqlite3_reset(s);
     if (rc != STORE_OK) return rc;
     if (sqlite3_changes(c->db) == 0) return STORE_OK; /* cancelled or lease lost meanwhile */
     *applied = true;
-
-    s = stmt(c, ST_INSERT_ATTEMPT);
-    if (!s) return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, t->seq);
-    sqlite3_bind_int(s, 2, a->n);
-    sqlite3_bind_int64(s, 3, a->started_at_ms);
-    sqlite3_bind_int64(s, 4, a->finished_at_ms);
-    sqlite3_bind_int64(s, 5, a->duration_ms);
-    if (a->status_code > 0) sqlite3_bind_int(s, 6, a->status_code);
-    else sqlite3_bind_null(s, 6);
-    bind_text(s, 7, a->error_code);
-    bind_text(s, 8, a->error_message);
-    rc = exec_stmt(c, s, "insert attempt");
-    sqlite3_reset(s);
-    if (rc != STORE_OK) return rc;
-    if (r->webhook_body && t->webhook_url) return insert_webhook(c, t, r->webhook_body);
-    return STORE_OK;
+    rc = insert_attempt(c, t->seq, r->attempt);
+    if (rc == STORE_OK && r->webhook_body && t->webhook_url)
+        rc = sq_webhook_insert(impl, t, r->webhook_body);
+    return rc;
 }
 
 static int sq_requeue_running(void *impl, int64_t now_ms, int64_t lease_before_ms,
@@ -565,7 +788,6 @@ static int sq_requeue_running(void *impl, int64_t now_ms, int64_t lease_before_m
         sqlite3_bind_int64(s, 2, lease_before_ms);
         if (steps[i] != ST_REQUEUE_WEBHOOKS) bind_text(s, 3, reason);
         int rc = exec_stmt(c, s, "requeue running");
-        sqlite3_reset(s);
         if (rc != STORE_OK) return rc;
         if (steps[i] == ST_REQUEUE_TASKS) *count = sqlite3_changes(c->db);
     }
@@ -617,7 +839,7 @@ static int sq_webhook_finish(void *impl, const struct webhook_result *r)
     bind_text(s, 1, r->delivered ? "delivered" : r->give_up ? "failed" : "pending");
     sqlite3_bind_int(s, 2, r->attempts);
     sqlite3_bind_int64(s, 3, r->delivered || r->give_up ? r->finished_at_ms : r->next_at_ms);
-    bind_time(s, 4, r->delivered ? r->finished_at_ms : 0);
+    bind_opt_int64(s, 4, r->delivered ? r->finished_at_ms : 0);
     if (r->status_code > 0) sqlite3_bind_int(s, 5, r->status_code);
     else sqlite3_bind_null(s, 5);
     bind_text(s, 6, r->error);
@@ -625,7 +847,6 @@ static int sq_webhook_finish(void *impl, const struct webhook_result *r)
     sqlite3_bind_int64(s, 8, r->seq);
     sqlite3_bind_int64(s, 9, r->claim_token);
     int rc = exec_stmt(c, s, "finish webhook");
-    sqlite3_reset(s);
     if (rc != STORE_OK || sqlite3_changes(c->db) == 0) return rc;
 
     s = stmt(c, ST_INSERT_WEBHOOK_ATTEMPT);
@@ -638,9 +859,7 @@ static int sq_webhook_finish(void *impl, const struct webhook_result *r)
     if (r->status_code > 0) sqlite3_bind_int(s, 6, r->status_code);
     else sqlite3_bind_null(s, 6);
     bind_text(s, 7, r->error);
-    rc = exec_stmt(c, s, "insert webhook attempt");
-    sqlite3_reset(s);
-    return rc;
+    return exec_stmt(c, s, "insert webhook attempt");
 }
 
 static int first_int64(struct sq_conn *c, enum stmt_id id, int64_t *out, bool *found)
@@ -648,24 +867,267 @@ static int first_int64(struct sq_conn *c, enum stmt_id id, int64_t *out, bool *f
     sqlite3_stmt *s = stmt(c, id);
     if (!s) return STORE_ERROR;
     int rc = sqlite3_step(s);
-    *found = rc == SQLITE_ROW;
+    *found = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL;
     if (*found) *out = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(c, "query");
     return STORE_OK;
 }
 
-static int sq_next_due(void *impl, int64_t *due_ms)
+static int sq_webhook_next_due(void *impl, int64_t *due_ms)
+{
+    bool found;
+    if (first_int64(impl, ST_WEBHOOK_NEXT_DUE, due_ms, &found)) return STORE_ERROR;
+    if (!found) *due_ms = INT64_MAX;
+    return STORE_OK;
+}
+
+static int get_task_row(struct sq_conn *c, const char *id, const char *tenant, struct task **out)
+{
+    sqlite3_stmt *s = stmt(c, ST_GET_TASK);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, id);
+    bind_text(s, 2, tenant);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *out = row_to_task(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return STORE_OK;
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : fail(c, "get task");
+}
+
+static int sq_task_cancel(void *impl, const char *id, const char *tenant, int64_t now_ms,
+                          struct task **out, bool *was_running)
 {
     struct sq_conn *c = impl;
-    int64_t a = INT64_MAX, b = INT64_MAX;
-    bool found;
-    if (first_int64(c, ST_NEXT_TASK_DUE, &a, &found)) return STORE_ERROR;
-    if (!found) a = INT64_MAX;
-    if (first_int64(c, ST_NEXT_WEBHOOK_DUE, &b, &found)) return STORE_ERROR;
-    if (!found) b = INT64_MAX;
-    *due_ms = a < b ? a : b;
+    *out = NULL;
+    *was_running = false;
+    struct task *t = NULL;
+    int rc = get_task_row(c, id, tenant, &t);
+    if (rc != STORE_OK) return rc;
+    if (task_status_final(t->status)) {
+        *out = t;
+        return STORE_CONFLICT;
+    }
+    *was_running = t->status == TASK_RUNNING;
+    int attempts = t->attempts + (*was_running ? 1 : 0);
+    sqlite3_stmt *s = stmt(c, ST_CANCEL);
+    if (!s) goto error;
+    sqlite3_bind_int64(s, 1, t->seq);
+    sqlite3_bind_int64(s, 2, now_ms);
+    sqlite3_bind_int(s, 3, attempts);
+    if (exec_stmt(c, s, "cancel task") != STORE_OK) goto error;
+    if (*was_running) {
+        struct attempt a = {.n = attempts, .started_at_ms = t->started_at_ms ? t->started_at_ms : now_ms,
+                            .finished_at_ms = now_ms, .error_code = "cancelled",
+                            .error_message = "cancelled by request while running; the call was aborted"};
+        a.duration_ms = a.finished_at_ms - a.started_at_ms;
+        if (insert_attempt(c, t->seq, &a) != STORE_OK) goto error;
+    }
+    t->status = TASK_CANCELLED;
+    t->attempts = attempts;
+    t->finished_at_ms = now_ms;
+    t->updated_at_ms = now_ms;
+    t->lease_until_ms = 0;
+    t->claim_token++;
+    free(t->error_code);
+    free(t->error_message);
+    t->error_code = xstrdup("cancelled");
+    t->error_message = xstrdup("cancelled by request");
+    *out = t;
     return STORE_OK;
+error:
+    task_free(t);
+    return STORE_ERROR;
+}
+
+static int sq_task_replay(void *impl, struct task *t)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_REPLAY);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, t->seq);
+    bind_text(s, 2, t->queue);
+    bind_text(s, 3, t->host);
+    bind_text(s, 4, t->method);
+    bind_text(s, 5, t->callback_url);
+    bind_text(s, 6, t->headers_json);
+    bind_blob(s, 7, t->body, t->body_len);
+    sqlite3_bind_int(s, 8, (int)t->body_kind);
+    bind_text(s, 9, t->webhook_url);
+    bind_text(s, 10, t->metadata_json);
+    sqlite3_bind_int(s, 11, t->max_retries);
+    sqlite3_bind_int64(s, 12, t->timeout_ms);
+    sqlite3_bind_int64(s, 13, t->run_at_ms);
+    sqlite3_bind_int64(s, 14, t->updated_at_ms);
+    int rc = exec_stmt(c, s, "replay task");
+    if (rc != STORE_OK) return rc;
+    if (sqlite3_changes(c->db) == 0) return STORE_CONFLICT;
+    t->status = TASK_QUEUED;
+    t->replays++;
+    t->replay_from = t->attempts;
+    t->started_at_ms = t->finished_at_ms = t->lease_until_ms = 0;
+    t->claim_token++;
+    t->response_status = 0;
+    t->response_ms = 0;
+    free(t->response_headers_json);
+    free(t->response_body);
+    free(t->error_code);
+    free(t->error_message);
+    t->response_headers_json = t->response_body = t->error_code = t->error_message = NULL;
+    t->response_body_len = 0;
+    return STORE_OK;
+}
+
+static int sq_tasks_select(void *impl, const struct task_filter *f, int64_t after_seq, int limit,
+                           char (**ids)[ID_LEN], size_t *n_out, int64_t *last_seq, bool *more)
+{
+    struct sq_conn *c = impl;
+    *ids = NULL;
+    *n_out = 0;
+    *more = false;
+    int64_t min_seq, max_seq;
+    if (min_max_seq(c, &min_seq, &max_seq)) return STORE_ERROR;
+    int64_t hi = after_seq + 20 * (int64_t)limit;
+    sqlite3_stmt *s = stmt(c, ST_SELECT);
+    if (!s) return STORE_ERROR;
+    char *statuses;
+    sqlite3_bind_int64(s, 1, after_seq);
+    sqlite3_bind_int64(s, 2, hi);
+    bind_filter(s, f, &statuses);
+    sqlite3_bind_int(s, 8, limit);
+    char (*list)[ID_LEN] = xcalloc((size_t)limit, ID_LEN);
+    size_t n = 0;
+    int64_t last = after_seq;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < (size_t)limit) {
+        last = sqlite3_column_int64(s, 0);
+        snprintf(list[n++], ID_LEN, "%s", (const char *)sqlite3_column_text(s, 1));
+    }
+    sqlite3_reset(s);
+    free(statuses);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        free(list);
+        return fail(c, "select tasks");
+    }
+    if (n < (size_t)limit) last = hi; /* the whole window was looked at */
+    *ids = list;
+    *n_out = n;
+    *last_seq = last;
+    *more = last < max_seq;
+    return STORE_OK;
+}
+
+static int sq_idempotency_get(void *impl, const char *key, int64_t not_before_ms,
+                              char **request_hash, char **task_id)
+{
+    struct sq_conn *c = impl;
+    *request_hash = *task_id = NULL;
+    sqlite3_stmt *s = stmt(c, ST_IDEM_GET);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, key);
+    sqlite3_bind_int64(s, 2, not_before_ms);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *request_hash = col_text(s, 0);
+        *task_id = col_text(s, 1);
+    }
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return STORE_OK;
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : fail(c, "idempotency get");
+}
+
+static int sq_idempotency_put(void *impl, const char *key, const char *request_hash,
+                              const char *task_id, int64_t now_ms)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_IDEM_PUT);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, key);
+    bind_text(s, 2, request_hash);
+    bind_text(s, 3, task_id);
+    sqlite3_bind_int64(s, 4, now_ms);
+    return exec_stmt(c, s, "idempotency put");
+}
+
+static int sq_queue_put(void *impl, const char *name, const struct queue_settings *qs,
+                        int64_t now_ms)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_QUEUE_PUT);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, name);
+    sqlite3_bind_int(s, 2, qs->max_concurrency);
+    sqlite3_bind_double(s, 3, qs->rate_per_sec);
+    sqlite3_bind_int(s, 4, qs->burst);
+    sqlite3_bind_int(s, 5, qs->paused ? 1 : 0);
+    if (qs->default_retries >= 0) sqlite3_bind_int(s, 6, qs->default_retries);
+    else sqlite3_bind_null(s, 6);
+    bind_opt_int64(s, 7, qs->default_timeout_ms);
+    sqlite3_bind_int64(s, 8, now_ms);
+    return exec_stmt(c, s, "queue put");
+}
+
+static int sq_queue_delete(void *impl, const char *name)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_QUEUE_DELETE);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, name);
+    int rc = exec_stmt(c, s, "queue delete");
+    if (rc == STORE_OK && sqlite3_changes(c->db) == 0) return STORE_NOT_FOUND;
+    return rc;
+}
+
+static int sq_queues_each(void *impl, void (*fn)(void *, const char *, const struct queue_settings *),
+                          void *arg)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_QUEUES_ALL);
+    if (!s) return STORE_ERROR;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct queue_settings qs;
+        queue_settings_default(&qs);
+        qs.max_concurrency = sqlite3_column_int(s, 1);
+        qs.rate_per_sec = sqlite3_column_double(s, 2);
+        qs.burst = sqlite3_column_int(s, 3);
+        qs.paused = sqlite3_column_int(s, 4) != 0;
+        if (sqlite3_column_type(s, 5) != SQLITE_NULL) qs.default_retries = sqlite3_column_int(s, 5);
+        qs.default_timeout_ms = sqlite3_column_int64(s, 6);
+        fn(arg, (const char *)sqlite3_column_text(s, 0), &qs);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : fail(c, "queues");
+}
+
+static int sq_purge(void *impl, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t from_seq,
+                    int span, int *deleted, int64_t *max_seq)
+{
+    struct sq_conn *c = impl;
+    static const enum stmt_id steps[] = {ST_PURGE_ATTEMPTS, ST_PURGE_WEBHOOK_ATTEMPTS,
+                                         ST_PURGE_WEBHOOKS, ST_PURGE_TASKS};
+    *deleted = 0;
+    int64_t min_seq;
+    if (min_max_seq(c, &min_seq, max_seq)) return STORE_ERROR;
+    for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
+        sqlite3_stmt *s = stmt(c, steps[i]);
+        if (!s) return STORE_ERROR;
+        sqlite3_bind_int64(s, 1, from_seq);
+        sqlite3_bind_int64(s, 2, from_seq + span);
+        sqlite3_bind_int64(s, 3, cutoff_ms);
+        if (exec_stmt(c, s, "purge") != STORE_OK) return STORE_ERROR;
+        if (steps[i] == ST_PURGE_TASKS) *deleted = sqlite3_changes(c->db);
+    }
+    sqlite3_stmt *s = stmt(c, ST_PURGE_IDEMPOTENCY);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, idem_cutoff_ms);
+    return exec_stmt(c, s, "purge idempotency keys");
+}
+
+static int sq_backlog(void *impl, int64_t *n)
+{
+    bool found;
+    return first_int64(impl, ST_BACKLOG, n, &found);
 }
 
 static int sq_kv_get(void *impl, const char *key, char **value)
@@ -691,15 +1153,139 @@ static int sq_kv_put_if_absent(void *impl, const char *key, const char *value, c
     bind_text(s, 1, key);
     bind_text(s, 2, value);
     int rc = exec_stmt(c, s, "kv put");
-    sqlite3_reset(s);
     if (rc != STORE_OK) return rc;
     return sq_kv_get(impl, key, value_out);
 }
 
 /* ---- reads ---- */
 
-static int sq_task_get(void *impl, const char *id, struct task **out, struct attempt **attempts,
-                       size_t *n_attempts, struct webhook_state *webhook, bool *has_webhook)
+static int sq_tasks_list(void *impl, const struct task_filter *f, int64_t cursor, bool ascending,
+                         int limit, int scan, struct task ***out, size_t *n, int64_t *next_cursor)
+{
+    struct sq_conn *c = impl;
+    *out = NULL;
+    *n = 0;
+    *next_cursor = 0;
+    int64_t min_seq, max_seq;
+    if (min_max_seq(c, &min_seq, &max_seq)) return STORE_ERROR;
+    int64_t from, to; /* ?1 exclusive, ?2 inclusive end of the window */
+    if (ascending) {
+        from = cursor > 0 ? cursor : min_seq - 1;
+        to = from + scan;
+    } else {
+        from = cursor > 0 ? cursor : max_seq + 1;
+        to = from - scan > min_seq ? from - scan : min_seq;
+    }
+    sqlite3_stmt *s = stmt(c, ascending ? ST_LIST_ASC : ST_LIST_DESC);
+    if (!s) return STORE_ERROR;
+    char *statuses;
+    sqlite3_bind_int64(s, 1, from);
+    sqlite3_bind_int64(s, 2, to);
+    bind_filter(s, f, &statuses);
+    sqlite3_bind_int(s, 8, limit + 1);
+    int rc = collect_tasks(c, s, "list tasks", out, n);
+    free(statuses);
+    if (rc != STORE_OK) return rc;
+    if (*n > (size_t)limit) {
+        task_free((*out)[limit]);
+        *n = (size_t)limit;
+        *next_cursor = (*out)[limit - 1]->seq;
+    } else if (ascending ? to < max_seq : to > min_seq) {
+        *next_cursor = to; /* continue from the window's edge */
+    }
+    return STORE_OK;
+}
+
+static int sq_attempts_get(void *impl, int64_t task_seq, struct attempt **out, size_t *n_out)
+{
+    struct sq_conn *c = impl;
+    *out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *s = stmt(c, ST_GET_ATTEMPTS);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, task_seq);
+    size_t n = 0;
+    struct attempt *list = NULL;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        list = xrealloc(list, (n + 1) * sizeof *list);
+        struct attempt *a = &list[n++];
+        a->n = sqlite3_column_int(s, 0);
+        a->started_at_ms = sqlite3_column_int64(s, 1);
+        a->finished_at_ms = sqlite3_column_int64(s, 2);
+        a->duration_ms = sqlite3_column_int64(s, 3);
+        a->status_code = sqlite3_column_int(s, 4);
+        a->error_code = col_text(s, 5);
+        a->error_message = col_text(s, 6);
+    }
+    sqlite3_reset(s);
+    *out = list;
+    *n_out = n;
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++) attempt_clear(&list[i]);
+        free(list);
+        *out = NULL;
+        *n_out = 0;
+        return fail(c, "get attempts");
+    }
+    return STORE_OK;
+}
+
+static int sq_webhook_attempts_get(void *impl, int64_t task_seq, struct webhook_attempt **out,
+                                   size_t *n_out)
+{
+    struct sq_conn *c = impl;
+    *out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *s = stmt(c, ST_GET_WEBHOOK_ATTEMPTS);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, task_seq);
+    size_t n = 0;
+    struct webhook_attempt *list = NULL;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        list = xrealloc(list, (n + 1) * sizeof *list);
+        struct webhook_attempt *a = &list[n++];
+        memset(a, 0, sizeof *a);
+        snprintf(a->webhook_id, sizeof a->webhook_id, "%s", (const char *)sqlite3_column_text(s, 0));
+        a->n = sqlite3_column_int(s, 1);
+        a->started_at_ms = sqlite3_column_int64(s, 2);
+        a->finished_at_ms = sqlite3_column_int64(s, 3);
+        a->duration_ms = sqlite3_column_int64(s, 4);
+        a->status_code = sqlite3_column_int(s, 5);
+        a->error = col_text(s, 6);
+    }
+    sqlite3_reset(s);
+    *out = list;
+    *n_out = n;
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++) webhook_attempt_clear(&list[i]);
+        free(list);
+        *out = NULL;
+        *n_out = 0;
+        return fail(c, "get webhook attempts");
+    }
+    return STORE_OK;
+}
+
+static int sq_queue_depths(void *impl, int64_t now_ms,
+                           void (*fn)(void *, const char *, int64_t, int64_t), void *arg)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_QUEUE_DEPTHS);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, now_ms);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
+           sqlite3_column_int64(s, 2));
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : fail(c, "queue depths");
+}
+
+static int sq_task_get(void *impl, const char *id, const char *tenant, struct task **out,
+                       struct attempt **attempts, size_t *n_attempts, struct webhook_state *webhook,
+                       bool *has_webhook)
 {
     struct sq_conn *c = impl;
     *out = NULL;
@@ -708,44 +1294,12 @@ static int sq_task_get(void *impl, const char *id, struct task **out, struct att
         *n_attempts = 0;
     }
     if (has_webhook) *has_webhook = false;
-    sqlite3_stmt *s = stmt(c, ST_GET_TASK);
-    if (!s) return STORE_ERROR;
-    bind_text(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(s);
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : fail(c, "get task");
-    }
-    struct task *t = row_to_task(s);
-    sqlite3_reset(s);
-
-    if (attempts) {
-        s = stmt(c, ST_GET_ATTEMPTS);
-        if (!s) goto error;
-        sqlite3_bind_int64(s, 1, t->seq);
-        size_t n = 0;
-        struct attempt *list = NULL;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            list = xrealloc(list, (n + 1) * sizeof *list);
-            struct attempt *a = &list[n++];
-            a->n = sqlite3_column_int(s, 0);
-            a->started_at_ms = sqlite3_column_int64(s, 1);
-            a->finished_at_ms = sqlite3_column_int64(s, 2);
-            a->duration_ms = sqlite3_column_int64(s, 3);
-            a->status_code = sqlite3_column_int(s, 4);
-            a->error_code = col_text(s, 5);
-            a->error_message = col_text(s, 6);
-        }
-        sqlite3_reset(s);
-        *attempts = list;
-        *n_attempts = n;
-        if (rc != SQLITE_DONE) {
-            fail(c, "get attempts");
-            goto error;
-        }
-    }
+    struct task *t = NULL;
+    int rc = get_task_row(c, id, tenant, &t);
+    if (rc != STORE_OK) return rc;
+    if (attempts && sq_attempts_get(impl, t->seq, attempts, n_attempts) != STORE_OK) goto error;
     if (webhook && t->webhook_url) {
-        s = stmt(c, ST_GET_WEBHOOK);
+        sqlite3_stmt *s = stmt(c, ST_GET_WEBHOOK);
         if (!s) goto error;
         sqlite3_bind_int64(s, 1, t->seq);
         rc = sqlite3_step(s);
@@ -775,10 +1329,6 @@ error:
         *attempts = NULL;
         *n_attempts = 0;
     }
-    if (has_webhook && *has_webhook) {
-        webhook_state_clear(webhook);
-        *has_webhook = false;
-    }
     task_free(t);
     return STORE_ERROR;
 }
@@ -801,13 +1351,31 @@ const struct store_ops store_sqlite_ops = {
     .rollback = sq_rollback,
     .task_insert = sq_task_insert,
     .tasks_claim = sq_tasks_claim,
+    .queue_next_due = sq_queue_next_due,
+    .queues_due_each = sq_queues_due_each,
+    .running_each = sq_running_each,
     .task_finish = sq_task_finish,
     .requeue_running = sq_requeue_running,
     .webhooks_claim = sq_webhooks_claim,
     .webhook_finish = sq_webhook_finish,
-    .next_due = sq_next_due,
+    .webhook_insert = sq_webhook_insert,
+    .task_cancel = sq_task_cancel,
+    .task_replay = sq_task_replay,
+    .tasks_select = sq_tasks_select,
+    .idempotency_get = sq_idempotency_get,
+    .idempotency_put = sq_idempotency_put,
+    .queue_put = sq_queue_put,
+    .queue_delete = sq_queue_delete,
+    .queues_each = sq_queues_each,
+    .purge = sq_purge,
+    .backlog = sq_backlog,
+    .webhook_next_due = sq_webhook_next_due,
     .kv_get = sq_kv_get,
     .kv_put_if_absent = sq_kv_put_if_absent,
+    .tasks_list = sq_tasks_list,
+    .attempts_get = sq_attempts_get,
+    .webhook_attempts_get = sq_webhook_attempts_get,
+    .queue_depths = sq_queue_depths,
     .task_get = sq_task_get,
     .task_count = sq_task_count,
 };

@@ -3,6 +3,7 @@
  */
 #include "task.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,7 +37,10 @@ bool task_status_final(enum task_status s)
 void task_free(struct task *t)
 {
     if (!t) return;
+    free(t->tenant);
     free(t->queue);
+    free(t->host);
+    free(t->idempotency_key);
     free(t->method);
     free(t->callback_url);
     free(t->headers_json);
@@ -55,6 +59,27 @@ void attempt_clear(struct attempt *a)
     free(a->error_code);
     free(a->error_message);
     memset(a, 0, sizeof *a);
+}
+
+void webhook_attempt_clear(struct webhook_attempt *a)
+{
+    free(a->error);
+    memset(a, 0, sizeof *a);
+}
+
+char *task_url_host(const char *url)
+{
+    const char *p = strstr(url, "://");
+    const char *auth = p ? p + 3 : url;
+    size_t n = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', n);
+    if (at) {
+        n -= (size_t)(at + 1 - auth);
+        auth = at + 1;
+    }
+    char *h = xstrndup(auth, n);
+    for (char *c = h; *c; c++) *c = (char)tolower((unsigned char)*c);
+    return h;
 }
 
 void webhook_state_clear(struct webhook_state *w)
@@ -143,7 +168,7 @@ static void add_result(cJSON *o, const struct task *t)
     if (base64) cJSON_AddStringToObject(o, "resultEncoding", "base64");
 }
 
-static cJSON *attempt_json(const struct attempt *a)
+cJSON *attempt_to_json(const struct attempt *a)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "n", a->n);
@@ -153,6 +178,21 @@ static cJSON *attempt_json(const struct attempt *a)
     if (a->status_code > 0) cJSON_AddNumberToObject(o, "statusCode", a->status_code);
     else cJSON_AddNullToObject(o, "statusCode");
     cJSON_AddItemToObject(o, "error", error_json(a->error_code, a->error_message));
+    return o;
+}
+
+cJSON *webhook_attempt_to_json(const struct webhook_attempt *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "webhookId", a->webhook_id);
+    cJSON_AddNumberToObject(o, "n", a->n);
+    add_time(o, "startedAt", a->started_at_ms);
+    add_time(o, "finishedAt", a->finished_at_ms);
+    cJSON_AddNumberToObject(o, "durationMs", (double)a->duration_ms);
+    if (a->status_code > 0) cJSON_AddNumberToObject(o, "statusCode", a->status_code);
+    else cJSON_AddNullToObject(o, "statusCode");
+    if (a->error) cJSON_AddStringToObject(o, "error", a->error);
+    else cJSON_AddNullToObject(o, "error");
     return o;
 }
 
@@ -197,6 +237,9 @@ cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t
     cJSON_AddNumberToObject(o, "timeout", (double)t->timeout_ms / 1000.0);
     cJSON_AddItemToObject(o, "metadata", parse_stored(t->metadata_json));
     cJSON_AddNumberToObject(o, "attempts", t->attempts);
+    cJSON_AddNumberToObject(o, "replays", t->replays);
+    if (t->idempotency_key) cJSON_AddStringToObject(o, "idempotencyKey", t->idempotency_key);
+    else cJSON_AddNullToObject(o, "idempotencyKey");
     add_time(o, "createdAt", t->created_at_ms);
     add_time(o, "updatedAt", t->updated_at_ms);
     add_time(o, "runAt", t->run_at_ms);
@@ -207,7 +250,7 @@ cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t
     cJSON_AddItemToObject(o, "error", error_json(t->error_code, t->error_message));
     if (attempts || n) {
         cJSON *list = cJSON_AddArrayToObject(o, "attemptHistory");
-        for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(list, attempt_json(&attempts[i]));
+        for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(list, attempt_to_json(&attempts[i]));
     }
     if (webhook) cJSON_AddItemToObject(o, "webhook", webhook_json(t, webhook));
     return o;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/sha.h>
+
 #include "netpolicy.h"
 #include "util.h"
 
@@ -271,44 +273,57 @@ static int check_headers(const cJSON *v, char **out, struct api_error *err)
 
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
 
-static const char *const known_fields[] = {
+static const char *const task_fields[] = {
     "callbackUrl", "method", "headers", "payload", "body", "webhookUrl", "retries",
-    "timeout",     "delay",  "runAt",   "queue",   "metadata",
+    "timeout",     "delay",  "runAt",   "queue",   "metadata", "idempotencyKey",
 };
 
-int validate_task_create(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
-                         struct task **out, struct api_error *err)
+static int check_known(const cJSON *doc, const char *const *fields, size_t n, struct api_error *err)
 {
-    *out = NULL;
-    cJSON *doc = validate_json(body, len, err);
-    if (!doc) return -1;
-    struct task *t = xcalloc(1, sizeof *t);
-    int rc = -1;
-    if (!cJSON_IsObject(doc)) {
-        api_error_set(err, 400, "invalid_body", NULL, "the request body must be a JSON object");
-        goto out;
-    }
     for (const cJSON *f = doc->child; f; f = f->next) {
         bool known = false;
-        for (size_t i = 0; i < ARRAY_LEN(known_fields) && !known; i++)
-            known = strcmp(f->string, known_fields[i]) == 0;
+        for (size_t i = 0; i < n && !known; i++) known = strcmp(f->string, fields[i]) == 0;
         if (!known) {
             api_error_set(err, 400, "unknown_field", f->string,
                           "unknown field '%.64s'; the fields are listed in docs/api.md", f->string);
-            goto out;
+            return -1;
         }
     }
+    return 0;
+}
 
+bool validate_idempotency_key(const char *key)
+{
+    size_t n = strlen(key);
+    if (n == 0 || n > VALIDATE_MAX_IDEMPOTENCY_KEY) return false;
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x20 || key[i] > 0x7e) return false;
+    return true;
+}
+
+/* Applies every field present in doc to t. When creating, callbackUrl is
+ * required and absent fields get their defaults (retries and timeout are
+ * left -1 and 0 for validate_apply_defaults). */
+static int apply_fields(const cJSON *doc, struct task *t, const struct config *cfg, int64_t now_ms,
+                        bool creating, struct api_error *err)
+{
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "callbackUrl");
-    if (!v) {
+    if (!v && creating) {
         api_error_set(err, 400, "missing_field", "callbackUrl",
                       "callbackUrl is required: the http or https URL to call");
-        goto out;
+        return -1;
     }
-    if (check_url(v, "callbackUrl", cfg, &t->callback_url, err)) goto out;
+    if (v) {
+        char *url = NULL;
+        if (check_url(v, "callbackUrl", cfg, &url, err)) return -1;
+        free(t->callback_url);
+        free(t->host);
+        t->callback_url = url;
+        t->host = task_url_host(url);
+    }
 
     v = cJSON_GetObjectItemCaseSensitive(doc, "method");
-    t->method = xstrdup("POST");
+    if (!t->method) t->method = xstrdup("POST");
     if (v) {
         const char *m = NULL;
         for (size_t i = 0; cJSON_IsString(v) && i < ARRAY_LEN(methods) && !m; i++)
@@ -316,14 +331,19 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
         if (!m) {
             api_error_set(err, 400, "invalid_field", "method",
                           "method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS");
-            goto out;
+            return -1;
         }
         free(t->method);
         t->method = xstrdup(m);
     }
 
     v = cJSON_GetObjectItemCaseSensitive(doc, "headers");
-    if (v && !cJSON_IsNull(v) && check_headers(v, &t->headers_json, err)) goto out;
+    if (v) {
+        char *h = NULL;
+        if (!cJSON_IsNull(v) && check_headers(v, &h, err)) return -1;
+        free(t->headers_json);
+        t->headers_json = h;
+    }
 
     const cJSON *payload = cJSON_GetObjectItemCaseSensitive(doc, "payload");
     const cJSON *raw = cJSON_GetObjectItemCaseSensitive(doc, "body");
@@ -331,44 +351,52 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
         api_error_set(err, 400, "conflicting_fields", "body",
                       "send either payload (JSON, sent as application/json) or body (a string "
                       "sent as is), not both");
-        goto out;
+        return -1;
     }
     if (raw && !cJSON_IsString(raw)) {
         api_error_set(err, 400, "invalid_field", "body",
                       "body must be a string; use payload for JSON values");
-        goto out;
+        return -1;
     }
-    if ((payload || raw) && (!strcmp(t->method, "GET") || !strcmp(t->method, "HEAD"))) {
-        api_error_set(err, 400, "invalid_field", payload ? "payload" : "body",
+    if (payload || raw) {
+        free(t->body);
+        if (payload) {
+            t->body = cJSON_PrintUnformatted(payload);
+            t->body_kind = TASK_BODY_JSON;
+        } else {
+            t->body = xstrdup(raw->valuestring);
+            t->body_kind = TASK_BODY_RAW;
+        }
+        t->body_len = strlen(t->body);
+    }
+    if (t->body && (!strcmp(t->method, "GET") || !strcmp(t->method, "HEAD"))) {
+        const char *field = t->body_kind == TASK_BODY_JSON ? "payload" : "body";
+        api_error_set(err, 400, "invalid_field", field,
                       "a %s request cannot carry a body; use POST, PUT or PATCH, or drop %s",
-                      t->method, payload ? "payload" : "body");
-        goto out;
-    }
-    if (payload) {
-        t->body = cJSON_PrintUnformatted(payload);
-        t->body_len = strlen(t->body);
-        t->body_kind = TASK_BODY_JSON;
-    } else if (raw) {
-        t->body = xstrdup(raw->valuestring);
-        t->body_len = strlen(t->body);
-        t->body_kind = TASK_BODY_RAW;
+                      t->method, field);
+        return -1;
     }
 
     v = cJSON_GetObjectItemCaseSensitive(doc, "webhookUrl");
-    if (v && !cJSON_IsNull(v) && check_url(v, "webhookUrl", cfg, &t->webhook_url, err)) goto out;
+    if (v) {
+        char *url = NULL;
+        if (!cJSON_IsNull(v) && check_url(v, "webhookUrl", cfg, &url, err)) return -1;
+        free(t->webhook_url);
+        t->webhook_url = url;
+    }
 
     double d;
-    t->max_retries = cfg->default_retries;
+    if (creating) t->max_retries = -1;
     v = cJSON_GetObjectItemCaseSensitive(doc, "retries");
     if (v) {
-        if (check_int(v, "retries", 0, cfg->max_retries, &d, err)) goto out;
+        if (check_int(v, "retries", 0, cfg->max_retries, &d, err)) return -1;
         t->max_retries = (int)d;
     }
 
-    t->timeout_ms = cfg->default_timeout_ms;
+    if (creating) t->timeout_ms = 0;
     v = cJSON_GetObjectItemCaseSensitive(doc, "timeout");
     if (v && check_seconds(v, "timeout", 0.1, (double)cfg->max_timeout_ms / 1000.0, &t->timeout_ms, err))
-        goto out;
+        return -1;
 
     t->run_at_ms = now_ms;
     const cJSON *delay = cJSON_GetObjectItemCaseSensitive(doc, "delay");
@@ -376,24 +404,24 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
     if (delay && run_at) {
         api_error_set(err, 400, "conflicting_fields", "runAt",
                       "send either delay (seconds from now) or runAt (a time), not both");
-        goto out;
+        return -1;
     }
     if (delay) {
         int64_t ms;
-        if (check_seconds(delay, "delay", 0, (double)cfg->max_delay_ms / 1000.0, &ms, err)) goto out;
+        if (check_seconds(delay, "delay", 0, (double)cfg->max_delay_ms / 1000.0, &ms, err)) return -1;
         t->run_at_ms = now_ms + ms;
     } else if (run_at) {
         int64_t at;
         if (!cJSON_IsString(run_at) || util_rfc3339_parse(run_at->valuestring, &at)) {
             api_error_set(err, 400, "invalid_field", "runAt",
                           "runAt must be an RFC 3339 time such as 2026-01-02T15:04:05Z");
-            goto out;
+            return -1;
         }
         if (at - now_ms > cfg->max_delay_ms) {
             api_error_set(err, 400, "invalid_field", "runAt",
                           "runAt is further ahead than max_delay allows (%lld seconds)",
                           (long long)(cfg->max_delay_ms / 1000));
-            goto out;
+            return -1;
         }
         t->run_at_ms = at > now_ms ? at : now_ms; /* a past time means now */
     }
@@ -404,16 +432,62 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
             api_error_set(err, 400, "invalid_field", "queue",
                           "queue must be 1 to %d characters of letters, digits, '.', '_' or '-'",
                           VALIDATE_MAX_QUEUE_NAME);
-            goto out;
+            return -1;
         }
+        free(t->queue);
         t->queue = xstrdup(v->valuestring);
-    } else {
+    } else if (creating || (v && cJSON_IsNull(v))) {
+        free(t->queue);
         t->queue = xstrdup("default");
     }
 
     v = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
-    if (v && !cJSON_IsNull(v)) t->metadata_json = cJSON_PrintUnformatted(v);
+    if (v) {
+        free(t->metadata_json);
+        t->metadata_json = cJSON_IsNull(v) ? NULL : cJSON_PrintUnformatted(v);
+    }
 
+    v = cJSON_GetObjectItemCaseSensitive(doc, "idempotencyKey");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v) || !validate_idempotency_key(v->valuestring)) {
+            api_error_set(err, 400, "invalid_field", "idempotencyKey",
+                          "idempotencyKey must be 1 to %d printable ASCII characters",
+                          VALIDATE_MAX_IDEMPOTENCY_KEY);
+            return -1;
+        }
+        t->idempotency_key = xstrdup(v->valuestring);
+    }
+    return 0;
+}
+
+/* SHA-256 (hex) of the request without its idempotencyKey: what makes two
+ * requests with one key "the same request". */
+static void request_hash(cJSON *doc, char out[65])
+{
+    cJSON *key = cJSON_DetachItemFromObjectCaseSensitive(doc, "idempotencyKey");
+    char *text = cJSON_PrintUnformatted(doc);
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, strlen(text), md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    free(text);
+    if (key) cJSON_AddItemToObject(doc, "idempotencyKey", key);
+}
+
+int validate_task_create(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
+                         struct task **out, char hash[65], struct api_error *err)
+{
+    *out = NULL;
+    cJSON *doc = validate_json(body, len, err);
+    if (!doc) return -1;
+    struct task *t = xcalloc(1, sizeof *t);
+    int rc = -1;
+    if (!cJSON_IsObject(doc)) {
+        api_error_set(err, 400, "invalid_body", NULL, "the request body must be a JSON object");
+        goto out;
+    }
+    if (check_known(doc, task_fields, ARRAY_LEN(task_fields), err)) goto out;
+    if (apply_fields(doc, t, cfg, now_ms, true, err)) goto out;
+    if (hash) request_hash(doc, hash);
     t->status = TASK_QUEUED;
     *out = t;
     t = NULL;
@@ -422,4 +496,33 @@ out:
     task_free(t);
     cJSON_Delete(doc);
     return rc;
+}
+
+int validate_task_overrides(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
+                            struct task *t, struct api_error *err)
+{
+    t->run_at_ms = now_ms;
+    if (len == 0) return 0; /* no overrides: replay as it was */
+    cJSON *doc = validate_json(body, len, err);
+    if (!doc) return -1;
+    int rc = -1;
+    if (!cJSON_IsObject(doc)) {
+        api_error_set(err, 400, "invalid_body", NULL, "the request body must be a JSON object of "
+                      "fields to change, or empty");
+        goto out;
+    }
+    /* Everything a create takes except the idempotency key. */
+    if (check_known(doc, task_fields, ARRAY_LEN(task_fields) - 1, err)) goto out;
+    rc = apply_fields(doc, t, cfg, now_ms, false, err);
+out:
+    cJSON_Delete(doc);
+    return rc;
+}
+
+void validate_apply_defaults(struct task *t, const struct config *cfg, const struct queue_settings *qs)
+{
+    if (t->max_retries < 0)
+        t->max_retries = qs && qs->default_retries >= 0 ? qs->default_retries : cfg->default_retries;
+    if (t->timeout_ms <= 0)
+        t->timeout_ms = qs && qs->default_timeout_ms > 0 ? qs->default_timeout_ms : cfg->default_timeout_ms;
 }

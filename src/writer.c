@@ -1,5 +1,6 @@
 /*
- * writer: group commit and claiming. See writer.h for the design.
+ * writer: group commit, claiming and housekeeping. See writer.h for the
+ * design.
  */
 #include "writer.h"
 
@@ -13,16 +14,43 @@
 #include "util.h"
 
 #define CLAIM_MAX 512            /* most jobs claimed in one transaction */
+#define PLAN_MAX 64              /* most queues claimed from in one transaction */
 #define SWEEP_INTERVAL_MS 5000   /* how often expired leases are looked for */
+#define PURGE_SPAN 2000          /* seq window purged per step */
+#define PURGE_STEP_MS 100        /* pause between purge steps while catching up */
+#define PURGE_IDLE_MS 60000      /* pause after a full pass */
 #define FAILURE_BACKOFF_MS 1000  /* pause before claiming again after a failed commit */
 #define WAKE_MAX_MS 1000         /* longest sleep, so wall-clock jumps are noticed */
+
+enum effect_kind { FX_RELEASED, FX_BACKLOG, FX_FINAL, FX_ABORT, FX_GONE, FX_QUEUE, FX_CLAIMED };
+
+struct effect {
+    enum effect_kind kind;
+    char *name;                  /* queue (or task id for FX_FINAL) */
+    char *host;
+    enum scheduler_outcome outcome;
+    int64_t seq;
+    int64_t at_ms;
+    int delta;
+    bool has_settings;
+    struct queue_settings qs;
+};
+
+struct writer_txn {
+    struct writer *w;
+    struct effect *fx;
+    size_t n_fx, cap_fx;
+};
 
 struct writer {
     struct store *store;
     struct store_conn *conn;     /* writer thread only, after start */
     const struct config *cfg;
+    struct scheduler *sched;
     struct writer_sink sink;
     bool has_sink;
+    void (*on_final)(void *arg, const char *task_id);
+    void *on_final_arg;
     pthread_t thread;
     bool started;
 
@@ -34,10 +62,13 @@ struct writer {
 
     atomic_bool claiming;
     atomic_bool degraded;
+    atomic_llong backlog;
 
     /* Writer thread only. */
-    int64_t next_due_ms;
+    int64_t webhook_due_ms;
     int64_t next_sweep_ms;
+    int64_t next_purge_ms;
+    int64_t purge_from_seq;
     int64_t claim_pause_until_ms;
     struct log_batch log;
 };
@@ -52,6 +83,115 @@ void job_list_free(struct job *jobs)
         jobs = next;
     }
 }
+
+/* ---- transactions and their effects ---- */
+
+static struct effect *add_effect(struct writer_txn *tx, enum effect_kind kind)
+{
+    if (tx->n_fx == tx->cap_fx) {
+        tx->cap_fx = tx->cap_fx ? tx->cap_fx * 2 : 64;
+        tx->fx = xrealloc(tx->fx, tx->cap_fx * sizeof *tx->fx);
+    }
+    struct effect *e = &tx->fx[tx->n_fx++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    return e;
+}
+
+static void clear_effects(struct writer_txn *tx, size_t from)
+{
+    for (size_t i = from; i < tx->n_fx; i++) {
+        free(tx->fx[i].name);
+        free(tx->fx[i].host);
+    }
+    tx->n_fx = from;
+}
+
+static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t now)
+{
+    struct writer *w = tx->w;
+    for (size_t i = from; i < to; i++) {
+        struct effect *e = &tx->fx[i];
+        switch (e->kind) {
+        case FX_RELEASED:
+            scheduler_released(w->sched, e->name, e->host, e->outcome, e->seq, e->at_ms, now);
+            break;
+        case FX_CLAIMED: scheduler_claimed(w->sched, e->name, e->host, now); break;
+        case FX_BACKLOG: atomic_fetch_add(&w->backlog, e->delta); break;
+        case FX_FINAL:
+            if (w->on_final) w->on_final(w->on_final_arg, e->name);
+            break;
+        case FX_ABORT:
+            if (w->has_sink) w->sink.abort_call(w->sink.arg, e->seq);
+            break;
+        case FX_GONE: scheduler_task_gone(w->sched, e->name, e->seq); break;
+        case FX_QUEUE:
+            if (e->has_settings) scheduler_queue_set(w->sched, e->name, &e->qs);
+            else scheduler_queue_unset(w->sched, e->name);
+            break;
+        }
+    }
+}
+
+struct store_conn *writer_txn_conn(struct writer_txn *tx)
+{
+    return tx->w->conn;
+}
+
+void writer_txn_task_due(struct writer_txn *tx, const char *queue, int64_t run_at_ms)
+{
+    scheduler_note_due(tx->w->sched, queue, run_at_ms);
+}
+
+void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms)
+{
+    if (at_ms < tx->w->webhook_due_ms) tx->w->webhook_due_ms = at_ms;
+}
+
+void writer_txn_released(struct writer_txn *tx, const char *queue, const char *host,
+                         enum scheduler_outcome o, int64_t seq, int64_t run_at_ms)
+{
+    struct effect *e = add_effect(tx, FX_RELEASED);
+    e->name = xstrdup(queue);
+    e->host = xstrdup(host);
+    e->outcome = o;
+    e->seq = seq;
+    e->at_ms = run_at_ms;
+}
+
+void writer_txn_backlog(struct writer_txn *tx, int delta)
+{
+    add_effect(tx, FX_BACKLOG)->delta = delta;
+}
+
+void writer_txn_final(struct writer_txn *tx, const char *task_id)
+{
+    add_effect(tx, FX_FINAL)->name = xstrdup(task_id);
+}
+
+void writer_txn_abort(struct writer_txn *tx, int64_t task_seq)
+{
+    add_effect(tx, FX_ABORT)->seq = task_seq;
+}
+
+void writer_txn_gone(struct writer_txn *tx, const char *queue, int64_t seq)
+{
+    struct effect *e = add_effect(tx, FX_GONE);
+    e->name = xstrdup(queue);
+    e->seq = seq;
+}
+
+void writer_txn_queue(struct writer_txn *tx, const char *name, const struct queue_settings *qs)
+{
+    struct effect *e = add_effect(tx, FX_QUEUE);
+    e->name = xstrdup(name);
+    if (qs) {
+        e->has_settings = true;
+        e->qs = *qs;
+    }
+}
+
+/* ---- start-up ---- */
 
 static int requeue_all(struct writer *w, const char *reason)
 {
@@ -71,6 +211,43 @@ static int requeue_all(struct writer *w, const char *reason)
     return 0;
 }
 
+static void load_queue(void *arg, const char *name, const struct queue_settings *qs)
+{
+    scheduler_queue_set(arg, name, qs);
+}
+
+static void load_due(void *arg, const char *queue, int64_t due_ms)
+{
+    scheduler_set_due(arg, queue, due_ms);
+}
+
+static void load_running(void *arg, const char *queue, const char *host, int n)
+{
+    scheduler_resync_add(arg, queue, host, n);
+}
+
+/* Writes the config file's queues to the store (they win at start-up), then
+ * loads every queue's settings, the due times and the backlog. */
+static int load_state(struct writer *w)
+{
+    int64_t now = util_now_ms(), backlog = 0;
+    int rc = store_begin(w->conn);
+    for (size_t i = 0; i < w->cfg->n_queues && rc == STORE_OK; i++)
+        rc = store_queue_put(w->conn, w->cfg->queues[i].name, &w->cfg->queues[i].s, now);
+    if (rc == STORE_OK) rc = store_commit(w->conn);
+    else store_rollback(w->conn);
+    if (rc == STORE_OK) rc = store_queues_each(w->conn, load_queue, w->sched);
+    if (rc == STORE_OK) rc = store_queues_due_each(w->conn, load_due, w->sched);
+    if (rc == STORE_OK) {
+        scheduler_resync_begin(w->sched);
+        rc = store_running_each(w->conn, load_running, w->sched);
+    }
+    if (rc == STORE_OK) rc = store_backlog(w->conn, &backlog);
+    if (rc == STORE_OK) rc = store_webhook_next_due(w->conn, &w->webhook_due_ms);
+    atomic_store(&w->backlog, backlog);
+    return rc;
+}
+
 struct writer *writer_new(struct store *store, const struct config *cfg)
 {
     struct writer *w = xcalloc(1, sizeof *w);
@@ -81,6 +258,7 @@ struct writer *writer_new(struct store *store, const struct config *cfg)
         free(w);
         return NULL;
     }
+    w->sched = scheduler_new(cfg->max_per_host);
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -89,19 +267,25 @@ struct writer *writer_new(struct store *store, const struct config *cfg)
     pthread_condattr_destroy(&ca);
     atomic_init(&w->claiming, true);
     atomic_init(&w->degraded, false);
+    atomic_init(&w->backlog, 0);
     log_batch_init(&w->log);
     if (requeue_all(w, "interrupted: the daemon stopped during this attempt") != 0 ||
-        store_next_due(w->conn, &w->next_due_ms) != STORE_OK) {
+        load_state(w) != STORE_OK) {
         log_msg(LOG_ERROR, "writer.start_failed", "error=\"%s\"", store_conn_error(w->conn));
-        store_conn_close(w->conn);
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->cond);
-        log_batch_free(&w->log);
-        free(w);
+        w->started = false;
+        writer_free(w, NULL);
         return NULL;
     }
-    w->next_sweep_ms = util_now_ms() + SWEEP_INTERVAL_MS;
+    int64_t now = util_now_ms();
+    w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
+    w->next_purge_ms = now + PURGE_STEP_MS;
     return w;
+}
+
+void writer_on_final(struct writer *w, void (*fn)(void *arg, const char *task_id), void *arg)
+{
+    w->on_final = fn;
+    w->on_final_arg = arg;
 }
 
 void writer_submit(struct writer *w, struct writer_op *op)
@@ -130,14 +314,24 @@ void writer_stop_claiming(struct writer *w)
     writer_kick(w);
 }
 
-struct log_batch *writer_log(struct writer *w)
-{
-    return &w->log;
-}
-
 bool writer_degraded(struct writer *w)
 {
     return atomic_load(&w->degraded);
+}
+
+int64_t writer_backlog(struct writer *w)
+{
+    return atomic_load(&w->backlog);
+}
+
+struct scheduler *writer_scheduler(struct writer *w)
+{
+    return w->sched;
+}
+
+struct log_batch *writer_log(struct writer *w)
+{
+    return &w->log;
 }
 
 static void wait_ms(struct writer *w, int64_t ms)
@@ -153,97 +347,173 @@ static void wait_ms(struct writer *w, int64_t ms)
     pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 }
 
-/* Claims up to slots jobs, webhooks first (at most half, so a flood of new
- * tasks cannot starve deliveries), then tasks. Returns STORE_OK or error. */
-static int claim(struct writer *w, int64_t now, int slots, struct job **jobs, int *count)
+/* ---- one batch ---- */
+
+static void add_job(struct job **jobs, enum job_kind kind, struct task *t, struct webhook_msg *m)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    j->kind = kind;
+    j->task = t;
+    j->webhook = m;
+    j->next = *jobs;
+    *jobs = j;
+}
+
+/* Claims up to slots jobs: due webhooks first (at most half, so a flood of
+ * new tasks cannot starve deliveries), then tasks as the scheduler plans. */
+static int claim(struct writer *w, struct writer_txn *tx, int64_t now, int slots, struct job **jobs,
+                 int *count)
 {
     if (slots > CLAIM_MAX) slots = CLAIM_MAX;
-    struct webhook_msg **msgs = NULL;
-    struct task **tasks = NULL;
-    size_t n_msgs = 0, n_tasks = 0;
-    int webhook_limit = slots > 1 ? slots / 2 : 1;
-    int rc = store_webhooks_claim(w->conn, now, w->cfg->webhook_timeout_ms + w->cfg->lease_grace_ms,
-                                  webhook_limit, &msgs, &n_msgs);
-    if (rc == STORE_OK && slots - (int)n_msgs > 0)
-        rc = store_tasks_claim(w->conn, now, w->cfg->lease_grace_ms, slots - (int)n_msgs, &tasks,
-                               &n_tasks);
-    for (size_t i = 0; i < n_msgs; i++) {
-        struct job *j = xcalloc(1, sizeof *j);
-        j->kind = JOB_WEBHOOK;
-        j->webhook = msgs[i];
-        j->next = *jobs;
-        *jobs = j;
+    int rc = STORE_OK;
+    if (w->webhook_due_ms <= now) {
+        struct webhook_msg **msgs = NULL;
+        size_t n = 0;
+        int limit = slots > 1 ? slots / 2 : 1;
+        rc = store_webhooks_claim(w->conn, now, w->cfg->webhook_timeout_ms + w->cfg->lease_grace_ms,
+                                  limit, &msgs, &n);
+        for (size_t i = 0; i < n; i++) add_job(jobs, JOB_WEBHOOK, NULL, msgs[i]);
+        free(msgs);
+        *count += (int)n;
+        slots -= (int)n;
+        if (rc == STORE_OK && (int)n < limit) rc = store_webhook_next_due(w->conn, &w->webhook_due_ms);
     }
-    for (size_t i = 0; i < n_tasks; i++) {
-        struct job *j = xcalloc(1, sizeof *j);
-        j->kind = JOB_TASK;
-        j->task = tasks[i];
-        j->next = *jobs;
-        *jobs = j;
+    if (rc != STORE_OK || slots <= 0) return rc;
+
+    struct scheduler_claim plan[PLAN_MAX];
+    const char *const *hosts;
+    size_t n_hosts;
+    int n_plan = scheduler_plan(w->sched, now, slots, plan, PLAN_MAX, &hosts, &n_hosts);
+    for (int p = 0; p < n_plan && rc == STORE_OK; p++) {
+        struct task **tasks = NULL;
+        size_t n = 0;
+        rc = store_tasks_claim(w->conn, plan[p].queue, plan[p].only_seq, now, w->cfg->lease_grace_ms,
+                               plan[p].limit, hosts, n_hosts, &tasks, &n);
+        for (size_t i = 0; i < n; i++) {
+            struct effect *e = add_effect(tx, FX_CLAIMED);
+            e->name = xstrdup(tasks[i]->queue);
+            e->host = xstrdup(tasks[i]->host);
+            add_job(jobs, JOB_TASK, tasks[i], NULL);
+        }
+        free(tasks);
+        *count += (int)n;
+        if (rc == STORE_OK && (int)n < plan[p].limit) {
+            int64_t due;
+            rc = store_queue_next_due(w->conn, plan[p].queue, &due);
+            if (rc == STORE_OK) scheduler_set_due(w->sched, plan[p].queue, due);
+        }
+        scheduler_claim_done(w->sched, &plan[p], (int)n, now);
     }
-    *count += (int)(n_msgs + n_tasks);
-    free(msgs);
-    free(tasks);
-    if (rc != STORE_OK) return rc;
-    /* Fewer than asked: nothing more is due now, so learn when next. */
-    if ((int)(n_msgs + n_tasks) < slots) rc = store_next_due(w->conn, &w->next_due_ms);
     return rc;
 }
 
-static void run_ops_alone(struct writer *w, struct writer_op *ops)
+static void resync(void *arg, const char *queue, const char *host, int n)
+{
+    scheduler_resync_add(arg, queue, host, n);
+}
+
+/* Requeues tasks whose lease ended (a lost call), then recounts what runs. */
+static int sweep(struct writer *w, int64_t now)
+{
+    int requeued = 0;
+    int rc = store_requeue_running(w->conn, now, now, "lease expired", &requeued);
+    if (rc != STORE_OK || requeued == 0) return rc;
+    log_batch_add(&w->log, LOG_WARN, "tasks.requeued", "count=%d reason=\"lease expired\"", requeued);
+    scheduler_resync_begin(w->sched);
+    rc = store_running_each(w->conn, resync, w->sched);
+    if (rc == STORE_OK) rc = store_queues_due_each(w->conn, load_due, w->sched);
+    if (rc == STORE_OK) rc = store_webhook_next_due(w->conn, &w->webhook_due_ms);
+    return rc;
+}
+
+static int purge(struct writer *w, int64_t now, int *deleted)
+{
+    int64_t max_seq = 0;
+    int rc = store_purge(w->conn, now - w->cfg->retention_ms, now - w->cfg->idempotency_window_ms,
+                         w->purge_from_seq, PURGE_SPAN, deleted, &max_seq);
+    if (rc != STORE_OK) return rc;
+    w->purge_from_seq += PURGE_SPAN;
+    if (w->purge_from_seq >= max_seq) {
+        w->purge_from_seq = 0;
+        w->next_purge_ms = now + PURGE_IDLE_MS;
+    } else {
+        w->next_purge_ms = now + PURGE_STEP_MS;
+    }
+    return STORE_OK;
+}
+
+static bool claim_due(struct writer *w, int64_t now, int slots)
+{
+    if (!atomic_load(&w->claiming) || !w->has_sink || slots <= 0 || now < w->claim_pause_until_ms)
+        return false;
+    return w->webhook_due_ms <= now || scheduler_next_wake(w->sched, now) <= now;
+}
+
+static void run_ops_alone(struct writer *w, struct writer_txn *tx, struct writer_op *ops, int64_t now)
 {
     for (struct writer_op *op = ops; op; op = op->next) {
+        size_t mark = tx->n_fx, log_mark = w->log.buf.len;
         op->rc = store_begin(w->conn);
-        if (op->rc == STORE_OK) op->rc = op->apply(w->conn, op->arg, &w->next_due_ms);
+        if (op->rc == STORE_OK) op->rc = op->apply(tx, op->arg);
         if (op->rc == STORE_OK) op->rc = store_commit(w->conn);
-        if (op->rc != STORE_OK) store_rollback(w->conn);
+        if (op->rc == STORE_OK) {
+            apply_effects(tx, mark, tx->n_fx, now);
+        } else {
+            store_rollback(w->conn);
+            w->log.buf.len = log_mark;
+        }
+        clear_effects(tx, mark);
     }
 }
 
 static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int slots)
 {
     int64_t now = util_now_ms();
-    bool claiming = atomic_load(&w->claiming) && w->has_sink && slots > 0 &&
-                    w->next_due_ms <= now && now >= w->claim_pause_until_ms;
-    bool sweep = now >= w->next_sweep_ms;
-    if (!ops && !claiming && !sweep) return;
+    bool claiming = claim_due(w, now, slots);
+    bool sweeping = now >= w->next_sweep_ms;
+    bool purging = now >= w->next_purge_ms && atomic_load(&w->claiming);
+    if (!ops && !claiming && !sweeping && !purging) return;
 
+    struct writer_txn tx = {.w = w};
     struct job *jobs = NULL;
-    int n_jobs = 0, requeued = 0;
+    int n_jobs = 0, purged = 0;
     int64_t t0 = util_mono_ms();
+    size_t log_mark = w->log.buf.len; /* lines of a failed batch are dropped */
     int rc = store_begin(w->conn);
+    if (rc == STORE_OK && sweeping) rc = sweep(w, now);
     for (struct writer_op *op = ops; op && rc == STORE_OK; op = op->next)
-        rc = op->rc = op->apply(w->conn, op->arg, &w->next_due_ms);
-    if (rc == STORE_OK && sweep) {
-        rc = store_requeue_running(w->conn, now, now, "lease expired", &requeued);
-        if (requeued > 0) w->next_due_ms = now;
-    }
-    if (rc == STORE_OK && claiming && w->next_due_ms <= now)
-        rc = claim(w, now, slots, &jobs, &n_jobs);
+        rc = op->rc = op->apply(&tx, op->arg);
+    if (rc == STORE_OK && claiming) rc = claim(w, &tx, now, slots, &jobs, &n_jobs);
+    if (rc == STORE_OK && purging) rc = purge(w, now, &purged);
     if (rc == STORE_OK) rc = store_commit(w->conn);
 
     if (rc != STORE_OK) {
         char err[256];
         log_quote(err, sizeof err, store_conn_error(w->conn));
         store_rollback(w->conn);
+        clear_effects(&tx, 0);
+        w->log.buf.len = log_mark;
         job_list_free(jobs);
         jobs = NULL;
         n_jobs = 0;
         if (!atomic_exchange(&w->degraded, true))
             log_msg(LOG_ERROR, "store.commit_failed", "ops=%d error=%s", n_ops, err);
-        /* Retry each op alone so one bad op cannot fail the others. */
-        run_ops_alone(w, ops);
+        run_ops_alone(w, &tx, ops, now);
         w->claim_pause_until_ms = now + FAILURE_BACKOFF_MS;
+        if (purging) w->next_purge_ms = now + PURGE_IDLE_MS;
         for (struct writer_op *op = ops; op; op = op->next)
             if (op->rc == STORE_OK) atomic_store(&w->degraded, false);
     } else {
+        apply_effects(&tx, 0, tx.n_fx, now);
+        clear_effects(&tx, 0);
         if (atomic_exchange(&w->degraded, false)) log_msg(LOG_INFO, "store.recovered", "ops=%d", n_ops);
-        if (sweep) w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
-        if (requeued > 0) log_msg(LOG_WARN, "tasks.requeued", "count=%d reason=\"lease expired\"", requeued);
+        if (sweeping) w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
+        if (purged > 0) log_batch_add(&w->log, LOG_INFO, "tasks.purged", "count=%d", purged);
     }
+    free(tx.fx);
     if (log_enabled(LOG_DEBUG))
-        log_msg(LOG_DEBUG, "writer.batch", "ops=%d claimed=%d ms=%lld", n_ops, n_jobs,
-                (long long)(util_mono_ms() - t0));
+        log_batch_add(&w->log, LOG_DEBUG, "writer.batch", "ops=%d claimed=%d ms=%lld", n_ops, n_jobs,
+                      (long long)(util_mono_ms() - t0));
 
     for (struct writer_op *op = ops, *next; op; op = next) {
         next = op->next; /* done() may free op */
@@ -258,22 +528,21 @@ static void *writer_main(void *arg)
     struct writer *w = arg;
     for (;;) {
         int slots = w->has_sink && atomic_load(&w->claiming) ? w->sink.free_slots(w->sink.arg) : 0;
+        int64_t now = util_now_ms();
+        /* When could there be something to do without an op arriving? */
+        int64_t wake = w->next_sweep_ms < w->next_purge_ms ? w->next_sweep_ms : w->next_purge_ms;
+        if (slots > 0 && atomic_load(&w->claiming)) {
+            int64_t due = scheduler_next_wake(w->sched, now);
+            if (w->webhook_due_ms < due) due = w->webhook_due_ms;
+            if (due < w->claim_pause_until_ms) due = w->claim_pause_until_ms;
+            if (due < wake) wake = due;
+        }
         pthread_mutex_lock(&w->lock);
-        if (!w->head && !w->stopping && !w->kicked) {
-            int64_t now = util_now_ms();
-            bool can_claim = slots > 0 && atomic_load(&w->claiming) && now >= w->claim_pause_until_ms;
-            bool want_claim = can_claim && w->next_due_ms <= now;
-            if (!want_claim && now < w->next_sweep_ms) {
-                int64_t wait = w->next_sweep_ms - now;
-                if (can_claim && w->next_due_ms - now < wait) wait = w->next_due_ms - now;
-                if (slots > 0 && !can_claim && w->claim_pause_until_ms - now < wait)
-                    wait = w->claim_pause_until_ms - now;
-                if (wait > WAKE_MAX_MS) wait = WAKE_MAX_MS;
-                if (wait < 1) wait = 1;
-                wait_ms(w, wait);
-                pthread_mutex_unlock(&w->lock);
-                continue; /* look again with a fresh free-slot count */
-            }
+        if (!w->head && !w->stopping && !w->kicked && wake > now) {
+            int64_t ms = wake - now;
+            wait_ms(w, ms > WAKE_MAX_MS ? WAKE_MAX_MS : ms);
+            pthread_mutex_unlock(&w->lock);
+            continue; /* look again with a fresh free-slot count */
         }
         w->kicked = false;
         struct writer_op *ops = w->head, *last = NULL;
@@ -323,6 +592,7 @@ void writer_free(struct writer *w, const char *requeue_reason)
     }
     if (requeue_reason) requeue_all(w, requeue_reason);
     store_conn_close(w->conn);
+    scheduler_free(w->sched);
     log_batch_free(&w->log);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);

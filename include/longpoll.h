@@ -1,0 +1,47 @@
+/*
+ * longpoll: clients waiting for a task to finish (GET /v1/tasks/{id}?wait=N)
+ * without holding a thread each. A waiting request is a suspended
+ * libmicrohttpd connection registered here; it is resumed when the writer
+ * reports the task final, or when its wait ends.
+ *
+ * DESIGN
+ * - Threads: HTTP threads add and arm waiters; the writer thread calls
+ *   longpoll_notify(); one timer thread resumes waiters whose time is up.
+ *   One mutex guards the registry and every waiter's state.
+ * - The race between "the task finished" and "the request suspends" is
+ *   closed by arming under the lock: a waiter is registered before the
+ *   request reads the task, and suspended only if it has not fired yet.
+ */
+#ifndef AQ_LONGPOLL_H
+#define AQ_LONGPOLL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct longpoll;
+struct longpoll_waiter;
+
+/* resume(arg) is called (from any thread, with no lock held by the caller's
+ * code paths) to resume a suspended request. */
+struct longpoll *longpoll_new(void (*resume)(void *arg));
+/* Fires every waiter, stops the timer thread, frees. NULL is a no-op. */
+void longpoll_free(struct longpoll *lp);
+
+/* Registers a waiter for task_id until deadline_mono_ms. arg identifies the
+ * request (passed to resume). */
+struct longpoll_waiter *longpoll_add(struct longpoll *lp, const char *task_id,
+                                     int64_t deadline_mono_ms, void *arg);
+/* Suspends the request by calling suspend(arg) under the lock, unless the
+ * waiter already fired; returns true when suspended. */
+bool longpoll_arm(struct longpoll *lp, struct longpoll_waiter *w, void (*suspend)(void *arg));
+/* Unregisters (if still registered) and frees the waiter. Call once the
+ * request no longer needs it (answered or closed). */
+void longpoll_remove(struct longpoll *lp, struct longpoll_waiter *w);
+/* The task reached a final state: resume its waiters. Any thread. */
+void longpoll_notify(struct longpoll *lp, const char *task_id);
+/* Resume every waiter now (shutdown). */
+void longpoll_fire_all(struct longpoll *lp);
+/* Waiters registered now. */
+int longpoll_count(struct longpoll *lp);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * scheduler: the dispatch policy. Decides, each time the writer may claim work,
+ * which queues to claim from and how many tasks each, honouring per-queue
+ * pause, maximum concurrency and rate (a token bucket), a strict FIFO hold
+ * for queues with maximum concurrency 1, and a per-target-host concurrency
+ * cap. It knows no SQL: the writer runs the claims it plans and reports back.
+ *
+ * It also keeps each queue's settings (the one registry of them) and
+ * counters (dispatched, completed, failed, with a one-minute window) for
+ * GET /v1/queues, metrics and the dashboard.
+ *
+ * DESIGN
+ * - Threads: the writer thread owns every mutation and planning call.
+ *   scheduler_queue_get(), scheduler_snapshot() and scheduler_defaults() may be called
+ *   from any thread. One mutex guards everything; no call leaves the module
+ *   while holding it, so it cannot deadlock.
+ * - Per queue: due_ms, the earliest run_at of its queued tasks (a lower bound
+ *   the writer refreshes from the store when a claim comes back short), so a
+ *   waiting task costs nothing and a paused queue is never queried.
+ * - In-flight counts per queue and host go up on claim and down on release
+ *   (after the attempt's result is committed); scheduler_resync() replaces them
+ *   with counts from the store now and then, so they cannot drift.
+ */
+#ifndef AQ_SCHEDULER_H
+#define AQ_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct scheduler;
+
+/* A queue as GET /v1/queues shows it. */
+struct queue_info {
+    char name[65];
+    struct queue_settings s;
+    bool configured;          /* has settings (config file or API) */
+    int inflight;
+    int64_t dispatched_total;
+    int64_t completed_total;
+    int64_t failed_total;
+    int dispatched_last_minute;
+    int completed_last_minute;
+    int failed_last_minute;
+};
+
+/* One claim the writer should run. */
+struct scheduler_claim {
+    char queue[65];
+    int limit;
+    int64_t only_seq;         /* > 0: claim just this task (FIFO hold) */
+};
+
+struct scheduler *scheduler_new(int max_per_host);
+void scheduler_free(struct scheduler *s); /* NULL is a no-op */
+
+/* Sets (or replaces) a queue's settings. */
+void scheduler_queue_set(struct scheduler *s, const char *queue, const struct queue_settings *qs);
+/* Forgets a queue's settings (its counters stay). */
+void scheduler_queue_unset(struct scheduler *s, const char *queue);
+/* Copies a queue's settings (defaults when it has none); returns whether it
+ * had settings. Any thread. */
+bool scheduler_queue_get(struct scheduler *s, const char *queue, struct queue_settings *out);
+/* Fills up to max infos, ordered by name, for every queue seen (settings,
+ * tasks or counters). Returns how many. Any thread. */
+size_t scheduler_snapshot(struct scheduler *s, struct queue_info *out, size_t max);
+
+/* Work became due in queue at run_at_ms (insert, retry, requeue). */
+void scheduler_note_due(struct scheduler *s, const char *queue, int64_t run_at_ms);
+/* The store says the queue's earliest queued run_at is due_ms (INT64_MAX:
+ * none queued). */
+void scheduler_set_due(struct scheduler *s, const char *queue, int64_t due_ms);
+
+/* Plans claims for up to slots tasks at now_ms. Fills out (up to max) and
+ * returns the count; *hosts receives the hosts at their cap (borrowed, valid
+ * until the next sched call), to exclude from the claims. */
+int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct scheduler_claim *out, int max,
+               const char *const **hosts, size_t *n_hosts);
+/* Reports how a planned claim went: got tasks of the limit asked. A short
+ * claim means the writer must refresh the queue's due time. When it got none
+ * although the queue was due (all its due tasks are on capped hosts), the
+ * queue rests until a host slot frees. */
+void scheduler_claim_done(struct scheduler *s, const struct scheduler_claim *c, int got, int64_t now_ms);
+/* A task was claimed: counts it in flight and takes a rate token. */
+void scheduler_claimed(struct scheduler *s, const char *queue, const char *host, int64_t now_ms);
+
+enum scheduler_outcome { SCHEDULER_RETRY, SCHEDULER_COMPLETED, SCHEDULER_FAILED, SCHEDULER_CANCELLED, SCHEDULER_REQUEUED };
+/* A claimed task's attempt ended (its result is committed). For SCHEDULER_RETRY
+ * in a FIFO queue, seq and run_at_ms set the hold: nothing else in the queue
+ * runs before that task. */
+void scheduler_released(struct scheduler *s, const char *queue, const char *host, enum scheduler_outcome o,
+                    int64_t seq, int64_t run_at_ms, int64_t now_ms);
+/* A task reached a final state without being claimed (cancelled while
+ * queued): clears a FIFO hold on it. */
+void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq);
+
+/* Replaces in-flight counts: call scheduler_resync_begin(), then
+ * scheduler_resync_add() for each (queue, host, count) running in the store. */
+void scheduler_resync_begin(struct scheduler *s);
+void scheduler_resync_add(struct scheduler *s, const char *queue, const char *host, int count);
+
+/* The earliest time a claim could succeed (INT64_MAX when only an event,
+ * such as a freed slot, can make one possible). */
+int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms);
+
+/* Total tasks in flight. Any thread. */
+int scheduler_inflight(struct scheduler *s);
+
+#endif

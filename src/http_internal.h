@@ -1,0 +1,129 @@
+/*
+ * http_internal: what the HTTP modules share: the server state, the
+ * per-request context, and response helpers. http_api.c owns the server and
+ * routing; http_tasks.c and http_queues.c hold the handlers.
+ */
+#ifndef AQ_HTTP_INTERNAL_H
+#define AQ_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+
+#include "apierr.h"
+#include "http_api.h"
+#include "id.h"
+#include "longpoll.h"
+#include "task.h"
+#include "util.h"
+
+struct http_api {
+    const struct config *cfg;
+    const struct auth *auth;
+    struct store *store;
+    struct writer *writer;
+    struct longpoll *longpoll;
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    atomic_bool quiescing;
+    atomic_int active;     /* requests between first call and completion */
+    atomic_int committing; /* writes suspended until their commit */
+};
+
+enum route {
+    ROUTE_NONE,
+    ROUTE_HEALTH,
+    ROUTE_READY,
+    ROUTE_TASKS,          /* /v1/tasks */
+    ROUTE_TASKS_CANCEL,   /* /v1/tasks/cancel */
+    ROUTE_TASKS_RETRY,    /* /v1/tasks/retry */
+    ROUTE_TASK,           /* /v1/tasks/{id} */
+    ROUTE_TASK_ATTEMPTS,  /* /v1/tasks/{id}/attempts */
+    ROUTE_TASK_CANCEL,    /* /v1/tasks/{id}/cancel */
+    ROUTE_TASK_RETRY,     /* /v1/tasks/{id}/retry */
+    ROUTE_QUEUES,         /* /v1/queues */
+    ROUTE_QUEUE,          /* /v1/queues/{name} */
+    ROUTE_QUEUE_PAUSE,    /* /v1/queues/{name}/pause */
+    ROUTE_QUEUE_RESUME,   /* /v1/queues/{name}/resume */
+};
+
+enum req_state { REQ_READING, REQ_COMMITTING, REQ_COMMITTED, REQ_WAITING };
+
+struct request;
+typedef int (*write_apply_fn)(struct writer_txn *tx, struct request *r);
+typedef enum MHD_Result (*write_finish_fn)(struct request *r);
+
+struct request {
+    struct http_api *api;
+    struct MHD_Connection *conn;
+    enum route route;
+    const char *method;
+    char id[ID_LEN];          /* {id}; "" when malformed */
+    char name[72];            /* {name} */
+    bool name_valid;
+    struct buf body;
+    bool too_large;
+    enum req_state state;
+
+    /* A write: apply runs on the writer thread, finish answers after. */
+    struct writer_op op;
+    write_apply_fn apply;
+    write_finish_fn finish;
+    int commit_rc;
+    bool again;               /* bulk: submit the op once more */
+
+    /* Results the write leaves for finish. */
+    struct task *task;
+    char hash[65];
+    char *response;           /* a prepared body */
+    char replay_id[ID_LEN];   /* idempotent replay: the first task */
+    struct api_error err;
+    bool has_err;
+
+    /* Bulk operations. */
+    struct task_filter filter;
+    char filter_queue[72];
+    int64_t after_seq;
+    int64_t count;
+
+    /* Queue settings (PUT, pause, resume). */
+    struct queue_settings qs;
+
+    /* Long-poll. */
+    struct longpoll_waiter *waiter;
+};
+
+/* Responses. Each queues the answer and returns MHD's result. */
+enum MHD_Result http_respond_json(struct request *r, unsigned status, cJSON *doc);
+enum MHD_Result http_respond_text(struct request *r, unsigned status, char *json_body,
+                                  const char *header, const char *value);
+enum MHD_Result http_respond_error(struct request *r, const struct api_error *e);
+enum MHD_Result http_respond_error_with(struct request *r, const struct api_error *e,
+                                        const char *header, const char *value);
+enum MHD_Result http_not_found(struct request *r, const char *what);
+enum MHD_Result http_unavailable(struct request *r, const char *what);
+
+/* Starts a write: suspends the request and submits apply to the writer;
+ * finish answers once it is committed (r->commit_rc tells how it went). */
+enum MHD_Result http_start_write(struct request *r, write_apply_fn apply, write_finish_fn finish);
+
+/* A query argument, or NULL. */
+const char *http_arg(struct request *r, const char *name);
+/* The body as text ("" when empty). */
+const char *http_body(struct request *r);
+
+/* Handlers (http_tasks.c). */
+enum MHD_Result http_task_create(struct request *r);
+enum MHD_Result http_task_list(struct request *r);
+enum MHD_Result http_task_get(struct request *r);
+enum MHD_Result http_task_attempts(struct request *r);
+enum MHD_Result http_task_cancel(struct request *r);
+enum MHD_Result http_task_retry(struct request *r);
+enum MHD_Result http_tasks_bulk(struct request *r);
+/* Handlers (http_queues.c). */
+enum MHD_Result http_queue_list(struct request *r);
+enum MHD_Result http_queue_get(struct request *r);
+enum MHD_Result http_queue_put(struct request *r);
+enum MHD_Result http_queue_delete(struct request *r);
+enum MHD_Result http_queue_pause(struct request *r, bool paused);
+
+#endif

@@ -1,0 +1,277 @@
+/*
+ * http_queues: the queue routes: list and show (settings, depth, in-flight
+ * and recent rates), change settings, pause and resume, forget settings.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_internal.h"
+#include "log.h"
+#include "validate.h"
+
+#define QUEUES_MAX 1024
+
+struct depth {
+    char name[72];
+    int64_t queued, due;
+};
+
+struct depths {
+    struct depth *list;
+    size_t n, cap;
+};
+
+static void add_depth(void *arg, const char *queue, int64_t queued, int64_t due)
+{
+    struct depths *d = arg;
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 16;
+        d->list = xrealloc(d->list, d->cap * sizeof *d->list);
+    }
+    struct depth *x = &d->list[d->n++];
+    snprintf(x->name, sizeof x->name, "%s", queue);
+    x->queued = queued;
+    x->due = due;
+}
+
+static cJSON *queue_json(const struct queue_info *q, const struct depth *dp)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", q->name);
+    cJSON_AddBoolToObject(o, "paused", q->s.paused);
+    cJSON_AddNumberToObject(o, "maxConcurrency", q->s.max_concurrency);
+    cJSON_AddNumberToObject(o, "ratePerSecond", q->s.rate_per_sec);
+    cJSON_AddNumberToObject(o, "burst", q->s.burst);
+    if (q->s.default_retries >= 0) cJSON_AddNumberToObject(o, "defaultRetries", q->s.default_retries);
+    else cJSON_AddNullToObject(o, "defaultRetries");
+    if (q->s.default_timeout_ms > 0)
+        cJSON_AddNumberToObject(o, "defaultTimeout", (double)q->s.default_timeout_ms / 1000.0);
+    else cJSON_AddNullToObject(o, "defaultTimeout");
+    cJSON_AddBoolToObject(o, "configured", q->configured);
+    cJSON_AddNumberToObject(o, "queued", dp ? (double)dp->queued : 0);
+    cJSON_AddNumberToObject(o, "due", dp ? (double)dp->due : 0);
+    cJSON_AddNumberToObject(o, "inflight", q->inflight);
+    cJSON *m = cJSON_AddObjectToObject(o, "lastMinute");
+    cJSON_AddNumberToObject(m, "dispatched", q->dispatched_last_minute);
+    cJSON_AddNumberToObject(m, "completed", q->completed_last_minute);
+    cJSON_AddNumberToObject(m, "failed", q->failed_last_minute);
+    cJSON *t = cJSON_AddObjectToObject(o, "sinceStart");
+    cJSON_AddNumberToObject(t, "dispatched", (double)q->dispatched_total);
+    cJSON_AddNumberToObject(t, "completed", (double)q->completed_total);
+    cJSON_AddNumberToObject(t, "failed", (double)q->failed_total);
+    return o;
+}
+
+/* Every queue the daemon knows of (settings, counters, or queued tasks), as
+ * JSON objects; only the one named `only` when it is not NULL. */
+static enum MHD_Result respond_queues(struct request *r, const char *only)
+{
+    struct store_conn *c = store_conn_acquire(r->api->store);
+    if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
+    struct depths d = {0};
+    int rc = store_queue_depths(c, util_now_ms(), add_depth, &d);
+    store_conn_release(c);
+    if (rc != STORE_OK) {
+        free(d.list);
+        return http_unavailable(r, "the database cannot be read right now; try again");
+    }
+    struct queue_info *qs = xcalloc(QUEUES_MAX, sizeof *qs);
+    size_t n = scheduler_snapshot(writer_scheduler(r->api->writer), qs, QUEUES_MAX);
+    /* Queues that only have waiting tasks so far (e.g. after a restart). */
+    for (size_t i = 0; i < d.n && n < QUEUES_MAX; i++) {
+        bool known = false;
+        for (size_t k = 0; k < n && !known; k++) known = !strcmp(qs[k].name, d.list[i].name);
+        if (known) continue;
+        memset(&qs[n], 0, sizeof qs[n]);
+        snprintf(qs[n].name, sizeof qs[n].name, "%.64s", d.list[i].name);
+        queue_settings_default(&qs[n].s);
+        n++;
+    }
+    cJSON *list = cJSON_CreateArray();
+    cJSON *one = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct depth *dp = NULL;
+        for (size_t k = 0; k < d.n && !dp; k++)
+            if (!strcmp(d.list[k].name, qs[i].name)) dp = &d.list[k];
+        if (only && strcmp(only, qs[i].name) != 0) continue;
+        cJSON *q = queue_json(&qs[i], dp);
+        if (only) one = q;
+        else cJSON_AddItemToArray(list, q);
+    }
+    free(qs);
+    free(d.list);
+    if (only) {
+        cJSON_Delete(list);
+        if (!one) return http_not_found(r, "no queue has this name (it has no settings and no tasks)");
+        return http_respond_json(r, MHD_HTTP_OK, one);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "queues", list);
+    return http_respond_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result http_queue_list(struct request *r)
+{
+    return respond_queues(r, NULL);
+}
+
+static enum MHD_Result bad_name(struct request *r)
+{
+    struct api_error e;
+    api_error_set(&e, 400, "invalid_field", "name",
+                  "a queue name is 1 to 64 characters of letters, digits, '.', '_' or '-'");
+    return http_respond_error(r, &e);
+}
+
+enum MHD_Result http_queue_get(struct request *r)
+{
+    if (!r->name_valid) return bad_name(r);
+    return respond_queues(r, r->name);
+}
+
+static int put_apply(struct writer_txn *tx, struct request *r)
+{
+    int rc = store_queue_put(writer_txn_conn(tx), r->name, &r->qs, util_now_ms());
+    if (rc == STORE_OK) writer_txn_queue(tx, r->name, &r->qs);
+    return rc;
+}
+
+static enum MHD_Result show_finish(struct request *r)
+{
+    return respond_queues(r, r->name);
+}
+
+/* Reads PUT's body: every setting, absent ones at their defaults. */
+static int parse_settings(struct request *r, struct api_error *e)
+{
+    cJSON *doc = validate_json(http_body(r), r->body.len, e);
+    if (!doc) return -1;
+    int rc = -1;
+    struct queue_settings *qs = &r->qs;
+    queue_settings_default(qs);
+    static const char *const fields[] = {"maxConcurrency", "ratePerSecond", "burst", "paused",
+                                         "defaultRetries", "defaultTimeout"};
+    if (!cJSON_IsObject(doc)) {
+        api_error_set(e, 400, "invalid_body", NULL, "the body must be a JSON object of settings");
+        goto out;
+    }
+    for (const cJSON *f = doc->child; f; f = f->next) {
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_LEN(fields) && !known; i++) known = !strcmp(f->string, fields[i]);
+        if (!known) {
+            api_error_set(e, 400, "unknown_field", f->string,
+                          "unknown setting '%.64s'; settings are maxConcurrency, ratePerSecond, "
+                          "burst, paused, defaultRetries, defaultTimeout", f->string);
+            goto out;
+        }
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "maxConcurrency");
+    if (v && (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 ||
+              v->valuedouble > 1000000)) {
+        api_error_set(e, 400, "invalid_field", "maxConcurrency",
+                      "maxConcurrency must be a whole number from 0 (no limit) to 1000000; 1 runs "
+                      "the queue strictly in order");
+        goto out;
+    }
+    if (v) qs->max_concurrency = (int)v->valuedouble;
+    v = cJSON_GetObjectItemCaseSensitive(doc, "ratePerSecond");
+    if (v && (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e6)) {
+        api_error_set(e, 400, "invalid_field", "ratePerSecond",
+                      "ratePerSecond must be a number from 0 (no limit) to 1000000");
+        goto out;
+    }
+    if (v) qs->rate_per_sec = v->valuedouble;
+    v = cJSON_GetObjectItemCaseSensitive(doc, "burst");
+    if (v && (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 ||
+              v->valuedouble > 1000000)) {
+        api_error_set(e, 400, "invalid_field", "burst", "burst must be a whole number from 1 to 1000000");
+        goto out;
+    }
+    if (v) qs->burst = (int)v->valuedouble;
+    if (qs->rate_per_sec > 0 && qs->burst < 1) qs->burst = 1;
+    v = cJSON_GetObjectItemCaseSensitive(doc, "paused");
+    if (v && !cJSON_IsBool(v)) {
+        api_error_set(e, 400, "invalid_field", "paused", "paused must be true or false");
+        goto out;
+    }
+    if (v) qs->paused = cJSON_IsTrue(v);
+    const struct config *cfg = r->api->cfg;
+    v = cJSON_GetObjectItemCaseSensitive(doc, "defaultRetries");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 ||
+            v->valuedouble > cfg->max_retries) {
+            api_error_set(e, 400, "invalid_field", "defaultRetries",
+                          "defaultRetries must be a whole number from 0 to %d, or null", cfg->max_retries);
+            goto out;
+        }
+        qs->default_retries = (int)v->valuedouble;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(doc, "defaultTimeout");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0.1 || v->valuedouble * 1000 > (double)cfg->max_timeout_ms) {
+            api_error_set(e, 400, "invalid_field", "defaultTimeout",
+                          "defaultTimeout must be seconds from 0.1 to %g, or null",
+                          (double)cfg->max_timeout_ms / 1000.0);
+            goto out;
+        }
+        qs->default_timeout_ms = (int64_t)llround(v->valuedouble * 1000.0);
+    }
+    rc = 0;
+out:
+    cJSON_Delete(doc);
+    return rc;
+}
+
+enum MHD_Result http_queue_put(struct request *r)
+{
+    struct api_error e;
+    if (!r->name_valid) return bad_name(r);
+    if (parse_settings(r, &e)) return http_respond_error(r, &e);
+    return http_start_write(r, put_apply, show_finish);
+}
+
+static int pause_apply(struct writer_txn *tx, struct request *r)
+{
+    /* Keep the other settings: read them on the writer thread, where every
+     * change to them is made, so nothing is lost between read and write. */
+    bool paused = r->qs.paused;
+    scheduler_queue_get(writer_scheduler(r->api->writer), r->name, &r->qs);
+    r->qs.paused = paused;
+    return put_apply(tx, r);
+}
+
+enum MHD_Result http_queue_pause(struct request *r, bool paused)
+{
+    if (!r->name_valid) return bad_name(r);
+    r->qs.paused = paused; /* the rest is read by pause_apply */
+    return http_start_write(r, pause_apply, show_finish);
+}
+
+static int delete_apply(struct writer_txn *tx, struct request *r)
+{
+    int rc = store_queue_delete(writer_txn_conn(tx), r->name);
+    if (rc == STORE_NOT_FOUND) {
+        r->has_err = true;
+        api_error_set(&r->err, 404, "not_found", NULL, "queue %s has no settings", r->name);
+        return STORE_OK;
+    }
+    if (rc == STORE_OK) writer_txn_queue(tx, r->name, NULL);
+    return rc;
+}
+
+static enum MHD_Result delete_finish(struct request *r)
+{
+    if (r->has_err) return http_respond_error(r, &r->err);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_NO_CONTENT, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+enum MHD_Result http_queue_delete(struct request *r)
+{
+    if (!r->name_valid) return bad_name(r);
+    return http_start_write(r, delete_apply, delete_finish);
+}

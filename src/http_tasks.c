@@ -1,0 +1,574 @@
+/*
+ * http_tasks: the task routes: create (with idempotency and the backlog
+ * limit), get (with long-poll), list, attempts, cancel, replay, and the
+ * bulk forms of cancel and replay.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_internal.h"
+#include "log.h"
+#include "validate.h"
+
+#define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_LIMIT 200
+#define LIST_SCAN 10000      /* rows a list request looks at, at most */
+#define BULK_STEP 500        /* tasks one bulk step handles (one transaction) */
+
+/* ---- create ---- */
+
+static int create_apply(struct writer_txn *tx, struct request *r)
+{
+    struct store_conn *c = writer_txn_conn(tx);
+    struct task *t = r->task;
+    const struct config *cfg = r->api->cfg;
+    char key[320] = "";
+    if (t->idempotency_key) {
+        snprintf(key, sizeof key, "%s%c%s", t->tenant ? t->tenant : "", 0x1f, t->idempotency_key);
+        char *hash = NULL, *id = NULL;
+        int rc = store_idempotency_get(c, key, t->created_at_ms - cfg->idempotency_window_ms, &hash, &id);
+        if (rc == STORE_OK) {
+            if (strcmp(hash, r->hash) == 0) {
+                snprintf(r->replay_id, sizeof r->replay_id, "%s", id);
+            } else {
+                r->has_err = true;
+                api_error_set(&r->err, 422, "idempotency_key_reused", "idempotencyKey",
+                              "this Idempotency-Key was used for a different request (task %s); "
+                              "use a new key for a new task", id);
+            }
+            free(hash);
+            free(id);
+            return STORE_OK;
+        }
+        if (rc != STORE_NOT_FOUND) return rc;
+    }
+    int rc = store_task_insert(c, t);
+    if (rc == STORE_OK && t->idempotency_key)
+        rc = store_idempotency_put(c, key, r->hash, t->id, t->created_at_ms);
+    if (rc != STORE_OK) return rc;
+    writer_txn_task_due(tx, t->queue, t->run_at_ms);
+    writer_txn_backlog(tx, 1);
+    char q[80];
+    log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.accepted", "id=%s queue=%s host=%s",
+                  t->id, log_quote(q, sizeof q, t->queue), t->host);
+    return STORE_OK;
+}
+
+static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
+                                    const char *header, const char *value);
+
+static enum MHD_Result create_finish(struct request *r)
+{
+    if (r->has_err) return http_respond_error(r, &r->err);
+    if (r->replay_id[0]) return respond_task(r, MHD_HTTP_OK, r->replay_id, "Idempotent-Replayed", "true");
+    char location[64];
+    snprintf(location, sizeof location, "/v1/tasks/%s", r->task->id);
+    char *body = r->response;
+    r->response = NULL;
+    return http_respond_text(r, MHD_HTTP_ACCEPTED, body, MHD_HTTP_HEADER_LOCATION, location);
+}
+
+enum MHD_Result http_task_create(struct request *r)
+{
+    struct http_api *api = r->api;
+    struct api_error e;
+    if (writer_backlog(api->writer) >= api->cfg->max_backlog) {
+        api_error_set(&e, 429, "queue_full", NULL,
+                      "%lld tasks are waiting or running, the most this daemon takes "
+                      "(max_backlog); retry later", (long long)api->cfg->max_backlog);
+        e.retry_after_s = 1;
+        return http_respond_error(r, &e);
+    }
+    int64_t now = util_now_ms();
+    if (validate_task_create(http_body(r), r->body.len, api->cfg, now, &r->task, r->hash, &e))
+        return http_respond_error(r, &e);
+    buf_free(&r->body);
+    struct task *t = r->task;
+    const char *header_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
+    if (header_key) {
+        if (!validate_idempotency_key(header_key)) {
+            api_error_set(&e, 400, "invalid_field", "Idempotency-Key",
+                          "the Idempotency-Key header must be 1 to %d printable ASCII characters",
+                          VALIDATE_MAX_IDEMPOTENCY_KEY);
+            return http_respond_error(r, &e);
+        }
+        if (t->idempotency_key && strcmp(t->idempotency_key, header_key) != 0) {
+            api_error_set(&e, 400, "conflicting_fields", "idempotencyKey",
+                          "the Idempotency-Key header and the idempotencyKey field differ; send one");
+            return http_respond_error(r, &e);
+        }
+        if (!t->idempotency_key) t->idempotency_key = xstrdup(header_key);
+    }
+    struct queue_settings qs;
+    bool configured = scheduler_queue_get(writer_scheduler(api->writer), t->queue, &qs);
+    validate_apply_defaults(t, api->cfg, configured ? &qs : NULL);
+    id_new(now, t->id);
+    t->tenant = xstrdup("");
+    t->created_at_ms = now;
+    t->updated_at_ms = now;
+    cJSON *o = task_to_json(t, NULL, 0, NULL);
+    r->response = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return http_start_write(r, create_apply, create_finish);
+}
+
+/* ---- get, attempts ---- */
+
+/* Answers with the stored task id (GET shape: attempts and webhook). */
+static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
+                                    const char *header, const char *value)
+{
+    struct store_conn *c = store_conn_acquire(r->api->store);
+    if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
+    struct task *t = NULL;
+    struct attempt *attempts = NULL;
+    size_t n = 0;
+    struct webhook_state wh = {0};
+    bool has_wh = false;
+    int rc = store_task_get(c, id, NULL, &t, &attempts, &n, &wh, &has_wh);
+    if (rc == STORE_ERROR)
+        log_msg(LOG_ERROR, "store.read_failed", "task=%s error=\"%s\"", id, store_conn_error(c));
+    store_conn_release(c);
+    if (rc == STORE_NOT_FOUND) return http_not_found(r, "no task has this id");
+    if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
+    cJSON *o = task_to_json(t, attempts, n, has_wh ? &wh : NULL);
+    if (!n) cJSON_AddArrayToObject(o, "attemptHistory");
+    for (size_t i = 0; i < n; i++) attempt_clear(&attempts[i]);
+    free(attempts);
+    if (has_wh) webhook_state_clear(&wh);
+    task_free(t);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return http_respond_text(r, status, s, header, value);
+}
+
+/* Reads just the status (for long-polls). Returns STORE_* . */
+static int read_status(struct request *r, enum task_status *status)
+{
+    struct store_conn *c = store_conn_acquire(r->api->store);
+    if (!c) return STORE_ERROR;
+    struct task *t = NULL;
+    int rc = store_task_get(c, r->id, NULL, &t, NULL, NULL, NULL, NULL);
+    store_conn_release(c);
+    if (rc == STORE_OK) *status = t->status;
+    task_free(t);
+    return rc;
+}
+
+static void suspend_request(void *arg)
+{
+    struct request *r = arg;
+    MHD_suspend_connection(r->conn);
+}
+
+enum MHD_Result http_task_get(struct request *r)
+{
+    if (!r->id[0]) return http_not_found(r, "no task has this id");
+    const char *wait = http_arg(r, "wait");
+    if (!wait || r->state == REQ_WAITING) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+
+    struct http_api *api = r->api;
+    char *end;
+    double s = strtod(wait, &end);
+    double max_s = (double)api->cfg->max_wait_ms / 1000.0;
+    if (end == wait || *end || !isfinite(s) || s < 0 || s > max_s) {
+        struct api_error e;
+        api_error_set(&e, 400, "invalid_field", "wait", "wait must be a number of seconds from 0 to %g",
+                      max_s);
+        return http_respond_error(r, &e);
+    }
+    if (s == 0 || atomic_load(&api->quiescing)) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    /* Register before reading, so a finish in between is not missed. */
+    r->waiter = longpoll_add(api->longpoll, r->id, util_mono_ms() + (int64_t)(s * 1000), r);
+    enum task_status status;
+    int rc = read_status(r, &status);
+    if (rc != STORE_OK || task_status_final(status) ||
+        !longpoll_arm(api->longpoll, r->waiter, suspend_request)) {
+        longpoll_remove(api->longpoll, r->waiter);
+        r->waiter = NULL;
+        return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    }
+    r->state = REQ_WAITING;
+    return MHD_YES;
+}
+
+enum MHD_Result http_task_attempts(struct request *r)
+{
+    if (!r->id[0]) return http_not_found(r, "no task has this id");
+    struct store_conn *c = store_conn_acquire(r->api->store);
+    if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
+    struct task *t = NULL;
+    struct attempt *attempts = NULL;
+    struct webhook_attempt *deliveries = NULL;
+    size_t n = 0, m = 0;
+    int rc = store_task_get(c, r->id, NULL, &t, NULL, NULL, NULL, NULL);
+    if (rc == STORE_OK) rc = store_attempts_get(c, t->seq, &attempts, &n);
+    if (rc == STORE_OK) rc = store_webhook_attempts_get(c, t->seq, &deliveries, &m);
+    store_conn_release(c);
+    enum MHD_Result res;
+    if (rc == STORE_NOT_FOUND) {
+        res = http_not_found(r, "no task has this id");
+    } else if (rc != STORE_OK) {
+        res = http_unavailable(r, "the database cannot be read right now; try again");
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "taskId", t->id);
+        cJSON *a = cJSON_AddArrayToObject(o, "attempts");
+        for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, attempt_to_json(&attempts[i]));
+        cJSON *d = cJSON_AddArrayToObject(o, "webhookDeliveries");
+        for (size_t i = 0; i < m; i++) cJSON_AddItemToArray(d, webhook_attempt_to_json(&deliveries[i]));
+        res = http_respond_json(r, MHD_HTTP_OK, o);
+    }
+    for (size_t i = 0; i < n; i++) attempt_clear(&attempts[i]);
+    for (size_t i = 0; i < m; i++) webhook_attempt_clear(&deliveries[i]);
+    free(attempts);
+    free(deliveries);
+    task_free(t);
+    return res;
+}
+
+/* ---- list ---- */
+
+/* Parses status, queue, createdAfter, createdBefore from a JSON object (bulk
+ * bodies) or the query string (doc NULL). */
+static int parse_filter(struct request *r, const cJSON *doc, struct api_error *e)
+{
+    struct task_filter *f = &r->filter;
+    memset(f, 0, sizeof *f);
+    const char *status = NULL, *queue = NULL, *after = NULL, *before = NULL;
+    const cJSON *st = NULL;
+    if (doc) {
+        st = cJSON_GetObjectItemCaseSensitive(doc, "status");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "queue");
+        if (v && !cJSON_IsString(v)) goto bad_queue;
+        queue = v ? v->valuestring : NULL;
+        v = cJSON_GetObjectItemCaseSensitive(doc, "createdAfter");
+        if (v && !cJSON_IsString(v)) goto bad_after;
+        after = v ? v->valuestring : NULL;
+        v = cJSON_GetObjectItemCaseSensitive(doc, "createdBefore");
+        if (v && !cJSON_IsString(v)) goto bad_before;
+        before = v ? v->valuestring : NULL;
+    } else {
+        status = http_arg(r, "status");
+        queue = http_arg(r, "queue");
+        after = http_arg(r, "createdAfter");
+        before = http_arg(r, "createdBefore");
+    }
+    if (st) {
+        if (!cJSON_IsArray(st) && !cJSON_IsString(st)) goto bad_status;
+        for (const cJSON *it = cJSON_IsArray(st) ? st->child : st; it; it = cJSON_IsArray(st) ? it->next : NULL) {
+            enum task_status s;
+            if (!cJSON_IsString(it) || task_status_parse(it->valuestring, &s)) goto bad_status;
+            f->status_mask |= 1u << s;
+        }
+    } else if (status && *status) {
+        char tmp[128];
+        snprintf(tmp, sizeof tmp, "%s", status);
+        for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            enum task_status s;
+            if (task_status_parse(tok, &s)) goto bad_status;
+            f->status_mask |= 1u << s;
+        }
+    }
+    if (queue) {
+        if (!validate_queue_name(queue)) goto bad_queue;
+        snprintf(r->filter_queue, sizeof r->filter_queue, "%s", queue);
+        f->queue = r->filter_queue;
+    }
+    if (after && util_rfc3339_parse(after, &f->created_after_ms)) goto bad_after;
+    if (before && util_rfc3339_parse(before, &f->created_before_ms)) goto bad_before;
+    return 0;
+bad_status:
+    api_error_set(e, 400, "invalid_field", "status",
+                  "status must be queued, running, completed, failed or cancelled (several: a "
+                  "comma-separated list, or an array in a body)");
+    return -1;
+bad_queue:
+    api_error_set(e, 400, "invalid_field", "queue", "queue must be a queue name");
+    return -1;
+bad_after:
+    api_error_set(e, 400, "invalid_field", "createdAfter", "createdAfter must be an RFC 3339 time");
+    return -1;
+bad_before:
+    api_error_set(e, 400, "invalid_field", "createdBefore", "createdBefore must be an RFC 3339 time");
+    return -1;
+}
+
+enum MHD_Result http_task_list(struct request *r)
+{
+    struct api_error e;
+    if (parse_filter(r, NULL, &e)) return http_respond_error(r, &e);
+    int limit = LIST_DEFAULT_LIMIT;
+    const char *v = http_arg(r, "limit");
+    if (v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end == v || *end || n < 1 || n > LIST_MAX_LIMIT) {
+            api_error_set(&e, 400, "invalid_field", "limit", "limit must be a whole number from 1 to %d",
+                          LIST_MAX_LIMIT);
+            return http_respond_error(r, &e);
+        }
+        limit = (int)n;
+    }
+    const char *order = http_arg(r, "order");
+    bool asc = order && strcmp(order, "asc") == 0;
+    if (order && !asc && strcmp(order, "desc") != 0) {
+        api_error_set(&e, 400, "invalid_field", "order", "order must be desc (newest first) or asc");
+        return http_respond_error(r, &e);
+    }
+    int64_t cursor = 0;
+    v = http_arg(r, "cursor");
+    if (v && *v) {
+        char *end;
+        long long n = strtoll(v + 1, &end, 10);
+        if (v[0] != (asc ? 'a' : 'd') || end == v + 1 || *end || n <= 0) {
+            api_error_set(&e, 400, "invalid_field", "cursor",
+                          "cursor must be a nextCursor from a list with the same order");
+            return http_respond_error(r, &e);
+        }
+        cursor = n;
+    }
+    struct store_conn *c = store_conn_acquire(r->api->store);
+    if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
+    struct task **tasks = NULL;
+    size_t n = 0;
+    int64_t next = 0;
+    int rc = store_tasks_list(c, &r->filter, cursor, asc, limit, LIST_SCAN, &tasks, &n, &next);
+    if (rc != STORE_OK)
+        log_msg(LOG_ERROR, "store.read_failed", "list error=\"%s\"", store_conn_error(c));
+    store_conn_release(c);
+    if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
+    cJSON *o = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(o, "tasks");
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(list, task_to_json(tasks[i], NULL, 0, NULL));
+        task_free(tasks[i]);
+    }
+    free(tasks);
+    if (next > 0) {
+        char cur[32];
+        snprintf(cur, sizeof cur, "%c%lld", asc ? 'a' : 'd', (long long)next);
+        cJSON_AddStringToObject(o, "nextCursor", cur);
+    } else {
+        cJSON_AddNullToObject(o, "nextCursor");
+    }
+    return http_respond_json(r, MHD_HTTP_OK, o);
+}
+
+/* ---- cancel ---- */
+
+/* Cancels one task inside a write. Returns STORE_OK, STORE_NOT_FOUND,
+ * STORE_CONFLICT (final already; *out set) or STORE_ERROR. */
+static int cancel_one(struct writer_txn *tx, const char *id, int64_t now, struct task **out)
+{
+    struct store_conn *c = writer_txn_conn(tx);
+    bool was_running;
+    struct task *t = NULL;
+    int rc = store_task_cancel(c, id, NULL, now, &t, &was_running);
+    if (rc != STORE_OK) {
+        if (out) *out = t;
+        else task_free(t);
+        return rc;
+    }
+    if (was_running) {
+        writer_txn_released(tx, t->queue, t->host, SCHEDULER_CANCELLED, t->seq, 0);
+        writer_txn_abort(tx, t->seq);
+    } else {
+        writer_txn_gone(tx, t->queue, t->seq);
+    }
+    writer_txn_backlog(tx, -1);
+    writer_txn_final(tx, t->id);
+    if (t->webhook_url) {
+        char *body = task_webhook_payload(t);
+        rc = store_webhook_insert(c, t, body);
+        free(body);
+        writer_txn_webhook_due(tx, now);
+    }
+    if (out) *out = t;
+    else task_free(t);
+    return rc;
+}
+
+static int cancel_apply(struct writer_txn *tx, struct request *r)
+{
+    int rc = cancel_one(tx, r->id, util_now_ms(), &r->task);
+    if (rc == STORE_NOT_FOUND) {
+        r->has_err = true;
+        api_error_set(&r->err, 404, "not_found", NULL, "no task has this id");
+        return STORE_OK;
+    }
+    if (rc == STORE_CONFLICT) {
+        r->has_err = true;
+        api_error_set(&r->err, 409, "task_finished", NULL,
+                      "the task is already %s; only queued or running tasks can be cancelled",
+                      task_status_name(r->task->status));
+        return STORE_OK;
+    }
+    return rc;
+}
+
+static enum MHD_Result task_finish(struct request *r)
+{
+    if (r->has_err) return http_respond_error(r, &r->err);
+    return respond_task(r, MHD_HTTP_OK, r->task->id, NULL, NULL);
+}
+
+enum MHD_Result http_task_cancel(struct request *r)
+{
+    if (!r->id[0]) return http_not_found(r, "no task has this id");
+    return http_start_write(r, cancel_apply, task_finish);
+}
+
+/* ---- replay ---- */
+
+/* Replays one task inside a write, with overrides (body may be NULL). */
+static int replay_one(struct writer_txn *tx, struct request *r, const char *id, const char *body,
+                      size_t len, struct task **out)
+{
+    struct store_conn *c = writer_txn_conn(tx);
+    struct task *t = NULL;
+    int64_t now = util_now_ms();
+    int rc = store_task_get(c, id, NULL, &t, NULL, NULL, NULL, NULL);
+    if (rc != STORE_OK) return rc;
+    if (!task_status_final(t->status)) {
+        *out = t;
+        return STORE_CONFLICT;
+    }
+    char *old_queue = xstrdup(t->queue);
+    if (validate_task_overrides(body, len, r->api->cfg, now, t, &r->err)) {
+        r->has_err = true;
+        free(old_queue);
+        task_free(t);
+        return STORE_OK;
+    }
+    t->updated_at_ms = now;
+    rc = store_task_replay(c, t);
+    if (rc == STORE_OK) {
+        writer_txn_task_due(tx, t->queue, t->run_at_ms);
+        writer_txn_backlog(tx, 1);
+        log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.replayed", "id=%s queue=%s replays=%d",
+                      t->id, t->queue, t->replays);
+    }
+    free(old_queue);
+    *out = t;
+    return rc;
+}
+
+static int retry_apply(struct writer_txn *tx, struct request *r)
+{
+    int rc = replay_one(tx, r, r->id, http_body(r), r->body.len, &r->task);
+    if (rc == STORE_NOT_FOUND) {
+        r->has_err = true;
+        api_error_set(&r->err, 404, "not_found", NULL, "no task has this id");
+        return STORE_OK;
+    }
+    if (rc == STORE_CONFLICT) {
+        r->has_err = true;
+        api_error_set(&r->err, 409, "task_not_finished", NULL,
+                      "the task is %s; only completed, failed or cancelled tasks can be run again",
+                      task_status_name(r->task->status));
+        return STORE_OK;
+    }
+    return rc;
+}
+
+static enum MHD_Result retry_finish(struct request *r)
+{
+    if (r->has_err) return http_respond_error(r, &r->err);
+    return respond_task(r, MHD_HTTP_ACCEPTED, r->task->id, NULL, NULL);
+}
+
+enum MHD_Result http_task_retry(struct request *r)
+{
+    if (!r->id[0]) return http_not_found(r, "no task has this id");
+    return http_start_write(r, retry_apply, retry_finish);
+}
+
+/* ---- bulk cancel and replay ---- */
+
+static int bulk_apply(struct writer_txn *tx, struct request *r)
+{
+    bool cancel = r->route == ROUTE_TASKS_CANCEL;
+    char (*ids)[ID_LEN] = NULL;
+    size_t n = 0;
+    int64_t last = 0;
+    bool more = false;
+    int rc = store_tasks_select(writer_txn_conn(tx), &r->filter, r->after_seq, BULK_STEP, &ids, &n,
+                                &last, &more);
+    int64_t now = util_now_ms();
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        struct task *t = NULL;
+        int one = cancel ? cancel_one(tx, ids[i], now, &t) : replay_one(tx, r, ids[i], NULL, 0, &t);
+        task_free(t);
+        if (one == STORE_OK) r->count++;
+        else if (one == STORE_ERROR) rc = one;
+        /* NOT_FOUND / CONFLICT: changed since it was selected; skip it */
+    }
+    free(ids);
+    if (rc == STORE_OK) {
+        r->after_seq = last;
+        r->again = more;
+    }
+    return rc;
+}
+
+static enum MHD_Result bulk_finish(struct request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, r->route == ROUTE_TASKS_CANCEL ? "cancelled" : "retried", (double)r->count);
+    return http_respond_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result http_tasks_bulk(struct request *r)
+{
+    struct api_error e;
+    bool cancel = r->route == ROUTE_TASKS_CANCEL;
+    cJSON *doc = validate_json(http_body(r), r->body.len, &e);
+    if (!doc) return http_respond_error(r, &e);
+    enum MHD_Result res;
+    static const char *const fields[] = {"status", "queue", "createdAfter", "createdBefore"};
+    if (!cJSON_IsObject(doc)) {
+        api_error_set(&e, 400, "invalid_body", NULL, "the body must be a JSON object of filters");
+        goto error;
+    }
+    for (const cJSON *f = doc->child; f; f = f->next) {
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_LEN(fields) && !known; i++) known = !strcmp(f->string, fields[i]);
+        if (!known) {
+            api_error_set(&e, 400, "unknown_field", f->string,
+                          "unknown filter '%.64s'; filters are status, queue, createdAfter, createdBefore",
+                          f->string);
+            goto error;
+        }
+    }
+    if (parse_filter(r, doc, &e)) goto error;
+    unsigned open_mask = (1u << TASK_QUEUED) | (1u << TASK_RUNNING);
+    unsigned final_mask = (1u << TASK_COMPLETED) | (1u << TASK_FAILED) | (1u << TASK_CANCELLED);
+    if (cancel) {
+        if (!doc->child) {
+            api_error_set(&e, 400, "missing_field", NULL,
+                          "give at least one filter (status, queue, createdAfter, createdBefore); "
+                          "to cancel everything, say so with {\"status\": [\"queued\", \"running\"]}");
+            goto error;
+        }
+        if (r->filter.status_mask & ~open_mask) {
+            api_error_set(&e, 400, "invalid_field", "status", "only queued and running tasks can be cancelled");
+            goto error;
+        }
+        if (!r->filter.status_mask) r->filter.status_mask = open_mask;
+    } else {
+        if (r->filter.status_mask & ~final_mask) {
+            api_error_set(&e, 400, "invalid_field", "status",
+                          "only completed, failed and cancelled tasks can be run again");
+            goto error;
+        }
+        if (!r->filter.status_mask) r->filter.status_mask = 1u << TASK_FAILED;
+    }
+    cJSON_Delete(doc);
+    return http_start_write(r, bulk_apply, bulk_finish);
+error:
+    res = http_respond_error(r, &e);
+    cJSON_Delete(doc);
+    return res;
+}

@@ -1,0 +1,462 @@
+/*
+ * scheduler: queues' settings and counters, host in-flight counts, and the
+ * claim plan. See scheduler.h for the design.
+ */
+#include "scheduler.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strmap.h"
+#include "util.h"
+
+#define WINDOW_S 60
+
+struct window {
+    int64_t sec[WINDOW_S];
+    int n[WINDOW_S];
+};
+
+struct squeue {
+    char name[65];
+    struct queue_settings s;
+    bool configured;
+    int64_t due_ms;         /* earliest queued run_at known, INT64_MAX: none */
+    int inflight;
+    double tokens;
+    int64_t tokens_at_ms;
+    int64_t hold_seq;       /* FIFO: the task that must run next */
+    int64_t hold_until_ms;
+    bool resting;           /* all due tasks are on capped hosts */
+    uint64_t rest_epoch;
+    int64_t dispatched, completed, failed;
+    struct window w_dispatched, w_completed, w_failed;
+};
+
+struct shost {
+    int inflight;
+};
+
+struct scheduler {
+    pthread_mutex_t lock;
+    struct strmap queues;   /* name -> struct squeue */
+    struct strmap hosts;    /* host -> struct shost */
+    int max_per_host;
+    uint64_t host_epoch;    /* bumps whenever a capped host frees a slot */
+    unsigned rr;            /* round-robin start, for fairness between queues */
+    const char **capped;
+    size_t n_capped, cap_capped;
+    int inflight;
+};
+
+struct scheduler *scheduler_new(int max_per_host)
+{
+    struct scheduler *s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    strmap_init(&s->queues);
+    strmap_init(&s->hosts);
+    s->max_per_host = max_per_host;
+    return s;
+}
+
+void scheduler_free(struct scheduler *s)
+{
+    if (!s) return;
+    strmap_free(&s->queues, free);
+    strmap_free(&s->hosts, free);
+    free(s->capped);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static struct squeue *queue_get(struct scheduler *s, const char *name)
+{
+    struct squeue *q = strmap_get(&s->queues, name);
+    if (!q) {
+        q = xcalloc(1, sizeof *q);
+        snprintf(q->name, sizeof q->name, "%s", name);
+        queue_settings_default(&q->s);
+        q->due_ms = INT64_MAX;
+        strmap_put(&s->queues, name, q);
+    }
+    return q;
+}
+
+static void window_add(struct window *w, int64_t now_ms)
+{
+    int64_t sec = now_ms / 1000;
+    int i = (int)(sec % WINDOW_S);
+    if (w->sec[i] != sec) {
+        w->sec[i] = sec;
+        w->n[i] = 0;
+    }
+    w->n[i]++;
+}
+
+static int window_sum(const struct window *w, int64_t now_ms)
+{
+    int64_t sec = now_ms / 1000;
+    int sum = 0;
+    for (int i = 0; i < WINDOW_S; i++)
+        if (w->sec[i] > sec - WINDOW_S && w->sec[i] <= sec) sum += w->n[i];
+    return sum;
+}
+
+static void refill(struct squeue *q, int64_t now_ms)
+{
+    if (q->s.rate_per_sec <= 0) return;
+    if (q->tokens_at_ms == 0) {
+        q->tokens = q->s.burst;
+    } else if (now_ms > q->tokens_at_ms) {
+        q->tokens += q->s.rate_per_sec * (double)(now_ms - q->tokens_at_ms) / 1000.0;
+        if (q->tokens > q->s.burst) q->tokens = q->s.burst;
+    }
+    q->tokens_at_ms = now_ms;
+}
+
+void scheduler_queue_set(struct scheduler *s, const char *queue, const struct queue_settings *qs)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = queue_get(s, queue);
+    bool rate_changed = q->s.rate_per_sec != qs->rate_per_sec || q->s.burst != qs->burst;
+    q->s = *qs;
+    if (q->s.rate_per_sec > 0 && q->s.burst < 1) q->s.burst = 1;
+    q->configured = true;
+    if (rate_changed) q->tokens_at_ms = 0; /* a full bucket under the new rate */
+    pthread_mutex_unlock(&s->lock);
+}
+
+void scheduler_queue_unset(struct scheduler *s, const char *queue)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = strmap_get(&s->queues, queue);
+    if (q) {
+        queue_settings_default(&q->s);
+        q->configured = false;
+        q->hold_seq = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool scheduler_queue_get(struct scheduler *s, const char *queue, struct queue_settings *out)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = strmap_get(&s->queues, queue);
+    bool configured = q && q->configured;
+    if (configured) *out = q->s;
+    else queue_settings_default(out);
+    pthread_mutex_unlock(&s->lock);
+    return configured;
+}
+
+struct snap {
+    struct queue_info *out;
+    size_t max, n;
+    int64_t now;
+};
+
+static void snap_one(const char *name, void *value, void *arg)
+{
+    struct snap *sn = arg;
+    struct squeue *q = value;
+    (void)name;
+    if (sn->n >= sn->max) return;
+    struct queue_info *i = &sn->out[sn->n++];
+    memset(i, 0, sizeof *i);
+    snprintf(i->name, sizeof i->name, "%s", q->name);
+    i->s = q->s;
+    i->configured = q->configured;
+    i->inflight = q->inflight;
+    i->dispatched_total = q->dispatched;
+    i->completed_total = q->completed;
+    i->failed_total = q->failed;
+    i->dispatched_last_minute = window_sum(&q->w_dispatched, sn->now);
+    i->completed_last_minute = window_sum(&q->w_completed, sn->now);
+    i->failed_last_minute = window_sum(&q->w_failed, sn->now);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct queue_info *)a)->name, ((const struct queue_info *)b)->name);
+}
+
+size_t scheduler_snapshot(struct scheduler *s, struct queue_info *out, size_t max)
+{
+    struct snap sn = {.out = out, .max = max, .n = 0, .now = util_now_ms()};
+    pthread_mutex_lock(&s->lock);
+    strmap_each(&s->queues, snap_one, &sn);
+    pthread_mutex_unlock(&s->lock);
+    qsort(out, sn.n, sizeof *out, by_name);
+    return sn.n;
+}
+
+void scheduler_note_due(struct scheduler *s, const char *queue, int64_t run_at_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = queue_get(s, queue);
+    if (run_at_ms < q->due_ms) q->due_ms = run_at_ms;
+    q->resting = false; /* a new task may be on another host */
+    pthread_mutex_unlock(&s->lock);
+}
+
+void scheduler_set_due(struct scheduler *s, const char *queue, int64_t due_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    queue_get(s, queue)->due_ms = due_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* How many tasks queue q may start now (ignoring global slots). */
+static int budget(const struct scheduler *s, struct squeue *q, int64_t now_ms)
+{
+    if (q->s.paused) return 0;
+    if (q->resting && q->rest_epoch == s->host_epoch) return 0;
+    int b = INT32_MAX;
+    if (q->s.max_concurrency > 0) b = q->s.max_concurrency - q->inflight;
+    if (q->s.rate_per_sec > 0) {
+        refill(q, now_ms);
+        int t = (int)floor(q->tokens);
+        if (t < b) b = t;
+    }
+    if (q->hold_seq > 0) {
+        if (q->hold_until_ms > now_ms || q->inflight > 0) return 0;
+        return b > 0 ? 1 : 0;
+    }
+    if (q->due_ms > now_ms) return 0;
+    return b > 0 ? b : 0;
+}
+
+struct collect {
+    struct scheduler *s;
+    struct squeue **list;
+    int *budgets;
+    int n, max;
+    int64_t now;
+};
+
+static void collect_one(const char *name, void *value, void *arg)
+{
+    struct collect *c = arg;
+    (void)name;
+    if (c->n >= c->max) return;
+    int b = budget(c->s, value, c->now);
+    if (b <= 0) return;
+    c->list[c->n] = value;
+    c->budgets[c->n] = b;
+    c->n++;
+}
+
+static void collect_capped(const char *name, void *value, void *arg)
+{
+    struct scheduler *s = arg;
+    const struct shost *h = value;
+    if (h->inflight < s->max_per_host) return;
+    if (s->n_capped == s->cap_capped) {
+        s->cap_capped = s->cap_capped ? s->cap_capped * 2 : 16;
+        s->capped = xrealloc(s->capped, s->cap_capped * sizeof *s->capped);
+    }
+    s->capped[s->n_capped++] = name;
+}
+
+int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct scheduler_claim *out, int max,
+               const char *const **hosts, size_t *n_hosts)
+{
+    pthread_mutex_lock(&s->lock);
+    s->n_capped = 0;
+    if (s->max_per_host > 0) strmap_each(&s->hosts, collect_capped, s);
+    *hosts = s->capped;
+    *n_hosts = s->n_capped;
+
+    struct squeue *list[256];
+    int budgets[256];
+    struct collect c = {.s = s, .list = list, .budgets = budgets, .n = 0,
+                        .max = max < 256 ? max : 256, .now = now_ms};
+    strmap_each(&s->queues, collect_one, &c);
+    int n = 0;
+    if (c.n > 0 && slots > 0) {
+        /* Fair shares first (round-robin start), then what is left over to
+         * queues that can take more. */
+        int share = (slots + c.n - 1) / c.n, left = slots;
+        int give[256] = {0};
+        unsigned start = s->rr++ % (unsigned)c.n;
+        for (int pass = 0; pass < 2 && left > 0; pass++) {
+            for (int k = 0; k < c.n && left > 0; k++) {
+                int i = (int)((start + (unsigned)k) % (unsigned)c.n);
+                int want = budgets[i] - give[i];
+                if (pass == 0 && want > share) want = share;
+                if (want > left) want = left;
+                if (want <= 0) continue;
+                give[i] += want;
+                left -= want;
+            }
+        }
+        for (int i = 0; i < c.n; i++) {
+            if (!give[i]) continue;
+            struct scheduler_claim *cl = &out[n++];
+            snprintf(cl->queue, sizeof cl->queue, "%s", list[i]->name);
+            cl->limit = give[i];
+            cl->only_seq = list[i]->hold_seq;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+void scheduler_claim_done(struct scheduler *s, const struct scheduler_claim *c, int got, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = queue_get(s, c->queue);
+    if (c->only_seq > 0 && got == 0) {
+        q->hold_seq = 0; /* the held task is gone (cancelled, purged) */
+    } else if (got == 0 && q->due_ms <= now_ms && s->n_capped > 0) {
+        q->resting = true;
+        q->rest_epoch = s->host_epoch;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void scheduler_claimed(struct scheduler *s, const char *queue, const char *host, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = queue_get(s, queue);
+    q->inflight++;
+    if (q->s.rate_per_sec > 0) {
+        refill(q, now_ms);
+        q->tokens -= 1;
+    }
+    if (q->hold_seq > 0) q->hold_seq = 0; /* the held task is running now */
+    q->dispatched++;
+    window_add(&q->w_dispatched, now_ms);
+    struct shost *h = strmap_get(&s->hosts, host);
+    if (!h) {
+        h = xcalloc(1, sizeof *h);
+        strmap_put(&s->hosts, host, h);
+    }
+    h->inflight++;
+    s->inflight++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void scheduler_released(struct scheduler *s, const char *queue, const char *host, enum scheduler_outcome o,
+                    int64_t seq, int64_t run_at_ms, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = queue_get(s, queue);
+    if (q->inflight > 0) q->inflight--;
+    if (s->inflight > 0) s->inflight--;
+    struct shost *h = strmap_get(&s->hosts, host);
+    if (h) {
+        if (s->max_per_host > 0 && h->inflight >= s->max_per_host) s->host_epoch++;
+        if (--h->inflight <= 0) free(strmap_remove(&s->hosts, host));
+    }
+    switch (o) {
+    case SCHEDULER_RETRY:
+        if (q->s.max_concurrency == 1) {
+            q->hold_seq = seq;
+            q->hold_until_ms = run_at_ms;
+        }
+        if (run_at_ms < q->due_ms) q->due_ms = run_at_ms;
+        break;
+    case SCHEDULER_COMPLETED:
+        q->completed++;
+        window_add(&q->w_completed, now_ms);
+        break;
+    case SCHEDULER_FAILED:
+        q->failed++;
+        window_add(&q->w_failed, now_ms);
+        break;
+    case SCHEDULER_REQUEUED:
+        if (run_at_ms < q->due_ms) q->due_ms = run_at_ms;
+        break;
+    case SCHEDULER_CANCELLED:
+        break;
+    }
+    if (o != SCHEDULER_RETRY && q->hold_seq == seq) q->hold_seq = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = strmap_get(&s->queues, queue);
+    if (q && q->hold_seq == seq) q->hold_seq = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void zero_queue(const char *name, void *value, void *arg)
+{
+    (void)name;
+    (void)arg;
+    ((struct squeue *)value)->inflight = 0;
+}
+
+void scheduler_resync_begin(struct scheduler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    strmap_each(&s->queues, zero_queue, NULL);
+    strmap_free(&s->hosts, free);
+    strmap_init(&s->hosts);
+    s->inflight = 0;
+    s->host_epoch++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void scheduler_resync_add(struct scheduler *s, const char *queue, const char *host, int count)
+{
+    pthread_mutex_lock(&s->lock);
+    queue_get(s, queue)->inflight += count;
+    struct shost *h = strmap_get(&s->hosts, host);
+    if (!h) {
+        h = xcalloc(1, sizeof *h);
+        strmap_put(&s->hosts, host, h);
+    }
+    h->inflight += count;
+    s->inflight += count;
+    pthread_mutex_unlock(&s->lock);
+}
+
+struct wake {
+    const struct scheduler *s;
+    int64_t now, at;
+};
+
+static void wake_one(const char *name, void *value, void *arg)
+{
+    struct wake *w = arg;
+    struct squeue *q = value;
+    (void)name;
+    int64_t at;
+    if (q->s.paused) return;
+    if (q->s.max_concurrency > 0 && q->inflight >= q->s.max_concurrency) return;
+    if (q->resting && q->rest_epoch == w->s->host_epoch) return;
+    if (q->hold_seq > 0) at = q->hold_until_ms;
+    else if (q->due_ms == INT64_MAX) return;
+    else at = q->due_ms;
+    if (q->s.rate_per_sec > 0) {
+        refill(q, w->now);
+        if (q->tokens < 1) {
+            int64_t t = w->now + (int64_t)ceil((1 - q->tokens) * 1000.0 / q->s.rate_per_sec);
+            if (t > at) at = t;
+        }
+    }
+    if (at < w->at) w->at = at;
+}
+
+int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms)
+{
+    struct wake w = {.s = s, .now = now_ms, .at = INT64_MAX};
+    pthread_mutex_lock(&s->lock);
+    strmap_each(&s->queues, wake_one, &w);
+    pthread_mutex_unlock(&s->lock);
+    return w.at;
+}
+
+int scheduler_inflight(struct scheduler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int n = s->inflight;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
