@@ -49,12 +49,37 @@ struct config_queue {
     struct queue_settings s;
 };
 
+/* A `key.<label> = <key or sha256:hex> [scope=...] [tenant=...]` line. */
+struct config_api_key {
+    char *label;
+    char *secret;   /* the key itself, or "sha256:<64 hex>" of it */
+    char *scope;    /* "admin", "enqueue" or "read" */
+    char *tenant;   /* or NULL */
+};
+
 struct config {
     char *listen;            /* "host:port"; port 0 picks a free one */
     char *db;                /* path of the SQLite database */
-    char **api_keys;         /* NULL-terminated; empty = no auth (loopback only) */
+    char **api_keys;         /* admin keys, NULL-terminated; none (and no key.*) = no auth */
     size_t n_api_keys;
-    char *webhook_secret;    /* "whsec_..."; NULL = generated and kept in the db */
+    struct config_api_key *keys; /* key.<label> lines */
+    size_t n_keys;
+    char **webhook_secrets;  /* "whsec_..."; the first signs, all sign during rotation;
+                                none = generated and kept in the db */
+    size_t n_webhook_secrets;
+    char **allow_destinations; /* CIDRs and host names allowed even when private */
+    size_t n_allow_destinations;
+    char **deny_destinations;  /* CIDRs and host names always refused */
+    size_t n_deny_destinations;
+    char **trust_proxy;      /* peers whose X-Forwarded-For is believed */
+    size_t n_trust_proxy;
+    int max_redirects;
+    size_t low_speed_limit;
+    int64_t low_speed_time_ms;
+    int http_max_connections;
+    int http_max_connections_per_ip;
+    int64_t http_timeout_ms;
+    size_t http_memory_limit;
     bool allow_private_targets;
     int http_threads;
     int workers;
@@ -97,6 +122,7 @@ enum config_mode {
     CONFIG_MODE_CHECK,          /* --check-config: validate, print, exit */
     CONFIG_MODE_PRINT_EXAMPLE,  /* --print-config-example */
     CONFIG_MODE_PRINT_SECRET,   /* --print-webhook-secret */
+    CONFIG_MODE_HASH_KEY,       /* --hash-key: sha256 of a key read on stdin */
 };
 
 /* Fills cfg from defaults, the file, environment (envp, NULL-terminated

@@ -25,14 +25,19 @@
 
 #include "config.h"
 #include "job.h"
+#include "netpolicy.h"
+#include "webhook.h"
 #include "writer.h"
 
 struct dispatcher;
 
-/* webhook_key is the decoded signing key (copied). Returns NULL on failure
- * (logged). Call curl_global_init() first. */
+/* keys are the webhook signing keys (copied); np is borrowed and must
+ * outlive the dispatcher. Returns NULL on failure (logged). Call
+ * curl_global_init() first. */
 struct dispatcher *dispatcher_new(const struct config *cfg, struct writer *writer,
-                                  const unsigned char *webhook_key, size_t key_len);
+                                  const struct netpolicy *np, const struct webhook_keys *keys);
+/* Replaces the webhook signing keys (SIGHUP). Any thread. */
+void dispatcher_set_webhook_keys(struct dispatcher *d, const struct webhook_keys *keys);
 int dispatcher_start(struct dispatcher *d);
 /* The sink to give writer_start(). */
 struct writer_sink dispatcher_sink(struct dispatcher *d);

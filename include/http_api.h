@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "config.h"
 #include "longpoll.h"
+#include "netpolicy.h"
 #include "store.h"
 #include "writer.h"
 
@@ -39,9 +40,9 @@ int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t e
  * borrowed and must outlive the api; longpoll must have been made with
  * http_resume_request as its resume function. Returns NULL on failure
  * (logged). */
-struct http_api *http_api_start(const struct config *cfg, const struct auth *auth,
-                                struct store *store, struct writer *writer,
-                                struct longpoll *longpoll, int listen_fd);
+struct http_api *http_api_start(const struct config *cfg, struct auth *auth,
+                                const struct netpolicy *np, struct store *store,
+                                struct writer *writer, struct longpoll *longpoll, int listen_fd);
 /* The resume function for longpoll_new(). */
 void http_resume_request(void *arg);
 /* Stops accepting connections and refuses new writes with 503. */

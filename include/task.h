@@ -80,6 +80,7 @@ struct task {
     char *metadata_json;   /* any JSON value, or NULL */
     int max_retries;
     int64_t timeout_ms;
+    bool follow_redirects; /* follow up to max_redirects, each checked again */
     int attempts;          /* attempts recorded so far, over all replays */
     int replays;           /* times replayed with POST /v1/tasks/{id}/retry */
     int replay_from;       /* attempts made before the last replay */

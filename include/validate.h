@@ -16,6 +16,7 @@
 
 #include "apierr.h"
 #include "config.h"
+#include "netpolicy.h"
 #include "scheduler.h"
 #include "task.h"
 
@@ -37,15 +38,17 @@ cJSON *validate_json(const char *body, size_t len, struct api_error *err);
  * idempotencyKey). The id, seq and times other than run_at are left for the
  * caller, and retries and timeout are -1 and 0 when the request gave none
  * (see validate_apply_defaults). On failure returns -1 with err set. */
-int validate_task_create(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
-                         struct task **out, char hash[65], struct api_error *err);
+int validate_task_create(const char *body, size_t len, const struct config *cfg,
+                         const struct netpolicy *np, int64_t now_ms, struct task **out,
+                         char hash[65], struct api_error *err);
 
 /* Applies the overrides of a replay (POST /v1/tasks/{id}/retry: any create
  * field but idempotencyKey; an empty body changes nothing) to t, and sets
  * t->run_at_ms (now, or from delay/runAt). Returns 0, or -1 with err set
  * (t may then be partly changed: discard it). */
-int validate_task_overrides(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
-                            struct task *t, struct api_error *err);
+int validate_task_overrides(const char *body, size_t len, const struct config *cfg,
+                            const struct netpolicy *np, int64_t now_ms, struct task *t,
+                            struct api_error *err);
 
 /* Fills retries and timeout the request left out, from the queue's settings
  * (qs may be NULL) or the daemon's defaults. */

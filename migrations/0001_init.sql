@@ -18,6 +18,7 @@ CREATE TABLE tasks (
     metadata          TEXT,                  -- JSON, or NULL
     max_retries       INTEGER NOT NULL,
     timeout_ms        INTEGER NOT NULL,
+    follow_redirects  INTEGER NOT NULL DEFAULT 0,
     attempts          INTEGER NOT NULL DEFAULT 0,
     replays           INTEGER NOT NULL DEFAULT 0,
     replay_from       INTEGER NOT NULL DEFAULT 0, -- attempts made before the last replay

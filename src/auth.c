@@ -1,53 +1,154 @@
 /*
- * auth: digests of configured keys and the constant-time check.
+ * auth: the key table (digests, scopes, tenants), the constant-time check,
+ * and reload.
  */
 #include "auth.h"
 
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "util.h"
 
+struct key_entry {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    struct principal who;
+};
+
 struct auth {
-    unsigned char (*digests)[SHA256_DIGEST_LENGTH];
+    pthread_rwlock_t lock;   /* guards keys, n */
+    struct key_entry *keys;
     size_t n;
 };
 
-struct auth *auth_new(char *const *keys)
+const char *auth_scope_name(enum auth_scope s)
+{
+    switch (s) {
+    case AUTH_SCOPE_READ: return "read";
+    case AUTH_SCOPE_ENQUEUE: return "enqueue";
+    case AUTH_SCOPE_ADMIN: return "admin";
+    }
+    return "none";
+}
+
+void auth_hash_key(const char *key, char out[72])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)key, strlen(key), d);
+    int o = snprintf(out, 72, "sha256:");
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) o += snprintf(out + o, 72 - (size_t)o, "%02x", d[i]);
+}
+
+static int hexval(char c)
+{
+    return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
+}
+
+/* The digest of a config value: the key itself, or "sha256:<hex>". */
+static void digest_of(const char *secret, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+    if (strncmp(secret, "sha256:", 7) == 0 && strlen(secret) == 7 + 2 * SHA256_DIGEST_LENGTH) {
+        for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+            out[i] = (unsigned char)(hexval(secret[7 + 2 * i]) << 4 | hexval(secret[8 + 2 * i]));
+        return;
+    }
+    SHA256((const unsigned char *)secret, strlen(secret), out);
+}
+
+static struct key_entry *build(const struct config *cfg, size_t *n_out)
+{
+    size_t n = cfg->n_api_keys + cfg->n_keys;
+    struct key_entry *keys = xcalloc(n ? n : 1, sizeof *keys);
+    size_t i = 0;
+    for (size_t k = 0; k < cfg->n_api_keys; k++, i++) {
+        digest_of(cfg->api_keys[k], keys[i].digest);
+        keys[i].who.scope = AUTH_SCOPE_ADMIN;
+        snprintf(keys[i].who.label, sizeof keys[i].who.label, "api_key");
+    }
+    for (size_t k = 0; k < cfg->n_keys; k++, i++) {
+        const struct config_api_key *c = &cfg->keys[k];
+        digest_of(c->secret, keys[i].digest);
+        keys[i].who.scope = !strcmp(c->scope, "read")      ? AUTH_SCOPE_READ
+                            : !strcmp(c->scope, "enqueue") ? AUTH_SCOPE_ENQUEUE
+                                                           : AUTH_SCOPE_ADMIN;
+        snprintf(keys[i].who.tenant, sizeof keys[i].who.tenant, "%s", c->tenant ? c->tenant : "");
+        snprintf(keys[i].who.label, sizeof keys[i].who.label, "%.64s", c->label);
+    }
+    *n_out = n;
+    return keys;
+}
+
+struct auth *auth_new(const struct config *cfg)
 {
     struct auth *a = xcalloc(1, sizeof *a);
-    for (char *const *k = keys; k && *k; k++) a->n++;
-    a->digests = xcalloc(a->n ? a->n : 1, sizeof *a->digests);
-    for (size_t i = 0; i < a->n; i++)
-        SHA256((const unsigned char *)keys[i], strlen(keys[i]), a->digests[i]);
+    pthread_rwlock_init(&a->lock, NULL);
+    a->keys = build(cfg, &a->n);
     return a;
+}
+
+void auth_reload(struct auth *a, const struct config *cfg)
+{
+    size_t n;
+    struct key_entry *keys = build(cfg, &n), *old;
+    size_t old_n;
+    pthread_rwlock_wrlock(&a->lock);
+    old = a->keys;
+    old_n = a->n;
+    a->keys = keys;
+    a->n = n;
+    pthread_rwlock_unlock(&a->lock);
+    OPENSSL_cleanse(old, (old_n ? old_n : 1) * sizeof *old);
+    free(old);
 }
 
 void auth_free(struct auth *a)
 {
     if (!a) return;
-    OPENSSL_cleanse(a->digests, a->n * sizeof *a->digests);
-    free(a->digests);
+    OPENSSL_cleanse(a->keys, (a->n ? a->n : 1) * sizeof *a->keys);
+    free(a->keys);
+    pthread_rwlock_destroy(&a->lock);
     free(a);
 }
 
-bool auth_enabled(const struct auth *a)
+bool auth_enabled(struct auth *a)
 {
-    return a->n > 0;
+    pthread_rwlock_rdlock(&a->lock);
+    bool on = a->n > 0;
+    pthread_rwlock_unlock(&a->lock);
+    return on;
 }
 
-bool auth_check(const struct auth *a, const char *authorization)
+bool auth_check(struct auth *a, const char *authorization, struct principal *p)
 {
-    if (a->n == 0) return true;
-    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0) return false;
-    const char *key = authorization + 7;
-    while (*key == ' ') key++;
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)key, strlen(key), d);
-    int match = 0;
-    for (size_t i = 0; i < a->n; i++) match |= CRYPTO_memcmp(d, a->digests[i], sizeof d) == 0;
-    return match != 0;
+    bool ok = false;
+    pthread_rwlock_rdlock(&a->lock);
+    if (a->n == 0) {
+        memset(p, 0, sizeof *p);
+        p->scope = AUTH_SCOPE_ADMIN;
+        snprintf(p->label, sizeof p->label, "none");
+        ok = true;
+    } else if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0) {
+        const char *key = authorization + 7;
+        while (*key == ' ') key++;
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)key, strlen(key), d);
+        size_t match = 0;
+        /* Every digest is compared, match or not: the time does not depend
+         * on which key (if any) matched. */
+        for (size_t i = 0; i < a->n; i++) {
+            bool eq = CRYPTO_memcmp(d, a->keys[i].digest, sizeof d) == 0;
+            match = eq && !match ? i + 1 : match;
+        }
+        if (match) {
+            *p = a->keys[match - 1].who;
+            ok = true;
+        }
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return ok;
 }

@@ -37,6 +37,7 @@ struct config_key {
     int64_t min, max;  /* bounds for numbers (durations in ms, sizes in bytes) */
     bool secret;       /* masked in --check-config output */
     const char *doc;
+    size_t count_off;  /* KT_STRING_LIST: where the item count goes */
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -46,92 +47,133 @@ static const struct config_key keys[] = {
     {"listen", KT_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, false,
      "Address and port to serve the HTTP API on, as host:port ([v6]:port for IPv6).\n"
      "Port 0 picks a free port (the chosen one is logged). Without api_key the\n"
-     "daemon refuses any address that is not loopback."},
+     "daemon refuses any address that is not loopback.", 0},
     {"db", KT_STRING, OFF(db), "asyncqueue.db", 0, 0, false,
      "Path of the SQLite database file (created if missing; -wal and -shm files\n"
-     "sit beside it). Only one daemon may use a database file at a time."},
+     "sit beside it). Only one daemon may use a database file at a time.", 0},
     {"api_key", KT_STRING_LIST, OFF(api_keys), "", 0, 0, true,
-     "API keys accepted in 'Authorization: Bearer <key>', separated by commas\n"
-     "(several keys allow rotation without downtime). Empty: no authentication,\n"
-     "and the daemon then only listens on loopback."},
-    {"webhook_secret", KT_STRING, OFF(webhook_secret), "", 0, 0, true,
-     "Secret for signing webhooks (Standard Webhooks, 'whsec_' + base64 of 24 to\n"
-     "64 bytes). Empty: one is generated on first start and kept in the\n"
-     "database; print it with 'asyncqueue --print-webhook-secret'."},
+     "Admin API keys accepted in 'Authorization: Bearer <key>', separated by\n"
+     "commas (several keys allow rotation without downtime). Keys with a scope or\n"
+     "a tenant are 'key.<label>' lines (see the end of this file). With no key\n"
+     "at all there is no authentication, and the daemon only listens on loopback.\n"
+     "Keys are reloaded on SIGHUP.", .count_off = OFF(n_api_keys)},
+    {"webhook_secret", KT_STRING_LIST, OFF(webhook_secrets), "", 0, 0, true,
+     "Secrets for signing webhooks (Standard Webhooks, 'whsec_' + base64 of 24 to\n"
+     "64 bytes), separated by commas: every delivery is signed with each, so a\n"
+     "receiver can move from the old to the new one (list the new one first).\n"
+     "Empty: one is generated on first start and kept in the database; print it\n"
+     "with 'asyncqueue --print-webhook-secret'. Reloaded on SIGHUP.",
+     .count_off = OFF(n_webhook_secrets)},
     {"allow_private_targets", KT_BOOL, OFF(allow_private_targets), "false", 0, 0, false,
      "Allow targets and webhooks on loopback, private (RFC 1918, fc00::/7),\n"
      "link-local (including cloud metadata) and other non-public addresses.\n"
-     "Checked on the address actually connected to. Keep false in production."},
+     "Checked on the address actually connected to. Keep false in production.", 0},
+    {"allow_destinations", KT_STRING_LIST, OFF(allow_destinations), "", 0, 0, false,
+     "CIDRs (10.1.0.0/16, fd00::/8) and host names (api.internal, or .internal for\n"
+     "every name under it) that targets and webhooks may reach even though they\n"
+     "are private, separated by commas. Checked on the address connected to.",
+     .count_off = OFF(n_allow_destinations)},
+    {"deny_destinations", KT_STRING_LIST, OFF(deny_destinations), "", 0, 0, false,
+     "CIDRs and host names targets and webhooks may never reach, even with\n"
+     "allow_private_targets; checked before allow_destinations.",
+     .count_off = OFF(n_deny_destinations)},
+    {"max_redirects", KT_INT, OFF(max_redirects), "5", 0, 50, false,
+     "Most redirects a task that asks for followRedirects may follow; each one\n"
+     "is checked against the destination rules again.", 0},
+    {"low_speed_limit", KT_SIZE, OFF(low_speed_limit), "0", 0, 1LL << 30, false,
+     "Abort a call that moves fewer than this many bytes per second for\n"
+     "low_speed_time. 0: off, because a slow service (an AI model thinking for\n"
+     "minutes) sends nothing until it answers; the task timeout still applies.", 0},
+    {"low_speed_time", KT_DURATION, OFF(low_speed_time_ms), "60s", 1000, DAY_MS, false,
+     "See low_speed_limit.", 0},
+    {"http_max_connections", KT_INT, OFF(http_max_connections), "4096", 16, 1000000, false,
+     "Most client connections at once (long-polls included); more are refused.", 0},
+    {"http_max_connections_per_ip", KT_INT, OFF(http_max_connections_per_ip), "0", 0, 1000000, false,
+     "Most client connections from one address. 0: no limit, the right setting\n"
+     "behind a proxy (every connection then comes from the proxy, which limits\n"
+     "clients itself: see deploy/nginx.conf). Set it when clients connect directly.", 0},
+    {"http_timeout", KT_DURATION, OFF(http_timeout_ms), "30s", 1000, 3600000, false,
+     "A client connection idle this long (mid-request or between requests) is\n"
+     "closed, so slow or stalled clients cannot hold the server. Long-polls are\n"
+     "not idle.", 0},
+    {"http_memory_limit", KT_SIZE, OFF(http_memory_limit), "32KiB", 4096, 1LL << 20, false,
+     "Memory per client connection for the request line and headers; larger\n"
+     "headers are refused. Bodies are separately capped by max_body_bytes.", 0},
+    {"trust_proxy", KT_STRING_LIST, OFF(trust_proxy), "", 0, 0, false,
+     "Addresses or CIDRs of reverse proxies whose X-Forwarded-For header is\n"
+     "believed (e.g. 127.0.0.1 behind a local nginx). From anyone else it is\n"
+     "ignored and the connection's own address is the client's.",
+     .count_off = OFF(n_trust_proxy)},
     {"http_threads", KT_INT, OFF(http_threads), "2", 1, 64, false,
-     "Threads serving HTTP requests."},
+     "Threads serving HTTP requests.", 0},
     {"workers", KT_INT, OFF(workers), "2", 1, 64, false,
      "Threads making target and webhook calls. Each runs one libcurl multi loop\n"
-     "that holds thousands of concurrent calls, so a few are enough."},
+     "that holds thousands of concurrent calls, so a few are enough.", 0},
     {"max_inflight", KT_INT, OFF(max_inflight), "10000", 1, 1000000, false,
      "Most target and webhook calls in flight at once, over all workers. Each\n"
-     "call holds a socket, so keep it below the open-files limit."},
+     "call holds a socket, so keep it below the open-files limit.", 0},
     {"max_body_bytes", KT_SIZE, OFF(max_body_bytes), "1MiB", 1024, 64LL << 20, false,
-     "Largest request body accepted by POST /v1/tasks (413 beyond it)."},
+     "Largest request body accepted by POST /v1/tasks (413 beyond it).", 0},
     {"max_response_bytes", KT_SIZE, OFF(max_response_bytes), "1MiB", 1024, 64LL << 20, false,
      "Largest target response body kept as the task's result, counted after\n"
-     "decompression. A longer body fails the attempt with response_too_large."},
+     "decompression. A longer body fails the attempt with response_too_large.", 0},
     {"default_timeout", KT_DURATION, OFF(default_timeout_ms), "300s", 1000, 7 * DAY_MS, false,
-     "Timeout of one target call when the task gives none."},
+     "Timeout of one target call when the task gives none.", 0},
     {"max_timeout", KT_DURATION, OFF(max_timeout_ms), "24h", 1000, 7 * DAY_MS, false,
-     "Largest timeout a task may ask for."},
+     "Largest timeout a task may ask for.", 0},
     {"max_delay", KT_DURATION, OFF(max_delay_ms), "365d", 0, 3650 * DAY_MS, false,
      "Furthest ahead a task may be scheduled with delay or runAt. A waiting task\n"
-     "costs a row on disk and nothing else."},
+     "costs a row on disk and nothing else.", 0},
     {"default_retries", KT_INT, OFF(default_retries), "3", 0, 1000, false,
-     "Retries after the first attempt when the task gives none."},
+     "Retries after the first attempt when the task gives none.", 0},
     {"max_retries", KT_INT, OFF(max_retries), "100", 0, 1000, false,
-     "Largest number of retries a task may ask for."},
+     "Largest number of retries a task may ask for.", 0},
     {"retry_base", KT_DURATION, OFF(retry_base_ms), "1s", 1, DAY_MS, false,
-     "Backoff before the first retry; it doubles with each further retry."},
+     "Backoff before the first retry; it doubles with each further retry.", 0},
     {"retry_cap", KT_DURATION, OFF(retry_cap_ms), "1h", 1, 7 * DAY_MS, false,
-     "Longest backoff between two attempts."},
+     "Longest backoff between two attempts.", 0},
     {"retry_jitter", KT_BOOL, OFF(retry_jitter), "true", 0, 0, false,
      "Full jitter: each backoff is a random time between zero and the exponential\n"
      "bound, so many failing tasks do not retry in lock-step. false waits exactly\n"
-     "the bound (predictable, for tests and single clients)."},
+     "the bound (predictable, for tests and single clients).", 0},
     {"webhook_schedule", KT_DURATION_LIST, OFF(webhook_schedule_ms), "5s,5m,30m,2h,5h,10h,10h", 0,
      7 * DAY_MS, false,
      "Delays before each webhook retry, comma separated; after the last one the\n"
-     "delivery is marked failed. The first delivery is immediate."},
+     "delivery is marked failed. The first delivery is immediate.", 0},
     {"webhook_timeout", KT_DURATION, OFF(webhook_timeout_ms), "30s", 100, DAY_MS, false,
-     "Timeout of one webhook delivery."},
+     "Timeout of one webhook delivery.", 0},
     {"connect_timeout", KT_DURATION, OFF(connect_timeout_ms), "10s", 100, 600000, false,
-     "Timeout for establishing a connection to a target or webhook receiver."},
+     "Timeout for establishing a connection to a target or webhook receiver.", 0},
     {"synchronous", KT_SYNC, OFF(synchronous), "full", 0, 0, false,
      "SQLite durability: full fsyncs every commit, so a task answered 202\n"
      "survives power loss; normal may lose the last commits on power loss (not\n"
-     "on a crash of the daemon)."},
+     "on a crash of the daemon).", 0},
     {"busy_timeout", KT_DURATION, OFF(busy_timeout_ms), "5s", 0, 600000, false,
-     "How long a database operation waits for a lock held by another process."},
+     "How long a database operation waits for a lock held by another process.", 0},
     {"lease_grace", KT_DURATION, OFF(lease_grace_ms), "60s", 1000, DAY_MS, false,
      "A claimed task's lease lasts its timeout plus this; a task still running\n"
-     "when its lease ends is put back in the queue."},
+     "when its lease ends is put back in the queue.", 0},
     {"shutdown_grace", KT_DURATION, OFF(shutdown_grace_ms), "10s", 0, 3600000, false,
      "On SIGTERM or SIGINT, how long calls in flight may finish before they are\n"
-     "stopped and their tasks put back in the queue."},
+     "stopped and their tasks put back in the queue.", 0},
     {"max_per_host", KT_INT, OFF(max_per_host), "1000", 0, 1000000, false,
      "Most calls in flight to one target host (host:port) at once, so one slow\n"
-     "host cannot take every slot. 0: no cap."},
+     "host cannot take every slot. 0: no cap.", 0},
     {"max_backlog", KT_INT64, OFF(max_backlog), "1000000", 1, 1000000000, false,
      "Most tasks waiting or running at once. Beyond it POST /v1/tasks answers\n"
-     "429 queue_full with Retry-After; nothing is dropped silently."},
+     "429 queue_full with Retry-After; nothing is dropped silently.", 0},
     {"retention", KT_DURATION, OFF(retention_ms), "7d", 60000, 3650 * DAY_MS, false,
      "How long finished tasks (with their attempts and webhooks) are kept after\n"
-     "they finish. Purged in small batches that never stall the writer."},
+     "they finish. Purged in small batches that never stall the writer.", 0},
     {"idempotency_window", KT_DURATION, OFF(idempotency_window_ms), "24h", 1000, 365 * DAY_MS, false,
-     "How long an Idempotency-Key keeps returning its first task."},
+     "How long an Idempotency-Key keeps returning its first task.", 0},
     {"max_wait", KT_DURATION, OFF(max_wait_ms), "300s", 0, 3600000, false,
      "Longest long-poll a client may ask for with GET /v1/tasks/{id}?wait=SECONDS.\n"
-     "Behind a proxy, keep the proxy's read timeout above it."},
+     "Behind a proxy, keep the proxy's read timeout above it.", 0},
     {"batch_max", KT_INT, OFF(batch_max), "1024", 1, 100000, false,
-     "Most writes grouped into one database transaction (one fsync)."},
+     "Most writes grouped into one database transaction (one fsync).", 0},
     {"log_level", KT_LOGLEVEL, OFF(log_level), "info", 0, 0, false,
-     "debug, info, warn, error or off. Logs go to stderr, one line per event."},
+     "debug, info, warn, error or off. Logs go to stderr, one line per event.", 0},
 };
 
 /* Client-side variables that share our prefix and are not daemon keys. */
@@ -274,6 +316,73 @@ static int set_queue_value(struct config *cfg, const char *name, const char *v, 
     return 0;
 }
 
+static bool name_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i])) return false;
+    return true;
+}
+
+/* "key.<label> = <key or sha256:hex> [scope=...] [tenant=...]" lines. */
+static int set_key_value(struct config *cfg, const char *name, const char *v, char *err,
+                         size_t err_len)
+{
+    const char *label = name + 4;
+    if (!name_ok(label, 64)) {
+        snprintf(err, err_len, "key labels are 1 to 64 of letters, digits, '.', '_', '-'");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        if (strcmp(cfg->keys[i].label, label) == 0) {
+            snprintf(err, err_len, "key.%s is given twice", label);
+            return -1;
+        }
+    }
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *save = NULL, *secret = strtok_r(buf, " \t", &save);
+    if (!secret) {
+        snprintf(err, err_len, "key.%s needs a key (or sha256:<hex> of one)", label);
+        return -1;
+    }
+    if (strncmp(secret, "sha256:", 7) == 0) {
+        size_t n = strlen(secret + 7);
+        bool hex = n == 64;
+        for (size_t i = 0; i < n && hex; i++) hex = isxdigit((unsigned char)secret[7 + i]);
+        if (!hex) {
+            snprintf(err, err_len, "key.%s: sha256: must be followed by 64 hex digits (asyncqueue "
+                     "--hash-key prints them)", label);
+            return -1;
+        }
+    } else if (strlen(secret) < 16) {
+        snprintf(err, err_len, "key.%s: a key must be at least 16 characters (use e.g. "
+                 "openssl rand -hex 32)", label);
+        return -1;
+    }
+    const char *scope = "admin", *tenant = NULL;
+    for (char *opt; (opt = strtok_r(NULL, " \t", &save));) {
+        if (strncmp(opt, "scope=", 6) == 0 &&
+            (!strcmp(opt + 6, "admin") || !strcmp(opt + 6, "enqueue") || !strcmp(opt + 6, "read"))) {
+            scope = opt + 6;
+        } else if (strncmp(opt, "tenant=", 7) == 0 && name_ok(opt + 7, 64)) {
+            tenant = opt + 7;
+        } else {
+            snprintf(err, err_len, "key.%s: '%s' is not scope=admin|enqueue|read or tenant=<name>",
+                     label, opt);
+            return -1;
+        }
+    }
+    cfg->keys = xrealloc(cfg->keys, (cfg->n_keys + 1) * sizeof *cfg->keys);
+    struct config_api_key *k = &cfg->keys[cfg->n_keys++];
+    k->label = xstrdup(label);
+    k->secret = xstrdup(secret);
+    k->scope = xstrdup(scope);
+    k->tenant = xstrdup(tenant);
+    return 0;
+}
+
 static void free_string_list(char **list)
 {
     if (!list) return;
@@ -323,7 +432,7 @@ static int set_value(struct config *cfg, const struct config_key *k, const char 
     case KT_STRING_LIST: {
         char ***dst = (char ***)field;
         free_string_list(*dst);
-        *dst = split_list(v, &cfg->n_api_keys);
+        *dst = split_list(v, (size_t *)((char *)cfg + k->count_off));
         return 0;
     }
     case KT_BOOL: {
@@ -477,8 +586,10 @@ static int load_file(struct config *cfg, const char *path, char *err, size_t err
                 }
             }
         }
-        if (strncmp(name, "queue.", 6) == 0) {
-            if (set_queue_value(cfg, name, value, why, sizeof why)) {
+        if (strncmp(name, "queue.", 6) == 0 || strncmp(name, "key.", 4) == 0) {
+            int bad = name[0] == 'q' ? set_queue_value(cfg, name, value, why, sizeof why)
+                                     : set_key_value(cfg, name, value, why, sizeof why);
+            if (bad) {
                 snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
                 rc = EXIT_CONFIG;
                 break;
@@ -573,6 +684,7 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
         if (!strcmp(a, "--check-config")) { *mode = CONFIG_MODE_CHECK; continue; }
         if (!strcmp(a, "--print-config-example")) { *mode = CONFIG_MODE_PRINT_EXAMPLE; continue; }
         if (!strcmp(a, "--print-webhook-secret")) { *mode = CONFIG_MODE_PRINT_SECRET; continue; }
+        if (!strcmp(a, "--hash-key")) { *mode = CONFIG_MODE_HASH_KEY; continue; }
         if (strncmp(a, "--", 2) != 0) {
             snprintf(err, err_len, "unexpected argument '%s' (try --help)", a);
             return EXIT_USAGE;
@@ -667,6 +779,13 @@ void config_free(struct config *cfg)
     free(cfg->webhook_schedule_ms);
     for (size_t i = 0; i < cfg->n_queues; i++) free(cfg->queues[i].name);
     free(cfg->queues);
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        free(cfg->keys[i].label);
+        free(cfg->keys[i].secret);
+        free(cfg->keys[i].scope);
+        free(cfg->keys[i].tenant);
+    }
+    free(cfg->keys);
     free(cfg->config_path);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -718,7 +837,17 @@ void config_print_example(FILE *out)
             "#queue.emails.max_concurrency = 5\n"
             "#queue.emails.rate = 10/s\n"
             "#queue.emails.burst = 20\n"
-            "#queue.reports.max_concurrency = 1\n");
+            "#queue.reports.max_concurrency = 1\n"
+            "\n# API keys with a scope and a tenant (this file only), one line each:\n"
+            "#   key.<label> = <key, or sha256:<hex> of it> [scope=admin|enqueue|read] [tenant=<name>]\n"
+            "# scope: admin (everything, the default), enqueue (create tasks only), read\n"
+            "# (look only). A key with a tenant sees only its tenant's tasks; another\n"
+            "# tenant's task answers 404. Store keys hashed: 'asyncqueue --hash-key' reads\n"
+            "# a key on stdin and prints its sha256: form. Keys are reloaded on SIGHUP,\n"
+            "# so a new key can be added, clients moved, and the old one removed with no\n"
+            "# restart. Plain keys must be at least 16 characters.\n"
+            "#key.ci = sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 scope=enqueue tenant=acme\n"
+            "#key.dashboard = 3f1c0e8a2b7d4c6e9a1b5d3f7c2e8a4b scope=read\n");
 }
 
 static void print_value(const struct config *cfg, const struct config_key *k, FILE *out)
@@ -764,6 +893,9 @@ void config_print_effective(const struct config *cfg, FILE *out)
         print_value(cfg, &keys[i], out);
         fputc('\n', out);
     }
+    for (size_t i = 0; i < cfg->n_keys; i++)
+        fprintf(out, "key.%s: scope=%s tenant=%s\n", cfg->keys[i].label, cfg->keys[i].scope,
+                cfg->keys[i].tenant ? cfg->keys[i].tenant : "(none)");
     for (size_t i = 0; i < cfg->n_queues; i++) {
         const struct config_queue *q = &cfg->queues[i];
         fprintf(out, "queue.%s: max_concurrency=%d rate=%g/s burst=%d paused=%s retries=%d timeout=%" PRId64 "ms\n",
@@ -782,6 +914,7 @@ void config_print_usage(FILE *out)
             "       asyncqueue --check-config [options]   validate and print the settings\n"
             "       asyncqueue --print-webhook-secret [options]\n"
             "       asyncqueue --print-config-example\n"
+            "       asyncqueue --hash-key < key.txt       print sha256:<hex> for key.<label> lines\n"
             "       asyncqueue --help | --version\n"
             "\n"
             "Every setting is a flag --<key> (with '-' for '_'), an environment variable\n"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -45,8 +46,9 @@ struct worker {
 struct dispatcher {
     const struct config *cfg;
     struct writer *writer;
-    unsigned char webhook_key[WEBHOOK_KEY_MAX];
-    size_t key_len;
+    const struct netpolicy *np;
+    pthread_mutex_t keys_lock;   /* guards keys (replaced on SIGHUP) */
+    struct webhook_keys keys;
     struct worker *workers;
     int n_workers;
     atomic_int inflight;
@@ -65,6 +67,9 @@ struct transfer {
     int64_t started_ms;
     int64_t started_mono;
     const char *blocked_range;   /* set when netpolicy refused an address */
+    char host[256];              /* the host being called (changes on redirects) */
+    bool follow;                 /* following redirects */
+    int status;                  /* status of the response whose headers arrive */
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
     struct transfer *prev, *next;
@@ -97,11 +102,47 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* A redirect is followed only if its target passes the same URL check as a
+ * new task; the address it connects to is checked again in on_open_socket. */
+static bool redirect_allowed(struct transfer *t, const char *location, size_t len)
+{
+    char *effective = NULL, *loc = xstrndup(location, len), *url = NULL;
+    bool ok = false;
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective);
+    CURLU *u = curl_url();
+    if (u && effective && curl_url_set(u, CURLUPART_URL, effective, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK) {
+        char why[256];
+        if (netpolicy_check_url(t->w->d->np, url, why, sizeof why) == NETPOLICY_URL_OK) {
+            char *h = task_url_host(url);
+            snprintf(t->host, sizeof t->host, "%s", h);
+            free(h);
+            ok = true;
+        }
+    }
+    curl_free(url);
+    curl_url_cleanup(u);
+    free(loc);
+    if (!ok) t->blocked_range = "redirect to a refused destination";
+    return ok;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
     struct transfer *t = arg;
     size_t len = size * n;
-    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) t->head.len = 0; /* a new response (after 1xx) */
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        t->head.len = 0; /* a new response (after 1xx or a redirect) */
+        const char *sp = memchr(data, ' ', len);
+        t->status = sp ? atoi(sp + 1) : 0;
+    } else if (t->follow && t->status >= 300 && t->status <= 399 && len > 9 &&
+               strncasecmp(data, "location:", 9) == 0) {
+        const char *v = data + 9, *end = data + len;
+        while (v < end && (*v == ' ' || *v == '\t')) v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+        if (!redirect_allowed(t, v, (size_t)(end - v))) return 0; /* aborts the transfer */
+    }
     buf_append(&t->head, data, len); /* past the cap, extra headers are dropped */
     return len;
 }
@@ -110,7 +151,7 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 {
     struct transfer *t = arg;
     (void)purpose;
-    const char *range = netpolicy_classify(&addr->addr);
+    const char *range = netpolicy_check_addr(t->w->d->np, t->host, &addr->addr);
     if (range) {
         t->blocked_range = range;
         return CURL_SOCKET_BAD;
@@ -166,7 +207,8 @@ static cJSON *parse_headers(const struct buf *head, int64_t now_ms, int64_t *ret
 
 static enum retry_transport classify(CURLcode rc, const struct transfer *t)
 {
-    if (t->blocked_range && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST))
+    if (t->blocked_range && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                             rc == CURLE_WRITE_ERROR))
         return RETRY_TRANSPORT_BLOCKED;
     if (t->too_large) return RETRY_TRANSPORT_TOO_LARGE;
     switch (rc) {
@@ -192,9 +234,13 @@ static enum retry_transport classify(CURLcode rc, const struct transfer *t)
 static void transport_message(CURLcode rc, const struct transfer *t, const struct config *cfg,
                               int64_t timeout_ms, char *out, size_t len)
 {
-    if (t->blocked_range)
-        snprintf(out, len, "refused to connect to a %s address; set allow_private_targets = true "
-                 "to call local services", t->blocked_range);
+    if (t->blocked_range && strncmp(t->blocked_range, "redirect", 8) == 0)
+        snprintf(out, len, "refused to follow a %s", t->blocked_range);
+    else if (t->blocked_range && strcmp(t->blocked_range, "denied") == 0)
+        snprintf(out, len, "refused to connect: the destination is in deny_destinations");
+    else if (t->blocked_range)
+        snprintf(out, len, "refused to connect to a %s address; allow it with allow_destinations "
+                 "(or allow_private_targets = true) to call local services", t->blocked_range);
     else if (t->too_large)
         snprintf(out, len, "the response body is larger than max_response_bytes (%zu bytes)",
                  cfg->max_response_bytes);
@@ -453,10 +499,15 @@ static void common_options(struct dispatcher *d, struct transfer *t, const char 
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, AQ_USER_AGENT);
-    if (!d->cfg->allow_private_targets) {
-        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    if (d->cfg->low_speed_limit > 0) {
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)d->cfg->low_speed_limit);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)(d->cfg->low_speed_time_ms / 1000));
     }
+    char *h = task_url_host(url);
+    snprintf(t->host, sizeof t->host, "%s", h);
+    free(h);
     t->headers = curl_slist_append(t->headers, "Expect:"); /* no 100-continue round trip */
 }
 
@@ -475,6 +526,12 @@ static void setup_task(struct dispatcher *d, struct transfer *t)
     buf_init(&t->body, d->cfg->max_response_bytes);
     common_options(d, t, task->callback_url, task->timeout_ms);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* the cap counts decoded bytes */
+    if (task->follow_redirects && d->cfg->max_redirects > 0) {
+        t->follow = true;
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)d->cfg->max_redirects);
+        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
     bool has_content_type = false;
     cJSON *h = task->headers_json ? cJSON_Parse(task->headers_json) : NULL;
     for (const cJSON *it = h ? h->child : NULL; it; it = it->next) {
@@ -518,8 +575,10 @@ static void setup_webhook(struct dispatcher *d, struct transfer *t)
     buf_init(&t->body, WEBHOOK_RESPONSE_MAX);
     common_options(d, t, m->url, d->cfg->webhook_timeout_ms);
     int64_t ts = util_now_ms() / 1000;
-    char sig[WEBHOOK_SIGNATURE_LEN], tsbuf[24];
-    webhook_sign(d->webhook_key, d->key_len, m->id, ts, m->body, m->body_len, sig);
+    char sig[WEBHOOK_SIGNATURE_LEN * WEBHOOK_KEYS_MAX], tsbuf[24];
+    pthread_mutex_lock(&d->keys_lock);
+    webhook_sign_all(&d->keys, m->id, ts, m->body, m->body_len, sig, sizeof sig);
+    pthread_mutex_unlock(&d->keys_lock);
     snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
     add_header(t, "Content-Type", "application/json");
     add_header(t, "webhook-id", m->id);
@@ -732,14 +791,22 @@ int dispatcher_inflight(struct dispatcher *d)
     return atomic_load(&d->inflight);
 }
 
+void dispatcher_set_webhook_keys(struct dispatcher *d, const struct webhook_keys *keys)
+{
+    pthread_mutex_lock(&d->keys_lock);
+    d->keys = *keys;
+    pthread_mutex_unlock(&d->keys_lock);
+}
+
 struct dispatcher *dispatcher_new(const struct config *cfg, struct writer *writer,
-                                  const unsigned char *webhook_key, size_t key_len)
+                                  const struct netpolicy *np, const struct webhook_keys *keys)
 {
     struct dispatcher *d = xcalloc(1, sizeof *d);
     d->cfg = cfg;
     d->writer = writer;
-    memcpy(d->webhook_key, webhook_key, key_len);
-    d->key_len = key_len;
+    d->np = np;
+    pthread_mutex_init(&d->keys_lock, NULL);
+    d->keys = *keys;
     d->n_workers = cfg->workers > 64 ? 64 : cfg->workers;
     d->workers = xcalloc((size_t)d->n_workers, sizeof *d->workers);
     d->policy.base_ms = cfg->retry_base_ms;
@@ -818,5 +885,7 @@ void dispatcher_free(struct dispatcher *d)
         if (!w->started && w->log.buf.data) log_batch_free(&w->log);
     }
     free(d->workers);
+    pthread_mutex_destroy(&d->keys_lock);
+    OPENSSL_cleanse(&d->keys, sizeof d->keys);
     free(d);
 }

@@ -21,6 +21,7 @@
 #include "validate.h"
 
 #define STOP_WAIT_MS 5000
+#define DISCARD_MAX (1u << 20) /* body bytes read past max_body_bytes before closing */
 
 /* ---- listening ---- */
 
@@ -143,6 +144,47 @@ enum MHD_Result http_unavailable(struct request *r, const char *what)
     api_error_set(&e, 503, "unavailable", NULL, "%s", what);
     e.retry_after_s = 1;
     return http_respond_error(r, &e);
+}
+
+const char *http_tenant(struct request *r)
+{
+    return r->who.tenant[0] ? r->who.tenant : NULL;
+}
+
+void http_client_ip(struct request *r, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(out, len, "unknown");
+    if (!sa) return;
+    char peer[INET6_ADDRSTRLEN] = "";
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+    snprintf(out, len, "%s", peer);
+    const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (!xff || !cidr_contains(r->api->trusted, r->api->n_trusted, sa)) return;
+    /* Walk from the right: the nearest address not itself a trusted proxy
+     * is the client (anything further left is the client's own claim). */
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", xff);
+    for (char *p = tmp + strlen(tmp); p > tmp;) {
+        char *comma = p;
+        while (comma > tmp && comma[-1] != ',') comma--;
+        char *a = comma;
+        while (*a == ' ') a++;
+        char *e = p;
+        while (e > a && e[-1] == ' ') e--;
+        *e = '\0';
+        if (*a && !cidr_contains_text(r->api->trusted, r->api->n_trusted, a)) {
+            snprintf(out, len, "%.45s", a);
+            return;
+        }
+        if (*a) snprintf(out, len, "%.45s", a);
+        p = comma > tmp ? comma - 1 : tmp;
+    }
 }
 
 const char *http_arg(struct request *r, const char *name)
@@ -293,6 +335,26 @@ static bool method_allowed(enum route route, const char *method)
     return false;
 }
 
+/* Why the key may not do this, or NULL when it may. */
+static const char *scope_refusal(const struct principal *p, enum route route, const char *method)
+{
+    bool read = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    bool queues = route == ROUTE_QUEUES || route == ROUTE_QUEUE || route == ROUTE_QUEUE_PAUSE ||
+                  route == ROUTE_QUEUE_RESUME;
+    if (queues && p->tenant[0])
+        return "queues are shared by every tenant; use a key without a tenant to see or change them";
+    switch (p->scope) {
+    case AUTH_SCOPE_ADMIN: return NULL;
+    case AUTH_SCOPE_READ:
+        return read ? NULL : "this key's scope is read: it may look (GET) but not change anything";
+    case AUTH_SCOPE_ENQUEUE:
+        return route == ROUTE_TASKS && !strcmp(method, "POST")
+                   ? NULL
+                   : "this key's scope is enqueue: it may only create tasks (POST /v1/tasks)";
+    }
+    return "this key has no scope";
+}
+
 /* ---- health ---- */
 
 static enum MHD_Result handle_health(struct request *r)
@@ -331,12 +393,24 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
                       routes[r->route].allow);
         return http_respond_error_with(r, &e, MHD_HTTP_HEADER_ALLOW, routes[r->route].allow);
     }
-    if (r->route != ROUTE_HEALTH && r->route != ROUTE_READY &&
-        !auth_check(api->auth, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                           MHD_HTTP_HEADER_AUTHORIZATION))) {
-        api_error_set(&e, 401, "unauthorized", NULL,
-                      "send a valid API key as 'Authorization: Bearer <key>'");
-        return http_respond_error_with(r, &e, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->route != ROUTE_HEALTH && r->route != ROUTE_READY) {
+        const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        char ip[64];
+        if (!auth_check(api->auth, authz, &r->who)) {
+            http_client_ip(r, ip, sizeof ip);
+            log_msg(LOG_WARN, "auth.denied", "ip=%s method=%s reason=%s", ip, method,
+                    authz ? "unknown_key" : "no_key");
+            api_error_set(&e, 401, "unauthorized", NULL,
+                          "send a valid API key as 'Authorization: Bearer <key>'");
+            return http_respond_error_with(r, &e, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        }
+        const char *why = scope_refusal(&r->who, r->route, method);
+        if (why) {
+            http_client_ip(r, ip, sizeof ip);
+            log_msg(LOG_WARN, "auth.forbidden", "ip=%s key=%s method=%s", ip, r->who.label, method);
+            api_error_set(&e, 403, "forbidden", NULL, "%s", why);
+            return http_respond_error(r, &e);
+        }
     }
     bool body = routes[r->route].has_body && (!strcmp(method, "POST") || !strcmp(method, "PUT"));
     if (body) {
@@ -412,11 +486,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return first_call(r, url, method);
     }
     if (*upload_data_size) {
-        if (!r->too_large && buf_append(&r->body, upload_data, *upload_data_size) < 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->too_large) {
+            /* libmicrohttpd cannot answer in the middle of a body, so the rest
+             * is read and dropped for the 413 at its end; an upload that goes
+             * on past DISCARD_MAX is cut off by closing the connection. */
+            r->discarded += n;
+            return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        if (buf_append(&r->body, upload_data, n) < 0) {
             r->too_large = true;
+            r->discarded = n;
             buf_free(&r->body);
         }
-        *upload_data_size = 0;
         return MHD_YES;
     }
     switch (r->state) {
@@ -459,13 +542,17 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(LOG_WARN, "http.error", "message=%s", log_quote(q, sizeof q, msg));
 }
 
-struct http_api *http_api_start(const struct config *cfg, const struct auth *auth,
-                                struct store *store, struct writer *writer,
-                                struct longpoll *longpoll, int listen_fd)
+struct http_api *http_api_start(const struct config *cfg, struct auth *auth,
+                                const struct netpolicy *np, struct store *store,
+                                struct writer *writer, struct longpoll *longpoll, int listen_fd)
 {
     struct http_api *api = xcalloc(1, sizeof *api);
     api->cfg = cfg;
     api->auth = auth;
+    api->np = np;
+    api->trusted = xcalloc(cfg->n_trust_proxy ? cfg->n_trust_proxy : 1, sizeof *api->trusted);
+    for (size_t i = 0; i < cfg->n_trust_proxy; i++)
+        if (cidr_parse(cfg->trust_proxy[i], &api->trusted[api->n_trusted])) api->n_trusted++;
     api->store = store;
     api->writer = writer;
     api->listen_fd = listen_fd;
@@ -482,9 +569,13 @@ struct http_api *http_api_start(const struct config *cfg, const struct auth *aut
         flags, 0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED, request_completed, api,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->http_timeout_ms + 999) / 1000),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->http_memory_limit, MHD_OPTION_END);
     if (!api->daemon) {
         log_msg(LOG_ERROR, "http.start_failed", "error=\"libmicrohttpd did not start\"");
+        free(api->trusted);
         free(api);
         return NULL;
     }
@@ -516,5 +607,6 @@ void http_api_stop(struct http_api *api)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(api->daemon);
+    free(api->trusted);
     free(api);
 }

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "apierr.h"
+#include "cidr.h"
 #include "http_api.h"
 #include "id.h"
 #include "longpoll.h"
@@ -18,7 +19,10 @@
 
 struct http_api {
     const struct config *cfg;
-    const struct auth *auth;
+    struct auth *auth;
+    const struct netpolicy *np;
+    struct cidr *trusted;  /* trust_proxy */
+    size_t n_trusted;
     struct store *store;
     struct writer *writer;
     struct longpoll *longpoll;
@@ -55,6 +59,7 @@ typedef enum MHD_Result (*write_finish_fn)(struct request *r);
 struct request {
     struct http_api *api;
     struct MHD_Connection *conn;
+    struct principal who;     /* the key the request authenticated with */
     enum route route;
     const char *method;
     char id[ID_LEN];          /* {id}; "" when malformed */
@@ -62,6 +67,7 @@ struct request {
     bool name_valid;
     struct buf body;
     bool too_large;
+    size_t discarded;         /* body bytes dropped after the cap */
     enum req_state state;
 
     /* A write: apply runs on the writer thread, finish answers after. */
@@ -105,6 +111,11 @@ enum MHD_Result http_unavailable(struct request *r, const char *what);
 /* Starts a write: suspends the request and submits apply to the writer;
  * finish answers once it is committed (r->commit_rc tells how it went). */
 enum MHD_Result http_start_write(struct request *r, write_apply_fn apply, write_finish_fn finish);
+
+/* The tenant the request is confined to, or NULL (a key without one). */
+const char *http_tenant(struct request *r);
+/* The client's address (X-Forwarded-For believed only from trust_proxy). */
+void http_client_ip(struct request *r, char *out, size_t len);
 
 /* A query argument, or NULL. */
 const char *http_arg(struct request *r, const char *name);

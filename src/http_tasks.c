@@ -81,7 +81,7 @@ enum MHD_Result http_task_create(struct request *r)
         return http_respond_error(r, &e);
     }
     int64_t now = util_now_ms();
-    if (validate_task_create(http_body(r), r->body.len, api->cfg, now, &r->task, r->hash, &e))
+    if (validate_task_create(http_body(r), r->body.len, api->cfg, api->np, now, &r->task, r->hash, &e))
         return http_respond_error(r, &e);
     buf_free(&r->body);
     struct task *t = r->task;
@@ -104,7 +104,7 @@ enum MHD_Result http_task_create(struct request *r)
     bool configured = scheduler_queue_get(writer_scheduler(api->writer), t->queue, &qs);
     validate_apply_defaults(t, api->cfg, configured ? &qs : NULL);
     id_new(now, t->id);
-    t->tenant = xstrdup("");
+    t->tenant = xstrdup(r->who.tenant);
     t->created_at_ms = now;
     t->updated_at_ms = now;
     cJSON *o = task_to_json(t, NULL, 0, NULL);
@@ -126,7 +126,7 @@ static enum MHD_Result respond_task(struct request *r, unsigned status, const ch
     size_t n = 0;
     struct webhook_state wh = {0};
     bool has_wh = false;
-    int rc = store_task_get(c, id, NULL, &t, &attempts, &n, &wh, &has_wh);
+    int rc = store_task_get(c, id, http_tenant(r), &t, &attempts, &n, &wh, &has_wh);
     if (rc == STORE_ERROR)
         log_msg(LOG_ERROR, "store.read_failed", "task=%s error=\"%s\"", id, store_conn_error(c));
     store_conn_release(c);
@@ -149,7 +149,7 @@ static int read_status(struct request *r, enum task_status *status)
     struct store_conn *c = store_conn_acquire(r->api->store);
     if (!c) return STORE_ERROR;
     struct task *t = NULL;
-    int rc = store_task_get(c, r->id, NULL, &t, NULL, NULL, NULL, NULL);
+    int rc = store_task_get(c, r->id, http_tenant(r), &t, NULL, NULL, NULL, NULL);
     store_conn_release(c);
     if (rc == STORE_OK) *status = t->status;
     task_free(t);
@@ -202,7 +202,7 @@ enum MHD_Result http_task_attempts(struct request *r)
     struct attempt *attempts = NULL;
     struct webhook_attempt *deliveries = NULL;
     size_t n = 0, m = 0;
-    int rc = store_task_get(c, r->id, NULL, &t, NULL, NULL, NULL, NULL);
+    int rc = store_task_get(c, r->id, http_tenant(r), &t, NULL, NULL, NULL, NULL);
     if (rc == STORE_OK) rc = store_attempts_get(c, t->seq, &attempts, &n);
     if (rc == STORE_OK) rc = store_webhook_attempts_get(c, t->seq, &deliveries, &m);
     store_conn_release(c);
@@ -276,6 +276,7 @@ static int parse_filter(struct request *r, const cJSON *doc, struct api_error *e
         snprintf(r->filter_queue, sizeof r->filter_queue, "%s", queue);
         f->queue = r->filter_queue;
     }
+    f->tenant = http_tenant(r);
     if (after && util_rfc3339_parse(after, &f->created_after_ms)) goto bad_after;
     if (before && util_rfc3339_parse(before, &f->created_before_ms)) goto bad_before;
     return 0;
@@ -360,12 +361,13 @@ enum MHD_Result http_task_list(struct request *r)
 
 /* Cancels one task inside a write. Returns STORE_OK, STORE_NOT_FOUND,
  * STORE_CONFLICT (final already; *out set) or STORE_ERROR. */
-static int cancel_one(struct writer_txn *tx, const char *id, int64_t now, struct task **out)
+static int cancel_one(struct writer_txn *tx, const char *id, const char *tenant, int64_t now,
+                      struct task **out)
 {
     struct store_conn *c = writer_txn_conn(tx);
     bool was_running;
     struct task *t = NULL;
-    int rc = store_task_cancel(c, id, NULL, now, &t, &was_running);
+    int rc = store_task_cancel(c, id, tenant, now, &t, &was_running);
     if (rc != STORE_OK) {
         if (out) *out = t;
         else task_free(t);
@@ -392,7 +394,7 @@ static int cancel_one(struct writer_txn *tx, const char *id, int64_t now, struct
 
 static int cancel_apply(struct writer_txn *tx, struct request *r)
 {
-    int rc = cancel_one(tx, r->id, util_now_ms(), &r->task);
+    int rc = cancel_one(tx, r->id, http_tenant(r), util_now_ms(), &r->task);
     if (rc == STORE_NOT_FOUND) {
         r->has_err = true;
         api_error_set(&r->err, 404, "not_found", NULL, "no task has this id");
@@ -429,14 +431,14 @@ static int replay_one(struct writer_txn *tx, struct request *r, const char *id, 
     struct store_conn *c = writer_txn_conn(tx);
     struct task *t = NULL;
     int64_t now = util_now_ms();
-    int rc = store_task_get(c, id, NULL, &t, NULL, NULL, NULL, NULL);
+    int rc = store_task_get(c, id, http_tenant(r), &t, NULL, NULL, NULL, NULL);
     if (rc != STORE_OK) return rc;
     if (!task_status_final(t->status)) {
         *out = t;
         return STORE_CONFLICT;
     }
     char *old_queue = xstrdup(t->queue);
-    if (validate_task_overrides(body, len, r->api->cfg, now, t, &r->err)) {
+    if (validate_task_overrides(body, len, r->api->cfg, r->api->np, now, t, &r->err)) {
         r->has_err = true;
         free(old_queue);
         task_free(t);
@@ -499,7 +501,8 @@ static int bulk_apply(struct writer_txn *tx, struct request *r)
     int64_t now = util_now_ms();
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
         struct task *t = NULL;
-        int one = cancel ? cancel_one(tx, ids[i], now, &t) : replay_one(tx, r, ids[i], NULL, 0, &t);
+        int one = cancel ? cancel_one(tx, ids[i], http_tenant(r), now, &t)
+                         : replay_one(tx, r, ids[i], NULL, 0, &t);
         task_free(t);
         if (one == STORE_OK) r->count++;
         else if (one == STORE_ERROR) rc = one;

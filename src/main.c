@@ -21,6 +21,8 @@
 #include "dispatcher.h"
 #include "http_api.h"
 #include "log.h"
+#include "netpolicy.h"
+#include <openssl/crypto.h>
 #include "longpoll.h"
 #include "store.h"
 #include "util.h"
@@ -43,12 +45,17 @@ static void raise_nofile(void)
     }
 }
 
-/* The configured webhook secret, or the one kept in the database (made on
- * first use). Returns a malloc'd string or NULL (err set). */
-static char *load_webhook_secret(const struct config *cfg, struct store *store, char *err,
-                                 size_t err_len)
+/* The configured webhook secrets, or the one kept in the database (made on
+ * first use). Returns 0 and fills keys, or an EXIT_* code with err set. */
+static int load_webhook_keys(const struct config *cfg, struct store *store,
+                             struct webhook_keys *keys, char **first, char *err, size_t err_len)
 {
-    if (cfg->webhook_secret) return xstrdup(cfg->webhook_secret);
+    if (cfg->n_webhook_secrets > 0) {
+        if (webhook_keys_decode(cfg->webhook_secrets, cfg->n_webhook_secrets, keys, err, err_len))
+            return EXIT_CONFIG;
+        if (first) *first = xstrdup(cfg->webhook_secrets[0]);
+        return EXIT_OK;
+    }
     struct store_conn *c = store_conn_open(store);
     char *secret = NULL, *fresh = webhook_secret_generate();
     int rc = c ? store_begin(c) : STORE_ERROR;
@@ -58,12 +65,17 @@ static char *load_webhook_secret(const struct config *cfg, struct store *store, 
         snprintf(err, err_len, "cannot keep the webhook secret in the database: %s",
                  c ? store_conn_error(c) : "no connection");
         if (c) store_rollback(c);
-        free(secret);
-        secret = NULL;
     }
     free(fresh);
     store_conn_close(c);
-    return secret;
+    if (rc != STORE_OK) {
+        free(secret);
+        return EXIT_DATABASE;
+    }
+    int code = webhook_keys_decode(&secret, 1, keys, err, err_len) ? EXIT_DATABASE : EXIT_OK;
+    if (first && code == EXIT_OK) *first = secret;
+    else free(secret);
+    return code;
 }
 
 static void notify_longpoll(void *arg, const char *task_id)
@@ -74,59 +86,102 @@ static void notify_longpoll(void *arg, const char *task_id)
 static int print_webhook_secret(const struct config *cfg)
 {
     char err[1024];
-    if (cfg->webhook_secret) {
-        printf("%s\n", cfg->webhook_secret);
-        return EXIT_OK;
+    struct webhook_keys keys;
+    char *secret = NULL;
+    struct store *store = NULL;
+    if (cfg->n_webhook_secrets == 0) {
+        store = store_open(cfg, true, err, sizeof err);
+        if (!store) {
+            fprintf(stderr, "asyncqueue: %s\n", err);
+            return EXIT_DATABASE;
+        }
     }
-    struct store *store = store_open(cfg, true, err, sizeof err);
-    if (!store) {
-        fprintf(stderr, "asyncqueue: %s\n", err);
-        return EXIT_DATABASE;
-    }
-    char *secret = load_webhook_secret(cfg, store, err, sizeof err);
+    int rc = load_webhook_keys(cfg, store, &keys, &secret, err, sizeof err);
     store_close(store);
-    if (!secret) {
+    if (rc != EXIT_OK) {
         fprintf(stderr, "asyncqueue: %s\n", err);
-        return EXIT_DATABASE;
+        return rc;
     }
     printf("%s\n", secret);
     free(secret);
     return EXIT_OK;
 }
 
-static int serve(const struct config *cfg, sigset_t *signals)
+static int hash_key(void)
+{
+    char line[4096];
+    if (!fgets(line, sizeof line, stdin)) {
+        fprintf(stderr, "asyncqueue: --hash-key reads the key on standard input\n");
+        return EXIT_USAGE;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strlen(line) < 16) {
+        fprintf(stderr, "asyncqueue: a key must be at least 16 characters\n");
+        return EXIT_USAGE;
+    }
+    char out[72];
+    auth_hash_key(line, out);
+    printf("%s\n", out);
+    return EXIT_OK;
+}
+
+/* SIGHUP: re-read the configuration and apply what can change live (keys
+ * and webhook secrets); the rest needs a restart, and the log says so. */
+static void reload(int argc, char **argv, struct auth *auth, struct dispatcher *dispatcher)
+{
+    struct config fresh;
+    enum config_mode mode;
+    char err[1024];
+    int rc = config_load(&fresh, argc, argv, environ, &mode, err, sizeof err);
+    struct webhook_keys keys;
+    if (rc == EXIT_OK && fresh.n_webhook_secrets > 0 &&
+        webhook_keys_decode(fresh.webhook_secrets, fresh.n_webhook_secrets, &keys, err, sizeof err))
+        rc = EXIT_CONFIG;
+    if (rc != EXIT_OK) {
+        char q[1100];
+        log_msg(LOG_ERROR, "config.reload_failed", "error=%s note=\"keeping the running settings\"",
+                log_quote(q, sizeof q, err));
+    } else {
+        auth_reload(auth, &fresh);
+        if (fresh.n_webhook_secrets > 0) dispatcher_set_webhook_keys(dispatcher, &keys);
+        log_msg(LOG_INFO, "config.reloaded", "keys=%zu webhook_secrets=%zu note=\"other settings "
+                "take effect on restart\"", fresh.n_api_keys + fresh.n_keys, fresh.n_webhook_secrets);
+    }
+    config_free(&fresh);
+}
+
+static int serve(const struct config *cfg, sigset_t *signals, int argc, char **argv)
 {
     char err[1024];
-    unsigned char key[WEBHOOK_KEY_MAX];
-    int rc = EXIT_RUNTIME, key_len, port = 0, listen_fd = -1;
+    struct webhook_keys keys;
+    int rc = EXIT_RUNTIME, port = 0, listen_fd = -1;
     bool loopback = false;
-    char *secret = NULL;
     struct store *store = NULL;
     struct writer *writer = NULL;
     struct dispatcher *dispatcher = NULL;
     struct http_api *api = NULL;
     struct longpoll *longpoll = NULL;
-    struct auth *auth = auth_new(cfg->api_keys);
+    struct netpolicy *np = NULL;
+    struct auth *auth = auth_new(cfg);
 
+    np = netpolicy_new(cfg, err, sizeof err);
+    if (!np) {
+        log_msg(LOG_ERROR, "config.invalid", "error=\"%s\"", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
     store = store_open(cfg, false, err, sizeof err);
     if (!store) {
         log_msg(LOG_ERROR, "store.open_failed", "error=\"%s\"", err);
         rc = EXIT_DATABASE;
         goto out;
     }
-    secret = load_webhook_secret(cfg, store, err, sizeof err);
-    if (!secret) {
-        log_msg(LOG_ERROR, "store.open_failed", "error=\"%s\"", err);
-        rc = EXIT_DATABASE;
+    rc = load_webhook_keys(cfg, store, &keys, NULL, err, sizeof err);
+    if (rc != EXIT_OK) {
+        log_msg(LOG_ERROR, rc == EXIT_CONFIG ? "config.invalid" : "store.open_failed", "error=\"%s\"", err);
         goto out;
     }
-    key_len = webhook_secret_decode(secret, key);
-    if (key_len < 0) {
-        log_msg(LOG_ERROR, "config.invalid", "error=\"webhook_secret must be whsec_ followed by "
-                "base64 of 24 to 64 bytes\"");
-        rc = EXIT_CONFIG;
-        goto out;
-    }
+    rc = EXIT_RUNTIME;
     listen_fd = http_listen(cfg->listen, &port, &loopback, err, sizeof err);
     if (listen_fd < 0) {
         log_msg(LOG_ERROR, "http.listen_failed", "error=\"%s\"", err);
@@ -145,11 +200,11 @@ static int serve(const struct config *cfg, sigset_t *signals)
         rc = EXIT_DATABASE;
         goto out;
     }
-    dispatcher = dispatcher_new(cfg, writer, key, (size_t)key_len);
+    dispatcher = dispatcher_new(cfg, writer, np, &keys);
     longpoll = longpoll_new(http_resume_request);
     if (!dispatcher || !longpoll) goto out;
     writer_on_final(writer, notify_longpoll, longpoll);
-    api = http_api_start(cfg, auth, store, writer, longpoll, listen_fd);
+    api = http_api_start(cfg, auth, np, store, writer, longpoll, listen_fd);
     if (!api) goto out;
     listen_fd = -1; /* owned by the api now */
     struct writer_sink sink = dispatcher_sink(dispatcher);
@@ -168,7 +223,7 @@ static int serve(const struct config *cfg, sigset_t *signals)
         int sig = 0;
         if (sigwait(signals, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            log_msg(LOG_INFO, "signal.ignored", "signal=HUP note=\"restart to apply new settings\"");
+            reload(argc, argv, auth, dispatcher);
             continue;
         }
         log_msg(LOG_INFO, "asyncqueue.stopping", "signal=%s inflight=%d",
@@ -186,9 +241,10 @@ out:
     dispatcher_free(dispatcher);
     longpoll_free(longpoll);
     store_close(store);
+    netpolicy_free(np);
     if (listen_fd >= 0) close(listen_fd);
-    free(secret);
     auth_free(auth);
+    OPENSSL_cleanse(&keys, sizeof keys);
     if (rc == EXIT_OK) log_msg(LOG_INFO, "asyncqueue.stopped", "status=clean");
     return rc;
 }
@@ -215,10 +271,11 @@ int main(int argc, char **argv)
         config_print_example(stdout);
         break;
     case CONFIG_MODE_CHECK: {
-        unsigned char key[WEBHOOK_KEY_MAX];
-        if (cfg.webhook_secret && webhook_secret_decode(cfg.webhook_secret, key) < 0) {
-            fprintf(stderr, "asyncqueue: webhook_secret must be whsec_ followed by base64 of 24 "
-                            "to 64 bytes\n");
+        struct webhook_keys keys;
+        struct netpolicy *np = netpolicy_new(&cfg, err, sizeof err);
+        netpolicy_free(np);
+        if (!np || webhook_keys_decode(cfg.webhook_secrets, cfg.n_webhook_secrets, &keys, err, sizeof err)) {
+            fprintf(stderr, "asyncqueue: %s\n", err);
             rc = EXIT_CONFIG;
             break;
         }
@@ -228,6 +285,9 @@ int main(int argc, char **argv)
     }
     case CONFIG_MODE_PRINT_SECRET:
         rc = print_webhook_secret(&cfg);
+        break;
+    case CONFIG_MODE_HASH_KEY:
+        rc = hash_key();
         break;
     case CONFIG_MODE_RUN: {
         log_set_level(cfg.log_level);
@@ -246,7 +306,7 @@ int main(int argc, char **argv)
             rc = EXIT_RUNTIME;
             break;
         }
-        rc = serve(&cfg, &signals);
+        rc = serve(&cfg, &signals, argc, argv);
         curl_global_cleanup();
         break;
     }

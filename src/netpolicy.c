@@ -8,11 +8,14 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <ctype.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "cidr.h"
 #include "util.h"
 
 struct v4_range {
@@ -129,8 +132,103 @@ const char *netpolicy_classify_text(const char *text, bool *is_literal)
     return NULL;
 }
 
-enum netpolicy_url_result netpolicy_check_url(const char *url, bool allow_private, char *why,
-                                              size_t why_len)
+struct netpolicy {
+    bool allow_private;
+    struct cidr *allow_cidrs, *deny_cidrs;
+    size_t n_allow_cidrs, n_deny_cidrs;
+    char **allow_hosts, **deny_hosts; /* lower case; ".example.com" matches under it */
+    size_t n_allow_hosts, n_deny_hosts;
+};
+
+static bool host_name_ok(const char *s)
+{
+    if (!*s || strlen(s) > 253) return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-') return false;
+    return true;
+}
+
+static int add_entries(char **list, size_t n, struct cidr **cidrs, size_t *n_cidrs, char ***hosts,
+                       size_t *n_hosts, const char *key, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct cidr c;
+        if (cidr_parse(list[i], &c)) {
+            *cidrs = xrealloc(*cidrs, (*n_cidrs + 1) * sizeof **cidrs);
+            (*cidrs)[(*n_cidrs)++] = c;
+        } else if (host_name_ok(list[i])) {
+            *hosts = xrealloc(*hosts, (*n_hosts + 1) * sizeof **hosts);
+            char *h = xstrdup(list[i]);
+            for (char *p = h; *p; p++) *p = (char)tolower((unsigned char)*p);
+            (*hosts)[(*n_hosts)++] = h;
+        } else {
+            snprintf(err, err_len, "%s: '%s' is neither a CIDR (10.0.0.0/8, fd00::/8) nor a host name",
+                     key, list[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct netpolicy *netpolicy_new(const struct config *cfg, char *err, size_t err_len)
+{
+    struct netpolicy *np = xcalloc(1, sizeof *np);
+    np->allow_private = cfg->allow_private_targets;
+    if (add_entries(cfg->allow_destinations, cfg->n_allow_destinations, &np->allow_cidrs,
+                    &np->n_allow_cidrs, &np->allow_hosts, &np->n_allow_hosts, "allow_destinations",
+                    err, err_len) ||
+        add_entries(cfg->deny_destinations, cfg->n_deny_destinations, &np->deny_cidrs,
+                    &np->n_deny_cidrs, &np->deny_hosts, &np->n_deny_hosts, "deny_destinations", err,
+                    err_len)) {
+        netpolicy_free(np);
+        return NULL;
+    }
+    return np;
+}
+
+void netpolicy_free(struct netpolicy *np)
+{
+    if (!np) return;
+    for (size_t i = 0; i < np->n_allow_hosts; i++) free(np->allow_hosts[i]);
+    for (size_t i = 0; i < np->n_deny_hosts; i++) free(np->deny_hosts[i]);
+    free(np->allow_hosts);
+    free(np->deny_hosts);
+    free(np->allow_cidrs);
+    free(np->deny_cidrs);
+    free(np);
+}
+
+/* "example.com" matches itself; ".example.com" matches names under it. */
+static bool in_hosts(char *const *list, size_t n, const char *host)
+{
+    size_t hl = strlen(host);
+    for (size_t i = 0; i < n; i++) {
+        const char *e = list[i];
+        size_t el = strlen(e);
+        if (e[0] == '.') {
+            if (hl > el && strcmp(host + hl - el, e) == 0) return true;
+            if (strcmp(host, e + 1) == 0) return true;
+        } else if (strcmp(host, e) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *netpolicy_check_addr(const struct netpolicy *np, const char *host,
+                                 const struct sockaddr *sa)
+{
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return "unsupported-family";
+    if (cidr_contains(np->deny_cidrs, np->n_deny_cidrs, sa)) return "denied";
+    if (host && in_hosts(np->deny_hosts, np->n_deny_hosts, host)) return "denied";
+    if (np->allow_private) return NULL;
+    if (cidr_contains(np->allow_cidrs, np->n_allow_cidrs, sa)) return NULL;
+    if (host && in_hosts(np->allow_hosts, np->n_allow_hosts, host)) return NULL;
+    return netpolicy_classify(sa);
+}
+
+enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const char *url,
+                                              char *why, size_t why_len)
 {
     enum netpolicy_url_result rc = NETPOLICY_URL_INVALID;
     char *scheme = NULL, *host = NULL;
@@ -152,15 +250,41 @@ enum netpolicy_url_result netpolicy_check_url(const char *url, bool allow_privat
         snprintf(why, why_len, "must name a host, like https://example.com/path");
         goto out;
     }
+    for (char *p = host; *p; p++) *p = (char)tolower((unsigned char)*p);
+    if (in_hosts(np->deny_hosts, np->n_deny_hosts, host)) {
+        snprintf(why, why_len, "names a host this daemon may not call (deny_destinations)");
+        rc = NETPOLICY_URL_BLOCKED;
+        goto out;
+    }
+    /* curl normalises shorthand such as "127.1" or "2130706433" into dotted
+     * quads, so `host` here is the form it will connect to. */
+    char lit[64];
+    snprintf(lit, sizeof lit, "%s", host);
+    size_t n = strlen(lit);
+    if (n >= 2 && lit[0] == '[' && lit[n - 1] == ']') {
+        memmove(lit, lit + 1, n - 2);
+        lit[n - 2] = '\0';
+    }
+    char *zone = strchr(lit, '%');
+    if (zone) *zone = '\0';
+    struct sockaddr_storage ss = {0};
     bool literal = false;
-    /* inet_pton refuses shorthand such as "127.1"; curl normalises those
-     * into dotted quads, so `host` here is the form it will connect to. */
-    const char *range = netpolicy_classify_text(host, &literal);
-    if (range && !allow_private) {
-        snprintf(why, why_len,
-                 "points at a %s address, which is refused; use a public address, or start the "
-                 "daemon with allow_private_targets = true to call local services",
-                 range);
+    if (inet_pton(AF_INET, lit, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ss.ss_family = AF_INET;
+        literal = true;
+    } else if (inet_pton(AF_INET6, lit, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ss.ss_family = AF_INET6;
+        literal = true;
+    }
+    const char *range = literal ? netpolicy_check_addr(np, NULL, (struct sockaddr *)&ss) : NULL;
+    if (range) {
+        if (strcmp(range, "denied") == 0)
+            snprintf(why, why_len, "points at an address this daemon may not call (deny_destinations)");
+        else
+            snprintf(why, why_len,
+                     "points at a %s address, which is refused; use a public address, or allow it "
+                     "with allow_destinations (or allow_private_targets = true)",
+                     range);
         rc = NETPOLICY_URL_BLOCKED;
         goto out;
     }

@@ -41,7 +41,8 @@ struct sq_store {
 
 #define TASK_COLS                                                                              \
     "seq, id, tenant, queue, host, status, method, callback_url, headers, body, body_kind, "   \
-    "webhook_url, metadata, max_retries, timeout_ms, attempts, replays, replay_from, "         \
+    "webhook_url, metadata, max_retries, timeout_ms, follow_redirects, attempts, replays, "    \
+    "replay_from, "                                                                            \
     "idempotency_key, run_at, created_at, updated_at, started_at, finished_at, lease_until, "  \
     "claim_token, response_status, response_headers, response_body, response_ms, error_code, " \
     "error_message"
@@ -117,8 +118,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_TASK] =
         "INSERT INTO tasks (id, tenant, queue, host, status, method, callback_url, headers, body, "
         "body_kind, webhook_url, metadata, max_retries, timeout_ms, attempts, idempotency_key, "
-        "run_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, "
-        "?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, ?16)",
+        "run_at, created_at, updated_at, follow_redirects) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, "
+        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, ?16, ?17)",
     [ST_CLAIM_TASKS] =
         CLAIM_SET "WHERE seq IN (SELECT seq FROM tasks WHERE status = 'queued' AND queue = ?3 "
         "AND run_at <= ?1 AND host NOT IN (SELECT value FROM json_each(?4)) "
@@ -179,6 +180,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE tasks SET status = 'queued', queue = ?2, host = ?3, method = ?4, "
         "callback_url = ?5, headers = ?6, body = ?7, body_kind = ?8, webhook_url = ?9, "
         "metadata = ?10, max_retries = ?11, timeout_ms = ?12, run_at = ?13, updated_at = ?14, "
+        "follow_redirects = ?15, "
         "started_at = NULL, finished_at = NULL, lease_until = NULL, "
         "claim_token = claim_token + 1, replays = replays + 1, replay_from = attempts, "
         "response_status = NULL, response_headers = NULL, response_body = NULL, "
@@ -333,6 +335,7 @@ static struct task *row_to_task(sqlite3_stmt *s)
     t->metadata_json = col_text(s, i++);
     t->max_retries = sqlite3_column_int(s, i++);
     t->timeout_ms = sqlite3_column_int64(s, i++);
+    t->follow_redirects = sqlite3_column_int(s, i++) != 0;
     t->attempts = sqlite3_column_int(s, i++);
     t->replays = sqlite3_column_int(s, i++);
     t->replay_from = sqlite3_column_int(s, i++);
@@ -633,6 +636,7 @@ static int sq_task_insert(void *impl, struct task *t)
     bind_text(s, 14, t->idempotency_key);
     sqlite3_bind_int64(s, 15, t->run_at_ms);
     sqlite3_bind_int64(s, 16, t->created_at_ms);
+    sqlite3_bind_int(s, 17, t->follow_redirects ? 1 : 0);
     int rc = exec_stmt(c, s, "insert task");
     if (rc == STORE_OK) t->seq = sqlite3_last_insert_rowid(c->db);
     return rc;
@@ -959,6 +963,7 @@ static int sq_task_replay(void *impl, struct task *t)
     sqlite3_bind_int64(s, 12, t->timeout_ms);
     sqlite3_bind_int64(s, 13, t->run_at_ms);
     sqlite3_bind_int64(s, 14, t->updated_at_ms);
+    sqlite3_bind_int(s, 15, t->follow_redirects ? 1 : 0);
     int rc = exec_stmt(c, s, "replay task");
     if (rc != STORE_OK) return rc;
     if (sqlite3_changes(c->db) == 0) return STORE_CONFLICT;

@@ -235,6 +235,7 @@ cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t
     else cJSON_AddNullToObject(o, "webhookUrl");
     cJSON_AddNumberToObject(o, "retries", t->max_retries);
     cJSON_AddNumberToObject(o, "timeout", (double)t->timeout_ms / 1000.0);
+    cJSON_AddBoolToObject(o, "followRedirects", t->follow_redirects);
     cJSON_AddItemToObject(o, "metadata", parse_stored(t->metadata_json));
     cJSON_AddNumberToObject(o, "attempts", t->attempts);
     cJSON_AddNumberToObject(o, "replays", t->replays);

@@ -137,7 +137,7 @@ bool validate_queue_name(const char *name)
     return true;
 }
 
-static int check_url(const cJSON *v, const char *field, const struct config *cfg, char **out,
+static int check_url(const cJSON *v, const char *field, const struct netpolicy *np, char **out,
                      struct api_error *err)
 {
     if (!cJSON_IsString(v)) {
@@ -150,7 +150,7 @@ static int check_url(const cJSON *v, const char *field, const struct config *cfg
         return -1;
     }
     char why[256];
-    switch (netpolicy_check_url(v->valuestring, cfg->allow_private_targets, why, sizeof why)) {
+    switch (netpolicy_check_url(np, v->valuestring, why, sizeof why)) {
     case NETPOLICY_URL_OK:
         *out = xstrdup(v->valuestring);
         return 0;
@@ -275,7 +275,8 @@ static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "
 
 static const char *const task_fields[] = {
     "callbackUrl", "method", "headers", "payload", "body", "webhookUrl", "retries",
-    "timeout",     "delay",  "runAt",   "queue",   "metadata", "idempotencyKey",
+    "timeout",     "delay",  "runAt",   "queue",   "metadata", "followRedirects",
+    "idempotencyKey", /* last: replays take every field but this one */
 };
 
 static int check_known(const cJSON *doc, const char *const *fields, size_t n, struct api_error *err)
@@ -304,8 +305,9 @@ bool validate_idempotency_key(const char *key)
 /* Applies every field present in doc to t. When creating, callbackUrl is
  * required and absent fields get their defaults (retries and timeout are
  * left -1 and 0 for validate_apply_defaults). */
-static int apply_fields(const cJSON *doc, struct task *t, const struct config *cfg, int64_t now_ms,
-                        bool creating, struct api_error *err)
+static int apply_fields(const cJSON *doc, struct task *t, const struct config *cfg,
+                        const struct netpolicy *np, int64_t now_ms, bool creating,
+                        struct api_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "callbackUrl");
     if (!v && creating) {
@@ -315,7 +317,7 @@ static int apply_fields(const cJSON *doc, struct task *t, const struct config *c
     }
     if (v) {
         char *url = NULL;
-        if (check_url(v, "callbackUrl", cfg, &url, err)) return -1;
+        if (check_url(v, "callbackUrl", np, &url, err)) return -1;
         free(t->callback_url);
         free(t->host);
         t->callback_url = url;
@@ -380,7 +382,7 @@ static int apply_fields(const cJSON *doc, struct task *t, const struct config *c
     v = cJSON_GetObjectItemCaseSensitive(doc, "webhookUrl");
     if (v) {
         char *url = NULL;
-        if (!cJSON_IsNull(v) && check_url(v, "webhookUrl", cfg, &url, err)) return -1;
+        if (!cJSON_IsNull(v) && check_url(v, "webhookUrl", np, &url, err)) return -1;
         free(t->webhook_url);
         t->webhook_url = url;
     }
@@ -447,6 +449,16 @@ static int apply_fields(const cJSON *doc, struct task *t, const struct config *c
         t->metadata_json = cJSON_IsNull(v) ? NULL : cJSON_PrintUnformatted(v);
     }
 
+    v = cJSON_GetObjectItemCaseSensitive(doc, "followRedirects");
+    if (v) {
+        if (!cJSON_IsBool(v)) {
+            api_error_set(err, 400, "invalid_field", "followRedirects",
+                          "followRedirects must be true or false");
+            return -1;
+        }
+        t->follow_redirects = cJSON_IsTrue(v);
+    }
+
     v = cJSON_GetObjectItemCaseSensitive(doc, "idempotencyKey");
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsString(v) || !validate_idempotency_key(v->valuestring)) {
@@ -473,8 +485,9 @@ static void request_hash(cJSON *doc, char out[65])
     if (key) cJSON_AddItemToObject(doc, "idempotencyKey", key);
 }
 
-int validate_task_create(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
-                         struct task **out, char hash[65], struct api_error *err)
+int validate_task_create(const char *body, size_t len, const struct config *cfg,
+                         const struct netpolicy *np, int64_t now_ms, struct task **out,
+                         char hash[65], struct api_error *err)
 {
     *out = NULL;
     cJSON *doc = validate_json(body, len, err);
@@ -486,7 +499,7 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
         goto out;
     }
     if (check_known(doc, task_fields, ARRAY_LEN(task_fields), err)) goto out;
-    if (apply_fields(doc, t, cfg, now_ms, true, err)) goto out;
+    if (apply_fields(doc, t, cfg, np, now_ms, true, err)) goto out;
     if (hash) request_hash(doc, hash);
     t->status = TASK_QUEUED;
     *out = t;
@@ -498,8 +511,9 @@ out:
     return rc;
 }
 
-int validate_task_overrides(const char *body, size_t len, const struct config *cfg, int64_t now_ms,
-                            struct task *t, struct api_error *err)
+int validate_task_overrides(const char *body, size_t len, const struct config *cfg,
+                            const struct netpolicy *np, int64_t now_ms, struct task *t,
+                            struct api_error *err)
 {
     t->run_at_ms = now_ms;
     if (len == 0) return 0; /* no overrides: replay as it was */
@@ -513,7 +527,7 @@ int validate_task_overrides(const char *body, size_t len, const struct config *c
     }
     /* Everything a create takes except the idempotency key. */
     if (check_known(doc, task_fields, ARRAY_LEN(task_fields) - 1, err)) goto out;
-    rc = apply_fields(doc, t, cfg, now_ms, false, err);
+    rc = apply_fields(doc, t, cfg, np, now_ms, false, err);
 out:
     cJSON_Delete(doc);
     return rc;

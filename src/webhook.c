@@ -51,3 +51,36 @@ void webhook_sign(const unsigned char *key, size_t key_len, const char *msg_id,
     snprintf(out, WEBHOOK_SIGNATURE_LEN, "v1,%s", b);
     free(b);
 }
+
+int webhook_keys_decode(char *const *secrets, size_t n, struct webhook_keys *keys, char *err,
+                        size_t err_len)
+{
+    memset(keys, 0, sizeof *keys);
+    if (n > WEBHOOK_KEYS_MAX) {
+        snprintf(err, err_len, "at most %d webhook secrets at once", WEBHOOK_KEYS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int len = webhook_secret_decode(secrets[i], keys->key[i]);
+        if (len < 0) {
+            snprintf(err, err_len, "webhook secret %zu must be whsec_ followed by base64 of %d to "
+                     "%d bytes", i + 1, WEBHOOK_KEY_MIN, WEBHOOK_KEY_MAX);
+            return -1;
+        }
+        keys->len[i] = (size_t)len;
+        keys->n++;
+    }
+    return 0;
+}
+
+void webhook_sign_all(const struct webhook_keys *keys, const char *msg_id, int64_t timestamp_s,
+                      const char *body, size_t body_len, char *out, size_t out_len)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (int i = 0; i < keys->n && o + WEBHOOK_SIGNATURE_LEN < out_len; i++) {
+        char sig[WEBHOOK_SIGNATURE_LEN];
+        webhook_sign(keys->key[i], keys->len[i], msg_id, timestamp_s, body, body_len, sig);
+        o += (size_t)snprintf(out + o, out_len - o, "%s%s", i ? " " : "", sig);
+    }
+}
