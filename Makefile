@@ -37,6 +37,7 @@ SRC        := $(wildcard src/*.c)
 OBJ        := $(SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded.o
 LIB_OBJ    := $(filter-out $(B)/obj/main.o,$(OBJ))
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+DASHBOARD  := $(sort $(wildcard dashboard/*))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
@@ -51,8 +52,9 @@ $(B)/asyncqueue: $(OBJ)
 $(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/gen/embedded.c: tools/embed.sh $(MIGRATIONS) | $(B)/gen
-	sh tools/embed.sh embedded_migrations $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+$(B)/gen/embedded.c: tools/embed.sh $(MIGRATIONS) $(DASHBOARD) | $(B)/gen
+	{ sh tools/embed.sh embedded_migrations $(MIGRATIONS); \
+	  sh tools/embed.sh embedded_dashboard $(DASHBOARD) | tail -n +3; } > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/embedded.o: $(B)/gen/embedded.c | $(B)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<

@@ -60,6 +60,7 @@ struct config_api_key {
 struct config {
     char *listen;            /* "host:port"; port 0 picks a free one */
     char *db;                /* path of the SQLite database */
+    char *metrics_listen;    /* extra host:port serving only /metrics, no key; NULL: none */
     char **api_keys;         /* admin keys, NULL-terminated; none (and no key.*) = no auth */
     size_t n_api_keys;
     struct config_api_key *keys; /* key.<label> lines */

@@ -15,5 +15,7 @@ struct embedded_file {
 
 /* migrations/NNNN_*.sql in name order; the list ends with name == NULL. */
 extern const struct embedded_file embedded_migrations[];
+/* dashboard/ files: the dashboard served at /dashboard/. */
+extern const struct embedded_file embedded_dashboard[];
 
 #endif

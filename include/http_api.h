@@ -24,6 +24,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "events.h"
 #include "longpoll.h"
 #include "netpolicy.h"
 #include "store.h"
@@ -36,13 +37,25 @@ struct http_api;
  * *loopback (whether the address is a loopback one), or -1 with err. */
 int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t err_len);
 
-/* Starts serving on listen_fd (takes ownership). The other arguments are
- * borrowed and must outlive the api; longpoll must have been made with
- * http_resume_request as its resume function. Returns NULL on failure
- * (logged). */
-struct http_api *http_api_start(const struct config *cfg, struct auth *auth,
-                                const struct netpolicy *np, struct store *store,
-                                struct writer *writer, struct longpoll *longpoll, int listen_fd);
+/* What the HTTP front end uses; all borrowed, all must outlive it. longpoll
+ * and events must have been made with http_resume_request as their resume
+ * function. */
+struct http_deps {
+    const struct config *cfg;
+    struct auth *auth;
+    const struct netpolicy *np;
+    struct store *store;
+    struct writer *writer;
+    struct longpoll *longpoll;
+    struct events *events;
+    int (*inflight)(void *arg); /* calls in flight, for /metrics */
+    void *inflight_arg;
+};
+
+/* Starts serving the API on listen_fd (takes ownership). With metrics_only
+ * it serves just GET /metrics, without authentication (metrics_listen).
+ * Returns NULL on failure (logged). */
+struct http_api *http_api_start(const struct http_deps *deps, int listen_fd, bool metrics_only);
 /* The resume function for longpoll_new(). */
 void http_resume_request(void *arg);
 /* Stops accepting connections and refuses new writes with 503. */

@@ -38,12 +38,16 @@ struct queue_info {
     struct queue_settings s;
     bool configured;          /* has settings (config file or API) */
     int inflight;
+    int64_t accepted_total;
     int64_t dispatched_total;
     int64_t completed_total;
     int64_t failed_total;
+    int64_t cancelled_total;
+    int accepted_last_minute;
     int dispatched_last_minute;
     int completed_last_minute;
     int failed_last_minute;
+    int cancelled_last_minute;
 };
 
 /* One claim the writer should run. */
@@ -90,8 +94,17 @@ enum scheduler_outcome { SCHEDULER_RETRY, SCHEDULER_COMPLETED, SCHEDULER_FAILED,
 /* A claimed task's attempt ended (its result is committed). For SCHEDULER_RETRY
  * in a FIFO queue, seq and run_at_ms set the hold: nothing else in the queue
  * runs before that task. */
-void scheduler_released(struct scheduler *s, const char *queue, const char *host, enum scheduler_outcome o,
-                    int64_t seq, int64_t run_at_ms, int64_t now_ms);
+void scheduler_released(struct scheduler *s, const char *queue, const char *host,
+                        enum scheduler_outcome o, int64_t seq, int64_t run_at_ms);
+enum scheduler_count {
+    SCHEDULER_COUNT_ACCEPTED,
+    SCHEDULER_COUNT_COMPLETED,
+    SCHEDULER_COUNT_FAILED,
+    SCHEDULER_COUNT_CANCELLED,
+};
+/* Counts a task accepted into, or finished in, queue. */
+void scheduler_count(struct scheduler *s, const char *queue, enum scheduler_count what, int64_t now_ms);
+
 /* A task reached a final state without being claimed (cancelled while
  * queued): clears a FIFO hold on it. */
 void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq);

@@ -129,6 +129,10 @@ cJSON *task_result_json(const struct task *t, bool *base64);
 cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t n,
                     const struct webhook_state *webhook);
 
+/* A live-feed event: {"change", "id", "status", "queue", "attempts",
+ * "runAt", "updatedAt", "statusCode", "error"}. Caller frees. */
+char *task_event_json(const struct task *t, const char *change);
+
 /* The webhook body for a task in a final state (see docs/api.md). Returns
  * a new string the caller frees. */
 char *task_webhook_payload(const struct task *t);

@@ -28,6 +28,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t util_now_ms(void);
 /* Monotonic milliseconds: timeouts and durations, immune to clock jumps. */
 int64_t util_mono_ms(void);
+/* Monotonic microseconds, for latencies below a millisecond. */
+int64_t util_mono_us(void);
 
 /* RFC 3339 UTC with milliseconds, "2026-11-28T10:12:22.123Z". out must hold
  * at least UTIL_RFC3339_LEN bytes. Returns out. */

@@ -65,9 +65,18 @@ struct writer_sink {
 struct writer *writer_new(struct store *store, const struct config *cfg);
 /* Starts the thread; sink may be NULL (then nothing is claimed). */
 int writer_start(struct writer *w, const struct writer_sink *sink);
-/* Called (on the writer thread, after commit) with the id of every task
- * that reached a final state. Set before writer_start. */
-void writer_on_final(struct writer *w, void (*fn)(void *arg, const char *task_id), void *arg);
+/* What the writer tells the rest of the daemon after each commit. Every
+ * callback runs on the writer thread and must not block. */
+struct writer_hooks {
+    void (*task_final)(void *arg, const char *task_id); /* a task reached a final state */
+    bool (*want_events)(void *arg);                     /* is anyone watching the feed? */
+    void (*event)(void *arg, const char *tenant, char *json); /* takes ownership of json */
+    void (*batch_done)(void *arg);                      /* after each batch's effects */
+    void *arg;
+};
+
+/* Set before writer_start. */
+void writer_set_hooks(struct writer *w, const struct writer_hooks *hooks);
 /* Queues op (the caller keeps it alive until done runs). Thread-safe. */
 void writer_submit(struct writer *w, struct writer_op *op);
 /* Wakes the writer to look for due work (capacity was freed). */
@@ -99,8 +108,14 @@ void writer_txn_released(struct writer_txn *tx, const char *queue, const char *h
                          enum scheduler_outcome o, int64_t seq, int64_t run_at_ms);
 /* After commit: the backlog grew or shrank. */
 void writer_txn_backlog(struct writer_txn *tx, int delta);
-/* After commit: task reached a final state (wakes long-polls). */
-void writer_txn_final(struct writer_txn *tx, const char *task_id);
+/* After commit: task t (as now stored) was accepted into its queue. */
+void writer_txn_accepted(struct writer_txn *tx, const struct task *t);
+/* After commit: task t (as now stored) reached a final state: counts it,
+ * wakes its long-polls, and tells the live feed. */
+void writer_txn_final(struct writer_txn *tx, const struct task *t);
+/* After commit: tell the live feed that t changed (change: "started",
+ * "retrying", "replayed"). */
+void writer_txn_event(struct writer_txn *tx, const struct task *t, const char *change);
 /* After commit: stop the running call of task seq. */
 void writer_txn_abort(struct writer_txn *tx, int64_t task_seq);
 /* After commit: a queued task left queue without running (FIFO hold). */

@@ -51,6 +51,11 @@ static const struct config_key keys[] = {
     {"db", KT_STRING, OFF(db), "asyncqueue.db", 0, 0, false,
      "Path of the SQLite database file (created if missing; -wal and -shm files\n"
      "sit beside it). Only one daemon may use a database file at a time.", 0},
+    {"metrics_listen", KT_STRING, OFF(metrics_listen), "", 0, 0, false,
+     "An extra host:port that serves only GET /metrics, without a key, for a\n"
+     "Prometheus that cannot send one. Empty: /metrics is served on the main\n"
+     "address only, and needs a key when keys are configured. Keep it on\n"
+     "loopback or a private network.", 0},
     {"api_key", KT_STRING_LIST, OFF(api_keys), "", 0, 0, true,
      "Admin API keys accepted in 'Authorization: Bearer <key>', separated by\n"
      "commas (several keys allow rotation without downtime). Keys with a scope or\n"

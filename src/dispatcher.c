@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "netpolicy.h"
 #include "retry.h"
 #include "util.h"
@@ -276,9 +277,10 @@ static int finish_apply(struct writer_txn *tx, void *arg)
     writer_txn_released(tx, t->queue, t->host, o, t->seq, t->run_at_ms);
     if (t->status == TASK_QUEUED) {
         writer_txn_task_due(tx, t->queue, t->run_at_ms);
+        writer_txn_event(tx, t, "retrying");
     } else {
         writer_txn_backlog(tx, -1);
-        writer_txn_final(tx, t->id);
+        writer_txn_final(tx, t);
     }
     if (f->webhook_body) writer_txn_webhook_due(tx, t->updated_at_ms);
     return STORE_OK;
@@ -370,6 +372,8 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     if (task_status_final(task->status) && task->webhook_url)
         f->webhook_body = task_webhook_payload(task);
 
+    metrics_attempt((int)status, dec.verdict == RETRY_DONE ? "success" : dec.verdict == RETRY_AGAIN ? "retry" : "failure",
+                    duration);
     char err[300];
     if (dec.verdict == RETRY_AGAIN)
         log_batch_add(&w->log, LOG_INFO, "attempt.end", "task=%s n=%d status=%ld ms=%lld outcome=retry retry_in_ms=%lld error=%s",
@@ -449,6 +453,7 @@ static void finish_webhook(struct worker *w, struct transfer *t, CURLcode rc)
         if (delay < 0 || t->blocked_range) r->give_up = true;
         else r->next_at_ms = now + delay;
     }
+    metrics_webhook(r->delivered ? "delivered" : r->give_up ? "failed" : "retry");
     char err[300];
     if (r->delivered)
         log_batch_add(&w->log, LOG_INFO, "webhook.delivered", "id=%s task=%s n=%d status=%ld ms=%lld",

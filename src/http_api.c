@@ -17,6 +17,7 @@
 
 #include "http_internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "netpolicy.h"
 #include "validate.h"
 
@@ -90,6 +91,7 @@ enum MHD_Result http_respond_text(struct request *r, unsigned status, char *body
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (header) MHD_add_response_header(resp, header, value);
+    r->status = (int)status;
     enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -121,6 +123,7 @@ enum MHD_Result http_respond_error_with(struct request *r, const struct api_erro
         snprintf(ra, sizeof ra, "%d", e->retry_after_s);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
+    r->status = e->status;
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)e->status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -256,23 +259,30 @@ struct route_def {
     enum route route;
     const char *allow;   /* methods, for 405 and Allow */
     bool has_body;       /* reads a JSON body */
+    const char *name;    /* for metrics */
 };
 
 static const struct route_def routes[] = {
-    {ROUTE_NONE, "", false},
-    {ROUTE_HEALTH, "GET, HEAD", false},
-    {ROUTE_READY, "GET, HEAD", false},
-    {ROUTE_TASKS, "GET, HEAD, POST", true},
-    {ROUTE_TASKS_CANCEL, "POST", true},
-    {ROUTE_TASKS_RETRY, "POST", true},
-    {ROUTE_TASK, "GET, HEAD", false},
-    {ROUTE_TASK_ATTEMPTS, "GET, HEAD", false},
-    {ROUTE_TASK_CANCEL, "POST", false},
-    {ROUTE_TASK_RETRY, "POST", true},
-    {ROUTE_QUEUES, "GET, HEAD", false},
-    {ROUTE_QUEUE, "GET, HEAD, PUT, DELETE", true},
-    {ROUTE_QUEUE_PAUSE, "POST", false},
-    {ROUTE_QUEUE_RESUME, "POST", false},
+    {ROUTE_NONE, "", false, "none"},
+    {ROUTE_HEALTH, "GET, HEAD", false, "/healthz"},
+    {ROUTE_READY, "GET, HEAD", false, "/readyz"},
+    {ROUTE_TASKS, "GET, HEAD, POST", true, "/v1/tasks"},
+    {ROUTE_TASKS_CANCEL, "POST", true, "/v1/tasks/cancel"},
+    {ROUTE_TASKS_RETRY, "POST", true, "/v1/tasks/retry"},
+    {ROUTE_TASK, "GET, HEAD", false, "/v1/tasks/{id}"},
+    {ROUTE_TASK_ATTEMPTS, "GET, HEAD", false, "/v1/tasks/{id}/attempts"},
+    {ROUTE_TASK_CANCEL, "POST", false, "/v1/tasks/{id}/cancel"},
+    {ROUTE_TASK_RETRY, "POST", true, "/v1/tasks/{id}/retry"},
+    {ROUTE_QUEUES, "GET, HEAD", false, "/v1/queues"},
+    {ROUTE_QUEUE, "GET, HEAD, PUT, DELETE", true, "/v1/queues/{name}"},
+    {ROUTE_QUEUE_PAUSE, "POST", false, "/v1/queues/{name}/pause"},
+    {ROUTE_QUEUE_RESUME, "POST", false, "/v1/queues/{name}/resume"},
+    {ROUTE_EVENTS, "GET", false, "/v1/events"},
+    {ROUTE_STATS, "GET, HEAD", false, "/v1/stats"},
+    {ROUTE_WHOAMI, "GET, HEAD", false, "/v1/whoami"},
+    {ROUTE_METRICS, "GET, HEAD", false, "/metrics"},
+    {ROUTE_ROOT, "GET, HEAD", false, "/"},
+    {ROUTE_DASHBOARD, "GET, HEAD", false, "/dashboard"},
 };
 
 /* Splits url into up to 5 segments (pointers into buf). */
@@ -299,7 +309,20 @@ static enum route match_route(struct request *r, const char *url)
     int n = segments(url, buf, sizeof buf, s);
     if (n == 1 && !strcmp(s[0], "healthz")) return ROUTE_HEALTH;
     if (n == 1 && !strcmp(s[0], "readyz")) return ROUTE_READY;
+    if (n == 1 && !strcmp(s[0], "metrics")) return ROUTE_METRICS;
+    if (n == 1 && !*s[0]) return ROUTE_ROOT;
+    if (n >= 1 && !strcmp(s[0], "dashboard")) {
+        if (n == 1 || (n == 2 && !*s[1])) return ROUTE_DASHBOARD;
+        if (n != 2 || strlen(s[1]) >= sizeof r->asset) return ROUTE_NONE;
+        for (const char *p = s[1]; *p; p++)
+            if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) return ROUTE_NONE;
+        snprintf(r->asset, sizeof r->asset, "%s", s[1]);
+        return ROUTE_DASHBOARD;
+    }
     if (n < 2 || strcmp(s[0], "v1")) return ROUTE_NONE;
+    if (n == 2 && !strcmp(s[1], "events")) return ROUTE_EVENTS;
+    if (n == 2 && !strcmp(s[1], "stats")) return ROUTE_STATS;
+    if (n == 2 && !strcmp(s[1], "whoami")) return ROUTE_WHOAMI;
     if (!strcmp(s[1], "tasks")) {
         if (n == 2) return ROUTE_TASKS;
         if (n == 3 && !strcmp(s[2], "cancel")) return ROUTE_TASKS_CANCEL;
@@ -343,6 +366,8 @@ static const char *scope_refusal(const struct principal *p, enum route route, co
                   route == ROUTE_QUEUE_RESUME;
     if (queues && p->tenant[0])
         return "queues are shared by every tenant; use a key without a tenant to see or change them";
+    if ((route == ROUTE_METRICS || route == ROUTE_STATS) && p->tenant[0])
+        return "daemon-wide figures are not per tenant; use a key without a tenant";
     switch (p->scope) {
     case AUTH_SCOPE_ADMIN: return NULL;
     case AUTH_SCOPE_READ:
@@ -385,7 +410,10 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
     struct MHD_Connection *conn = r->conn;
     struct api_error e;
     r->method = method;
+    r->started_us = util_mono_us();
     r->route = match_route(r, url);
+    if (api->metrics_only && r->route != ROUTE_METRICS && r->route != ROUTE_HEALTH)
+        r->route = ROUTE_NONE;
     if (r->route == ROUTE_NONE)
         return http_not_found(r, "no such route; the API is described in docs/api.md");
     if (!method_allowed(r->route, method)) {
@@ -393,7 +421,9 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
                       routes[r->route].allow);
         return http_respond_error_with(r, &e, MHD_HTTP_HEADER_ALLOW, routes[r->route].allow);
     }
-    if (r->route != ROUTE_HEALTH && r->route != ROUTE_READY) {
+    bool open = r->route == ROUTE_HEALTH || r->route == ROUTE_READY || r->route == ROUTE_ROOT ||
+                r->route == ROUTE_DASHBOARD || api->metrics_only;
+    if (!open) {
         const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         char ip[64];
         if (!auth_check(api->auth, authz, &r->who)) {
@@ -465,6 +495,12 @@ static enum MHD_Result dispatch(struct request *r)
         return !strcmp(m, "PUT") ? http_queue_put(r) : http_queue_delete(r);
     case ROUTE_QUEUE_PAUSE: return http_queue_pause(r, true);
     case ROUTE_QUEUE_RESUME: return http_queue_pause(r, false);
+    case ROUTE_EVENTS: return http_events(r);
+    case ROUTE_STATS: return http_stats(r);
+    case ROUTE_WHOAMI: return http_whoami(r);
+    case ROUTE_METRICS: return http_metrics(r);
+    case ROUTE_ROOT:
+    case ROUTE_DASHBOARD: return http_dashboard(r);
     case ROUTE_NONE: break;
     }
     return MHD_NO;
@@ -523,7 +559,9 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     (void)conn;
     (void)toe;
     if (!r) return;
-    longpoll_remove(api->longpoll, r->waiter);
+    metrics_http(routes[r->route].name, r->status);
+    if (r->sub) events_unsubscribe(api->events, r->sub);
+    if (r->waiter) longpoll_remove(api->longpoll, r->waiter);
     buf_free(&r->body);
     task_free(r->task);
     free(r->response);
@@ -542,24 +580,26 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(LOG_WARN, "http.error", "message=%s", log_quote(q, sizeof q, msg));
 }
 
-struct http_api *http_api_start(const struct config *cfg, struct auth *auth,
-                                const struct netpolicy *np, struct store *store,
-                                struct writer *writer, struct longpoll *longpoll, int listen_fd)
+struct http_api *http_api_start(const struct http_deps *deps, int listen_fd, bool metrics_only)
 {
+    const struct config *cfg = deps->cfg;
     struct http_api *api = xcalloc(1, sizeof *api);
+    api->deps = *deps;
+    api->metrics_only = metrics_only;
     api->cfg = cfg;
-    api->auth = auth;
-    api->np = np;
+    api->auth = deps->auth;
+    api->np = deps->np;
+    api->store = deps->store;
+    api->writer = deps->writer;
+    api->longpoll = deps->longpoll;
+    api->events = deps->events;
     api->trusted = xcalloc(cfg->n_trust_proxy ? cfg->n_trust_proxy : 1, sizeof *api->trusted);
     for (size_t i = 0; i < cfg->n_trust_proxy; i++)
         if (cidr_parse(cfg->trust_proxy[i], &api->trusted[api->n_trusted])) api->n_trusted++;
-    api->store = store;
-    api->writer = writer;
     api->listen_fd = listen_fd;
     atomic_init(&api->quiescing, false);
     atomic_init(&api->active, 0);
     atomic_init(&api->committing, 0);
-    api->longpoll = longpoll;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(listen_fd, (struct sockaddr *)&ss, &sl);
@@ -594,7 +634,8 @@ void http_api_stop(struct http_api *api)
 {
     if (!api) return;
     http_api_quiesce(api);
-    longpoll_fire_all(api->longpoll);
+    if (api->longpoll) longpoll_fire_all(api->longpoll);
+    if (api->events) events_close_all(api->events);
     /* Let requests in progress (writes waiting for their commit above all)
      * get their answer before the connections close. */
     int64_t deadline = util_mono_ms() + STOP_WAIT_MS;
@@ -602,7 +643,8 @@ void http_api_stop(struct http_api *api)
      * always completes every op, so this wait ends. */
     while (atomic_load(&api->committing) > 0 ||
            (atomic_load(&api->active) > 0 && util_mono_ms() < deadline)) {
-        longpoll_fire_all(api->longpoll); /* a long-poll that started meanwhile */
+        if (api->longpoll) longpoll_fire_all(api->longpoll); /* one that started meanwhile */
+        if (api->events) events_close_all(api->events);
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

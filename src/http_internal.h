@@ -18,6 +18,8 @@
 #include "util.h"
 
 struct http_api {
+    struct http_deps deps;
+    bool metrics_only;
     const struct config *cfg;
     struct auth *auth;
     const struct netpolicy *np;
@@ -26,6 +28,7 @@ struct http_api {
     struct store *store;
     struct writer *writer;
     struct longpoll *longpoll;
+    struct events *events;
     struct MHD_Daemon *daemon;
     int listen_fd;
     atomic_bool quiescing;
@@ -48,6 +51,12 @@ enum route {
     ROUTE_QUEUE,          /* /v1/queues/{name} */
     ROUTE_QUEUE_PAUSE,    /* /v1/queues/{name}/pause */
     ROUTE_QUEUE_RESUME,   /* /v1/queues/{name}/resume */
+    ROUTE_EVENTS,         /* /v1/events */
+    ROUTE_STATS,          /* /v1/stats */
+    ROUTE_WHOAMI,         /* /v1/whoami */
+    ROUTE_METRICS,        /* /metrics */
+    ROUTE_ROOT,           /* / */
+    ROUTE_DASHBOARD,      /* /dashboard/... */
 };
 
 enum req_state { REQ_READING, REQ_COMMITTING, REQ_COMMITTED, REQ_WAITING };
@@ -60,6 +69,10 @@ struct request {
     struct http_api *api;
     struct MHD_Connection *conn;
     struct principal who;     /* the key the request authenticated with */
+    int status;               /* the status answered, for metrics */
+    int64_t started_us;       /* arrival, for the accept latency */
+    char asset[64];           /* ROUTE_DASHBOARD: the file asked for */
+    struct events_sub *sub;   /* ROUTE_EVENTS */
     enum route route;
     const char *method;
     char id[ID_LEN];          /* {id}; "" when malformed */
@@ -130,6 +143,12 @@ enum MHD_Result http_task_attempts(struct request *r);
 enum MHD_Result http_task_cancel(struct request *r);
 enum MHD_Result http_task_retry(struct request *r);
 enum MHD_Result http_tasks_bulk(struct request *r);
+/* Handlers (http_observe.c). */
+enum MHD_Result http_metrics(struct request *r);
+enum MHD_Result http_events(struct request *r);
+enum MHD_Result http_stats(struct request *r);
+enum MHD_Result http_whoami(struct request *r);
+enum MHD_Result http_dashboard(struct request *r);
 /* Handlers (http_queues.c). */
 enum MHD_Result http_queue_list(struct request *r);
 enum MHD_Result http_queue_get(struct request *r);

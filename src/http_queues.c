@@ -53,13 +53,17 @@ static cJSON *queue_json(const struct queue_info *q, const struct depth *dp)
     cJSON_AddNumberToObject(o, "due", dp ? (double)dp->due : 0);
     cJSON_AddNumberToObject(o, "inflight", q->inflight);
     cJSON *m = cJSON_AddObjectToObject(o, "lastMinute");
+    cJSON_AddNumberToObject(m, "accepted", q->accepted_last_minute);
     cJSON_AddNumberToObject(m, "dispatched", q->dispatched_last_minute);
     cJSON_AddNumberToObject(m, "completed", q->completed_last_minute);
     cJSON_AddNumberToObject(m, "failed", q->failed_last_minute);
+    cJSON_AddNumberToObject(m, "cancelled", q->cancelled_last_minute);
     cJSON *t = cJSON_AddObjectToObject(o, "sinceStart");
+    cJSON_AddNumberToObject(t, "accepted", (double)q->accepted_total);
     cJSON_AddNumberToObject(t, "dispatched", (double)q->dispatched_total);
     cJSON_AddNumberToObject(t, "completed", (double)q->completed_total);
     cJSON_AddNumberToObject(t, "failed", (double)q->failed_total);
+    cJSON_AddNumberToObject(t, "cancelled", (double)q->cancelled_total);
     return o;
 }
 
@@ -265,6 +269,7 @@ static enum MHD_Result delete_finish(struct request *r)
     if (r->has_err) return http_respond_error(r, &r->err);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
+    r->status = MHD_HTTP_NO_CONTENT;
     enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_NO_CONTENT, resp);
     MHD_destroy_response(resp);
     return rc;

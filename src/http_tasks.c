@@ -9,6 +9,7 @@
 
 #include "http_internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "validate.h"
 
 #define LIST_DEFAULT_LIMIT 50
@@ -49,6 +50,7 @@ static int create_apply(struct writer_txn *tx, struct request *r)
     if (rc != STORE_OK) return rc;
     writer_txn_task_due(tx, t->queue, t->run_at_ms);
     writer_txn_backlog(tx, 1);
+    writer_txn_accepted(tx, t);
     char q[80];
     log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.accepted", "id=%s queue=%s host=%s",
                   t->id, log_quote(q, sizeof q, t->queue), t->host);
@@ -62,6 +64,7 @@ static enum MHD_Result create_finish(struct request *r)
 {
     if (r->has_err) return http_respond_error(r, &r->err);
     if (r->replay_id[0]) return respond_task(r, MHD_HTTP_OK, r->replay_id, "Idempotent-Replayed", "true");
+    metrics_accept_latency_us(util_mono_us() - r->started_us);
     char location[64];
     snprintf(location, sizeof location, "/v1/tasks/%s", r->task->id);
     char *body = r->response;
@@ -380,7 +383,7 @@ static int cancel_one(struct writer_txn *tx, const char *id, const char *tenant,
         writer_txn_gone(tx, t->queue, t->seq);
     }
     writer_txn_backlog(tx, -1);
-    writer_txn_final(tx, t->id);
+    writer_txn_final(tx, t);
     if (t->webhook_url) {
         char *body = task_webhook_payload(t);
         rc = store_webhook_insert(c, t, body);
@@ -449,6 +452,7 @@ static int replay_one(struct writer_txn *tx, struct request *r, const char *id, 
     if (rc == STORE_OK) {
         writer_txn_task_due(tx, t->queue, t->run_at_ms);
         writer_txn_backlog(tx, 1);
+        writer_txn_event(tx, t, "replayed");
         log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.replayed", "id=%s queue=%s replays=%d",
                       t->id, t->queue, t->replays);
     }

@@ -21,6 +21,8 @@
 #include "dispatcher.h"
 #include "http_api.h"
 #include "log.h"
+#include "events.h"
+#include "metrics.h"
 #include "netpolicy.h"
 #include <openssl/crypto.h>
 #include "longpoll.h"
@@ -78,9 +80,36 @@ static int load_webhook_keys(const struct config *cfg, struct store *store,
     return code;
 }
 
-static void notify_longpoll(void *arg, const char *task_id)
+/* The writer's hooks: long-polls and the live feed. */
+struct hooks {
+    struct longpoll *longpoll;
+    struct events *events;
+};
+
+static void hook_final(void *arg, const char *task_id)
 {
-    longpoll_notify(arg, task_id);
+    longpoll_notify(((struct hooks *)arg)->longpoll, task_id);
+}
+
+static bool hook_want_events(void *arg)
+{
+    return events_active(((struct hooks *)arg)->events);
+}
+
+static void hook_event(void *arg, const char *tenant, char *json)
+{
+    events_publish(((struct hooks *)arg)->events, tenant, json);
+}
+
+static void hook_batch_done(void *arg)
+{
+    struct events *ev = ((struct hooks *)arg)->events;
+    if (events_active(ev)) events_wake(ev);
+}
+
+static int inflight(void *arg)
+{
+    return dispatcher_inflight(arg);
 }
 
 static int print_webhook_secret(const struct config *cfg)
@@ -161,6 +190,9 @@ static int serve(const struct config *cfg, sigset_t *signals, int argc, char **a
     struct dispatcher *dispatcher = NULL;
     struct http_api *api = NULL;
     struct longpoll *longpoll = NULL;
+    struct events *events = NULL;
+    struct http_api *metrics_api = NULL;
+    int metrics_fd = -1;
     struct netpolicy *np = NULL;
     struct auth *auth = auth_new(cfg);
 
@@ -200,13 +232,37 @@ static int serve(const struct config *cfg, sigset_t *signals, int argc, char **a
         rc = EXIT_DATABASE;
         goto out;
     }
+    if (cfg->metrics_listen) {
+        int mport = 0;
+        bool mloop = false;
+        metrics_fd = http_listen(cfg->metrics_listen, &mport, &mloop, err, sizeof err);
+        if (metrics_fd < 0) {
+            log_msg(LOG_ERROR, "http.listen_failed", "what=metrics error=\"%s\"", err);
+            rc = EXIT_LISTEN;
+            goto out;
+        }
+        log_msg(mloop ? LOG_INFO : LOG_WARN, "metrics.listening", "listen=%s port=%d auth=none%s",
+                cfg->metrics_listen, mport, mloop ? "" : " note=\"not loopback: anyone who can reach it reads the metrics\"");
+    }
     dispatcher = dispatcher_new(cfg, writer, np, &keys);
     longpoll = longpoll_new(http_resume_request);
-    if (!dispatcher || !longpoll) goto out;
-    writer_on_final(writer, notify_longpoll, longpoll);
-    api = http_api_start(cfg, auth, np, store, writer, longpoll, listen_fd);
+    events = events_new(8192, http_resume_request);
+    if (!dispatcher || !longpoll || !events) goto out;
+    struct hooks hooks = {.longpoll = longpoll, .events = events};
+    struct writer_hooks wh = {.task_final = hook_final, .want_events = hook_want_events,
+                              .event = hook_event, .batch_done = hook_batch_done, .arg = &hooks};
+    writer_set_hooks(writer, &wh);
+    struct http_deps deps = {.cfg = cfg, .auth = auth, .np = np, .store = store, .writer = writer,
+                             .longpoll = longpoll, .events = events, .inflight = inflight,
+                             .inflight_arg = dispatcher};
+    api = http_api_start(&deps, listen_fd, false);
     if (!api) goto out;
     listen_fd = -1; /* owned by the api now */
+    if (metrics_fd >= 0) {
+        metrics_api = http_api_start(&deps, metrics_fd, true);
+        if (!metrics_api) goto out;
+        metrics_fd = -1;
+    }
     struct writer_sink sink = dispatcher_sink(dispatcher);
     if (writer_start(writer, &sink) != 0 || dispatcher_start(dispatcher) != 0) goto out;
 
@@ -236,11 +292,14 @@ static int serve(const struct config *cfg, sigset_t *signals, int argc, char **a
     rc = EXIT_OK;
 out:
     http_api_stop(api);
+    http_api_stop(metrics_api);
     if (dispatcher) dispatcher_stop(dispatcher, 0);
     writer_free(writer, "interrupted: the daemon shut down during this attempt");
     dispatcher_free(dispatcher);
     longpoll_free(longpoll);
+    events_free(events);
     store_close(store);
+    if (metrics_fd >= 0) close(metrics_fd);
     netpolicy_free(np);
     if (listen_fd >= 0) close(listen_fd);
     auth_free(auth);
@@ -301,6 +360,7 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &signals, NULL);
         signal(SIGPIPE, SIG_IGN);
         raise_nofile();
+        metrics_init();
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             fprintf(stderr, "asyncqueue: libcurl failed to initialise\n");
             rc = EXIT_RUNTIME;

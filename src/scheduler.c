@@ -31,8 +31,8 @@ struct squeue {
     int64_t hold_until_ms;
     bool resting;           /* all due tasks are on capped hosts */
     uint64_t rest_epoch;
-    int64_t dispatched, completed, failed;
-    struct window w_dispatched, w_completed, w_failed;
+    int64_t accepted, dispatched, completed, failed, cancelled;
+    struct window w_accepted, w_dispatched, w_completed, w_failed, w_cancelled;
 };
 
 struct shost {
@@ -169,12 +169,16 @@ static void snap_one(const char *name, void *value, void *arg)
     i->s = q->s;
     i->configured = q->configured;
     i->inflight = q->inflight;
+    i->accepted_total = q->accepted;
     i->dispatched_total = q->dispatched;
     i->completed_total = q->completed;
     i->failed_total = q->failed;
+    i->cancelled_total = q->cancelled;
+    i->accepted_last_minute = window_sum(&q->w_accepted, sn->now);
     i->dispatched_last_minute = window_sum(&q->w_dispatched, sn->now);
     i->completed_last_minute = window_sum(&q->w_completed, sn->now);
     i->failed_last_minute = window_sum(&q->w_failed, sn->now);
+    i->cancelled_last_minute = window_sum(&q->w_cancelled, sn->now);
 }
 
 static int by_name(const void *a, const void *b)
@@ -339,8 +343,8 @@ void scheduler_claimed(struct scheduler *s, const char *queue, const char *host,
     pthread_mutex_unlock(&s->lock);
 }
 
-void scheduler_released(struct scheduler *s, const char *queue, const char *host, enum scheduler_outcome o,
-                    int64_t seq, int64_t run_at_ms, int64_t now_ms)
+void scheduler_released(struct scheduler *s, const char *queue, const char *host,
+                        enum scheduler_outcome o, int64_t seq, int64_t run_at_ms)
 {
     pthread_mutex_lock(&s->lock);
     struct squeue *q = queue_get(s, queue);
@@ -359,21 +363,40 @@ void scheduler_released(struct scheduler *s, const char *queue, const char *host
         }
         if (run_at_ms < q->due_ms) q->due_ms = run_at_ms;
         break;
-    case SCHEDULER_COMPLETED:
-        q->completed++;
-        window_add(&q->w_completed, now_ms);
-        break;
-    case SCHEDULER_FAILED:
-        q->failed++;
-        window_add(&q->w_failed, now_ms);
-        break;
     case SCHEDULER_REQUEUED:
         if (run_at_ms < q->due_ms) q->due_ms = run_at_ms;
         break;
+    case SCHEDULER_COMPLETED:
+    case SCHEDULER_FAILED:
     case SCHEDULER_CANCELLED:
-        break;
+        break; /* counted by scheduler_count */
     }
     if (o != SCHEDULER_RETRY && q->hold_seq == seq) q->hold_seq = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void scheduler_count(struct scheduler *s, const char *queue, enum scheduler_count what, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = queue_get(s, queue);
+    switch (what) {
+    case SCHEDULER_COUNT_ACCEPTED:
+        q->accepted++;
+        window_add(&q->w_accepted, now_ms);
+        break;
+    case SCHEDULER_COUNT_COMPLETED:
+        q->completed++;
+        window_add(&q->w_completed, now_ms);
+        break;
+    case SCHEDULER_COUNT_FAILED:
+        q->failed++;
+        window_add(&q->w_failed, now_ms);
+        break;
+    case SCHEDULER_COUNT_CANCELLED:
+        q->cancelled++;
+        window_add(&q->w_cancelled, now_ms);
+        break;
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -275,3 +275,26 @@ char *task_webhook_payload(const struct task *t)
     if (!s) abort(); /* cJSON only fails on out-of-memory */
     return s;
 }
+
+char *task_event_json(const struct task *t, const char *change)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "change", change);
+    cJSON_AddStringToObject(o, "id", t->id);
+    cJSON_AddStringToObject(o, "status", task_status_name(t->status));
+    cJSON_AddStringToObject(o, "queue", t->queue ? t->queue : "default");
+    cJSON_AddStringToObject(o, "host", t->host ? t->host : "");
+    cJSON_AddNumberToObject(o, "attempts", t->attempts);
+    add_time(o, "createdAt", t->created_at_ms);
+    add_time(o, "runAt", t->run_at_ms);
+    add_time(o, "updatedAt", t->updated_at_ms);
+    if (t->response_status > 0) cJSON_AddNumberToObject(o, "statusCode", t->response_status);
+    else cJSON_AddNullToObject(o, "statusCode");
+    if (t->response_ms > 0) cJSON_AddNumberToObject(o, "durationMs", (double)t->response_ms);
+    else cJSON_AddNullToObject(o, "durationMs");
+    cJSON_AddItemToObject(o, "error", error_json(t->error_code, t->error_message));
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s) abort();
+    return s;
+}

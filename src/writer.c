@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define CLAIM_MAX 512            /* most jobs claimed in one transaction */
@@ -22,12 +23,24 @@
 #define FAILURE_BACKOFF_MS 1000  /* pause before claiming again after a failed commit */
 #define WAKE_MAX_MS 1000         /* longest sleep, so wall-clock jumps are noticed */
 
-enum effect_kind { FX_RELEASED, FX_BACKLOG, FX_FINAL, FX_ABORT, FX_GONE, FX_QUEUE, FX_CLAIMED };
+enum effect_kind {
+    FX_RELEASED,
+    FX_BACKLOG,
+    FX_ACCEPTED,
+    FX_FINAL,
+    FX_EVENT,
+    FX_ABORT,
+    FX_GONE,
+    FX_QUEUE,
+    FX_CLAIMED,
+};
 
 struct effect {
     enum effect_kind kind;
-    char *name;                  /* queue (or task id for FX_FINAL) */
-    char *host;
+    char *name;                  /* queue */
+    char *host;                  /* host; task id for FX_FINAL; tenant for FX_EVENT */
+    char *json;                  /* the live-feed event, when someone watches */
+    enum task_status status;
     enum scheduler_outcome outcome;
     int64_t seq;
     int64_t at_ms;
@@ -49,8 +62,7 @@ struct writer {
     struct scheduler *sched;
     struct writer_sink sink;
     bool has_sink;
-    void (*on_final)(void *arg, const char *task_id);
-    void *on_final_arg;
+    struct writer_hooks hooks;
     pthread_t thread;
     bool started;
 
@@ -103,8 +115,23 @@ static void clear_effects(struct writer_txn *tx, size_t from)
     for (size_t i = from; i < tx->n_fx; i++) {
         free(tx->fx[i].name);
         free(tx->fx[i].host);
+        free(tx->fx[i].json);
     }
     tx->n_fx = from;
+}
+
+static enum scheduler_count count_of(enum task_status st)
+{
+    return st == TASK_COMPLETED ? SCHEDULER_COUNT_COMPLETED
+           : st == TASK_FAILED  ? SCHEDULER_COUNT_FAILED
+                                : SCHEDULER_COUNT_CANCELLED;
+}
+
+static void publish(struct writer *w, struct effect *e)
+{
+    if (!e->json || !w->hooks.event) return;
+    w->hooks.event(w->hooks.arg, e->host ? e->host : "", e->json);
+    e->json = NULL; /* the feed owns it now */
 }
 
 static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t now)
@@ -114,13 +141,24 @@ static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t
         struct effect *e = &tx->fx[i];
         switch (e->kind) {
         case FX_RELEASED:
-            scheduler_released(w->sched, e->name, e->host, e->outcome, e->seq, e->at_ms, now);
+            scheduler_released(w->sched, e->name, e->host, e->outcome, e->seq, e->at_ms);
             break;
-        case FX_CLAIMED: scheduler_claimed(w->sched, e->name, e->host, now); break;
+        case FX_CLAIMED:
+            scheduler_claimed(w->sched, e->name, e->host, now);
+            break;
         case FX_BACKLOG: atomic_fetch_add(&w->backlog, e->delta); break;
-        case FX_FINAL:
-            if (w->on_final) w->on_final(w->on_final_arg, e->name);
+        case FX_ACCEPTED:
+            scheduler_count(w->sched, e->name, SCHEDULER_COUNT_ACCEPTED, now);
+            metrics_task_accepted();
             break;
+        case FX_FINAL:
+            scheduler_count(w->sched, e->name, count_of(e->status), now);
+            metrics_task_final(e->status == TASK_COMPLETED ? METRICS_COMPLETED
+                               : e->status == TASK_FAILED  ? METRICS_FAILED
+                                                           : METRICS_CANCELLED);
+            if (w->hooks.task_final) w->hooks.task_final(w->hooks.arg, e->host);
+            break;
+        case FX_EVENT: break;
         case FX_ABORT:
             if (w->has_sink) w->sink.abort_call(w->sink.arg, e->seq);
             break;
@@ -130,7 +168,24 @@ static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t
             else scheduler_queue_unset(w->sched, e->name);
             break;
         }
+        if (e->kind == FX_EVENT) publish(w, e);
     }
+}
+
+/* The live-feed event for t, when someone is watching (else NULL). */
+static char *event_json(struct writer *w, const struct task *t, const char *change)
+{
+    if (!w->hooks.want_events || !w->hooks.want_events(w->hooks.arg)) return NULL;
+    return task_event_json(t, change);
+}
+
+static void add_event(struct writer_txn *tx, const struct task *t, const char *change)
+{
+    char *json = event_json(tx->w, t, change);
+    if (!json) return;
+    struct effect *e = add_effect(tx, FX_EVENT);
+    e->host = xstrdup(t->tenant ? t->tenant : "");
+    e->json = json;
 }
 
 struct store_conn *writer_txn_conn(struct writer_txn *tx)
@@ -164,9 +219,24 @@ void writer_txn_backlog(struct writer_txn *tx, int delta)
     add_effect(tx, FX_BACKLOG)->delta = delta;
 }
 
-void writer_txn_final(struct writer_txn *tx, const char *task_id)
+void writer_txn_accepted(struct writer_txn *tx, const struct task *t)
 {
-    add_effect(tx, FX_FINAL)->name = xstrdup(task_id);
+    add_effect(tx, FX_ACCEPTED)->name = xstrdup(t->queue);
+    add_event(tx, t, "accepted");
+}
+
+void writer_txn_final(struct writer_txn *tx, const struct task *t)
+{
+    struct effect *e = add_effect(tx, FX_FINAL);
+    e->name = xstrdup(t->queue);
+    e->host = xstrdup(t->id);
+    e->status = t->status;
+    add_event(tx, t, task_status_name(t->status));
+}
+
+void writer_txn_event(struct writer_txn *tx, const struct task *t, const char *change)
+{
+    add_event(tx, t, change);
 }
 
 void writer_txn_abort(struct writer_txn *tx, int64_t task_seq)
@@ -282,10 +352,9 @@ struct writer *writer_new(struct store *store, const struct config *cfg)
     return w;
 }
 
-void writer_on_final(struct writer *w, void (*fn)(void *arg, const char *task_id), void *arg)
+void writer_set_hooks(struct writer *w, const struct writer_hooks *hooks)
 {
-    w->on_final = fn;
-    w->on_final_arg = arg;
+    w->hooks = *hooks;
 }
 
 void writer_submit(struct writer *w, struct writer_op *op)
@@ -393,6 +462,7 @@ static int claim(struct writer *w, struct writer_txn *tx, int64_t now, int slots
             struct effect *e = add_effect(tx, FX_CLAIMED);
             e->name = xstrdup(tasks[i]->queue);
             e->host = xstrdup(tasks[i]->host);
+            add_event(tx, tasks[i], "started");
             add_job(jobs, JOB_TASK, tasks[i], NULL);
         }
         free(tasks);
@@ -477,7 +547,7 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
     struct writer_txn tx = {.w = w};
     struct job *jobs = NULL;
     int n_jobs = 0, purged = 0;
-    int64_t t0 = util_mono_ms();
+    int64_t t0 = util_mono_us();
     size_t log_mark = w->log.buf.len; /* lines of a failed batch are dropped */
     int rc = store_begin(w->conn);
     if (rc == STORE_OK && sweeping) rc = sweep(w, now);
@@ -511,15 +581,18 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
         if (purged > 0) log_batch_add(&w->log, LOG_INFO, "tasks.purged", "count=%d", purged);
     }
     free(tx.fx);
+    int64_t commit_us = util_mono_us() - t0;
+    if (ops || n_jobs) metrics_writer_batch(n_ops + n_jobs, commit_us);
     if (log_enabled(LOG_DEBUG))
-        log_batch_add(&w->log, LOG_DEBUG, "writer.batch", "ops=%d claimed=%d ms=%lld", n_ops, n_jobs,
-                      (long long)(util_mono_ms() - t0));
+        log_batch_add(&w->log, LOG_DEBUG, "writer.batch", "ops=%d claimed=%d us=%lld", n_ops, n_jobs,
+                      (long long)commit_us);
 
     for (struct writer_op *op = ops, *next; op; op = next) {
         next = op->next; /* done() may free op */
         op->done(op->arg, op->rc);
     }
     log_batch_flush(&w->log);
+    if (w->hooks.batch_done) w->hooks.batch_done(w->hooks.arg);
     if (jobs) w->sink.deliver(w->sink.arg, jobs, n_jobs);
 }
 

@@ -1,0 +1,183 @@
+/*
+ * http_observe: the routes for watching the daemon: GET /metrics
+ * (Prometheus), GET /v1/events (server-sent events), GET /v1/stats (the
+ * last hour per minute), GET /v1/whoami, and the dashboard's files.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "embedded.h"
+#include "http_internal.h"
+#include "log.h"
+#include "metrics.h"
+
+#define QUEUES_MAX 1024
+
+/* ---- /metrics ---- */
+
+struct depth_acc {
+    const struct queue_info *queues;
+    size_t n;
+    int64_t *queued;
+};
+
+static void add_depth(void *arg, const char *queue, int64_t queued, int64_t due)
+{
+    struct depth_acc *d = arg;
+    (void)due;
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->queues[i].name, queue) == 0) d->queued[i] = queued;
+}
+
+enum MHD_Result http_metrics(struct request *r)
+{
+    struct http_api *api = r->api;
+    struct queue_info *qs = xcalloc(QUEUES_MAX, sizeof *qs);
+    size_t n = scheduler_snapshot(writer_scheduler(api->writer), qs, QUEUES_MAX);
+    int64_t *queued = xcalloc(n ? n : 1, sizeof *queued);
+    struct depth_acc acc = {qs, n, queued};
+    struct store_conn *c = store_conn_acquire(api->store);
+    if (c) {
+        if (store_queue_depths(c, util_now_ms(), add_depth, &acc) != STORE_OK)
+            log_msg(LOG_WARN, "metrics.depth_failed", "error=\"%s\"", store_conn_error(c));
+        store_conn_release(c);
+    }
+    struct metrics_gauges g = {
+        .backlog = writer_backlog(api->writer),
+        .inflight = api->deps.inflight ? api->deps.inflight(api->deps.inflight_arg) : 0,
+        .longpoll_waiters = api->longpoll ? longpoll_count(api->longpoll) : 0,
+        .queues = qs,
+        .n_queues = n,
+        .queued = queued,
+    };
+    char *text = metrics_render(&g);
+    free(qs);
+    free(queued);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    r->status = MHD_HTTP_OK;
+    enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ---- /v1/events ---- */
+
+static void suspend_request(void *arg)
+{
+    struct request *r = arg;
+    MHD_suspend_connection(r->conn);
+}
+
+static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct request *r = cls;
+    (void)pos;
+    ssize_t n = events_read(r->api->events, r->sub, buf, max, suspend_request);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+enum MHD_Result http_events(struct request *r)
+{
+    struct http_api *api = r->api;
+    if (atomic_load(&api->quiescing)) return http_unavailable(r, "the server is shutting down");
+    r->sub = events_subscribe(api->events, http_tenant(r), r);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_events, r, NULL);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* nginx: pass events at once */
+    r->status = MHD_HTTP_OK;
+    enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ---- /v1/stats, /v1/whoami ---- */
+
+enum MHD_Result http_stats(struct request *r)
+{
+    struct http_api *api = r->api;
+    const char *m = http_arg(r, "minutes");
+    int minutes = m ? atoi(m) : 60;
+    if (minutes < 1 || minutes > 60) {
+        struct api_error e;
+        api_error_set(&e, 400, "invalid_field", "minutes", "minutes must be from 1 to 60");
+        return http_respond_error(r, &e);
+    }
+    char *hist = metrics_history_json(minutes);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "minutes", cJSON_Parse(hist));
+    free(hist);
+    cJSON_AddNumberToObject(o, "backlog", (double)writer_backlog(api->writer));
+    cJSON_AddNumberToObject(o, "inflight", api->deps.inflight ? api->deps.inflight(api->deps.inflight_arg) : 0);
+    cJSON_AddNumberToObject(o, "subscribers", events_subscribers(api->events));
+    return http_respond_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result http_whoami(struct request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "scope", auth_scope_name(r->who.scope));
+    if (r->who.tenant[0]) cJSON_AddStringToObject(o, "tenant", r->who.tenant);
+    else cJSON_AddNullToObject(o, "tenant");
+    cJSON_AddStringToObject(o, "key", r->who.label);
+    cJSON_AddBoolToObject(o, "authRequired", auth_enabled(r->api->auth));
+    return http_respond_json(r, MHD_HTTP_OK, o);
+}
+
+/* ---- the dashboard's files ---- */
+
+static const char *content_type(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot) return "application/octet-stream";
+    if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
+    if (!strcmp(dot, ".js")) return "text/javascript; charset=utf-8";
+    if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
+    if (!strcmp(dot, ".svg")) return "image/svg+xml";
+    if (!strcmp(dot, ".png")) return "image/png";
+    if (!strcmp(dot, ".json")) return "application/json";
+    return "application/octet-stream";
+}
+
+enum MHD_Result http_dashboard(struct request *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+    if (r->route == ROUTE_ROOT) {
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/dashboard/");
+        r->status = MHD_HTTP_FOUND;
+        rc = MHD_queue_response(r->conn, MHD_HTTP_FOUND, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
+    const char *name = r->asset[0] ? r->asset : "index.html";
+    const struct embedded_file *f = NULL;
+    for (const struct embedded_file *e = embedded_dashboard; e->name && !f; e++)
+        if (strcmp(e->name, name) == 0) f = e;
+    if (!f) return http_not_found(r, "no such dashboard file");
+    resp = MHD_create_response_from_buffer(f->len, (void *)(uintptr_t)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type(name));
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    /* The page only talks to this daemon: no inline scripts or framing. */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                            "script-src 'self'; connect-src 'self'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    r->status = MHD_HTTP_OK;
+    rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
