@@ -83,7 +83,8 @@ struct task {
     bool follow_redirects; /* follow up to max_redirects, each checked again */
     int attempts;          /* attempts recorded so far, over all replays */
     int replays;           /* times replayed with POST /v1/tasks/{id}/retry */
-    int replay_from;       /* attempts made before the last replay */
+    int attempts_uncounted; /* not counted against retries: made before the last replay,
+                               or interrupted by the daemon's stop */
     char *idempotency_key; /* or NULL */
     int64_t run_at_ms;     /* not before this */
     int64_t created_at_ms;

@@ -21,7 +21,8 @@ CREATE TABLE tasks (
     follow_redirects  INTEGER NOT NULL DEFAULT 0,
     attempts          INTEGER NOT NULL DEFAULT 0,
     replays           INTEGER NOT NULL DEFAULT 0,
-    replay_from       INTEGER NOT NULL DEFAULT 0, -- attempts made before the last replay
+    attempts_uncounted INTEGER NOT NULL DEFAULT 0, -- not counted against retries: before the
+                                                    -- last replay, or interrupted by a stop
     idempotency_key   TEXT,
     run_at            INTEGER NOT NULL,      -- not before this
     created_at        INTEGER NOT NULL,

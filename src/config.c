@@ -191,13 +191,37 @@ static const struct config_key *find_key(const char *name, size_t len)
     return NULL;
 }
 
+/* A plain decimal number: digits, optionally a point and more digits (no
+ * sign, exponent or hex, which strtod would take). */
+static double decimal(const char *s, char **end)
+{
+    const char *p = s;
+    if (!isdigit((unsigned char)*p)) {
+        *end = (char *)(uintptr_t)s;
+        return 0;
+    }
+    while (isdigit((unsigned char)*p)) p++;
+    if (*p == '.' && isdigit((unsigned char)p[1])) {
+        p++;
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    char tmp[64];
+    size_t n = (size_t)(p - s);
+    if (n == 0 || n >= sizeof tmp) {
+        *end = (char *)(uintptr_t)s;
+        return 0;
+    }
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    *end = (char *)(uintptr_t)p;
+    return strtod(tmp, NULL);
+}
+
 int config_parse_duration_ms(const char *s, int64_t *out)
 {
     char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s)) return -1;
-    double v = strtod(s, &end);
-    if (errno || end == s) return -1;
+    double v = decimal(s, &end);
+    if (end == s) return -1;
     double mult;
     if (*end == '\0' || strcmp(end, "s") == 0) mult = 1000;
     else if (strcmp(end, "ms") == 0) mult = 1;
@@ -206,7 +230,7 @@ int config_parse_duration_ms(const char *s, int64_t *out)
     else if (strcmp(end, "d") == 0) mult = 86400000;
     else return -1;
     double ms = v * mult;
-    if (ms < 0 || ms > 9e15) return -1;
+    if (ms < 0 || ms > 9e15 || ms != (double)(int64_t)ms) return -1; /* whole milliseconds only */
     *out = (int64_t)ms;
     return 0;
 }
@@ -240,8 +264,8 @@ int config_parse_rate(const char *s, double *per_sec)
     char *end;
     errno = 0;
     if (!isdigit((unsigned char)*s)) return -1;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0 || v > 1e9) return -1;
+    double v = decimal(s, &end);
+    if (end == s || v > 1e9) return -1;
     double div;
     if (*end == '\0' || strcmp(end, "/s") == 0) div = 1;
     else if (strcmp(end, "/m") == 0) div = 60;
@@ -573,9 +597,12 @@ static int load_file(struct config *cfg, const char *path, char *err, size_t err
         *eq = '\0';
         char *name = trim(s), *value = trim(eq + 1);
         if (*value == '"') {
-            char *close = strrchr(value + 1, '"');
-            if (!close || *trim(close + 1) != '\0') {
-                snprintf(err, err_len, "%s:%d: unterminated quoted value", path, lineno);
+            /* The value ends at the next quote; after it only a comment. */
+            char *close = strchr(value + 1, '"');
+            char *rest = close ? trim(close + 1) : NULL;
+            if (!close || (*rest != '\0' && *rest != '#')) {
+                snprintf(err, err_len, "%s:%d: a quoted value must end with '\"' (and may be "
+                         "followed only by a # comment)", path, lineno);
                 rc = EXIT_CONFIG;
                 break;
             }
@@ -666,6 +693,14 @@ static const struct config_key *flag_key(const char *flag, size_t len)
     return find_key(name, len);
 }
 
+static bool bool_word(const char *s)
+{
+    static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "1", "0"};
+    for (size_t i = 0; i < ARRAY_LEN(words); i++)
+        if (strcmp(s, words[i]) == 0) return true;
+    return false;
+}
+
 static const char *find_config_path(int argc, char **argv, char **envp)
 {
     const char *path = NULL;
@@ -712,8 +747,7 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
         const char *value;
         if (eq) {
             value = eq + 1;
-        } else if (k->type == KT_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 ||
-                                          (strcmp(argv[i + 1], "true") && strcmp(argv[i + 1], "false")))) {
+        } else if (k->type == KT_BOOL && (i + 1 >= argc || !bool_word(argv[i + 1]))) {
             value = "true"; /* a bare boolean flag switches it on */
         } else if (i + 1 < argc) {
             value = argv[++i];

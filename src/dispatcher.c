@@ -311,7 +311,7 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     struct retry_outcome o = {0};
     o.transport = classify(rc, t);
     o.http_status = (int)status;
-    o.attempts = task->attempts + 1 - task->replay_from; /* this attempt series */
+    o.attempts = task->attempts + 1 - task->attempts_uncounted; /* this attempt series */
     o.max_retries = task->max_retries;
     char detail[384];
     transport_message(rc, t, d->cfg, task->timeout_ms, detail, sizeof detail);

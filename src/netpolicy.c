@@ -246,7 +246,9 @@ enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const 
         snprintf(why, why_len, "must use http or https, not %s", scheme ? scheme : "no scheme");
         goto out;
     }
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+    const char *sep = strstr(url, "://");
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host ||
+        (sep && sep[3] == '/')) { /* libcurl reads "https:///x" as host "x" */
         snprintf(why, why_len, "must name a host, like https://example.com/path");
         goto out;
     }
@@ -267,6 +269,8 @@ enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const 
     }
     char *zone = strchr(lit, '%');
     if (zone) *zone = '\0';
+    n = strlen(lit);
+    if (n > 1 && lit[n - 1] == '.') lit[n - 1] = '\0'; /* "127.0.0.1." is 127.0.0.1 */
     struct sockaddr_storage ss = {0};
     bool literal = false;
     if (inet_pton(AF_INET, lit, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {

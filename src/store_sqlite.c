@@ -42,7 +42,7 @@ struct sq_store {
 #define TASK_COLS                                                                              \
     "seq, id, tenant, queue, host, status, method, callback_url, headers, body, body_kind, "   \
     "webhook_url, metadata, max_retries, timeout_ms, follow_redirects, attempts, replays, "    \
-    "replay_from, "                                                                            \
+    "attempts_uncounted, "                                                                            \
     "idempotency_key, run_at, created_at, updated_at, started_at, finished_at, lease_until, "  \
     "claim_token, response_status, response_headers, response_body, response_ms, error_code, " \
     "error_message"
@@ -149,7 +149,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "MAX(0, ?1 - COALESCE(started_at, ?1)), NULL, 'interrupted', ?3 FROM tasks "
         "WHERE status = 'running' AND lease_until < ?2",
     [ST_REQUEUE_TASKS] =
-        "UPDATE tasks SET status = 'queued', attempts = attempts + 1, run_at = ?1, "
+        "UPDATE tasks SET status = 'queued', attempts = attempts + 1, "
+        "attempts_uncounted = attempts_uncounted + 1, run_at = ?1, "
         "lease_until = NULL, updated_at = ?1, claim_token = claim_token + 1, "
         "error_code = 'interrupted', error_message = ?3 "
         "WHERE status = 'running' AND lease_until < ?2",
@@ -182,7 +183,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "metadata = ?10, max_retries = ?11, timeout_ms = ?12, run_at = ?13, updated_at = ?14, "
         "follow_redirects = ?15, "
         "started_at = NULL, finished_at = NULL, lease_until = NULL, "
-        "claim_token = claim_token + 1, replays = replays + 1, replay_from = attempts, "
+        "claim_token = claim_token + 1, replays = replays + 1, attempts_uncounted = attempts, "
         "response_status = NULL, response_headers = NULL, response_body = NULL, "
         "response_ms = NULL, error_code = NULL, error_message = NULL "
         "WHERE seq = ?1 AND status IN ('completed', 'failed', 'cancelled')",
@@ -338,7 +339,7 @@ static struct task *row_to_task(sqlite3_stmt *s)
     t->follow_redirects = sqlite3_column_int(s, i++) != 0;
     t->attempts = sqlite3_column_int(s, i++);
     t->replays = sqlite3_column_int(s, i++);
-    t->replay_from = sqlite3_column_int(s, i++);
+    t->attempts_uncounted = sqlite3_column_int(s, i++);
     t->idempotency_key = col_text(s, i++);
     t->run_at_ms = sqlite3_column_int64(s, i++);
     t->created_at_ms = sqlite3_column_int64(s, i++);
@@ -651,6 +652,15 @@ static char *hosts_json(const char *const *hosts, size_t n)
     return s;
 }
 
+/* UPDATE ... RETURNING gives rows in no defined order; callers start the
+ * calls in the order they get them, which must be the due order. */
+static int by_due(const void *a, const void *b)
+{
+    const struct task *x = *(const struct task *const *)a, *y = *(const struct task *const *)b;
+    if (x->run_at_ms != y->run_at_ms) return x->run_at_ms < y->run_at_ms ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 static int sq_tasks_claim(void *impl, const char *queue, int64_t only_seq, int64_t now_ms,
                           int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
                           size_t n_exclude, struct task ***out, size_t *n_out)
@@ -673,6 +683,7 @@ static int sq_tasks_claim(void *impl, const char *queue, int64_t only_seq, int64
     }
     int rc = collect_tasks(c, s, "claim tasks", out, n_out);
     free(hosts);
+    if (rc == STORE_OK && *n_out > 1) qsort(*out, *n_out, sizeof **out, by_due);
     return rc;
 }
 
@@ -969,7 +980,7 @@ static int sq_task_replay(void *impl, struct task *t)
     if (sqlite3_changes(c->db) == 0) return STORE_CONFLICT;
     t->status = TASK_QUEUED;
     t->replays++;
-    t->replay_from = t->attempts;
+    t->attempts_uncounted = t->attempts;
     t->started_at_ms = t->finished_at_ms = t->lease_until_ms = 0;
     t->claim_token++;
     t->response_status = 0;

@@ -122,14 +122,18 @@ cJSON *task_result_json(const struct task *t, bool *base64)
 {
     *base64 = false;
     if (!t->response_body || t->response_body_len == 0) return cJSON_CreateNull();
-    if (content_type_is_json(t->response_headers_json)) {
+    const char *body = t->response_body, *body_end = body + t->response_body_len;
+    /* Text must be UTF-8 without NULs to go into JSON as it is (cJSON does
+     * not check): anything else is returned as base64. */
+    bool text = util_utf8_valid(body, t->response_body_len) && !memchr(body, '\0', t->response_body_len);
+    if (text && content_type_is_json(t->response_headers_json)) {
         const char *end = NULL;
-        cJSON *v = cJSON_ParseWithLengthOpts(t->response_body, t->response_body_len, &end, 0);
-        if (v && end == t->response_body + t->response_body_len) return v;
+        cJSON *v = cJSON_ParseWithLengthOpts(body, t->response_body_len, &end, 0);
+        while (v && end < body_end && isspace((unsigned char)*end)) end++;
+        if (v && end == body_end) return v;
         cJSON_Delete(v);
     }
-    if (util_utf8_valid(t->response_body, t->response_body_len) &&
-        !memchr(t->response_body, '\0', t->response_body_len)) {
+    if (text) {
         char *s = xstrndup(t->response_body, t->response_body_len);
         cJSON *v = cJSON_CreateString(s);
         free(s);

@@ -15,40 +15,69 @@
 #include "netpolicy.h"
 #include "util.h"
 
-/* Scans raw JSON text for "\u0000" escapes inside strings: cJSON would
- * silently cut the string there. */
-static bool has_nul_escape(const char *s, size_t len)
+/* Scans raw JSON text for what cJSON lets through inside strings: control
+ * characters (RFC 8259 forbids them; a raw NUL would silently cut the
+ * string) and "\u0000" escapes (cut it the same way). Returns a static
+ * reason, or NULL. */
+static const char *bad_string_bytes(const char *s, size_t len)
 {
     bool in_string = false;
     for (size_t i = 0; i < len; i++) {
-        char c = s[i];
+        unsigned char c = (unsigned char)s[i];
         if (!in_string) {
             if (c == '"') in_string = true;
             continue;
         }
         if (c == '"') {
             in_string = false;
+        } else if (c < 0x20) {
+            return "strings must not contain control characters; escape them (\\n, \\t, \\u0001)";
         } else if (c == '\\' && i + 1 < len) {
-            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0) return true;
+            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+                return "strings must not contain \\u0000 (NUL characters)";
             i++; /* skip the escaped character */
         }
     }
-    return false;
+    return NULL;
 }
 
-/* Depth limit and duplicate keys, over the parsed tree. Returns the first
- * problem found as a static message, or NULL. */
+/* True when the object has a key twice. Small objects compare pairs;
+ * large ones sort pointers to the keys, so a body with a hundred thousand
+ * keys costs n log n, not n squared. */
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool has_duplicate_key(const cJSON *obj)
+{
+    size_t n = 0;
+    for (const cJSON *a = obj->child; a; a = a->next) n++;
+    if (n < 2) return false;
+    if (n <= 16) {
+        for (const cJSON *a = obj->child; a; a = a->next)
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (strcmp(a->string, b->string) == 0) return true;
+        return false;
+    }
+    const char **keys = xmalloc(n * sizeof *keys);
+    size_t i = 0;
+    for (const cJSON *a = obj->child; a; a = a->next) keys[i++] = a->string;
+    qsort(keys, n, sizeof *keys, cmp_keys);
+    bool dup = false;
+    for (i = 1; i < n && !dup; i++) dup = strcmp(keys[i - 1], keys[i]) == 0;
+    free(keys);
+    return dup;
+}
+
+/* Depth limit and duplicate keys, over the parsed tree. depth counts the
+ * arrays and objects around v. Returns the first problem found as a static
+ * message, or NULL. */
 static const char *check_tree(const cJSON *v, int depth)
 {
-    if (depth > VALIDATE_MAX_DEPTH) return "too_deep";
-    if (cJSON_IsObject(v)) {
-        for (const cJSON *a = v->child; a; a = a->next) {
-            for (const cJSON *b = a->next; b; b = b->next)
-                if (strcmp(a->string, b->string) == 0) return "duplicate_key";
-            const char *why = check_tree(a, depth + 1);
-            if (why) return why;
-        }
-    } else if (cJSON_IsArray(v)) {
+    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+        if (depth + 1 > VALIDATE_MAX_DEPTH) return "too_deep";
+        if (cJSON_IsObject(v) && has_duplicate_key(v)) return "duplicate_key";
         for (const cJSON *a = v->child; a; a = a->next) {
             const char *why = check_tree(a, depth + 1);
             if (why) return why;
@@ -69,9 +98,9 @@ cJSON *validate_json(const char *body, size_t len, struct api_error *err)
         api_error_set(err, 400, "invalid_json", NULL, "the request body is not valid UTF-8");
         return NULL;
     }
-    if (has_nul_escape(body, len)) {
-        api_error_set(err, 400, "invalid_json", NULL,
-                      "strings must not contain \\u0000 (NUL characters)");
+    const char *bad = bad_string_bytes(body, len);
+    if (bad) {
+        api_error_set(err, 400, "invalid_json", NULL, "%s", bad);
         return NULL;
     }
     /* A cheap bracket count first, so a deeply nested body cannot exhaust
@@ -86,7 +115,7 @@ cJSON *validate_json(const char *body, size_t len, struct api_error *err)
         } else if (c == '"') {
             in_string = true;
         } else if (c == '{' || c == '[') {
-            if (++depth > VALIDATE_MAX_DEPTH + 1) {
+            if (++depth > VALIDATE_MAX_DEPTH) {
                 api_error_set(err, 400, "invalid_json", NULL,
                               "JSON is nested deeper than %d levels", VALIDATE_MAX_DEPTH);
                 return NULL;
@@ -109,7 +138,7 @@ cJSON *validate_json(const char *body, size_t len, struct api_error *err)
                       "unexpected data after the JSON value (at byte %zu)", (size_t)(end - body));
         return NULL;
     }
-    const char *why = check_tree(doc, 1);
+    const char *why = check_tree(doc, 0);
     if (why) {
         if (!strcmp(why, "too_deep"))
             api_error_set(err, 400, "invalid_json", NULL, "JSON is nested deeper than %d levels",
@@ -206,8 +235,8 @@ static bool is_token_char(char c)
  * or are computed by libcurl, and letting them through invites request
  * smuggling. */
 static const char *const forbidden_headers[] = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
+    "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "host",
+    "content-length", "expect", /* and every Proxy-* name, checked apart */
 };
 
 static int check_headers(const cJSON *v, char **out, struct api_error *err)
@@ -243,6 +272,11 @@ static int check_headers(const cJSON *v, char **out, struct api_error *err)
                               "header '%s' is managed by the connection and cannot be set", name);
                 return -1;
             }
+        }
+        if (strncasecmp(name, "proxy-", 6) == 0) {
+            api_error_set(err, 400, "invalid_field", "headers",
+                          "header '%.64s' is for proxies and cannot be set", name);
+            return -1;
         }
         if (strncasecmp(name, "asyncqueue-", 11) == 0) {
             api_error_set(err, 400, "invalid_field", "headers",

@@ -37,12 +37,12 @@ char *webhook_secret_generate(void)
 void webhook_sign(const unsigned char *key, size_t key_len, const char *msg_id,
                   int64_t timestamp_s, const char *body, size_t body_len, char *out)
 {
-    char prefix[128];
-    int n = snprintf(prefix, sizeof prefix, "%s.%lld.", msg_id, (long long)timestamp_s);
-    size_t total = (size_t)n + body_len;
+    char *prefix = xasprintf("%s.%lld.", msg_id, (long long)timestamp_s);
+    size_t n = strlen(prefix), total = n + body_len;
     unsigned char *msg = xmalloc(total);
-    memcpy(msg, prefix, (size_t)n);
+    memcpy(msg, prefix, n);
     memcpy(msg + n, body, body_len);
+    free(prefix);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     HMAC(EVP_sha256(), key, (int)key_len, msg, total, mac, &mac_len);

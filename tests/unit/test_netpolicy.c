@@ -211,10 +211,26 @@ static void text_non_literals(void **state)
 
 /* ---- URLs ---- */
 
+/* A policy with allow_private_targets as given and no lists. */
+static struct netpolicy *policy(bool allow)
+{
+    struct config cfg;
+    tu_config_defaults(&cfg);
+    cfg.allow_private_targets = allow;
+    char err[256];
+    struct netpolicy *np = netpolicy_new(&cfg, err, sizeof err);
+    config_free(&cfg);
+    assert_non_null(np);
+    return np;
+}
+
 static enum netpolicy_url_result check(const char *url, bool allow, char *why, size_t why_len)
 {
     why[0] = '\0';
-    return netpolicy_check_url(url, allow, why, why_len);
+    struct netpolicy *np = policy(allow);
+    enum netpolicy_url_result rc = netpolicy_check_url(np, url, why, why_len);
+    netpolicy_free(np);
+    return rc;
 }
 
 static void url_public_http_and_https_pass(void **state)
@@ -262,6 +278,17 @@ static void url_other_schemes_and_missing_hosts_are_invalid(void **state)
     assert_non_null(strstr(why, "ftp"));
 }
 
+/* libcurl would read "https:///x/" as host "x": a URL without a host is
+ * refused as such, however the path looks. */
+static void url_with_an_empty_host_is_invalid(void **state)
+{
+    (void)state;
+    char why[256];
+    assert_int_equal(check("https:///127.0.0.1/", true, why, sizeof why), NETPOLICY_URL_INVALID);
+    assert_non_null(strstr(why, "host"));
+    assert_int_equal(check("http:///example.com/", true, why, sizeof why), NETPOLICY_URL_INVALID);
+}
+
 static void url_private_literals_are_blocked_in_every_spelling(void **state)
 {
     (void)state;
@@ -279,7 +306,7 @@ static void url_private_literals_are_blocked_in_every_spelling(void **state)
         {"http://%31%32%37.0.0.1/", "loopback"}, /* percent-encoded */
         {"http://0/", "unspecified"},
         {"http://user@10.0.0.1/", "private"},
-        {"https:///127.0.0.1/", "loopback"}, /* curl reads the host after ///  */
+        {"http://127.0.0.1./", "loopback"}, /* a trailing dot is the same address */
         {"http://[::1]/", "loopback"},
         {"http://[::1]:8080/x", "loopback"},
         {"http://[::ffff:127.0.0.1]/", "loopback"},
@@ -306,8 +333,7 @@ static void url_why_fits_a_small_buffer(void **state)
     (void)state;
     char why[16];
     memset(why, 'x', sizeof why);
-    assert_int_equal(netpolicy_check_url("http://127.0.0.1/", false, why, sizeof why),
-                     NETPOLICY_URL_BLOCKED);
+    assert_int_equal(check("http://127.0.0.1/", false, why, sizeof why), NETPOLICY_URL_BLOCKED);
     assert_int_equal(strlen(why), sizeof why - 1);
 }
 
@@ -324,6 +350,7 @@ int main(void)
         cmocka_unit_test(url_public_http_and_https_pass),
         cmocka_unit_test(url_other_schemes_and_missing_hosts_are_invalid),
         cmocka_unit_test(url_private_literals_are_blocked_in_every_spelling),
+        cmocka_unit_test(url_with_an_empty_host_is_invalid),
         cmocka_unit_test(url_why_fits_a_small_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,17 +11,31 @@
 #define NOW 1795860742123LL /* 2026-11-28T10:12:22.123Z */
 
 static struct config cfg;
+static struct netpolicy *np, *np_private;
 
 static int group_setup(void **state)
 {
     (void)state;
+    char err[256];
     tu_config_defaults(&cfg);
-    return 0;
+    np = netpolicy_new(&cfg, err, sizeof err);
+    cfg.allow_private_targets = true;
+    np_private = netpolicy_new(&cfg, err, sizeof err);
+    cfg.allow_private_targets = false;
+    return np && np_private ? 0 : -1;
+}
+
+/* The policy a config asks for (the tests only vary allow_private_targets). */
+static const struct netpolicy *np_for(const struct config *c)
+{
+    return c->allow_private_targets ? np_private : np;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
+    netpolicy_free(np);
+    netpolicy_free(np_private);
     config_free(&cfg);
     return 0;
 }
@@ -86,7 +100,7 @@ static struct task *create_ok_with(const struct config *c, const char *json)
     static struct task sentinel;
     struct task *t = &sentinel;
     struct api_error err = {0};
-    int rc = validate_task_create(json, strlen(json), c, NOW, &t, &err);
+    int rc = validate_task_create(json, strlen(json), c, np_for(c), NOW, &t, NULL, &err);
     if (rc != 0)
         fail_msg("refused (%s, field '%s'): %s\n  body: %.300s", err.code, err.field, err.message,
                  json);
@@ -105,7 +119,7 @@ static void refused_with(const struct config *c, const char *json, const char *c
     static struct task sentinel;
     struct task *t = &sentinel;
     struct api_error err = {0};
-    int rc = validate_task_create(json, strlen(json), c, NOW, &t, &err);
+    int rc = validate_task_create(json, strlen(json), c, np_for(c), NOW, &t, NULL, &err);
     if (rc == 0) {
         task_free(t);
         fail_msg("accepted, want %s on '%s': %.300s", code, field, json);
@@ -286,8 +300,21 @@ static void create_minimal_task_gets_defaults(void **state)
     assert_string_equal(t->method, "POST");
     assert_string_equal(t->queue, "default");
     assert_int_equal(t->status, TASK_QUEUED);
+    /* Left for the queue's defaults, then the daemon's. */
+    assert_int_equal(t->max_retries, -1);
+    assert_int_equal(t->timeout_ms, 0);
+    validate_apply_defaults(t, &cfg, NULL);
     assert_int_equal(t->max_retries, cfg.default_retries);
     assert_int_equal(t->timeout_ms, cfg.default_timeout_ms);
+    struct queue_settings qs;
+    queue_settings_default(&qs);
+    qs.default_retries = 7;
+    qs.default_timeout_ms = 1234;
+    t->max_retries = -1;
+    t->timeout_ms = 0;
+    validate_apply_defaults(t, &cfg, &qs);
+    assert_int_equal(t->max_retries, 7);
+    assert_int_equal(t->timeout_ms, 1234);
     assert_int_equal(t->run_at_ms, NOW);
     assert_null(t->headers_json);
     assert_null(t->body);
@@ -841,10 +868,9 @@ static void create_metadata_is_kept_as_json(void **state)
     refused_extra("\"metadata\": {\"k\": 1, \"k\": 2}", "invalid_json", "");
 }
 
-#ifdef AQ_KNOWN_BUGS
 /* docs/api.md: headers refused include "Proxy-*". validate.c lists only
  * Proxy-Authenticate, Proxy-Authorization and Proxy-Connection. */
-static void known_bug_any_proxy_header_is_refused(void **state)
+static void any_proxy_header_is_refused(void **state)
 {
     (void)state;
     refused_extra("\"headers\": {\"Proxy-Foo\": \"x\"}", "invalid_field", "headers");
@@ -853,7 +879,7 @@ static void known_bug_any_proxy_header_is_refused(void **state)
 /* docs/api.md: invalid_json for "nesting deeper than 32". 32 nested arrays
  * holding a number are 32 levels deep, yet refused, while the same 32
  * arrays empty are accepted. */
-static void known_bug_scalar_inside_32_levels_is_accepted(void **state)
+static void scalar_inside_32_levels_is_accepted(void **state)
 {
     (void)state;
     char *s = nested_arrays(32, "1");
@@ -868,14 +894,13 @@ static void known_bug_scalar_inside_32_levels_is_accepted(void **state)
  * and a raw NUL byte silently cuts the string (the very thing the \u0000
  * check exists to prevent): "https://example.com/ok<NUL>.evil/" is stored
  * as "https://example.com/ok". */
-static void known_bug_raw_nul_byte_in_a_string_is_refused(void **state)
+static void raw_nul_byte_in_a_string_is_refused(void **state)
 {
     (void)state;
     json_refused_len("{\"a\":\"x\0y\"}", 11, "raw NUL byte in a string");
     refused("{\"callbackUrl\": \"https://example.com/\", \"metadata\": \"a\x01\"}", "invalid_json",
             "");
 }
-#endif
 
 int main(void)
 {
@@ -918,11 +943,9 @@ int main(void)
         cmocka_unit_test(create_queue_names),
         cmocka_unit_test(queue_name_predicate),
         cmocka_unit_test(create_metadata_is_kept_as_json),
-#ifdef AQ_KNOWN_BUGS
-        cmocka_unit_test(known_bug_any_proxy_header_is_refused),
-        cmocka_unit_test(known_bug_scalar_inside_32_levels_is_accepted),
-        cmocka_unit_test(known_bug_raw_nul_byte_in_a_string_is_refused),
-#endif
+        cmocka_unit_test(any_proxy_header_is_refused),
+        cmocka_unit_test(scalar_inside_32_levels_is_accepted),
+        cmocka_unit_test(raw_nul_byte_in_a_string_is_refused),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
