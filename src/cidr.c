@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +35,24 @@ bool cidr_parse(const char *text, struct cidr *c)
     return true;
 }
 
-/* The address as bytes; returns its family (mapped IPv6 as AF_INET). */
+/* The address as bytes; returns its family (mapped IPv6 as AF_INET). The
+ * address is copied out with memcpy: callers pass sockaddr_in,
+ * sockaddr_in6 or sockaddr_storage objects, and reading those through
+ * another struct type is undefined (GCC at -O2 reorders such reads). */
 static int addr_bytes(const struct sockaddr *sa, unsigned char out[16])
 {
-    if (sa->sa_family == AF_INET) {
-        memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    sa_family_t family;
+    memcpy(&family, (const char *)sa + offsetof(struct sockaddr, sa_family), sizeof family);
+    if (family == AF_INET) {
+        struct sockaddr_in in;
+        memcpy(&in, sa, sizeof in);
+        memcpy(out, &in.sin_addr, 4);
         return AF_INET;
     }
-    if (sa->sa_family == AF_INET6) {
-        const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    if (family == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, sa, sizeof in6);
+        const unsigned char *a = in6.sin6_addr.s6_addr;
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (memcmp(a, mapped, 12) == 0) {
             memcpy(out, a + 12, 4);
@@ -74,13 +84,15 @@ bool cidr_contains(const struct cidr *list, size_t n, const struct sockaddr *sa)
 
 bool cidr_contains_text(const struct cidr *list, size_t n, const char *text)
 {
-    struct sockaddr_storage ss = {0};
-    if (inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ss.ss_family = AF_INET;
-    } else if (inet_pton(AF_INET6, text, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ss.ss_family = AF_INET6;
-    } else {
-        return false;
+    struct sockaddr_in v4 = {0};
+    struct sockaddr_in6 v6 = {0};
+    if (inet_pton(AF_INET, text, &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        return cidr_contains(list, n, (const struct sockaddr *)&v4);
     }
-    return cidr_contains(list, n, (const struct sockaddr *)&ss);
+    if (inet_pton(AF_INET6, text, &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        return cidr_contains(list, n, (const struct sockaddr *)&v6);
+    }
+    return false;
 }

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,13 +98,19 @@ static const char *classify_v6(const uint8_t *a)
 
 const char *netpolicy_classify(const struct sockaddr *sa)
 {
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return classify_v4(ntohl(in->sin_addr.s_addr));
+    /* Copied out with memcpy: reading a sockaddr_storage (or libcurl's
+     * buffer) through another struct type is undefined behaviour. */
+    sa_family_t family;
+    memcpy(&family, (const char *)sa + offsetof(struct sockaddr, sa_family), sizeof family);
+    if (family == AF_INET) {
+        struct sockaddr_in in;
+        memcpy(&in, sa, sizeof in);
+        return classify_v4(ntohl(in.sin_addr.s_addr));
     }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        return classify_v6(in6->sin6_addr.s6_addr);
+    if (family == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, sa, sizeof in6);
+        return classify_v6(in6.sin6_addr.s6_addr);
     }
     return "unsupported-family";
 }
@@ -218,7 +225,9 @@ static bool in_hosts(char *const *list, size_t n, const char *host)
 const char *netpolicy_check_addr(const struct netpolicy *np, const char *host,
                                  const struct sockaddr *sa)
 {
-    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return "unsupported-family";
+    sa_family_t family;
+    memcpy(&family, (const char *)sa + offsetof(struct sockaddr, sa_family), sizeof family);
+    if (family != AF_INET && family != AF_INET6) return "unsupported-family";
     if (cidr_contains(np->deny_cidrs, np->n_deny_cidrs, sa)) return "denied";
     if (host && in_hosts(np->deny_hosts, np->n_deny_hosts, host)) return "denied";
     if (np->allow_private) return NULL;
@@ -271,16 +280,17 @@ enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const 
     if (zone) *zone = '\0';
     n = strlen(lit);
     if (n > 1 && lit[n - 1] == '.') lit[n - 1] = '\0'; /* "127.0.0.1." is 127.0.0.1 */
-    struct sockaddr_storage ss = {0};
-    bool literal = false;
-    if (inet_pton(AF_INET, lit, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ss.ss_family = AF_INET;
-        literal = true;
-    } else if (inet_pton(AF_INET6, lit, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ss.ss_family = AF_INET6;
-        literal = true;
+    struct sockaddr_in v4 = {0};
+    struct sockaddr_in6 v6 = {0};
+    const struct sockaddr *sa = NULL;
+    if (inet_pton(AF_INET, lit, &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        sa = (const struct sockaddr *)&v4;
+    } else if (inet_pton(AF_INET6, lit, &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        sa = (const struct sockaddr *)&v6;
     }
-    const char *range = literal ? netpolicy_check_addr(np, NULL, (struct sockaddr *)&ss) : NULL;
+    const char *range = sa ? netpolicy_check_addr(np, NULL, sa) : NULL;
     if (range) {
         if (strcmp(range, "denied") == 0)
             snprintf(why, why_len, "points at an address this daemon may not call (deny_destinations)");

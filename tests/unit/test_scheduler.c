@@ -1,0 +1,272 @@
+/*
+ * test_scheduler: the claim plan: due times, pause, max concurrency, the
+ * token-bucket rate, the FIFO hold, per-host caps, fairness between queues,
+ * wake times, counters and resync. Pure: time is passed in.
+ */
+#include "testutil.h"
+
+#include "scheduler.h"
+
+#define T0 1795860742000LL
+
+static struct queue_settings settings(int conc, double rate, int burst, bool paused)
+{
+    struct queue_settings qs;
+    queue_settings_default(&qs);
+    qs.max_concurrency = conc;
+    qs.rate_per_sec = rate;
+    qs.burst = burst;
+    qs.paused = paused;
+    return qs;
+}
+
+/* Plans and returns how many tasks the plan gives queue q. */
+static int planned(struct scheduler *s, int64_t now, int slots, const char *q, int64_t *only_seq)
+{
+    struct scheduler_claim plan[16];
+    const char *const *hosts;
+    size_t n_hosts;
+    int n = scheduler_plan(s, now, slots, plan, 16, &hosts, &n_hosts);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(plan[i].queue, q) == 0) {
+            if (only_seq) *only_seq = plan[i].only_seq;
+            return plan[i].limit;
+        }
+    }
+    return 0;
+}
+
+static void due_work_is_planned_and_future_work_is_not(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    assert_int_equal(planned(s, T0, 10, "default", NULL), 0);
+    assert_true(scheduler_next_wake(s, T0) == INT64_MAX); /* nothing waits */
+    scheduler_note_due(s, "default", T0 + 500);
+    assert_int_equal(planned(s, T0, 10, "default", NULL), 0);
+    assert_true(scheduler_next_wake(s, T0) == T0 + 500);
+    assert_int_equal(planned(s, T0 + 500, 10, "default", NULL), 10);
+    /* A short claim: the store says nothing more is queued. */
+    scheduler_set_due(s, "default", INT64_MAX);
+    assert_int_equal(planned(s, T0 + 600, 10, "default", NULL), 0);
+    scheduler_free(s);
+    scheduler_free(NULL);
+}
+
+static void a_paused_queue_gets_nothing_and_no_wake(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings qs = settings(0, 0, 0, true);
+    scheduler_queue_set(s, "q", &qs);
+    scheduler_note_due(s, "q", T0);
+    assert_int_equal(planned(s, T0, 10, "q", NULL), 0);
+    assert_true(scheduler_next_wake(s, T0) == INT64_MAX);
+    qs.paused = false;
+    scheduler_queue_set(s, "q", &qs);
+    assert_int_equal(planned(s, T0, 10, "q", NULL), 10);
+    scheduler_free(s);
+}
+
+static void max_concurrency_bounds_what_runs(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings qs = settings(3, 0, 0, false);
+    scheduler_queue_set(s, "q", &qs);
+    scheduler_note_due(s, "q", T0);
+    assert_int_equal(planned(s, T0, 10, "q", NULL), 3);
+    scheduler_claimed(s, "q", "h", T0);
+    scheduler_claimed(s, "q", "h", T0);
+    assert_int_equal(planned(s, T0, 10, "q", NULL), 1);
+    scheduler_claimed(s, "q", "h", T0);
+    assert_int_equal(planned(s, T0, 10, "q", NULL), 0);
+    /* Full: no timed wake, only a release can make room. */
+    assert_true(scheduler_next_wake(s, T0) == INT64_MAX);
+    scheduler_released(s, "q", "h", SCHEDULER_COMPLETED, 1, 0);
+    assert_int_equal(planned(s, T0, 10, "q", NULL), 1);
+    assert_int_equal(scheduler_inflight(s), 2);
+    scheduler_free(s);
+}
+
+static void the_rate_is_a_token_bucket(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings qs = settings(0, 2, 3, false); /* 2/s, burst 3 */
+    scheduler_queue_set(s, "q", &qs);
+    scheduler_note_due(s, "q", T0);
+    assert_int_equal(planned(s, T0, 100, "q", NULL), 3); /* a full bucket */
+    for (int i = 0; i < 3; i++) {
+        scheduler_claimed(s, "q", "h", T0);
+        scheduler_released(s, "q", "h", SCHEDULER_COMPLETED, i + 1, 0);
+    }
+    assert_int_equal(planned(s, T0, 100, "q", NULL), 0);
+    /* The next token arrives after 1/rate = 500 ms. */
+    assert_true(scheduler_next_wake(s, T0) == T0 + 500);
+    assert_int_equal(planned(s, T0 + 499, 100, "q", NULL), 0);
+    assert_int_equal(planned(s, T0 + 500, 100, "q", NULL), 1);
+    /* A long idle refills to the burst, never beyond. */
+    assert_int_equal(planned(s, T0 + 60000, 100, "q", NULL), 3);
+    scheduler_free(s);
+}
+
+static void fifo_queue_holds_for_a_retry(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings qs = settings(1, 0, 0, false);
+    scheduler_queue_set(s, "fifo", &qs);
+    scheduler_note_due(s, "fifo", T0);
+    int64_t only = -1;
+    assert_int_equal(planned(s, T0, 10, "fifo", &only), 1);
+    assert_int_equal(only, 0);
+    scheduler_claimed(s, "fifo", "h", T0);
+    /* Task 7 failed and will be retried at T0 + 1000: the queue waits for it. */
+    scheduler_released(s, "fifo", "h", SCHEDULER_RETRY, 7, T0 + 1000);
+    assert_int_equal(planned(s, T0 + 10, 10, "fifo", NULL), 0);
+    assert_true(scheduler_next_wake(s, T0 + 10) == T0 + 1000);
+    only = -1;
+    assert_int_equal(planned(s, T0 + 1000, 10, "fifo", &only), 1);
+    assert_int_equal(only, 7); /* that task and no other */
+    scheduler_claimed(s, "fifo", "h", T0 + 1000);
+    scheduler_released(s, "fifo", "h", SCHEDULER_COMPLETED, 7, 0);
+    only = -1;
+    assert_int_equal(planned(s, T0 + 1001, 10, "fifo", &only), 1);
+    assert_int_equal(only, 0); /* the hold is gone */
+    scheduler_free(s);
+}
+
+static void a_cancelled_held_task_releases_the_hold(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings qs = settings(1, 0, 0, false);
+    scheduler_queue_set(s, "fifo", &qs);
+    scheduler_note_due(s, "fifo", T0);
+    scheduler_claimed(s, "fifo", "h", T0);
+    scheduler_released(s, "fifo", "h", SCHEDULER_RETRY, 9, T0 + 60000);
+    assert_int_equal(planned(s, T0 + 1, 10, "fifo", NULL), 0);
+    scheduler_task_gone(s, "fifo", 9);
+    int64_t only = -1;
+    assert_int_equal(planned(s, T0 + 1, 10, "fifo", &only), 1);
+    assert_int_equal(only, 0);
+    scheduler_free(s);
+}
+
+static void capped_hosts_are_listed_and_a_blocked_queue_rests(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(2);
+    scheduler_note_due(s, "q", T0);
+    scheduler_claimed(s, "q", "slow.example.com", T0);
+    scheduler_claimed(s, "q", "slow.example.com", T0);
+    struct scheduler_claim plan[4];
+    const char *const *hosts;
+    size_t n_hosts;
+    int n = scheduler_plan(s, T0, 10, plan, 4, &hosts, &n_hosts);
+    assert_int_equal(n, 1);
+    assert_int_equal(n_hosts, 1);
+    assert_string_equal(hosts[0], "slow.example.com");
+    /* The claim came back empty although work is due: all of it is on the
+     * capped host, so the queue rests instead of spinning... */
+    scheduler_claim_done(s, &plan[0], 0, T0);
+    assert_int_equal(planned(s, T0 + 1, 10, "q", NULL), 0);
+    assert_true(scheduler_next_wake(s, T0 + 1) == INT64_MAX);
+    /* ...until that host frees a slot. */
+    scheduler_released(s, "q", "slow.example.com", SCHEDULER_COMPLETED, 1, 0);
+    assert_int_equal(planned(s, T0 + 2, 10, "q", NULL), 10);
+    n = scheduler_plan(s, T0 + 2, 10, plan, 4, &hosts, &n_hosts);
+    assert_int_equal(n_hosts, 0);
+    scheduler_free(s);
+}
+
+static void slots_are_shared_fairly_between_queues(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    scheduler_note_due(s, "a", T0);
+    scheduler_note_due(s, "b", T0);
+    struct queue_settings small = settings(2, 0, 0, false);
+    scheduler_queue_set(s, "c", &small);
+    scheduler_note_due(s, "c", T0);
+    /* 10 slots over three queues: c can take only 2, a and b share the rest. */
+    assert_int_equal(planned(s, T0, 10, "c", NULL), 2);
+    int a = planned(s, T0, 10, "a", NULL), b = planned(s, T0, 10, "b", NULL);
+    assert_true(a >= 3 && b >= 3);
+    assert_true(a + b <= 8);
+    scheduler_free(s);
+}
+
+static void counters_and_snapshot(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings qs = settings(5, 1.5, 2, false);
+    qs.default_retries = 7;
+    scheduler_queue_set(s, "emails", &qs);
+    scheduler_count(s, "emails", SCHEDULER_COUNT_ACCEPTED, T0);
+    scheduler_count(s, "emails", SCHEDULER_COUNT_ACCEPTED, T0);
+    scheduler_claimed(s, "emails", "h", T0);
+    scheduler_count(s, "emails", SCHEDULER_COUNT_FAILED, T0);
+    scheduler_count(s, "other", SCHEDULER_COUNT_CANCELLED, T0);
+    struct queue_info info[4];
+    size_t n = scheduler_snapshot(s, info, 4);
+    assert_int_equal(n, 2);
+    assert_string_equal(info[0].name, "emails"); /* by name */
+    assert_true(info[0].configured);
+    assert_int_equal(info[0].s.max_concurrency, 5);
+    assert_int_equal(info[0].s.default_retries, 7);
+    assert_int_equal(info[0].accepted_total, 2);
+    assert_int_equal(info[0].dispatched_total, 1);
+    assert_int_equal(info[0].failed_total, 1);
+    assert_int_equal(info[0].inflight, 1);
+    assert_string_equal(info[1].name, "other");
+    assert_false(info[1].configured);
+    assert_int_equal(info[1].cancelled_total, 1);
+    struct queue_settings got;
+    assert_true(scheduler_queue_get(s, "emails", &got));
+    assert_true(got.rate_per_sec == 1.5);
+    assert_false(scheduler_queue_get(s, "nobody", &got));
+    assert_int_equal(got.default_retries, -1); /* defaults */
+    scheduler_queue_unset(s, "emails");
+    assert_false(scheduler_queue_get(s, "emails", &got));
+    scheduler_free(s);
+}
+
+static void resync_replaces_inflight_counts(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(1);
+    scheduler_claimed(s, "q", "a", T0);
+    scheduler_claimed(s, "q", "b", T0);
+    assert_int_equal(scheduler_inflight(s), 2);
+    scheduler_resync_begin(s);
+    scheduler_resync_add(s, "q", "b", 1);
+    assert_int_equal(scheduler_inflight(s), 1);
+    scheduler_note_due(s, "q", T0);
+    struct scheduler_claim plan[2];
+    const char *const *hosts;
+    size_t n_hosts;
+    scheduler_plan(s, T0, 10, plan, 2, &hosts, &n_hosts);
+    assert_int_equal(n_hosts, 1); /* only b is at its cap of 1 now */
+    assert_string_equal(hosts[0], "b");
+    scheduler_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(due_work_is_planned_and_future_work_is_not),
+        cmocka_unit_test(a_paused_queue_gets_nothing_and_no_wake),
+        cmocka_unit_test(max_concurrency_bounds_what_runs),
+        cmocka_unit_test(the_rate_is_a_token_bucket),
+        cmocka_unit_test(fifo_queue_holds_for_a_retry),
+        cmocka_unit_test(a_cancelled_held_task_releases_the_hold),
+        cmocka_unit_test(capped_hosts_are_listed_and_a_blocked_queue_rests),
+        cmocka_unit_test(slots_are_shared_fairly_between_queues),
+        cmocka_unit_test(counters_and_snapshot),
+        cmocka_unit_test(resync_replaces_inflight_counts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
