@@ -1,11 +1,13 @@
 // Integration test harness: starts the real asyncqueue binary on port 0 with
 // a fresh SQLite file, fake targets and webhook receivers that answer from a
 // script and record what they got, and wait-for helpers (no fixed sleeps).
+// scope(t) gives a test daemons, fakes and temp dirs that are cleaned up
+// when it ends (and checks that each daemon still running exits 0).
 //
 // The binary is AQ_BIN (set by tools/test.sh), else ../../build/asyncqueue.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +36,15 @@ export async function waitFor(fn, { timeout = 10000, interval = 10, what = 'cond
   }
 }
 
+/**
+ * Resolves after ms. Only for proving that something did NOT happen (no
+ * retry, no second delivery): say in a comment why the wait is long enough.
+ * To wait for something that should happen, use waitFor.
+ */
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 /** A temporary directory removed by cleanup(). */
 export function tempDir(prefix = 'aq-test-') {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -46,7 +57,11 @@ export function tempDir(prefix = 'aq-test-') {
  *   args:    extra command-line arguments
  *   env:     extra environment variables
  *   private: pass --allow-private-targets (default true: fakes live on loopback)
- * Returns { url, port, db, proc, logs(), waitForLog(re), stop(signal), kill() }.
+ * Returns { url, port, db, proc, logs(), stdout(), exited, exitInfo(),
+ * waitForLog(re), stop(signal), kill(), cleanup() }. `exited` resolves with
+ * { code, signal } once the process has exited and its output is all read.
+ * If the daemon does not start, it is killed, its temp dir removed, and the
+ * error (with its log) thrown.
  */
 export async function startDaemon(opts = {}) {
   const tmp = opts.db ? null : tempDir();
@@ -63,28 +78,41 @@ export async function startDaemon(opts = {}) {
   let stdout = '';
   proc.stderr.on('data', (d) => { stderr += d; if (process.env.AQ_TEST_VERBOSE) process.stderr.write(d); });
   proc.stdout.on('data', (d) => { stdout += d; });
-  const exited = new Promise((res) => proc.on('exit', (code, signal) => res({ code, signal })));
+  const exited = new Promise((res) => proc.on('close', (code, signal) => res({ code, signal })));
   let exitInfo = null;
   exited.then((e) => { exitInfo = e; });
 
-  const port = await waitFor(() => {
-    if (exitInfo) throw new Error(`daemon exited (${JSON.stringify(exitInfo)}):\n${stderr}`);
-    const m = stderr.match(/asyncqueue\.started .*port=(\d+)/);
-    return m ? Number(m[1]) : null;
-  }, { timeout: 15000, what: 'the daemon to start' });
+  let port;
+  try {
+    port = await waitFor(() => {
+      if (exitInfo) throw new Error(`daemon exited (${JSON.stringify(exitInfo)}):\n${stderr}`);
+      const m = stderr.match(/asyncqueue\.started .*port=(\d+)/);
+      return m ? Number(m[1]) : null;
+    }, { timeout: 15000, what: 'the daemon to start' });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, { what: '/healthz' });
+  } catch (e) {
+    if (!exitInfo) { proc.kill('SIGKILL'); await exited; }
+    if (tmp) tmp.cleanup();
+    throw e;
+  }
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { what: '/healthz' });
+  let stoppedByTest = false;
 
   const daemon = {
     url, port, db, proc,
     logs: () => stderr,
     stdout: () => stdout,
     exited,
+    /** The exit info once the process has exited, else null. */
+    exitInfo: () => exitInfo,
+    /** True once stop() or kill() was called. */
+    stoppedByTest: () => stoppedByTest,
     async waitForLog(re, timeout = 10000) {
       return waitFor(() => stderr.match(re), { timeout, what: `log ${re}` });
     },
     /** Sends signal (default SIGTERM) and resolves with the exit info. */
     async stop(signal = 'SIGTERM', timeout = 20000) {
+      stoppedByTest = true;
       if (!exitInfo) proc.kill(signal);
       const t = setTimeout(() => proc.kill('SIGKILL'), timeout);
       const e = await exited;
@@ -93,7 +121,8 @@ export async function startDaemon(opts = {}) {
     },
     /** kill -9, keeping the database for a restart. */
     async kill() {
-      proc.kill('SIGKILL');
+      stoppedByTest = true;
+      if (!exitInfo) proc.kill('SIGKILL');
       return exited;
     },
     cleanup() { if (tmp) tmp.cleanup(); },
@@ -101,7 +130,7 @@ export async function startDaemon(opts = {}) {
   return daemon;
 }
 
-/** Runs the binary to completion and returns { code, stdout, stderr }. */
+/** Runs the binary to completion and returns { code, signal, stdout, stderr }. */
 export function runBinary(args, { env = {}, timeout = 15000 } = {}) {
   return new Promise((res, rej) => {
     const clean = { ...process.env, ...env };
@@ -111,7 +140,7 @@ export function runBinary(args, { env = {}, timeout = 15000 } = {}) {
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
     const t = setTimeout(() => { p.kill('SIGKILL'); rej(new Error(`timed out: ${args.join(' ')}`)); }, timeout);
-    p.on('exit', (code) => { clearTimeout(t); res({ code, stdout, stderr }); });
+    p.on('close', (code, signal) => { clearTimeout(t); res({ code, signal, stdout, stderr }); });
   });
 }
 
@@ -121,7 +150,9 @@ export function runBinary(args, { env = {}, timeout = 15000 } = {}) {
  * (req, n) => entry. An entry is
  *   { status = 200, headers = {}, body = '', delayMs = 0, hang = false, destroy = false }
  * (hang: never answer; destroy: drop the connection without answering).
- * Every request is recorded as { n, method, url, headers, body, at }.
+ * Every request is recorded as { n, method, url, headers, body, raw, at }
+ * (body: UTF-8 text, raw: the exact bytes as a Buffer, at: Date.now() when
+ * the whole request had arrived).
  */
 export async function startFake(script = [{ status: 200 }]) {
   const requests = [];
@@ -138,6 +169,7 @@ export async function startFake(script = [{ status: 200 }]) {
         method: req.method,
         url: req.url,
         headers: req.headers,
+        raw: Buffer.concat(chunks),
         body: Buffer.concat(chunks).toString('utf8'),
         at: Date.now(),
       };
@@ -200,9 +232,129 @@ export async function waitForStatus(base, id, statuses, { timeout = 15000, heade
   }, { timeout, what: `task ${id} to be ${want.join('|')} (last: ${JSON.stringify(last?.status)})` });
 }
 
+/**
+ * Waits until GET /v1/tasks/{id} returns a task for which pred(task) is
+ * truthy; returns the task. `what` names the condition in the timeout error.
+ */
+export async function waitForTask(base, id, pred, { timeout = 15000, headers = {}, what = 'a condition' } = {}) {
+  let last;
+  return waitFor(async () => {
+    const r = await api(base, 'GET', `/v1/tasks/${id}`, undefined, headers);
+    last = r.body;
+    return r.status === 200 && pred(r.body) ? r.body : null;
+  }, { timeout, what: `task ${id}: ${what} (last: ${JSON.stringify(last)?.slice(0, 600)})` });
+}
+
+/** Waits until the task's webhook has the given status; returns the task. */
+export function waitForWebhook(base, id, status = 'delivered', opts = {}) {
+  return waitForTask(base, id, (t) => t.webhook?.status === status, { what: `webhook ${status}`, ...opts });
+}
+
 /** Counts rows in the tasks table through the real sqlite3 CLI. */
 export async function countTasks(db) {
   if (!existsSync(db)) return 0;
-  const { execFileSync } = await import('node:child_process');
   return Number(execFileSync('sqlite3', [db, 'SELECT count(*) FROM tasks;']).toString().trim());
+}
+
+/**
+ * Runs one SQL query through the real sqlite3 CLI (read it as another
+ * process would) and returns the rows as objects (column names as keys).
+ */
+export function queryDb(db, sql) {
+  const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', db, sql]).toString().trim();
+  return out ? JSON.parse(out) : [];
+}
+
+/**
+ * A plain node:http request, for what fetch() cannot send: a body streamed
+ * in `chunks` (Transfer-Encoding: chunked, no Content-Length) or exact
+ * headers. Resolves with { status, headers, body } (body parsed when JSON);
+ * rejects only if no response arrived at all.
+ */
+export function rawRequest(url, { method = 'POST', headers = {}, body, chunks } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const req = httpRequest(url, { method, headers });
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      const parts = [];
+      res.on('data', (c) => parts.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(parts).toString('utf8');
+        let parsed = text;
+        try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+        resolvePromise({ status: res.statusCode, headers: res.headers, body: parsed });
+      });
+      res.on('error', reject);
+    });
+    // The server may answer and close before the whole body is sent (413):
+    // a write error after the answer is expected, not a failure.
+    req.on('error', (e) => { if (!answered) reject(e); });
+    if (chunks) {
+      (async () => {
+        for (const c of chunks) {
+          if (answered || req.destroyed) break;
+          req.write(c);
+          await new Promise((r) => setImmediate(r));
+        }
+        req.end();
+      })();
+    } else {
+      req.end(body);
+    }
+  });
+}
+
+/**
+ * Per-test resources, released in reverse order by one t.after hook:
+ *   const s = scope(t);
+ *   const d = await s.daemon({ args: [...] });   // startDaemon(opts)
+ *   const target = await s.fake([{ status: 500 }, { status: 200 }]);
+ *   const dir = s.tempDir();                        // { dir }
+ *   s.defer(async () => ...);
+ * A daemon still running at the end is stopped with SIGTERM and must exit
+ * with code 0: that is how a leak found by LeakSanitizer, or a crash on
+ * shutdown, fails the test that caused it. A daemon that exited without the
+ * test asking for it (stop() or kill()) also fails the test.
+ */
+export function scope(t) {
+  const stack = [];
+  t.after(async () => {
+    const errors = [];
+    while (stack.length) {
+      try { await stack.pop()(); } catch (e) { errors.push(e); }
+    }
+    if (errors.length) throw errors[0];
+  });
+  return {
+    defer(fn) { stack.push(fn); },
+    tempDir(prefix) {
+      const d = tempDir(prefix);
+      stack.push(d.cleanup);
+      return d;
+    },
+    async fake(script) {
+      const f = await startFake(script);
+      stack.push(() => f.close());
+      return f;
+    },
+    async daemon(opts) {
+      const d = await startDaemon(opts);
+      stack.push(async () => {
+        try {
+          let e = d.exitInfo();
+          if (e && d.stoppedByTest()) return; // the test stopped it and checked what it wanted
+          const unexpected = Boolean(e);
+          if (!e) e = await d.stop('SIGTERM');
+          if (unexpected || e.code !== 0) {
+            throw new Error(`daemon ${unexpected ? 'exited unexpectedly' : 'did not exit cleanly on SIGTERM'}` +
+              ` (${JSON.stringify(e)}); log tail:\n${d.logs().slice(-3000)}`);
+          }
+        } finally {
+          d.cleanup();
+        }
+      });
+      return d;
+    },
+  };
 }

@@ -1,0 +1,193 @@
+// The happy path in detail: what the target receives (method, headers, body
+// as given), what the webhook says, and what GET shows afterwards.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scope, api, waitForStatus, waitForWebhook, runBinary } from './lib/harness.mjs';
+
+test('a JSON payload reaches the target as application/json with the AsyncQueue headers, and the outcome reaches the webhook', async (t) => {
+  const s = scope(t);
+  const target = await s.fake([{ status: 200, headers: { 'X-Answer': 'yes' }, body: { image: 'x.png', n: 1 } }]);
+  const hook = await s.fake([{ status: 204 }]);
+  const d = await s.daemon();
+  const version = (await runBinary(['--version'])).stdout.trim().split(' ')[1];
+
+  const created = await api(d.url, 'POST', '/v1/tasks', {
+    callbackUrl: target.url('/generate?model=big'),
+    headers: { 'X-Model': 'big' },
+    payload: { prompt: 'a lighthouse', n: [1, 2, 3], nested: { ok: true } },
+    webhookUrl: hook.url('/on-complete'),
+    queue: 'images',
+    retries: 2,
+    timeout: 30,
+    metadata: { userId: 42 },
+  });
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  const id = created.body.id;
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a UUIDv7');
+  assert.equal(created.headers.get('location'), `/v1/tasks/${id}`);
+  assert.equal(created.body.status, 'queued');
+  assert.equal(created.body.method, 'POST');
+  assert.equal(created.body.queue, 'images');
+  assert.equal(created.body.retries, 2);
+  assert.equal(created.body.timeout, 30);
+  assert.deepEqual(created.body.headers, { 'X-Model': 'big' });
+  assert.deepEqual(created.body.metadata, { userId: 42 });
+
+  const [call] = await target.waitForRequests(1);
+  assert.equal(call.method, 'POST');
+  assert.equal(call.url, '/generate?model=big');
+  assert.equal(call.headers['content-type'], 'application/json');
+  assert.deepEqual(JSON.parse(call.body), { prompt: 'a lighthouse', n: [1, 2, 3], nested: { ok: true } });
+  assert.equal(call.headers['x-model'], 'big');
+  assert.equal(call.headers['asyncqueue-task-id'], id);
+  assert.equal(call.headers['asyncqueue-attempt'], '1');
+  assert.equal(call.headers['asyncqueue-queue'], 'images');
+  assert.equal(call.headers['user-agent'], `AsyncQueue/${version}`);
+  assert.ok(!call.body.includes('userId') && !JSON.stringify(call.headers).includes('userId'),
+    'metadata is never sent to the target');
+
+  const [delivery] = await hook.waitForRequests(1);
+  assert.equal(delivery.method, 'POST');
+  assert.equal(delivery.url, '/on-complete');
+  assert.equal(delivery.headers['content-type'], 'application/json');
+  assert.match(delivery.headers['webhook-id'], /^msg_/);
+  assert.match(delivery.headers['webhook-timestamp'], /^\d+$/);
+  assert.match(delivery.headers['webhook-signature'], /^v1,[A-Za-z0-9+/]+=*$/);
+  const body = JSON.parse(delivery.body);
+  assert.equal(body.taskId, id);
+  assert.equal(body.status, 'completed');
+  assert.equal(body.queue, 'images');
+  assert.deepEqual(body.result, { image: 'x.png', n: 1 });
+  assert.equal(body.response.statusCode, 200);
+  assert.equal(body.response.headers['x-answer'], 'yes', 'response header names are lower case');
+  assert.equal(body.response.headers['content-type'], 'application/json');
+  assert.equal(typeof body.response.durationMs, 'number');
+  assert.equal(body.attempts, 1);
+  assert.equal(body.error, null);
+  assert.deepEqual(body.metadata, { userId: 42 });
+  assert.match(body.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.match(body.finishedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
+  const task = await waitForStatus(d.url, id, 'completed');
+  assert.equal(task.attempts, 1);
+  assert.deepEqual(task.result, { image: 'x.png', n: 1 });
+  assert.equal(task.error, null);
+  assert.equal(task.attemptHistory.length, 1);
+  assert.equal(task.attemptHistory[0].n, 1);
+  assert.equal(task.attemptHistory[0].statusCode, 200);
+  assert.equal(task.attemptHistory[0].error, null);
+  const wh = (await waitForWebhook(d.url, id, 'delivered')).webhook;
+  assert.equal(wh.id, delivery.headers['webhook-id'], 'the task shows the id its webhook carried');
+  assert.equal(wh.attempts, 1);
+  assert.equal(wh.lastStatusCode, 204);
+  assert.equal(hook.requests.length, 1);
+  assert.equal(target.requests.length, 1);
+});
+
+test('method and headers are passed through; a Content-Type in headers replaces the default', async (t) => {
+  const s = scope(t);
+  const target = await s.fake([{ status: 201, body: 'created' }]);
+  const d = await s.daemon();
+  const created = await api(d.url, 'POST', '/v1/tasks', {
+    callbackUrl: target.url('/items/7'),
+    method: 'put',
+    headers: {
+      'Content-Type': 'application/vnd.api+json',
+      'X-Trace': 'abc 123',
+      Authorization: 'Bearer downstream-token',
+      'X-Empty': '',
+    },
+    payload: { data: { id: 7 } },
+    retries: 0,
+  });
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  assert.equal(created.body.method, 'PUT', 'the method is normalised to upper case');
+
+  const [call] = await target.waitForRequests(1);
+  assert.equal(call.method, 'PUT');
+  assert.equal(call.url, '/items/7');
+  assert.equal(call.headers['content-type'], 'application/vnd.api+json', 'one Content-Type, the task\'s own');
+  assert.equal(call.headers['x-trace'], 'abc 123');
+  assert.equal(call.headers.authorization, 'Bearer downstream-token');
+  assert.equal(call.headers['x-empty'], '', 'an empty header value is sent, not dropped');
+  assert.deepEqual(JSON.parse(call.body), { data: { id: 7 } });
+
+  const task = await waitForStatus(d.url, created.body.id, 'completed');
+  assert.equal(task.response.statusCode, 201);
+  assert.equal(task.result, 'created', 'a non-JSON answer is kept as a string');
+});
+
+test('a raw body string is sent byte for byte as text/plain; charset=utf-8', async (t) => {
+  const s = scope(t);
+  const target = await s.fake([{ status: 200, headers: { 'content-type': 'text/plain' }, body: 'plain answer' }]);
+  const d = await s.daemon();
+  const raw = 'line one\nline "two" \\ ü € 😀\n{not json';
+  const created = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/raw'), body: raw });
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  assert.equal(created.body.body, raw);
+
+  const [call] = await target.waitForRequests(1);
+  assert.equal(call.method, 'POST');
+  assert.equal(call.headers['content-type'], 'text/plain; charset=utf-8');
+  assert.ok(call.raw.equals(Buffer.from(raw, 'utf8')), `exact bytes, got ${JSON.stringify(call.body)}`);
+  assert.equal(call.headers['content-length'], String(Buffer.byteLength(raw)));
+
+  const task = await waitForStatus(d.url, created.body.id, 'completed');
+  assert.equal(task.result, 'plain answer');
+});
+
+test('each method reaches the target as that method; without payload or body the call has no body', async (t) => {
+  const s = scope(t);
+  const target = await s.fake([{ status: 200 }]);
+  const d = await s.daemon();
+  const cases = [
+    { method: 'GET' }, { method: 'HEAD' }, { method: 'DELETE' }, { method: 'OPTIONS' },
+    { method: 'PATCH', payload: { op: 'x' } }, { method: 'POST' },
+  ];
+  const ids = {};
+  for (const c of cases) {
+    const r = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url(`/m/${c.method}`), retries: 0, ...c });
+    assert.equal(r.status, 202, `${c.method}: ${JSON.stringify(r.body)}`);
+    ids[c.method] = r.body.id;
+  }
+  await target.waitForRequests(cases.length);
+  for (const c of cases) {
+    const call = target.requests.find((q) => q.url === `/m/${c.method}`);
+    assert.ok(call, `a call for ${c.method}`);
+    assert.equal(call.method, c.method);
+    assert.equal(call.headers['asyncqueue-task-id'], ids[c.method]);
+    if (c.payload) {
+      assert.deepEqual(JSON.parse(call.body), c.payload);
+      assert.equal(call.headers['content-type'], 'application/json');
+    } else {
+      assert.equal(call.body, '', `${c.method} has no body`);
+      assert.ok(!call.headers['content-length'] || call.headers['content-length'] === '0', `${c.method}: no body bytes`);
+    }
+    if (c.method === 'GET' || c.method === 'HEAD') {
+      assert.equal(call.headers['content-type'], undefined, `${c.method} has no Content-Type`);
+    }
+  }
+  for (const c of cases) {
+    const task = await waitForStatus(d.url, ids[c.method], 'completed');
+    assert.equal(task.attempts, 1);
+  }
+});
+
+// docs/api.md: payload is sent with application/json, body with text/plain,
+// each "unless headers sets one"; a task with neither has no Content-Type to
+// send. libcurl adds a form Content-Type to an empty POSTFIELDS body.
+test('a task without payload or body sends no invented Content-Type (POST, DELETE, OPTIONS)', {
+  todo: 'bug: bodiless POST/DELETE/OPTIONS calls carry Content-Type: application/x-www-form-urlencoded',
+}, async (t) => {
+  const s = scope(t);
+  const target = await s.fake([{ status: 200 }]);
+  const d = await s.daemon();
+  for (const method of ['POST', 'DELETE', 'OPTIONS']) {
+    const r = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url(`/m/${method}`), method, retries: 0 });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+  }
+  await target.waitForRequests(3);
+  for (const call of target.requests) {
+    assert.equal(call.headers['content-type'], undefined, `${call.method} carries Content-Type ${call.headers['content-type']}`);
+  }
+});
