@@ -567,6 +567,8 @@ static void setup_task(struct dispatcher *d, struct transfer *t)
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
         if (strcmp(m, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        /* No body, no type: libcurl would add a form Content-Type. */
+        if (!has_content_type) t->headers = curl_slist_append(t->headers, "Content-Type:");
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     char u[256];

@@ -414,18 +414,14 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
     r->route = match_route(r, url);
     if (api->metrics_only && r->route != ROUTE_METRICS && r->route != ROUTE_HEALTH)
         r->route = ROUTE_NONE;
-    if (r->route == ROUTE_NONE)
-        return http_not_found(r, "no such route; the API is described in docs/api.md");
-    if (!method_allowed(r->route, method)) {
-        api_error_set(&e, 405, "method_not_allowed", NULL, "%s is not allowed here; use %s", method,
-                      routes[r->route].allow);
-        return http_respond_error_with(r, &e, MHD_HTTP_HEADER_ALLOW, routes[r->route].allow);
-    }
+    /* Authenticate before saying whether a route exists: without a key, every
+     * /v1/ path answers 401 alike. */
     bool open = r->route == ROUTE_HEALTH || r->route == ROUTE_READY || r->route == ROUTE_ROOT ||
-                r->route == ROUTE_DASHBOARD || api->metrics_only;
+                r->route == ROUTE_DASHBOARD || api->metrics_only ||
+                (r->route == ROUTE_NONE && strncmp(url, "/v1/", 4) != 0 && strcmp(url, "/v1") != 0);
+    char ip[64];
     if (!open) {
         const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        char ip[64];
         if (!auth_check(api->auth, authz, &r->who)) {
             http_client_ip(r, ip, sizeof ip);
             log_msg(LOG_WARN, "auth.denied", "ip=%s method=%s reason=%s", ip, method,
@@ -434,6 +430,15 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
                           "send a valid API key as 'Authorization: Bearer <key>'");
             return http_respond_error_with(r, &e, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
         }
+    }
+    if (r->route == ROUTE_NONE)
+        return http_not_found(r, "no such route; the API is described in docs/api.md");
+    if (!method_allowed(r->route, method)) {
+        api_error_set(&e, 405, "method_not_allowed", NULL, "%s is not allowed here; use %s", method,
+                      routes[r->route].allow);
+        return http_respond_error_with(r, &e, MHD_HTTP_HEADER_ALLOW, routes[r->route].allow);
+    }
+    if (!open) {
         const char *why = scope_refusal(&r->who, r->route, method);
         if (why) {
             http_client_ip(r, ip, sizeof ip);

@@ -63,8 +63,8 @@ int webhook_keys_decode(char *const *secrets, size_t n, struct webhook_keys *key
     for (size_t i = 0; i < n; i++) {
         int len = webhook_secret_decode(secrets[i], keys->key[i]);
         if (len < 0) {
-            snprintf(err, err_len, "webhook secret %zu must be whsec_ followed by base64 of %d to "
-                     "%d bytes", i + 1, WEBHOOK_KEY_MIN, WEBHOOK_KEY_MAX);
+            snprintf(err, err_len, "webhook_secret: secret %zu must be whsec_ followed by base64 "
+                     "of %d to %d bytes", i + 1, WEBHOOK_KEY_MIN, WEBHOOK_KEY_MAX);
             return -1;
         }
         keys->len[i] = (size_t)len;

@@ -183,13 +183,9 @@ test('kill -9 during a webhook delivery: after restart the message is delivered,
   assert.equal(target.requests.length, 1, 'the finished task is not run again');
 });
 
-// docs/api.md, attempt error `interrupted`: "the task is queued again, even
-// with no retries left: the daemon never fails a task for its own stop".
-// Today the interrupted attempt counts against `retries`, so a crash eats a
-// retry and a task with retries: 1 fails after a single real answer.
-test('an attempt interrupted by a crash does not use up one of the task\'s retries', {
-  todo: 'bug: an interrupted attempt counts against retries (task fails "gave up after 2 attempts" with one real attempt)',
-}, async (t) => {
+// docs/api.md, attempt error `interrupted`: "the attempt does not count
+// against its retries: the daemon never fails a task for its own stop".
+test('an attempt interrupted by a crash does not use up one of the task\'s retries', async (t) => {
   const s = scope(t);
   const target = await s.fake([{ hang: true }, { status: 500 }, { status: 200 }]);
   const args = ['--retry-base', '20ms', '--retry-jitter', 'false'];

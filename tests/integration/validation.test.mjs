@@ -131,16 +131,20 @@ test('wrong or missing Content-Type is 415', async (t) => {
 test('unknown routes are 404, wrong methods 405 with Allow, bad or unknown task ids 404', async (t) => {
   const s = scope(t);
   const d = await s.daemon();
-  for (const path of ['/', '/v2/tasks', '/v1/task', '/v1/tasks/', '/healthz/extra', '/v1']) {
+  for (const path of ['/v2/tasks', '/v1/task', '/v1/tasks/', '/healthz/extra', '/v1', '/nothing']) {
     const r = await api(d.url, 'GET', path);
     assertError(r, 404, 'not_found', undefined, `GET ${path}`);
   }
+  // The root is the way to the dashboard.
+  const root = await fetch(`${d.url}/`, { redirect: 'manual' });
+  assert.equal(root.status, 302);
+  assert.equal(root.headers.get('location'), '/dashboard/');
   const m1 = await api(d.url, 'DELETE', '/v1/tasks');
   assertError(m1, 405, 'method_not_allowed', undefined, 'DELETE /v1/tasks');
-  assert.equal(m1.headers.get('allow'), 'POST');
+  assert.equal(m1.headers.get('allow'), 'GET, HEAD, POST');
   const m2 = await api(d.url, 'PUT', '/v1/tasks');
   assertError(m2, 405, 'method_not_allowed', undefined, 'PUT /v1/tasks');
-  assert.equal(m2.headers.get('allow'), 'POST');
+  assert.equal(m2.headers.get('allow'), 'GET, HEAD, POST');
   const created = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: 'http://127.0.0.1:9/', delay: 3600 });
   assert.equal(created.status, 202);
   const m3 = await api(d.url, 'POST', `/v1/tasks/${created.body.id}`, {});
