@@ -150,9 +150,16 @@ export function runBinary(args, { env = {}, timeout = 15000 } = {}) {
  * (req, n) => entry. An entry is
  *   { status = 200, headers = {}, body = '', delayMs = 0, hang = false, destroy = false }
  * (hang: never answer; destroy: drop the connection without answering).
+ * An entry may also carry `until: Promise`: the answer waits until it settles
+ * (a gate the test opens), after delayMs.
  * Every request is recorded as { n, method, url, headers, body, raw, at }
  * (body: UTF-8 text, raw: the exact bytes as a Buffer, at: Date.now() when
- * the whole request had arrived).
+ * the whole request had arrived), and later gets endAt (the answer was
+ * sent), closedAt (the exchange ended, answered or not) and aborted (true
+ * when the connection closed before the answer was sent: the client gave
+ * up, as a cancelled call does, or a destroy entry dropped it).
+ * The fake also tracks inflight (requests received and not yet closed) and
+ * maxInflight; waitForAborted(n) waits for n aborted requests.
  */
 export async function startFake(script = [{ status: 200 }]) {
   const requests = [];
@@ -160,11 +167,23 @@ export async function startFake(script = [{ status: 200 }]) {
   const pick = (req, n) => (typeof script === 'function'
     ? script(req, n)
     : script[Math.min(n - 1, script.length - 1)]);
+  let inflight = 0;
+  let maxInflight = 0;
   const server = createServer((req, res) => {
     const chunks = [];
+    let rec = null;
+    let closedEarly = false;
+    const onClose = () => {
+      if (!rec) { closedEarly = true; return; }
+      if (rec.closedAt !== undefined) return;
+      rec.closedAt = Date.now();
+      rec.aborted = !res.writableFinished;
+      inflight--;
+    };
+    res.on('close', onClose);
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
-      const rec = {
+      rec = {
         n: requests.length + 1,
         method: req.method,
         url: req.url,
@@ -174,9 +193,15 @@ export async function startFake(script = [{ status: 200 }]) {
         at: Date.now(),
       };
       requests.push(rec);
+      inflight++;
+      maxInflight = Math.max(maxInflight, inflight);
+      if (closedEarly) onClose();
+      res.on('finish', () => { rec.endAt = Date.now(); });
       const entry = pick(rec, rec.n) ?? { status: 200 };
       if (entry.delayMs) await new Promise((r) => setTimeout(r, entry.delayMs));
+      if (entry.until) await entry.until.catch(() => {});
       if (entry.hang) return;
+      if (res.destroyed) return;
       if (entry.destroy) { req.socket.destroy(); return; }
       const body = typeof entry.body === 'string' || Buffer.isBuffer(entry.body)
         ? entry.body
@@ -196,6 +221,13 @@ export async function startFake(script = [{ status: 200 }]) {
     port,
     url: (path = '/') => `http://127.0.0.1:${port}${path}`,
     requests,
+    get inflight() { return inflight; },
+    get maxInflight() { return maxInflight; },
+    async waitForAborted(n = 1, timeout = 10000) {
+      await waitFor(() => requests.filter((r) => r.aborted).length >= n,
+        { timeout, what: `${n} aborted request(s) at the fake on ${port}` });
+      return requests.filter((r) => r.aborted);
+    },
     async waitForRequests(n, timeout = 10000) {
       await waitFor(() => requests.length >= n, { timeout, what: `${n} request(s) at the fake on ${port}` });
       return requests;

@@ -1,0 +1,44 @@
+// --max-backlog: beyond it POST /v1/tasks answers 429 queue_full with
+// Retry-After and stores nothing; once a slot frees, creates work again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, countTasks, waitForStatus } from './lib/harness.mjs';
+import { daemon, fake, create, assertError } from './lib/ops.mjs';
+
+test('max-backlog 3: the 4th create is 429 with Retry-After and nothing stored; after a cancel it works again', async (t) => {
+  const d = await daemon(t, { args: ['--max-backlog', '3'] });
+  const mk = (i) => ({ callbackUrl: `http://127.0.0.1:9/b${i}`, delay: 3600 });
+  const made = [await create(d, mk(0)), await create(d, mk(1)), await create(d, mk(2))];
+
+  const full = await api(d.url, 'POST', '/v1/tasks', mk(3));
+  assertError(full, 429, 'queue_full');
+  const retryAfter = full.headers.get('retry-after');
+  assert.match(retryAfter ?? '', /^\d+$/, `Retry-After: ${retryAfter}`);
+  assert.ok(Number(retryAfter) >= 1);
+  assert.equal(await countTasks(d.db), 3, 'nothing stored');
+  // Idempotent or not, another queue or not: the backlog is global.
+  assertError(await api(d.url, 'POST', '/v1/tasks', { ...mk(4), queue: 'elsewhere' }), 429, 'queue_full');
+  assertError(await api(d.url, 'POST', '/v1/tasks', mk(5), { 'idempotency-key': 'k' }), 429, 'queue_full');
+  assert.equal(await countTasks(d.db), 3);
+
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${made[0].id}/cancel`)).status, 200);
+  const again = await create(d, mk(6));
+  assert.equal(again.status, 'queued');
+  assert.equal(await countTasks(d.db), 4, 'the cancelled task stays, but no longer counts');
+  assertError(await api(d.url, 'POST', '/v1/tasks', mk(7)), 429, 'queue_full');
+  // The idempotency key of the refused request was not burnt.
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${made[1].id}/cancel`)).status, 200);
+  assert.equal((await api(d.url, 'POST', '/v1/tasks', mk(5), { 'idempotency-key': 'k' })).status, 202);
+});
+
+test('finished tasks free backlog slots', async (t) => {
+  const target = await fake(t, [{ status: 200 }]);
+  const d = await daemon(t, { args: ['--max-backlog', '2'] });
+  const a = await create(d, { callbackUrl: target.url('/a') });
+  const b = await create(d, { callbackUrl: target.url('/b') });
+  await waitForStatus(d.url, a.id, 'completed');
+  await waitForStatus(d.url, b.id, 'completed');
+  await create(d, { callbackUrl: target.url('/c'), delay: 3600 });
+  await create(d, { callbackUrl: target.url('/d'), delay: 3600 });
+  assertError(await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/e') }), 429, 'queue_full');
+});

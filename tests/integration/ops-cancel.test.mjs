@@ -1,0 +1,153 @@
+// Cancel: a queued task is never called; a running call is aborted (the
+// target sees its connection closed) and never retried; finished tasks are
+// 409; bulk cancel by filter.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, waitForStatus, countTasks } from './lib/harness.mjs';
+import { daemon, fake, create, assertError, taskIdOf, getTask } from './lib/ops.mjs';
+
+const RETRY = ['--retry-base', '50ms', '--retry-jitter', 'false'];
+
+test('cancelling a delayed task: 200 cancelled, the target is never called, the webhook says cancelled', async (t) => {
+  const target = await fake(t, [{ status: 200 }]);
+  const hook = await fake(t, [{ status: 200 }]);
+  const d = await daemon(t, { args: RETRY });
+
+  const victim = await create(d, { callbackUrl: target.url('/victim'), webhookUrl: hook.url('/h'), delay: 0.5,
+    metadata: { k: 1 } });
+  const r = await api(d.url, 'POST', `/v1/tasks/${victim.id}/cancel`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.id, victim.id);
+  assert.equal(r.body.status, 'cancelled');
+
+  const [delivery] = await hook.waitForRequests(1);
+  const payload = JSON.parse(delivery.body);
+  assert.equal(payload.taskId, victim.id);
+  assert.equal(payload.status, 'cancelled');
+  assert.deepEqual(payload.metadata, { k: 1 });
+
+  // A control task due later than the victim was: once the target saw it,
+  // the victim's time had long come, and it must not have been called.
+  const control = await create(d, { callbackUrl: target.url('/control'), delay: 0.8 });
+  await waitForStatus(d.url, control.id, 'completed');
+  assert.deepEqual(target.requests.map(taskIdOf), [control.id]);
+
+  const after = await getTask(d, victim.id);
+  assert.equal(after.status, 'cancelled');
+  assert.equal(after.attempts, 0);
+  assert.deepEqual(after.attemptHistory, []);
+  assertError(await api(d.url, 'POST', `/v1/tasks/${victim.id}/cancel`), 409, 'task_finished');
+});
+
+test('cancelling a running task aborts the call, never retries it, and records the attempt as cancelled', async (t) => {
+  const target = await fake(t, (req) => (req.url === '/hold' ? { hang: true } : { status: 200 }));
+  const hook = await fake(t, [{ status: 200 }]);
+  const d = await daemon(t, { args: RETRY });
+
+  const task = await create(d, { callbackUrl: target.url('/hold'), webhookUrl: hook.url('/h'), retries: 5 });
+  await target.waitForRequests(1);
+  await waitForStatus(d.url, task.id, 'running');
+  const r = await api(d.url, 'POST', `/v1/tasks/${task.id}/cancel`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.status, 'cancelled');
+
+  // The target sees its connection closed without having answered.
+  const [aborted] = await target.waitForAborted(1);
+  assert.equal(taskIdOf(aborted), task.id);
+
+  const [delivery] = await hook.waitForRequests(1);
+  assert.equal(JSON.parse(delivery.body).status, 'cancelled');
+  assert.equal(JSON.parse(delivery.body).taskId, task.id);
+
+  // With retries 5 and a 50 ms backoff, a retry would be due long before a
+  // control task delayed by 0.5 s; once the control ran, none came.
+  const control = await create(d, { callbackUrl: target.url('/control'), delay: 0.5 });
+  await waitForStatus(d.url, control.id, 'completed');
+  assert.deepEqual(target.requests.map(taskIdOf), [task.id, control.id]);
+
+  const after = await getTask(d, task.id);
+  assert.equal(after.status, 'cancelled');
+  assert.equal(after.attempts, 1);
+  assert.equal(after.attemptHistory.length, 1);
+  assert.equal(after.attemptHistory.at(-1).error?.code, 'cancelled');
+  assert.equal(after.attemptHistory.at(-1).statusCode, null);
+  assertError(await api(d.url, 'POST', `/v1/tasks/${task.id}/cancel`), 409, 'task_finished');
+});
+
+test('cancelling completed or failed tasks is 409 task_finished; unknown ids are 404', async (t) => {
+  const ok = await fake(t, [{ status: 200 }]);
+  const bad = await fake(t, [{ status: 404 }]);
+  const d = await daemon(t);
+  const done = await create(d, { callbackUrl: ok.url('/') });
+  const failed = await create(d, { callbackUrl: bad.url('/'), retries: 0 });
+  await waitForStatus(d.url, done.id, 'completed');
+  await waitForStatus(d.url, failed.id, 'failed');
+
+  assertError(await api(d.url, 'POST', `/v1/tasks/${done.id}/cancel`), 409, 'task_finished');
+  assertError(await api(d.url, 'POST', `/v1/tasks/${failed.id}/cancel`), 409, 'task_finished');
+  assert.equal((await getTask(d, done.id)).status, 'completed', 'a refused cancel changes nothing');
+  assert.equal((await getTask(d, failed.id)).status, 'failed');
+  assertError(await api(d.url, 'POST', '/v1/tasks/01a221b7-4f1f-707d-9c40-a269a508bd38/cancel'), 404, 'not_found');
+  assertError(await api(d.url, 'POST', '/v1/tasks/nope/cancel'), 404, 'not_found');
+});
+
+test('bulk cancel by queue and by status answers counts; a filter is required', async (t) => {
+  const target = await fake(t, (req) => (req.url === '/hold' ? { hang: true } : { status: 200 }));
+  const d = await daemon(t);
+  const mk = (queue, extra = {}) => create(d, { callbackUrl: target.url('/later'), queue, delay: 3600, ...extra });
+  const qa = [await mk('bulk-a'), await mk('bulk-a'), await mk('bulk-a')];
+  const qb = [await mk('bulk-b'), await mk('bulk-b')];
+  const done = await create(d, { callbackUrl: target.url('/now'), queue: 'bulk-b' });
+  await waitForStatus(d.url, done.id, 'completed');
+  const running = await create(d, { callbackUrl: target.url('/hold'), queue: 'bulk-c' });
+  await waitForStatus(d.url, running.id, 'running');
+
+  // No filter at all is refused, and nothing changes.
+  assertError(await api(d.url, 'POST', '/v1/tasks/cancel', {}), 400, 'missing_field');
+  assert.equal((await api(d.url, 'POST', '/v1/tasks/cancel', '')).status, 400, 'an empty body is no filter');
+  assertError(await api(d.url, 'POST', '/v1/tasks/cancel', { status: 'completed' }), 400, 'invalid_field', 'status');
+  assertError(await api(d.url, 'POST', '/v1/tasks/cancel', { queue: 'bulk-a', colour: 'red' }), 400, 'unknown_field');
+  for (const x of [...qa, ...qb]) assert.equal((await getTask(d, x.id)).status, 'queued');
+
+  const byQueue = await api(d.url, 'POST', '/v1/tasks/cancel', { queue: 'bulk-a' });
+  assert.equal(byQueue.status, 200, JSON.stringify(byQueue.body));
+  assert.deepEqual(byQueue.body, { cancelled: 3 });
+  for (const x of qa) assert.equal((await getTask(d, x.id)).status, 'cancelled');
+  for (const x of qb) assert.equal((await getTask(d, x.id)).status, 'queued', 'other queues are untouched');
+  assert.equal((await getTask(d, running.id)).status, 'running');
+
+  // By status: only the running one, and its call is aborted.
+  const byRunning = await api(d.url, 'POST', '/v1/tasks/cancel', { status: ['running'] });
+  assert.deepEqual(byRunning.body, { cancelled: 1 });
+  await target.waitForAborted(1);
+  assert.equal((await getTask(d, running.id)).status, 'cancelled');
+  for (const x of qb) assert.equal((await getTask(d, x.id)).status, 'queued');
+
+  const byQueued = await api(d.url, 'POST', '/v1/tasks/cancel', { status: 'queued' });
+  assert.deepEqual(byQueued.body, { cancelled: 2 });
+  for (const x of qb) assert.equal((await getTask(d, x.id)).status, 'cancelled');
+  assert.equal((await getTask(d, done.id)).status, 'completed', 'finished tasks are not touched');
+
+  // Nothing left to cancel: a count of 0, not an error.
+  assert.deepEqual((await api(d.url, 'POST', '/v1/tasks/cancel', { status: ['queued', 'running'] })).body, { cancelled: 0 });
+  assert.equal(await countTasks(d.db), 7, 'cancel deletes nothing');
+});
+
+test('bulk cancel by created time', async (t) => {
+  const d = await daemon(t);
+  const made = [];
+  for (let i = 0; i < 5; i++) made.push(await create(d, { callbackUrl: 'http://127.0.0.1:9/x', delay: 3600 }));
+  // Expected sets from createdAt (equal milliseconds are possible).
+  const cut = made[3].createdAt;
+  const late = made.filter((x) => x.createdAt >= cut).map((x) => x.id);
+  const early = made.filter((x) => x.createdAt < cut).map((x) => x.id);
+  const r1 = await api(d.url, 'POST', '/v1/tasks/cancel', { createdAfter: cut });
+  assert.deepEqual(r1.body, { cancelled: late.length });
+  for (const x of made) {
+    assert.equal((await getTask(d, x.id)).status, late.includes(x.id) ? 'cancelled' : 'queued');
+  }
+  const r2 = await api(d.url, 'POST', '/v1/tasks/cancel', { createdBefore: cut });
+  assert.deepEqual(r2.body, { cancelled: early.length });
+  for (const x of made) assert.equal((await getTask(d, x.id)).status, 'cancelled');
+  assertError(await api(d.url, 'POST', '/v1/tasks/cancel', { createdAfter: 'soon' }), 400, 'invalid_field', 'createdAfter');
+});

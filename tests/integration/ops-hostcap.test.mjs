@@ -1,0 +1,49 @@
+// --max-per-host: never more calls in flight to one host:port than the cap,
+// and a slow host does not starve another one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { waitForStatus } from './lib/harness.mjs';
+import { daemon, fake, create } from './lib/ops.mjs';
+
+// BUG (reported to the lead): the claim skips hosts already AT their cap but
+// takes up to the queue's whole budget from a host below it, so 6 tasks due
+// at once all start (maxInflight 6; created one by one: 2, then 4 at once).
+test('max-per-host 2: six slow calls to one host run at most two at a time; another host is served meanwhile', {
+  todo: 'bug: max_per_host exceeded: one claim takes more tasks of a host than its free slots (writer.c claim / scheduler_plan)',
+}, async (t) => {
+  const slow = await fake(t, [{ status: 200, delayMs: 300 }]);
+  const other = await fake(t, [{ status: 200 }]);
+  const d = await daemon(t, { args: ['--max-per-host', '2'] });
+
+  const slowTasks = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+    create(d, { callbackUrl: slow.url(`/s${i}`) })));
+  await slow.waitForRequests(2);
+  const otherTasks = [await create(d, { callbackUrl: other.url('/o1') }), await create(d, { callbackUrl: other.url('/o2') })];
+  for (const x of otherTasks) await waitForStatus(d.url, x.id, 'completed');
+  // The other host was served while the slow host still had a backlog.
+  const slowDoneSoFar = slow.requests.filter((r) => r.endAt !== undefined).length;
+  assert.ok(slowDoneSoFar < 6, `the other host waited for the slow one (${slowDoneSoFar} of 6 slow calls done)`);
+
+  for (const x of slowTasks) await waitForStatus(d.url, x.id, 'completed');
+  assert.equal(slow.requests.length, 6);
+  assert.equal(slow.maxInflight, 2, 'at most 2 at once, and the cap allows 2');
+  // Also from the timestamps: at any call's start, at most 2 were open.
+  for (const r of slow.requests) {
+    const open = slow.requests.filter((x) => x.at <= r.at && x.closedAt > r.at).length;
+    assert.ok(open <= 2, `${open} calls open at ${r.at}`);
+  }
+});
+
+test('max-inflight 2: six slow calls over three hosts never run more than two at once in all', async (t) => {
+  const fakes = [];
+  for (let i = 0; i < 3; i++) fakes.push(await fake(t, [{ status: 200, delayMs: 300 }]));
+  const d = await daemon(t, { args: ['--max-inflight', '2'] });
+  const tasks = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+    create(d, { callbackUrl: fakes[i % 3].url(`/g${i}`) })));
+  for (const x of tasks) await waitForStatus(d.url, x.id, 'completed');
+  const all = fakes.flatMap((f) => f.requests);
+  assert.equal(all.length, 6);
+  let most = 0;
+  for (const r of all) most = Math.max(most, all.filter((x) => x.at <= r.at && x.closedAt > r.at).length);
+  assert.equal(most, 2, 'at most 2 calls open at any call start, and 2 do run together');
+});

@@ -1,0 +1,84 @@
+// Idempotency: a retried create never makes a second task, whether the key
+// comes as a header or a field, and even when the requests race.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, countTasks } from './lib/harness.mjs';
+import { daemon, create, assertError } from './lib/ops.mjs';
+
+// Delayed tasks: nothing is called, the tests only look at what is stored.
+const body = { callbackUrl: 'http://127.0.0.1:9/report', payload: { order: 1234 }, delay: 3600 };
+
+test('same Idempotency-Key and body: 200, the same task, Idempotent-Replayed: true, one row', async (t) => {
+  const d = await daemon(t);
+  const first = await api(d.url, 'POST', '/v1/tasks', body, { 'idempotency-key': 'order-1234' });
+  assert.equal(first.status, 202);
+  assert.notEqual(first.headers.get('idempotent-replayed'), 'true');
+  assert.equal(first.body.idempotencyKey, 'order-1234');
+
+  // The same JSON with other whitespace is the same request.
+  const spaced = JSON.stringify(body, null, 4);
+  for (const b of [body, spaced]) {
+    const again = await api(d.url, 'POST', '/v1/tasks', b, { 'idempotency-key': 'order-1234' });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.id, first.body.id);
+  }
+  assert.equal(await countTasks(d.db), 1);
+
+  // The same key with a different request: 422, nothing stored.
+  const other = await api(d.url, 'POST', '/v1/tasks', { ...body, payload: { order: 9999 } },
+    { 'idempotency-key': 'order-1234' });
+  assertError(other, 422, 'idempotency_key_reused');
+  assert.equal(await countTasks(d.db), 1);
+
+  // Another key is another task.
+  const second = await api(d.url, 'POST', '/v1/tasks', body, { 'idempotency-key': 'order-1235' });
+  assert.equal(second.status, 202);
+  assert.notEqual(second.body.id, first.body.id);
+  assert.equal(await countTasks(d.db), 2);
+});
+
+test('the key as the idempotencyKey field works the same, and equals the header form', async (t) => {
+  const d = await daemon(t);
+  const first = await create(d, { ...body, idempotencyKey: 'field-key' });
+  assert.equal(first.idempotencyKey, 'field-key');
+
+  const again = await api(d.url, 'POST', '/v1/tasks', { ...body, idempotencyKey: 'field-key' });
+  assert.equal(again.status, 200);
+  assert.equal(again.headers.get('idempotent-replayed'), 'true');
+  assert.equal(again.body.id, first.id);
+
+  // "The same request" ignores idempotencyKey, so the header form matches.
+  const viaHeader = await api(d.url, 'POST', '/v1/tasks', body, { 'idempotency-key': 'field-key' });
+  assert.equal(viaHeader.status, 200, JSON.stringify(viaHeader.body));
+  assert.equal(viaHeader.body.id, first.id);
+  // Both, equal: fine. Both, different: refused.
+  const both = await api(d.url, 'POST', '/v1/tasks', { ...body, idempotencyKey: 'field-key' },
+    { 'idempotency-key': 'field-key' });
+  assert.equal(both.status, 200);
+  assert.equal(both.body.id, first.id);
+  assert.equal((await api(d.url, 'POST', '/v1/tasks', { ...body, idempotencyKey: 'a' },
+    { 'idempotency-key': 'b' })).status, 400);
+  assertError(await api(d.url, 'POST', '/v1/tasks', { ...body, delay: 5, idempotencyKey: 'field-key' }),
+    422, 'idempotency_key_reused');
+  assertError(await api(d.url, 'POST', '/v1/tasks', { ...body, idempotencyKey: '' }), 400, 'invalid_field', 'idempotencyKey');
+  assertError(await api(d.url, 'POST', '/v1/tasks', { ...body, idempotencyKey: 'x'.repeat(256) }),
+    400, 'invalid_field', 'idempotencyKey');
+  assert.equal(await countTasks(d.db), 1);
+});
+
+test('20 concurrent creates with one key make exactly one task, and every answer carries its id', async (t) => {
+  const d = await daemon(t);
+  const answers = await Promise.all(Array.from({ length: 20 }, () =>
+    api(d.url, 'POST', '/v1/tasks', body, { 'idempotency-key': 'race-1' })));
+  const statuses = answers.map((a) => a.status).sort();
+  assert.deepEqual(statuses, [200, ...Array(18).fill(200), 202].sort(), `statuses: ${statuses}`);
+  const ids = new Set(answers.map((a) => a.body.id));
+  assert.equal(ids.size, 1, `ids: ${[...ids]}`);
+  for (const a of answers.filter((x) => x.status === 200)) {
+    assert.equal(a.headers.get('idempotent-replayed'), 'true');
+  }
+  assert.equal(await countTasks(d.db), 1);
+  const [id] = ids;
+  assert.equal((await api(d.url, 'GET', `/v1/tasks/${id}`)).body.idempotencyKey, 'race-1');
+});

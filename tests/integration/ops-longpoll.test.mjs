@@ -1,0 +1,126 @@
+// Long-poll: GET /v1/tasks/{id}?wait=S returns as soon as the task is final,
+// or with the unchanged task when the wait ends; waiting costs no thread.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, waitFor } from './lib/harness.mjs';
+import { daemon, fake, create, assertError, gate, threadCount, fdCount, getOwnConnection } from './lib/ops.mjs';
+
+test('wait=5 returns as soon as the task completes, well before 5 s', async (t) => {
+  const target = await fake(t, [{ status: 200, delayMs: 300, body: { done: 1 } }]);
+  const d = await daemon(t);
+  const task = await create(d, { callbackUrl: target.url('/slowish') });
+  const t0 = Date.now();
+  const r = await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=5`);
+  const took = Date.now() - t0;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.status, 'completed');
+  assert.deepEqual(r.body.result, { done: 1 });
+  assert.ok(Array.isArray(r.body.attemptHistory), 'the full task, as GET gives it');
+  assert.ok(took < 4000, `returned after ${took} ms: it waited for the timeout, not the completion`);
+});
+
+test('wait=1 on a delayed task returns the unchanged queued task after about 1 s', async (t) => {
+  const d = await daemon(t);
+  const task = await create(d, { callbackUrl: 'http://127.0.0.1:9/later', delay: 3600 });
+  const t0 = Date.now();
+  const r = await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=1`);
+  const took = Date.now() - t0;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.status, 'queued');
+  assert.equal(r.body.updatedAt, task.updatedAt);
+  assert.ok(took >= 900, `returned after ${took} ms`);
+  assert.ok(took < 4000, `returned after ${took} ms`);
+
+  // Fractions and 0 are fine; wait=0 answers at once.
+  const zero = await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=0`);
+  assert.equal(zero.status, 200);
+  assert.equal(zero.body.status, 'queued');
+  const frac = await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=0.2`);
+  assert.equal(frac.status, 200);
+
+  for (const bad of ['-1', '301', 'abc', '1e9', 'NaN']) {
+    assertError(await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=${bad}`), 400, 'invalid_field', 'wait');
+  }
+  // Unknown tasks are 404 at once, not after the wait.
+  const t1 = Date.now();
+  assertError(await api(d.url, 'GET', '/v1/tasks/01a221b7-4f1f-707d-9c40-a269a508bd38?wait=5'), 404, 'not_found');
+  assert.ok(Date.now() - t1 < 4000);
+});
+
+test('a cancel wakes a waiter; the wait honours --max-wait', async (t) => {
+  const d = await daemon(t, { args: ['--max-wait', '2s'] });
+  const task = await create(d, { callbackUrl: 'http://127.0.0.1:9/later', delay: 3600 });
+  assertError(await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=3`), 400, 'invalid_field', 'wait');
+  const waiting = api(d.url, 'GET', `/v1/tasks/${task.id}?wait=2`);
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${task.id}/cancel`)).status, 200);
+  const r = await waiting;
+  assert.equal(r.body.status, 'cancelled');
+});
+
+test('50 concurrent waiters on 50 tasks all return, and waiting holds no thread each', async (t) => {
+  const held = gate();
+  const target = await fake(t, [{ status: 200, until: held }]);
+  const d = await daemon(t);
+  const baseThreads = threadCount(d.proc.pid);
+
+  // 50 running tasks whose target answers only when the gate opens.
+  const tasks = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+    create(d, { callbackUrl: target.url(`/w${i}`) })));
+  await target.waitForRequests(50);
+  const threadsRunning = threadCount(d.proc.pid);
+  const fdsBefore = fdCount(d.proc.pid);
+
+  let returned = 0;
+  const waiters = tasks.map((x) => getOwnConnection(`${d.url}/v1/tasks/${x.id}?wait=30`)
+    .then((r) => { returned++; return r; }));
+  // Every waiter has its own connection, open at the daemon before we look.
+  await waitFor(() => fdCount(d.proc.pid) >= fdsBefore + 50, { what: '50 waiting connections' });
+  let maxThreads = 0;
+  for (let i = 0; i < 10; i++) {
+    maxThreads = Math.max(maxThreads, threadCount(d.proc.pid));
+    await new Promise((r) => setTimeout(r, 20)); // sampling while they wait
+  }
+  // If waiters blocked the HTTP threads (2 by default), nothing else would be
+  // served now: the daemon must still answer at once.
+  const t0 = Date.now();
+  const health = await api(d.url, 'GET', '/healthz');
+  const other = await api(d.url, 'GET', `/v1/tasks/${tasks[0].id}`);
+  assert.equal(health.status, 200);
+  assert.equal(other.body.status, 'running');
+  assert.ok(Date.now() - t0 < 2000, `the daemon took ${Date.now() - t0} ms to answer while 50 waited`);
+  assert.equal(returned, 0, 'no waiter returned before its task finished');
+  assert.ok(maxThreads <= threadsRunning + 2,
+    `threads: ${baseThreads} at start, ${threadsRunning} with 50 calls running, ${maxThreads} with 50 waiters`);
+
+  held.open();
+  const answers = await Promise.all(waiters);
+  for (const [i, r] of answers.entries()) {
+    assert.equal(r.status, 200);
+    assert.equal(r.body.id, tasks[i].id);
+    assert.equal(r.body.status, 'completed');
+  }
+});
+
+test('a finished task answers a wait at once; SIGTERM answers the waiters and exits 0', async (t) => {
+  const target = await fake(t, [{ status: 200 }]);
+  const d = await daemon(t);
+  const done = await create(d, { callbackUrl: target.url('/x') });
+  await api(d.url, 'GET', `/v1/tasks/${done.id}?wait=10`); // waits for completion
+  const t0 = Date.now();
+  const r = await api(d.url, 'GET', `/v1/tasks/${done.id}?wait=10`);
+  assert.equal(r.body.status, 'completed');
+  assert.ok(Date.now() - t0 < 3000, 'an already final task is not held');
+
+  const queued = [];
+  for (let i = 0; i < 5; i++) queued.push(await create(d, { callbackUrl: target.url('/later'), delay: 3600 }));
+  const fdsBefore = fdCount(d.proc.pid);
+  const waiters = queued.map((x) => getOwnConnection(`${d.url}/v1/tasks/${x.id}?wait=60`).catch((e) => e));
+  await waitFor(() => fdCount(d.proc.pid) >= fdsBefore + 5, { what: '5 waiting connections' });
+  const exit = await d.stop();
+  assert.deepEqual(exit, { code: 0, signal: null });
+  const answers = await Promise.all(waiters);
+  for (const a of answers) {
+    assert.ok(!(a instanceof Error), `a waiter got no answer: ${a.message}`);
+    assert.ok([200, 503].includes(a.status), `waiter answered ${a.status}`);
+  }
+});
