@@ -114,6 +114,13 @@ void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq);
 void scheduler_resync_begin(struct scheduler *s);
 void scheduler_resync_add(struct scheduler *s, const char *queue, const char *host, int count);
 
+/* Free slots of host under max_per_host (INT32_MAX without a cap). */
+int scheduler_host_room(struct scheduler *s, const char *host);
+/* The fewest free slots of any host with calls in flight (INT32_MAX when
+ * no host could reach its cap): a claim of fewer tasks than this cannot
+ * overrun any host, whatever hosts its tasks are on. */
+int scheduler_min_host_room(struct scheduler *s);
+
 /* The earliest time a claim could succeed (INT64_MAX when only an event,
  * such as a freed slot, can make one possible). */
 int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms);

@@ -112,14 +112,25 @@ void store_rollback(struct store_conn *c);
 
 /* Inserts a new task; sets t->seq. */
 int store_task_insert(struct store_conn *c, struct task *t);
-/* Claims up to limit tasks of queue due at now_ms, in due order, skipping
- * tasks whose host is in exclude_hosts; with only_seq > 0, claims just that
- * task if it is queued and due. Claimed tasks are running with a lease of
- * their timeout plus lease_grace_ms. *out receives a malloc'd array the
- * caller frees (each task with task_free). */
+/* Which due tasks a claim may take. */
+struct claim_filter {
+    const char *const *exclude_hosts; /* hosts to skip entirely */
+    size_t n_exclude;
+    /* When not NULL, asked for each candidate in due order: take one more
+     * task for host? (It counts what it allowed.) Lets a claim stop at each
+     * host's free slots. */
+    bool (*take)(void *arg, const char *host);
+    void *arg;
+};
+
+/* Claims up to limit tasks of queue due at now_ms, in due order, as f
+ * allows; with only_seq > 0, claims just that task if it is queued and due.
+ * Claimed tasks are running with a lease of their timeout plus
+ * lease_grace_ms. *out receives a malloc'd array the caller frees (each
+ * task with task_free). */
 int store_tasks_claim(struct store_conn *c, const char *queue, int64_t only_seq, int64_t now_ms,
-                      int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
-                      size_t n_exclude, struct task ***out, size_t *n_out);
+                      int64_t lease_grace_ms, int limit, const struct claim_filter *f,
+                      struct task ***out, size_t *n_out);
 /* The earliest run_at of the queue's queued tasks, or INT64_MAX. */
 int store_queue_next_due(struct store_conn *c, const char *queue, int64_t *due_ms);
 /* Calls fn for each queue with queued tasks and its earliest run_at. */

@@ -256,6 +256,7 @@ int config_parse_size(const char *s, size_t *out)
 void queue_settings_default(struct queue_settings *s)
 {
     memset(s, 0, sizeof *s);
+    s->burst = 1;
     s->default_retries = -1;
 }
 

@@ -482,7 +482,10 @@ static int retry_apply(struct writer_txn *tx, struct request *r)
 static enum MHD_Result retry_finish(struct request *r)
 {
     if (r->has_err) return http_respond_error(r, &r->err);
-    return respond_task(r, MHD_HTTP_ACCEPTED, r->task->id, NULL, NULL);
+    /* The task as committed (queued): read back later it could already be
+     * running, which is not what this answer is about. */
+    cJSON *o = task_to_json(r->task, NULL, 0, NULL);
+    return http_respond_json(r, MHD_HTTP_ACCEPTED, o);
 }
 
 enum MHD_Result http_task_retry(struct request *r)
@@ -552,13 +555,14 @@ enum MHD_Result http_tasks_bulk(struct request *r)
     if (parse_filter(r, doc, &e)) goto error;
     unsigned open_mask = (1u << TASK_QUEUED) | (1u << TASK_RUNNING);
     unsigned final_mask = (1u << TASK_COMPLETED) | (1u << TASK_FAILED) | (1u << TASK_CANCELLED);
+    if (!doc->child) {
+        api_error_set(&e, 400, "missing_field", NULL,
+                      "give at least one filter (status, queue, createdAfter, createdBefore); to "
+                      "take every task, say so with a status, e.g. {\"status\": [\"%s\"]}",
+                      cancel ? "queued\", \"running" : "failed");
+        goto error;
+    }
     if (cancel) {
-        if (!doc->child) {
-            api_error_set(&e, 400, "missing_field", NULL,
-                          "give at least one filter (status, queue, createdAfter, createdBefore); "
-                          "to cancel everything, say so with {\"status\": [\"queued\", \"running\"]}");
-            goto error;
-        }
         if (r->filter.status_mask & ~open_mask) {
             api_error_set(&e, 400, "invalid_field", "status", "only queued and running tasks can be cancelled");
             goto error;

@@ -440,6 +440,35 @@ void scheduler_resync_add(struct scheduler *s, const char *queue, const char *ho
     pthread_mutex_unlock(&s->lock);
 }
 
+int scheduler_host_room(struct scheduler *s, const char *host)
+{
+    if (s->max_per_host <= 0) return INT32_MAX;
+    pthread_mutex_lock(&s->lock);
+    struct shost *h = strmap_get(&s->hosts, host);
+    int room = s->max_per_host - (h ? h->inflight : 0);
+    pthread_mutex_unlock(&s->lock);
+    return room > 0 ? room : 0;
+}
+
+static void min_room(const char *name, void *value, void *arg)
+{
+    (void)name;
+    int *room = arg;
+    const struct shost *h = value;
+    int r = *(room + 1) - h->inflight;
+    if (r < *room) *room = r;
+}
+
+int scheduler_min_host_room(struct scheduler *s)
+{
+    if (s->max_per_host <= 0) return INT32_MAX;
+    int acc[2] = {s->max_per_host, s->max_per_host}; /* [0] the minimum, [1] the cap */
+    pthread_mutex_lock(&s->lock);
+    strmap_each(&s->hosts, min_room, acc);
+    pthread_mutex_unlock(&s->lock);
+    return acc[0] > 0 ? acc[0] : 0;
+}
+
 struct wake {
     const struct scheduler *s;
     int64_t now, at;

@@ -100,11 +100,11 @@ int store_task_insert(struct store_conn *c, struct task *t)
 }
 
 int store_tasks_claim(struct store_conn *c, const char *queue, int64_t only_seq, int64_t now_ms,
-                      int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
-                      size_t n_exclude, struct task ***out, size_t *n_out)
+                      int64_t lease_grace_ms, int limit, const struct claim_filter *f,
+                      struct task ***out, size_t *n_out)
 {
-    return OPS(c)->tasks_claim(c->impl, queue, only_seq, now_ms, lease_grace_ms, limit,
-                               exclude_hosts, n_exclude, out, n_out);
+    return OPS(c)->tasks_claim(c->impl, queue, only_seq, now_ms, lease_grace_ms, limit, f, out,
+                               n_out);
 }
 
 int store_queue_next_due(struct store_conn *c, const char *queue, int64_t *due_ms)

@@ -38,8 +38,8 @@ struct store_ops {
     void (*rollback)(void *conn_impl);
     int (*task_insert)(void *conn_impl, struct task *t);
     int (*tasks_claim)(void *conn_impl, const char *queue, int64_t only_seq, int64_t now_ms,
-                       int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
-                       size_t n_exclude, struct task ***out, size_t *n_out);
+                       int64_t lease_grace_ms, int limit, const struct claim_filter *f,
+                       struct task ***out, size_t *n_out);
     int (*queue_next_due)(void *conn_impl, const char *queue, int64_t *due_ms);
     int (*queues_due_each)(void *conn_impl, void (*fn)(void *, const char *, int64_t), void *arg);
     int (*running_each)(void *conn_impl, void (*fn)(void *, const char *, const char *, int),

@@ -70,6 +70,8 @@ enum stmt_id {
     ST_INSERT_TASK,
     ST_CLAIM_TASKS,
     ST_CLAIM_SEQ,
+    ST_DUE_CANDIDATES,
+    ST_CLAIM_SEQS,
     ST_QUEUE_NEXT_DUE,
     ST_QUEUES_DUE,
     ST_RUNNING,
@@ -126,6 +128,12 @@ static const char *const stmt_sql[ST_COUNT] = {
         "ORDER BY run_at, seq LIMIT ?5) RETURNING " TASK_COLS,
     [ST_CLAIM_SEQ] =
         CLAIM_SET "WHERE seq = ?3 AND status = 'queued' AND run_at <= ?1 RETURNING " TASK_COLS,
+    [ST_DUE_CANDIDATES] =
+        "SELECT seq, host FROM tasks WHERE status = 'queued' AND queue = ?1 AND run_at <= ?2 "
+        "AND host NOT IN (SELECT value FROM json_each(?3)) ORDER BY run_at, seq LIMIT ?4",
+    [ST_CLAIM_SEQS] =
+        CLAIM_SET "WHERE seq IN (SELECT value FROM json_each(?3)) AND status = 'queued' "
+        "RETURNING " TASK_COLS,
     [ST_QUEUE_NEXT_DUE] =
         "SELECT run_at FROM tasks WHERE status = 'queued' AND queue = ?1 ORDER BY run_at LIMIT 1",
     [ST_QUEUES_DUE] =
@@ -661,28 +669,73 @@ static int by_due(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The due candidates of queue, in due order, that f->take accepts, as a
+ * JSON array of seqs for ST_CLAIM_SEQS. */
+static int pick_candidates(struct sq_conn *c, const char *queue, int64_t now_ms, int limit,
+                           const char *hosts, const struct claim_filter *f, char **seqs)
+{
+    sqlite3_stmt *s = stmt(c, ST_DUE_CANDIDATES);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, queue);
+    sqlite3_bind_int64(s, 2, now_ms);
+    bind_text(s, 3, hosts);
+    /* Look further than limit: some candidates' hosts may be out of room. */
+    sqlite3_bind_int(s, 4, limit < 64 ? 256 : limit * 4);
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    buf_append(&b, "[", 1);
+    int taken = 0, rc = SQLITE_DONE;
+    while (taken < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!f->take(f->arg, (const char *)sqlite3_column_text(s, 1))) continue;
+        buf_appendf(&b, "%s%lld", taken ? "," : "", (long long)sqlite3_column_int64(s, 0));
+        taken++;
+    }
+    if (rc == SQLITE_ROW) rc = SQLITE_DONE; /* stopped at limit */
+    sqlite3_reset(s);
+    buf_append(&b, "]", 1);
+    *seqs = buf_steal(&b, NULL);
+    if (rc != SQLITE_DONE) {
+        free(*seqs);
+        *seqs = NULL;
+        return fail(c, "claim candidates");
+    }
+    return STORE_OK;
+}
+
 static int sq_tasks_claim(void *impl, const char *queue, int64_t only_seq, int64_t now_ms,
-                          int64_t lease_grace_ms, int limit, const char *const *exclude_hosts,
-                          size_t n_exclude, struct task ***out, size_t *n_out)
+                          int64_t lease_grace_ms, int limit, const struct claim_filter *f,
+                          struct task ***out, size_t *n_out)
 {
     struct sq_conn *c = impl;
     *out = NULL;
     *n_out = 0;
-    sqlite3_stmt *s = stmt(c, only_seq > 0 ? ST_CLAIM_SEQ : ST_CLAIM_TASKS);
-    if (!s) return STORE_ERROR;
+    char *hosts = NULL, *seqs = NULL;
+    enum stmt_id id = only_seq > 0 ? ST_CLAIM_SEQ : f && f->take ? ST_CLAIM_SEQS : ST_CLAIM_TASKS;
+    if (only_seq <= 0) hosts = hosts_json(f ? f->exclude_hosts : NULL, f ? f->n_exclude : 0);
+    if (id == ST_CLAIM_SEQS && pick_candidates(c, queue, now_ms, limit, hosts, f, &seqs) != STORE_OK) {
+        free(hosts);
+        return STORE_ERROR;
+    }
+    sqlite3_stmt *s = stmt(c, id);
+    if (!s) {
+        free(hosts);
+        free(seqs);
+        return STORE_ERROR;
+    }
     sqlite3_bind_int64(s, 1, now_ms);
     sqlite3_bind_int64(s, 2, lease_grace_ms);
-    char *hosts = NULL;
-    if (only_seq > 0) {
+    if (id == ST_CLAIM_SEQ) {
         sqlite3_bind_int64(s, 3, only_seq);
+    } else if (id == ST_CLAIM_SEQS) {
+        bind_text(s, 3, seqs);
     } else {
-        hosts = hosts_json(exclude_hosts, n_exclude);
         bind_text(s, 3, queue);
         bind_text(s, 4, hosts);
         sqlite3_bind_int(s, 5, limit);
     }
     int rc = collect_tasks(c, s, "claim tasks", out, n_out);
     free(hosts);
+    free(seqs);
     if (rc == STORE_OK && *n_out > 1) qsort(*out, *n_out, sizeof **out, by_due);
     return rc;
 }

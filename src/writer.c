@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "strmap.h"
 #include "util.h"
 
 #define CLAIM_MAX 512            /* most jobs claimed in one transaction */
@@ -428,6 +429,38 @@ static void add_job(struct job **jobs, enum job_kind kind, struct task *t, struc
     *jobs = j;
 }
 
+/* Slots left per host during one claim: the scheduler's count (claims of
+ * this transaction are not in it yet) minus what this transaction took. */
+struct host_room {
+    struct scheduler *sched;
+    struct strmap taken;   /* host -> int taken so far */
+    int most_taken;        /* the largest count in taken */
+};
+
+static int *taken_slot(struct host_room *r, const char *host)
+{
+    int *n = strmap_get(&r->taken, host);
+    if (!n) {
+        n = xcalloc(1, sizeof *n);
+        strmap_put(&r->taken, host, n);
+    }
+    return n;
+}
+
+static void count_taken(struct host_room *r, const char *host)
+{
+    int *n = taken_slot(r, host);
+    if (++*n > r->most_taken) r->most_taken = *n;
+}
+
+static bool take_host(void *arg, const char *host)
+{
+    struct host_room *r = arg;
+    if (scheduler_host_room(r->sched, host) - *taken_slot(r, host) <= 0) return false;
+    count_taken(r, host);
+    return true;
+}
+
 /* Claims up to slots jobs: due webhooks first (at most half, so a flood of
  * new tasks cannot starve deliveries), then tasks as the scheduler plans. */
 static int claim(struct writer *w, struct writer_txn *tx, int64_t now, int slots, struct job **jobs,
@@ -453,11 +486,20 @@ static int claim(struct writer *w, struct writer_txn *tx, int64_t now, int slots
     const char *const *hosts;
     size_t n_hosts;
     int n_plan = scheduler_plan(w->sched, now, slots, plan, PLAN_MAX, &hosts, &n_hosts);
+    struct host_room room = {.sched = w->sched};
+    strmap_init(&room.taken);
+    struct claim_filter filter = {.exclude_hosts = hosts, .n_exclude = n_hosts};
     for (int p = 0; p < n_plan && rc == STORE_OK; p++) {
         struct task **tasks = NULL;
         size_t n = 0;
+        /* Checking each task's host costs a second statement: do it only
+         * when this claim could fill some host past its cap. */
+        int min_room = scheduler_min_host_room(w->sched) - room.most_taken;
+        filter.take = plan[p].limit > min_room ? take_host : NULL;
+        filter.arg = &room;
         rc = store_tasks_claim(w->conn, plan[p].queue, plan[p].only_seq, now, w->cfg->lease_grace_ms,
-                               plan[p].limit, hosts, n_hosts, &tasks, &n);
+                               plan[p].limit, &filter, &tasks, &n);
+        for (size_t i = 0; i < n && !filter.take; i++) count_taken(&room, tasks[i]->host);
         for (size_t i = 0; i < n; i++) {
             struct effect *e = add_effect(tx, FX_CLAIMED);
             e->name = xstrdup(tasks[i]->queue);
@@ -474,6 +516,7 @@ static int claim(struct writer *w, struct writer_txn *tx, int64_t now, int slots
         }
         scheduler_claim_done(w->sched, &plan[p], (int)n, now);
     }
+    strmap_free(&room.taken, free);
     return rc;
 }
 

@@ -181,6 +181,26 @@ static void capped_hosts_are_listed_and_a_blocked_queue_rests(void **state)
     scheduler_free(s);
 }
 
+static void host_room_counts_down_to_the_cap(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(3);
+    assert_int_equal(scheduler_host_room(s, "a"), 3);
+    assert_int_equal(scheduler_min_host_room(s), 3);
+    scheduler_claimed(s, "q", "a", T0);
+    scheduler_claimed(s, "q", "a", T0);
+    scheduler_claimed(s, "q", "b", T0);
+    assert_int_equal(scheduler_host_room(s, "a"), 1);
+    assert_int_equal(scheduler_host_room(s, "b"), 2);
+    assert_int_equal(scheduler_min_host_room(s), 1);
+    scheduler_free(s);
+    s = scheduler_new(0); /* no cap */
+    scheduler_claimed(s, "q", "a", T0);
+    assert_true(scheduler_host_room(s, "a") == INT32_MAX);
+    assert_true(scheduler_min_host_room(s) == INT32_MAX);
+    scheduler_free(s);
+}
+
 static void slots_are_shared_fairly_between_queues(void **state)
 {
     (void)state;
@@ -264,6 +284,7 @@ int main(void)
         cmocka_unit_test(fifo_queue_holds_for_a_retry),
         cmocka_unit_test(a_cancelled_held_task_releases_the_hold),
         cmocka_unit_test(capped_hosts_are_listed_and_a_blocked_queue_rests),
+        cmocka_unit_test(host_room_counts_down_to_the_cap),
         cmocka_unit_test(slots_are_shared_fairly_between_queues),
         cmocka_unit_test(counters_and_snapshot),
         cmocka_unit_test(resync_replaces_inflight_counts),

@@ -102,7 +102,7 @@ static struct task **claim(struct fx *f, int64_t now, int64_t grace, int limit, 
 {
     struct task **list = NULL;
     begin(f);
-    must(f, store_tasks_claim(f->w, "default", 0, now, grace, limit, NULL, 0, &list, n), "claim");
+    must(f, store_tasks_claim(f->w, "default", 0, now, grace, limit, NULL, &list, n), "claim");
     commit(f);
     return list;
 }
@@ -1081,6 +1081,52 @@ static void kv_put_if_absent_keeps_the_first_value(void **state)
     store_conn_release(r);
 }
 
+/* A claim with a take filter asks about each candidate in due order and
+ * claims only those it accepts. */
+struct allow_two {
+    int asked, taken;
+    char first_host[64];
+};
+
+static bool take_two_of_a(void *arg, const char *host)
+{
+    struct allow_two *a = arg;
+    if (!a->asked++) snprintf(a->first_host, sizeof a->first_host, "%s", host);
+    if (strcmp(host, "a.example") != 0 || a->taken == 2) return false;
+    a->taken++;
+    return true;
+}
+
+static void claim_filter_takes_only_what_it_allows(void **state)
+{
+    struct fx *f = *state;
+    struct task *t[5];
+    static const char *const hosts[] = {"b.example", "a.example", "a.example", "c.example", "a.example"};
+    for (size_t i = 0; i < 5; i++) {
+        t[i] = new_task(NOW, NOW + (int64_t)i);
+        free(t[i]->host);
+        t[i]->host = xstrdup(hosts[i]);
+        insert(f, t[i]);
+    }
+    struct allow_two a = {0};
+    const char *skip[] = {"c.example"};
+    struct claim_filter filter = {.exclude_hosts = skip, .n_exclude = 1, .take = take_two_of_a, .arg = &a};
+    struct task **list = NULL;
+    size_t n = 0;
+    begin(f);
+    must(f, store_tasks_claim(f->w, "default", 0, NOW + 100, 0, 10, &filter, &list, &n), "claim");
+    commit(f);
+    assert_int_equal(n, 2);
+    assert_string_equal(a.first_host, "b.example"); /* asked in due order */
+    assert_int_equal(a.asked, 4);                   /* never about the excluded c.example */
+    assert_int_equal(list[0]->seq, t[1]->seq);
+    assert_int_equal(list[1]->seq, t[2]->seq);
+    assert_int_equal(list[0]->status, TASK_RUNNING);
+    free_tasks(list, n);
+    assert_int_equal(claim_count(f, NOW + 100), 3); /* the rest is still queued */
+    for (size_t i = 0; i < 5; i++) task_free(t[i]);
+}
+
 /* store.h: "in due order": the array comes back oldest run_at first, not
  * in whatever order UPDATE ... RETURNING happens to produce. */
 static void claim_returns_tasks_in_run_at_order(void **state)
@@ -1136,6 +1182,7 @@ int main(void)
         T(next_due_is_the_earliest_waiting_work),
         T(kv_put_if_absent_keeps_the_first_value),
         T(claim_returns_tasks_in_run_at_order),
+        T(claim_filter_takes_only_what_it_allows),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
