@@ -4,10 +4,10 @@
  * easy handle (reused, so a --wait loop keeps its connection), the long-poll
  * loop behind --wait, and the mapping of outcomes to exit codes (cli.h).
  *
- * Request bodies are written as JSON text rather than through cJSON, so that
- * --payload and --metadata reach the target byte for byte as the user wrote
- * them (cJSON would round large integers and reformat numbers); they are
- * parsed here only to refuse malformed JSON before anything is sent.
+ * Request bodies are written as JSON text rather than built with cJSON, so
+ * the client passes --payload and --metadata on exactly as written (cJSON
+ * would round integers beyond 2^53 and reformat numbers); they are parsed
+ * here only to refuse malformed JSON before anything is sent.
  */
 #include "cli.h"
 
@@ -46,11 +46,35 @@
 /* ---- options ---- */
 
 enum opt_id {
-    OPT_SERVER, OPT_API_KEY, OPT_HELP,
-    OPT_URL, OPT_METHOD, OPT_HEADER, OPT_PAYLOAD, OPT_BODY, OPT_WEBHOOK, OPT_RETRIES,
-    OPT_TIMEOUT, OPT_DELAY, OPT_RUN_AT, OPT_QUEUE, OPT_METADATA, OPT_IDEMPOTENCY_KEY, OPT_WAIT,
-    OPT_STATUS, OPT_LIMIT, OPT_ALL, OPT_CURSOR, OPT_ORDER, OPT_CREATED_AFTER, OPT_CREATED_BEFORE,
-    OPT_MAX_CONCURRENCY, OPT_RATE, OPT_BURST, OPT_PAUSED, OPT_DEFAULT_RETRIES,
+    OPT_SERVER,
+    OPT_API_KEY,
+    OPT_HELP,
+    OPT_URL,
+    OPT_METHOD,
+    OPT_HEADER,
+    OPT_PAYLOAD,
+    OPT_BODY,
+    OPT_WEBHOOK,
+    OPT_RETRIES,
+    OPT_TIMEOUT,
+    OPT_DELAY,
+    OPT_RUN_AT,
+    OPT_QUEUE,
+    OPT_METADATA,
+    OPT_IDEMPOTENCY_KEY,
+    OPT_WAIT,
+    OPT_STATUS,
+    OPT_LIMIT,
+    OPT_ALL,
+    OPT_CURSOR,
+    OPT_ORDER,
+    OPT_CREATED_AFTER,
+    OPT_CREATED_BEFORE,
+    OPT_MAX_CONCURRENCY,
+    OPT_RATE,
+    OPT_BURST,
+    OPT_PAUSED,
+    OPT_DEFAULT_RETRIES,
     OPT_DEFAULT_TIMEOUT,
     OPT_COUNT
 };
@@ -101,15 +125,15 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
 };
 
 #define BIT(o) (UINT64_C(1) << (o))
-#define TASK_FIELDS                                                                          \
-    (BIT(OPT_URL) | BIT(OPT_METHOD) | BIT(OPT_HEADER) | BIT(OPT_PAYLOAD) | BIT(OPT_BODY) |   \
-     BIT(OPT_WEBHOOK) | BIT(OPT_RETRIES) | BIT(OPT_TIMEOUT) | BIT(OPT_DELAY) |               \
-     BIT(OPT_RUN_AT) | BIT(OPT_QUEUE) | BIT(OPT_METADATA))
-#define LIST_FILTERS                                                                         \
-    (BIT(OPT_STATUS) | BIT(OPT_QUEUE) | BIT(OPT_LIMIT) | BIT(OPT_ALL) | BIT(OPT_CURSOR) |     \
+#define TASK_FIELDS                                                                                \
+    (BIT(OPT_URL) | BIT(OPT_METHOD) | BIT(OPT_HEADER) | BIT(OPT_PAYLOAD) | BIT(OPT_BODY) |         \
+     BIT(OPT_WEBHOOK) | BIT(OPT_RETRIES) | BIT(OPT_TIMEOUT) | BIT(OPT_DELAY) | BIT(OPT_RUN_AT) |   \
+     BIT(OPT_QUEUE) | BIT(OPT_METADATA))
+#define LIST_FILTERS                                                                               \
+    (BIT(OPT_STATUS) | BIT(OPT_QUEUE) | BIT(OPT_LIMIT) | BIT(OPT_ALL) | BIT(OPT_CURSOR) |          \
      BIT(OPT_ORDER) | BIT(OPT_CREATED_AFTER) | BIT(OPT_CREATED_BEFORE))
-#define QUEUE_SETTINGS                                                                       \
-    (BIT(OPT_MAX_CONCURRENCY) | BIT(OPT_RATE) | BIT(OPT_BURST) | BIT(OPT_PAUSED) |           \
+#define QUEUE_SETTINGS                                                                             \
+    (BIT(OPT_MAX_CONCURRENCY) | BIT(OPT_RATE) | BIT(OPT_BURST) | BIT(OPT_PAUSED) |                 \
      BIT(OPT_DEFAULT_RETRIES) | BIT(OPT_DEFAULT_TIMEOUT))
 
 /* ---- state of one run ---- */
@@ -193,25 +217,24 @@ static void usage_task(FILE *out)
 
 static void usage_queue(FILE *out)
 {
-    fprintf(out,
-            "Usage: asyncqueue queue COMMAND [NAME] [options]\n"
-            "\n"
-            "Commands:\n"
-            "  list                    every queue with settings, counters or waiting tasks\n"
-            "  get NAME                one queue\n"
-            "  set NAME [settings]     replace the queue's settings (absent ones take their\n"
-            "                          defaults, as PUT /v1/queues/NAME does)\n"
-            "  delete NAME             forget the queue's settings (its tasks stay)\n"
-            "  pause NAME              start no more tasks of the queue (still accepts them)\n"
-            "  resume NAME             start them again\n"
-            "\n"
-            "Settings (set):\n"
-            "  --max-concurrency N     most tasks running at once (0: no limit; 1: in order)\n"
-            "  --rate R                most tasks started per second (0: no limit)\n"
-            "  --burst N               tasks that may start at once when the rate allows\n"
-            "  --paused                set it paused\n"
-            "  --default-retries N     retries for tasks of the queue that give none\n"
-            "  --default-timeout S     timeout for tasks of the queue that give none\n");
+    fprintf(out, "Usage: asyncqueue queue COMMAND [NAME] [options]\n"
+                 "\n"
+                 "Commands:\n"
+                 "  list                    every queue with settings, counters or waiting tasks\n"
+                 "  get NAME                one queue\n"
+                 "  set NAME [settings]     replace the queue's settings (absent ones take their\n"
+                 "                          defaults, as PUT /v1/queues/NAME does)\n"
+                 "  delete NAME             forget the queue's settings (its tasks stay)\n"
+                 "  pause NAME              start no more tasks of the queue (still accepts them)\n"
+                 "  resume NAME             start them again\n"
+                 "\n"
+                 "Settings (set):\n"
+                 "  --max-concurrency N     most tasks running at once (0: no limit; 1: in order)\n"
+                 "  --rate R                most tasks started per second (0: no limit)\n"
+                 "  --burst N               tasks that may start at once when the rate allows\n"
+                 "  --paused                set it paused\n"
+                 "  --default-retries N     retries for tasks of the queue that give none\n"
+                 "  --default-timeout S     timeout for tasks of the queue that give none\n");
 }
 
 static void usage_common(FILE *out)
@@ -239,8 +262,10 @@ static void usage_common(FILE *out)
 
 static void print_usage(const char *noun, FILE *out)
 {
-    if (!strcmp(noun, "queue")) usage_queue(out);
-    else usage_task(out);
+    if (!strcmp(noun, "queue"))
+        usage_queue(out);
+    else
+        usage_task(out);
     usage_common(out);
 }
 
@@ -262,7 +287,7 @@ static int usage_error(const struct cli *c, const char *fmt, ...)
  * server cannot break the one-line rule. */
 static void put_line_part(const char *s, size_t max)
 {
-    for (size_t i = 0; s[i] && i < max; i++)
+    for (size_t i = 0; i < max && s[i]; i++)
         fputc((unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i], stderr);
 }
 
@@ -277,8 +302,10 @@ static void json_append_string(struct buf *b, const char *s)
         if (ch != '\0' && ch >= 0x20 && ch != '"' && ch != '\\') continue;
         buf_append(b, run, (size_t)(p - run));
         if (ch == '\0') break;
-        if (ch == '"' || ch == '\\') buf_appendf(b, "\\%c", ch);
-        else buf_appendf(b, "\\u%04x", ch);
+        if (ch == '"' || ch == '\\')
+            buf_appendf(b, "\\%c", ch);
+        else
+            buf_appendf(b, "\\u%04x", ch);
         run = p + 1;
     }
     buf_append(b, "\"", 1);
@@ -319,20 +346,23 @@ static bool json_number_valid(const char *s)
     if (*p == '0') {
         p++;
     } else if (isdigit((unsigned char)*p)) {
-        while (isdigit((unsigned char)*p)) p++;
+        while (isdigit((unsigned char)*p))
+            p++;
     } else {
         return false;
     }
     if (*p == '.') {
         p++;
         if (!isdigit((unsigned char)*p)) return false;
-        while (isdigit((unsigned char)*p)) p++;
+        while (isdigit((unsigned char)*p))
+            p++;
     }
     if (*p == 'e' || *p == 'E') {
         p++;
         if (*p == '+' || *p == '-') p++;
         if (!isdigit((unsigned char)*p)) return false;
-        while (isdigit((unsigned char)*p)) p++;
+        while (isdigit((unsigned char)*p))
+            p++;
     }
     return *p == '\0';
 }
@@ -399,7 +429,8 @@ static char *json_arg(const struct cli *c, enum opt_id opt, size_t *len_out)
         const char *end = NULL;
         cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, false);
         if (v) {
-            while (end < text + len && isspace((unsigned char)*end)) end++;
+            while (end < text + len && isspace((unsigned char)*end))
+                end++;
             if (end != text + len) problem = "has more after the JSON value";
         } else {
             problem = "is not valid JSON";
@@ -453,8 +484,10 @@ static int add_headers(const struct cli *c, struct jobj *o)
             goto out;
         }
         const char *a = hd, *b = colon;
-        while (a < b && isspace((unsigned char)*a)) a++;
-        while (b > a && isspace((unsigned char)b[-1])) b--;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
         if (a == b) {
             usage_error(c, "--header '%s' has no name before the ':'", hd);
             goto out;
@@ -462,7 +495,8 @@ static int add_headers(const struct cli *c, struct jobj *o)
         size_t name_len = (size_t)(b - a);
         for (size_t k = 0; k < i; k++) {
             const char *other = c->headers[k];
-            while (isspace((unsigned char)*other)) other++;
+            while (isspace((unsigned char)*other))
+                other++;
             if (!strncasecmp(other, a, name_len) &&
                 (other[name_len] == ':' || isspace((unsigned char)other[name_len]))) {
                 usage_error(c, "--header %.*s is given twice; join the values with ', '",
@@ -471,9 +505,11 @@ static int add_headers(const struct cli *c, struct jobj *o)
             }
         }
         const char *v = colon + 1;
-        while (isspace((unsigned char)*v)) v++;
+        while (isspace((unsigned char)*v))
+            v++;
         size_t vlen = strlen(v);
-        while (vlen && isspace((unsigned char)v[vlen - 1])) vlen--;
+        while (vlen && isspace((unsigned char)v[vlen - 1]))
+            vlen--;
         char *name = xstrndup(a, name_len), *value = xstrndup(v, vlen);
         jobj_string(&h, name, value);
         free(name);
@@ -543,8 +579,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     if (len > 12 && !strncasecmp(data, "retry-after:", 12)) {
         const char *v = data + 12;
         size_t vlen = len - 12;
-        while (vlen && isspace((unsigned char)*v)) v++, vlen--;
-        while (vlen && isspace((unsigned char)v[vlen - 1])) vlen--;
+        while (vlen && isspace((unsigned char)*v))
+            v++, vlen--;
+        while (vlen && isspace((unsigned char)v[vlen - 1]))
+            vlen--;
         snprintf(r->retry_after, sizeof r->retry_after, "%.*s", (int)vlen, v);
     }
     return len;
@@ -610,13 +648,14 @@ static int http_call(struct cli *c, const char *method, const char *path, const 
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
             /* An empty POST goes without a Content-Type rather than libcurl's
              * form default, which the API would not understand. */
-            headers = curl_slist_append(headers, body ? "Content-Type: application/json"
-                                                      : "Content-Type:");
+            headers = curl_slist_append(headers,
+                                        body ? "Content-Type: application/json" : "Content-Type:");
         }
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     CURLcode rc = curl_easy_perform(h);
-    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     else if (r->too_large)
         snprintf(r->curl_error, sizeof r->curl_error, "the answer is larger than %zu MiB",
                  MAX_ANSWER_BYTES >> 20);
@@ -745,7 +784,8 @@ static int wait_task(struct cli *c, const char *id)
         double chunk = left < 0 ? 0 : left < chunk_max ? left : chunk_max;
         char *path = xasprintf("/v1/tasks/%s?wait=%.3f", esc, chunk);
         reply_init(&r);
-        int call = http_call(c, "GET", path, NULL, 0, NULL, (long)(chunk * 1000) + WAIT_SLACK_MS, &r);
+        int call =
+            http_call(c, "GET", path, NULL, 0, NULL, (long)(chunk * 1000) + WAIT_SLACK_MS, &r);
         free(path);
         if (call == 0 && r.status == 400 && chunk_max >= 2) {
             /* The daemon's max_wait is below our chunk: ask for less. */
@@ -889,8 +929,10 @@ static int cmd_task_retry(struct cli *c)
     struct reply r;
     reply_init(&r);
     int rc = http_call(c, "POST", path, body, len, NULL, REQUEST_TIMEOUT_MS, &r);
-    if (rc != 0 || r.status < 200 || r.status >= 300) rc = finish(c, rc, &r);
-    else rc = wait_task(c, c->arg);
+    if (rc != 0 || r.status < 200 || r.status >= 300)
+        rc = finish(c, rc, &r);
+    else
+        rc = wait_task(c, c->arg);
     reply_clear(&r);
     free(path);
     free(esc);
@@ -905,9 +947,12 @@ static char *list_query(struct cli *c)
         enum opt_id opt;
         const char *param;
     } params[] = {
-        {OPT_STATUS, "status"},        {OPT_QUEUE, "queue"},
-        {OPT_CREATED_AFTER, "createdAfter"}, {OPT_CREATED_BEFORE, "createdBefore"},
-        {OPT_ORDER, "order"},          {OPT_LIMIT, "limit"},
+        {OPT_STATUS, "status"},
+        {OPT_QUEUE, "queue"},
+        {OPT_CREATED_AFTER, "createdAfter"},
+        {OPT_CREATED_BEFORE, "createdBefore"},
+        {OPT_ORDER, "order"},
+        {OPT_LIMIT, "limit"},
     };
     struct buf q;
     buf_init(&q, UNCAPPED);
@@ -946,9 +991,12 @@ static int list_all(struct cli *c, const char *query)
             if (!started) {
                 rc = finish(c, call, &r);
             } else { /* stdout holds an unfinished list: leave it so, to show it is cut */
-                if (call != 0) report_unreachable(c, &r);
-                else report_http_error(c, &r);
-                rc = call == 0 && r.status >= 400 && r.status < 500 ? CLI_EXIT_API : CLI_EXIT_SERVER;
+                if (call != 0)
+                    report_unreachable(c, &r);
+                else
+                    report_http_error(c, &r);
+                rc =
+                    call == 0 && r.status >= 400 && r.status < 500 ? CLI_EXIT_API : CLI_EXIT_SERVER;
             }
             reply_clear(&r);
             break;
@@ -1061,7 +1109,8 @@ out:
 }
 
 static const struct command commands[] = {
-    {"task", "create", NULL, TASK_FIELDS | BIT(OPT_IDEMPOTENCY_KEY) | BIT(OPT_WAIT), cmd_task_create},
+    {"task", "create", NULL, TASK_FIELDS | BIT(OPT_IDEMPOTENCY_KEY) | BIT(OPT_WAIT),
+     cmd_task_create},
     {"task", "get", "ID", BIT(OPT_WAIT), cmd_task_get},
     {"task", "list", NULL, LIST_FILTERS, cmd_task_list},
     {"task", "cancel", "ID", 0, cmd_task_cancel},
@@ -1100,9 +1149,12 @@ static int parse_args(struct cli *c, int argc, char **argv)
             continue;
         }
         if (options_done || strncmp(a, "--", 2) != 0) {
-            if (!c->verb) c->verb = a;
-            else if (!c->arg) c->arg = a;
-            else return usage_error(c, "unexpected argument '%s'", a);
+            if (!c->verb)
+                c->verb = a;
+            else if (!c->arg)
+                c->arg = a;
+            else
+                return usage_error(c, "unexpected argument '%s'", a);
             continue;
         }
         const char *name = a + 2, *eq = strchr(name, '=');
@@ -1157,15 +1209,18 @@ static int resolve_connection(struct cli *c)
                            server);
     c->base = xstrdup(server);
     size_t n = strlen(c->base);
-    while (n && c->base[n - 1] == '/') c->base[--n] = '\0';
+    while (n && c->base[n - 1] == '/')
+        c->base[--n] = '\0';
 
     const char *key = c->val[OPT_API_KEY];
     if (!key) key = getenv("ASYNCQUEUE_API_KEY");
     if (key) {
         /* The daemon's setting may list several keys (rotation): use the first. */
-        while (isspace((unsigned char)*key)) key++;
+        while (isspace((unsigned char)*key))
+            key++;
         size_t len = strcspn(key, ",");
-        while (len && isspace((unsigned char)key[len - 1])) len--;
+        while (len && isspace((unsigned char)key[len - 1]))
+            len--;
         if (len) c->auth_header = xasprintf("Authorization: Bearer %.*s", (int)len, key);
     }
     return CLI_EXIT_OK;

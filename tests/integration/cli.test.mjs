@@ -226,6 +226,16 @@ test('--wait: 0 when the task completes, 1 when it fails or is cancelled, 3 when
   assert.match(oneLine(cancelled), /ended cancelled/);
 });
 
+test('--wait against a daemon whose max_wait is below the CLI\'s long-poll: it asks for less', async (t) => {
+  const short = await startDaemon({ args: ['--max-wait', '1s'] });
+  t.after(async () => { await short.stop(); short.cleanup(); });
+  const r = await run(['task', 'create', '--url', tgt.url('/slow'), '--wait', '--server', short.url]);
+  assert.equal(r.code, EXIT.OK, r.stderr);
+  assert.equal(r.json.status, 'completed');
+  const late = await run(['task', 'create', '--url', tgt.url('/x'), '--delay', '60', '--wait', '1.5', '--server', short.url]);
+  assert.equal(late.code, EXIT.WAIT_TIMEOUT, late.stderr);
+});
+
 test('API errors exit 4 with the error on stdout and one line on stderr', async () => {
   const bad = await run(['task', 'create', '--url', 'ftp://files.example/x'], { env });
   assert.equal(bad.code, EXIT.API);
