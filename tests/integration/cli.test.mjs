@@ -23,7 +23,9 @@ function run(args, { env = {}, input, wrapper = [], timeout = 30000 } = {}) {
     const clean = { ...process.env };
     for (const k of Object.keys(clean)) if (k.startsWith('ASYNCQUEUE_')) delete clean[k];
     const cmd = [...wrapper, BIN, ...args];
-    const p = spawn(cmd[0], cmd.slice(1), { env: { ...clean, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(cmd[0], cmd.slice(1), {
+      env: { ...clean, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
@@ -34,7 +36,10 @@ function run(args, { env = {}, input, wrapper = [], timeout = 30000 } = {}) {
       try { json = stdout.trim() ? JSON.parse(stdout) : undefined; } catch { json = undefined; }
       res({ code, stdout, stderr, json });
     });
-    p.stdin.end(input ?? '');
+    if (input !== undefined) {
+      p.stdin.on('error', () => {}); // the process may exit before reading it all
+      p.stdin.end(input);
+    }
   });
 }
 
