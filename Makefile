@@ -9,6 +9,12 @@
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
+# Where `make install` puts things (see the install target).
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/asyncqueue
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 PKG_CONFIG ?= pkg-config
@@ -108,14 +114,36 @@ lint:
 format:
 	clang-format -i src/*.c include/*.h tests/unit/*.c
 
+# install: the binary, the man page, the systemd unit (its paths rewritten
+# for BINDIR and SYSCONFDIR), the docs with asyncqueue.conf.example, and, only
+# where none exists yet, SYSCONFDIR/asyncqueue/asyncqueue.conf (from the
+# example: every line commented, so the defaults) and asyncqueue.env (0600,
+# for secrets). An existing configuration is never overwritten.
+# PREFIX=/usr puts the configuration in /etc; any other prefix in PREFIX/etc.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/asyncqueue
-	install -m 0755 $(B)/asyncqueue $(DESTDIR)$(PREFIX)/bin/asyncqueue
-	install -m 0644 asyncqueue.conf.example README.md $(DESTDIR)$(PREFIX)/share/doc/asyncqueue/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/asyncqueue
+	install -m 0755 $(B)/asyncqueue $(DESTDIR)$(BINDIR)/asyncqueue
+	install -m 0644 docs/asyncqueue.1 $(DESTDIR)$(MANDIR)/man1/asyncqueue.1
+	install -m 0644 asyncqueue.conf.example docs/api.md docs/openapi.yaml docs/production.md \
+	  deploy/nginx.conf deploy/asyncqueue.env.example $(wildcard README.md) $(DESTDIR)$(DOCDIR)/
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/asyncqueue/|$(SYSCONFDIR)/asyncqueue/|g' \
+	  deploy/asyncqueue.service > $(DESTDIR)$(UNITDIR)/asyncqueue.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/asyncqueue.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/asyncqueue.service.tmp $(DESTDIR)$(UNITDIR)/asyncqueue.service
+	@test -e $(DESTDIR)$(SYSCONFDIR)/asyncqueue/asyncqueue.conf \
+	  && echo "install: keeping $(SYSCONFDIR)/asyncqueue/asyncqueue.conf" \
+	  || install -m 0644 asyncqueue.conf.example $(DESTDIR)$(SYSCONFDIR)/asyncqueue/asyncqueue.conf
+	@test -e $(DESTDIR)$(SYSCONFDIR)/asyncqueue/asyncqueue.env \
+	  && echo "install: keeping $(SYSCONFDIR)/asyncqueue/asyncqueue.env" \
+	  || install -m 0600 deploy/asyncqueue.env.example $(DESTDIR)$(SYSCONFDIR)/asyncqueue/asyncqueue.env
 
+# uninstall leaves SYSCONFDIR/asyncqueue (the configuration and secrets) and
+# the database alone.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/asyncqueue
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/asyncqueue
+	rm -f $(DESTDIR)$(BINDIR)/asyncqueue $(DESTDIR)$(MANDIR)/man1/asyncqueue.1 \
+	  $(DESTDIR)$(UNITDIR)/asyncqueue.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cli.h"
 #include "config.h"
 #include "dispatcher.h"
 #include "http_api.h"
@@ -310,6 +311,9 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* The command-line client shares the binary, not the daemon's start-up. */
+    if (argc > 1 && (!strcmp(argv[1], "task") || !strcmp(argv[1], "queue")))
+        return cli_main(argc, argv);
     struct config cfg;
     enum config_mode mode;
     char err[1024];

@@ -1,0 +1,422 @@
+// The command-line client (`asyncqueue task ...`, `asyncqueue queue ...`):
+// the real binary against a real daemon, checking what it prints and the exit
+// code that tells each outcome apart (cli.h, asyncqueue(1)).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { BIN, startDaemon, startFake, api, tempDir, waitFor, waitForStatus } from './lib/harness.mjs';
+
+const KEY = 'cli-test-key';
+const AUTH = { authorization: `Bearer ${KEY}` };
+const EXIT = { OK: 0, TASK_FAILED: 1, USAGE: 2, WAIT_TIMEOUT: 3, API: 4, SERVER: 5 };
+
+/**
+ * Runs the binary with args and returns { code, stdout, stderr, json }.
+ * env replaces the ASYNCQUEUE_* variables of this process; input is fed to
+ * stdin; wrapper (e.g. valgrind and its flags) is put in front.
+ */
+function run(args, { env = {}, input, wrapper = [], timeout = 30000 } = {}) {
+  return new Promise((res, rej) => {
+    const clean = { ...process.env };
+    for (const k of Object.keys(clean)) if (k.startsWith('ASYNCQUEUE_')) delete clean[k];
+    const cmd = [...wrapper, BIN, ...args];
+    const p = spawn(cmd[0], cmd.slice(1), {
+      env: { ...clean, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => { p.kill('SIGKILL'); rej(new Error(`timed out: ${args.join(' ')}`)); }, timeout);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      let json;
+      try { json = stdout.trim() ? JSON.parse(stdout) : undefined; } catch { json = undefined; }
+      res({ code, stdout, stderr, json });
+    });
+    if (input !== undefined) {
+      p.stdin.on('error', () => {}); // the process may exit before reading it all
+      p.stdin.end(input);
+    }
+  });
+}
+
+/** Asserts stderr is exactly one line (the CLI's error rule) and returns it. */
+function oneLine(r) {
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, `stderr is one line: ${JSON.stringify(r.stderr)}`);
+  return lines[0];
+}
+
+/** A port on 127.0.0.1 with nothing listening: bound by us, then closed. */
+async function deadPort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+let d, tgt, hook, tmp, env;
+
+before(async () => {
+  tgt = await startFake((req) => {
+    const path = req.url.split('?')[0];
+    if (path === '/fail') return { status: 500, body: { error: 'boom' } };
+    if (path === '/slow') return { status: 200, body: { slow: true }, delayMs: 300 };
+    if (path === '/hang') return { hang: true };
+    return { status: 200, body: { ok: true, path } };
+  });
+  hook = await startFake([{ status: 200 }]);
+  d = await startDaemon({ args: ['--api-key', KEY, '--retry-jitter', 'false', '--retry-base', '50ms'] });
+  tmp = tempDir('aq-cli-');
+  env = { ASYNCQUEUE_URL: d.url, ASYNCQUEUE_API_KEY: KEY };
+});
+
+after(async () => {
+  await tgt.close(); // a hanging call must not hold the daemon's stop for its grace
+  await hook.close();
+  await d.stop();
+  d.cleanup();
+  tmp.cleanup();
+});
+
+test('task create sends every field, prints the 202 task, exits 0', async () => {
+  const r = await run(['task', 'create', '--url', tgt.url('/create'), '--payload', '{"prompt":"hi","n":[1,2.5]}',
+    '--method', 'put', '--header', 'X-Model: big', '--header', 'X-Empty:', '--webhook', hook.url('/h'),
+    '--retries', '2', '--timeout', '30.5', '--queue', 'cli', '--metadata', '{"userId":42}'], { env });
+  assert.equal(r.code, EXIT.OK, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.equal(r.json.status, 'queued');
+  assert.equal(r.json.method, 'PUT');
+  assert.deepEqual(r.json.headers, { 'X-Model': 'big', 'X-Empty': '' });
+  assert.deepEqual(r.json.payload, { prompt: 'hi', n: [1, 2.5] });
+  assert.equal(r.json.webhookUrl, hook.url('/h'));
+  assert.equal(r.json.retries, 2);
+  assert.equal(r.json.timeout, 30.5);
+  assert.equal(r.json.queue, 'cli');
+  assert.deepEqual(r.json.metadata, { userId: 42 });
+  const stored = await api(d.url, 'GET', `/v1/tasks/${r.json.id}`, undefined, AUTH);
+  assert.equal(stored.status, 200);
+  const call = await waitFor(() => tgt.requests.find((q) => q.url === '/create'), { what: 'the target call' });
+  assert.equal(call.method, 'PUT');
+  assert.equal(call.headers['x-model'], 'big');
+  assert.deepEqual(JSON.parse(call.body), { prompt: 'hi', n: [1, 2.5] });
+});
+
+test('task create --payload @file and @- (stdin), --body, --delay, --run-at', async () => {
+  const file = join(tmp.dir, 'payload.json');
+  writeFileSync(file, '{\n  "from": "file",\n  "list": [1, 2, 3]\n}\n');
+  const a = await run(['task', 'create', '--url', tgt.url('/file'), '--payload', `@${file}`, '--delay', '3600'], { env });
+  assert.equal(a.code, EXIT.OK, a.stderr);
+  assert.deepEqual(a.json.payload, { from: 'file', list: [1, 2, 3] });
+  assert.ok(Date.parse(a.json.runAt) - Date.parse(a.json.createdAt) >= 3599e3);
+
+  const b = await run(['task', 'create', '--url', tgt.url('/stdin'), '--payload', '@-', '--delay', '3600'],
+    { env, input: '{"from": "stdin"}' });
+  assert.equal(b.code, EXIT.OK, b.stderr);
+  assert.deepEqual(b.json.payload, { from: 'stdin' });
+
+  const text = 'line one\nline "two"\ttab \\ backslash é';
+  const c = await run(['task', 'create', '--url', tgt.url('/body'), '--body', text], { env });
+  assert.equal(c.code, EXIT.OK, c.stderr);
+  assert.equal(c.json.body, text);
+  await waitForStatus(d.url, c.json.id, 'completed', { headers: AUTH });
+  const call = tgt.requests.find((q) => q.url === '/body');
+  assert.equal(call.body, text);
+
+  const at = new Date(Date.now() + 7200e3).toISOString();
+  const e = await run(['task', 'create', '--url', tgt.url('/at'), '--run-at', at], { env });
+  assert.equal(e.code, EXIT.OK, e.stderr);
+  assert.equal(e.json.runAt, at);
+});
+
+test('task get prints the API answer for the task; attempts too', async () => {
+  const c = await run(['task', 'create', '--url', tgt.url('/get'), '--wait', '10'], { env });
+  assert.equal(c.code, EXIT.OK, c.stderr);
+  const g = await run(['task', 'get', c.json.id], { env });
+  assert.equal(g.code, EXIT.OK, g.stderr);
+  const viaApi = await api(d.url, 'GET', `/v1/tasks/${c.json.id}`, undefined, AUTH);
+  assert.deepEqual(g.json, viaApi.body);
+  assert.equal(g.stdout, `${JSON.stringify(viaApi.body)}\n`, 'stdout is the answer as sent, plus a newline');
+  const at = await run(['task', 'attempts', c.json.id], { env });
+  assert.equal(at.code, EXIT.OK, at.stderr);
+  assert.equal(at.json.taskId, c.json.id);
+  assert.equal(at.json.attempts.length, 1);
+});
+
+test('task list: filters, one page with its cursor, and --all over every page', async () => {
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await run(['task', 'create', '--url', tgt.url('/list'), '--queue', 'listing', '--delay', '3600'], { env });
+    assert.equal(r.code, EXIT.OK, r.stderr);
+    ids.push(r.json.id);
+  }
+  const page = await run(['task', 'list', '--queue', 'listing', '--limit', '2', '--status', 'queued'], { env });
+  assert.equal(page.code, EXIT.OK, page.stderr);
+  assert.deepEqual(page.json.tasks.map((t) => t.id), [ids[4], ids[3]]);
+  assert.ok(page.json.nextCursor);
+  const next = await run(['task', 'list', '--queue', 'listing', '--limit', '2', '--cursor', page.json.nextCursor], { env });
+  assert.deepEqual(next.json.tasks.map((t) => t.id), [ids[2], ids[1]]);
+
+  const all = await run(['task', 'list', '--queue', 'listing', '--limit', '2', '--all', '--order', 'asc'], { env });
+  assert.equal(all.code, EXIT.OK, all.stderr);
+  assert.deepEqual(all.json.tasks.map((t) => t.id), ids);
+  assert.equal(all.json.nextCursor, null);
+  const none = await run(['task', 'list', '--queue', 'listing', '--status', 'failed', '--all'], { env });
+  assert.deepEqual(none.json, { tasks: [], nextCursor: null });
+});
+
+test('task cancel, then cancel again is an API error (409, exit 4)', async () => {
+  const c = await run(['task', 'create', '--url', tgt.url('/cancel'), '--delay', '3600'], { env });
+  const x = await run(['task', 'cancel', c.json.id], { env });
+  assert.equal(x.code, EXIT.OK, x.stderr);
+  assert.equal(x.json.status, 'cancelled');
+  const again = await run(['task', 'cancel', c.json.id], { env });
+  assert.equal(again.code, EXIT.API);
+  assert.equal(again.json.error.code, 'task_finished', 'the error answer is on stdout too');
+  assert.match(oneLine(again), /^asyncqueue: HTTP 409 task_finished: /);
+});
+
+test('task retry with overrides, and --wait on the replay', async () => {
+  const c = await run(['task', 'create', '--url', tgt.url('/fail'), '--retries', '0', '--wait', '10'], { env });
+  assert.equal(c.code, EXIT.TASK_FAILED, c.stderr);
+  const plain = await run(['task', 'retry', c.json.id, '--wait', '10'], { env });
+  assert.equal(plain.code, EXIT.TASK_FAILED, 'the same target fails again');
+  assert.equal(plain.json.replays, 1);
+  const fixed = await run(['task', 'retry', c.json.id, '--url', tgt.url('/fixed'), '--timeout', '5', '--wait', '10'], { env });
+  assert.equal(fixed.code, EXIT.OK, fixed.stderr);
+  assert.equal(fixed.json.status, 'completed');
+  assert.equal(fixed.json.callbackUrl, tgt.url('/fixed'));
+  assert.equal(fixed.json.replays, 2);
+  const noWait = await run(['task', 'retry', c.json.id], { env });
+  assert.equal(noWait.code, EXIT.OK, noWait.stderr);
+  assert.equal(noWait.json.replays, 3);
+  const busy = await run(['task', 'create', '--url', tgt.url('/x'), '--delay', '3600'], { env });
+  const notFinished = await run(['task', 'retry', busy.json.id], { env });
+  assert.equal(notFinished.code, EXIT.API);
+  assert.match(oneLine(notFinished), /HTTP 409 task_not_finished/);
+});
+
+test('--wait: 0 when the task completes, 1 when it fails or is cancelled, 3 when time runs out', async () => {
+  const ok = await run(['task', 'create', '--url', tgt.url('/slow'), '--wait'], { env });
+  assert.equal(ok.code, EXIT.OK, ok.stderr);
+  assert.equal(ok.json.status, 'completed');
+  assert.deepEqual(ok.json.result, { slow: true });
+  assert.ok(Array.isArray(ok.json.attemptHistory), 'prints the full task, as GET does');
+
+  const failed = await run(['task', 'create', '--url', tgt.url('/fail'), '--retries', '1', '--wait', '10'], { env });
+  assert.equal(failed.code, EXIT.TASK_FAILED);
+  assert.equal(failed.json.status, 'failed');
+  assert.match(oneLine(failed), /^asyncqueue: task [0-9a-f-]{36} ended failed \(http_error: /);
+
+  const started = Date.now();
+  const late = await run(['task', 'create', '--url', tgt.url('/late'), '--delay', '3600', '--wait', '0.5'], { env });
+  assert.equal(late.code, EXIT.WAIT_TIMEOUT);
+  assert.equal(late.json.status, 'queued');
+  assert.match(oneLine(late), /is still queued after waiting 0\.5 s/);
+  assert.ok(Date.now() - started >= 500, 'it waited');
+
+  const get = await run(['task', 'get', late.json.id, '--wait=0.3'], { env });
+  assert.equal(get.code, EXIT.WAIT_TIMEOUT);
+  const hang = await run(['task', 'create', '--url', tgt.url('/hang')], { env });
+  await waitForStatus(d.url, hang.json.id, 'running', { headers: AUTH });
+  const waiting = run(['task', 'get', '--wait', '20', hang.json.id], { env });
+  await run(['task', 'cancel', hang.json.id], { env });
+  const cancelled = await waiting;
+  assert.equal(cancelled.code, EXIT.TASK_FAILED);
+  assert.equal(cancelled.json.status, 'cancelled');
+  assert.match(oneLine(cancelled), /ended cancelled/);
+});
+
+test('--wait against a daemon whose max_wait is below the CLI\'s long-poll: it asks for less', async (t) => {
+  const short = await startDaemon({ args: ['--max-wait', '1s'] });
+  t.after(async () => { await short.stop(); short.cleanup(); });
+  const r = await run(['task', 'create', '--url', tgt.url('/slow'), '--wait', '--server', short.url]);
+  assert.equal(r.code, EXIT.OK, r.stderr);
+  assert.equal(r.json.status, 'completed');
+  const late = await run(['task', 'create', '--url', tgt.url('/x'), '--delay', '60', '--wait', '1.5', '--server', short.url]);
+  assert.equal(late.code, EXIT.WAIT_TIMEOUT, late.stderr);
+});
+
+test('API errors exit 4 with the error on stdout and one line on stderr', async () => {
+  const bad = await run(['task', 'create', '--url', 'ftp://files.example/x'], { env });
+  assert.equal(bad.code, EXIT.API);
+  assert.equal(bad.json.error.code, 'invalid_field');
+  assert.equal(bad.json.error.field, 'callbackUrl');
+  assert.match(oneLine(bad), /^asyncqueue: HTTP 400 invalid_field \(callbackUrl\): callbackUrl must/);
+
+  const missing = await run(['task', 'get', '01a221b7-4f1f-707d-9c40-a269a508bd38'], { env });
+  assert.equal(missing.code, EXIT.API);
+  assert.match(oneLine(missing), /HTTP 404 not_found/);
+  const wait404 = await run(['task', 'get', 'no-such-task', '--wait', '1'], { env });
+  assert.equal(wait404.code, EXIT.API);
+
+  const idem1 = await run(['task', 'create', '--url', tgt.url('/i'), '--delay', '60', '--idempotency-key', 'cli-k'], { env });
+  const idem2 = await run(['task', 'create', '--url', tgt.url('/i'), '--delay', '60', '--idempotency-key', 'cli-k'], { env });
+  assert.equal(idem2.code, EXIT.OK);
+  assert.equal(idem2.json.id, idem1.json.id, 'the same key gives the first task');
+  const reused = await run(['task', 'create', '--url', tgt.url('/other'), '--idempotency-key', 'cli-k'], { env });
+  assert.equal(reused.code, EXIT.API);
+  assert.match(oneLine(reused), /HTTP 422 idempotency_key_reused/);
+});
+
+test('no server, or a server that fails: exit 5', async () => {
+  const port = await deadPort();
+  const refused = await run(['task', 'get', 'x', '--server', `http://127.0.0.1:${port}`], { env });
+  assert.equal(refused.code, EXIT.SERVER);
+  assert.equal(refused.stdout, '');
+  assert.match(oneLine(refused), new RegExp(`^asyncqueue: no answer from http://127\\.0\\.0\\.1:${port}: `));
+
+  const broken = await startFake((req) => (req.url.startsWith('/v1/tasks/json')
+    ? { status: 503, headers: { 'retry-after': '7' }, body: { error: { code: 'unavailable', message: 'disk full' } } }
+    : { status: 502, body: '<html>Bad Gateway\n</html>', headers: { 'content-type': 'text/html' } }));
+  try {
+    const s503 = await run(['task', 'get', 'json', '--server', broken.url('/')], { env });
+    assert.equal(s503.code, EXIT.SERVER);
+    assert.match(oneLine(s503), /HTTP 503 unavailable: disk full \(retry after 7 s\)/);
+    const s502 = await run(['task', 'get', 'html', '--server', broken.url('/')], { env });
+    assert.equal(s502.code, EXIT.SERVER);
+    assert.match(oneLine(s502), /HTTP 502 from .* not an AsyncQueue API error: <html>Bad Gateway <\/html>/);
+    const wait502 = await run(['task', 'create', '--url', tgt.url('/x'), '--wait', '--server', broken.url('/')], { env });
+    assert.equal(wait502.code, EXIT.SERVER);
+  } finally {
+    await broken.close();
+  }
+});
+
+test('usage errors exit 2 with one line on stderr, and send nothing', async () => {
+  const before = (await api(d.url, 'GET', '/v1/tasks?limit=200', undefined, AUTH)).body.tasks.length;
+  const missingFile = join(tmp.dir, 'missing.json');
+  const cases = [
+    [['task', 'frobnicate'], /unknown command 'task frobnicate'/],
+    [['task', 'create'], /task create needs --url URL/],
+    [['task', 'create', '--url', 'http://x.example', '--payload', '{"a":'], /--payload is not valid JSON/],
+    [['task', 'create', '--url', 'http://x.example', '--payload', '{"a":1} extra'], /--payload has more after the JSON value/],
+    [['task', 'create', '--url', 'http://x.example', '--payload', `@${missingFile}`], /cannot open .*missing\.json/],
+    [['task', 'create', '--url', 'http://x.example', '--metadata', 'nope'], /--metadata is not valid JSON/],
+    [['task', 'create', '--url', 'http://x.example', '--payload', '1', '--body', 'b'], /cannot both be given/],
+    [['task', 'create', '--url', 'http://x.example', '--retries', 'three'], /--retries must be a number/],
+    [['task', 'create', '--url', 'http://x.example', '--timeout', '0x10'], /--timeout must be a number/],
+    [['task', 'create', '--url', 'http://x.example', '--header', 'NoColon'], /must look like 'Name: value'/],
+    [['task', 'create', '--url', 'http://x.example', '--header', 'A: 1', '--header', 'a: 2'], /given twice/],
+    [['task', 'create', '--url', 'http://a.example', '--url', 'http://b.example'], /--url is given twice/],
+    [['task', 'create', '--url'], /--url needs a value/],
+    [['task', 'create', '--url', 'http://x.example', '--wait=soon'], /--wait takes a number of seconds/],
+    [['task', 'get'], /'task get' needs ID/],
+    [['task', 'get', 'a', 'b'], /unexpected argument 'b'/],
+    [['task', 'get', 'a', '--status', 'queued'], /--status is not an option of 'task get'/],
+    [['task', 'list', '--bogus'], /unknown option '--bogus'/],
+    [['task', 'list', '--all=yes'], /--all takes no value/],
+    [['task', 'list', '--server', 'ftp://x'], /must start with http:\/\/ or https:\/\//],
+    [['queue', 'pause'], /'queue pause' needs NAME/],
+    [['queue', 'set', 'q', '--rate', 'fast'], /--rate must be a number/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await run(args, { env });
+    assert.equal(r.code, EXIT.USAGE, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '', args.join(' '));
+    assert.match(oneLine(r), re, args.join(' '));
+  }
+  const bare = await run(['task'], { env });
+  assert.equal(bare.code, EXIT.USAGE);
+  assert.match(bare.stderr, /^Usage: asyncqueue task/);
+  const after = (await api(d.url, 'GET', '/v1/tasks?limit=200', undefined, AUTH)).body.tasks.length;
+  assert.equal(after, before, 'no usage error created a task');
+});
+
+test('--help documents the commands and every exit code', async () => {
+  for (const noun of ['task', 'queue']) {
+    const r = await run([noun, '--help']);
+    assert.equal(r.code, EXIT.OK);
+    assert.equal(r.stderr, '');
+    for (const code of Object.values(EXIT)) assert.match(r.stdout, new RegExp(`^  ${code}  `, 'm'), `${noun} --help: exit ${code}`);
+    assert.match(r.stdout, /ASYNCQUEUE_URL/);
+    assert.match(r.stdout, /ASYNCQUEUE_API_KEY/);
+  }
+  const sub = await run(['task', 'create', '-h']);
+  assert.equal(sub.code, EXIT.OK);
+  assert.match(sub.stdout, /--idempotency-key/);
+});
+
+test('server and key: flags beat the environment; the default server; a key list', async () => {
+  const noKey = await run(['task', 'list', '--limit', '1'], { env: { ASYNCQUEUE_URL: d.url } });
+  assert.equal(noKey.code, EXIT.API);
+  assert.match(oneLine(noKey), /HTTP 401 unauthorized/);
+  const wrongEnvKey = { ASYNCQUEUE_URL: d.url, ASYNCQUEUE_API_KEY: 'wrong' };
+  assert.equal((await run(['task', 'list', '--limit', '1'], { env: wrongEnvKey })).code, EXIT.API);
+  const flagKey = await run(['task', 'list', '--limit', '1', '--api-key', KEY], { env: wrongEnvKey });
+  assert.equal(flagKey.code, EXIT.OK, flagKey.stderr);
+  const list = await run(['task', 'list', '--limit', '1'], { env: { ASYNCQUEUE_URL: d.url, ASYNCQUEUE_API_KEY: ` ${KEY} , other-key` } });
+  assert.equal(list.code, EXIT.OK, `the first key of a list: ${list.stderr}`);
+
+  const port = await deadPort();
+  const badEnvUrl = { ASYNCQUEUE_URL: `http://127.0.0.1:${port}`, ASYNCQUEUE_API_KEY: KEY };
+  assert.equal((await run(['task', 'list', '--limit', '1'], { env: badEnvUrl })).code, EXIT.SERVER);
+  const flagUrl = await run(['task', 'list', '--limit', '1', '--server', `${d.url}/`], { env: badEnvUrl });
+  assert.equal(flagUrl.code, EXIT.OK, `--server beats ASYNCQUEUE_URL (a trailing / is fine): ${flagUrl.stderr}`);
+
+  // No URL at all: the default, http://127.0.0.1:8080. Whatever answers
+  // there (nothing, normally), the CLI must have tried that address.
+  const dflt = await run(['task', 'get', 'x', '--api-key', KEY]);
+  assert.ok([EXIT.SERVER, EXIT.API].includes(dflt.code));
+  if (dflt.code === EXIT.SERVER) assert.match(dflt.stderr, /no answer from http:\/\/127\.0\.0\.1:8080: /);
+});
+
+test('queue list, get, set, pause, resume, delete', async () => {
+  const set = await run(['queue', 'set', 'cliq', '--max-concurrency', '3', '--rate', '2.5', '--burst', '4',
+    '--default-retries', '1', '--default-timeout', '9'], { env });
+  assert.equal(set.code, EXIT.OK, set.stderr);
+  assert.deepEqual([set.json.maxConcurrency, set.json.ratePerSecond, set.json.burst, set.json.defaultRetries,
+    set.json.defaultTimeout, set.json.paused], [3, 2.5, 4, 1, 9, false]);
+  const paused = await run(['queue', 'pause', 'cliq'], { env });
+  assert.equal(paused.json.paused, true);
+  assert.equal(paused.json.maxConcurrency, 3, 'pause keeps the other settings');
+  const resumed = await run(['queue', 'resume', 'cliq'], { env });
+  assert.equal(resumed.json.paused, false);
+  const get = await run(['queue', 'get', 'cliq'], { env });
+  assert.equal(get.json.name, 'cliq');
+  const list = await run(['queue', 'list'], { env });
+  assert.ok(list.json.queues.some((q) => q.name === 'cliq'));
+  const setPaused = await run(['queue', 'set', 'cliq', '--paused'], { env });
+  assert.equal(setPaused.json.paused, true);
+  assert.equal(setPaused.json.maxConcurrency, 0, 'set replaces every setting, as PUT does');
+  const del = await run(['queue', 'delete', 'cliq'], { env });
+  assert.equal(del.code, EXIT.OK, del.stderr);
+  assert.equal(del.stdout, '', '204: nothing to print');
+  const again = await run(['queue', 'delete', 'cliq'], { env });
+  assert.equal(again.code, EXIT.API);
+  const bad = await run(['queue', 'get', 'bad name!'], { env });
+  assert.equal(bad.code, EXIT.API);
+  assert.match(oneLine(bad), /HTTP 400 invalid_field \(name\)/);
+});
+
+// Valgrind cannot run a sanitized binary; the ASan run covers that one.
+const sanitized = readFileSync(BIN).includes('__asan_init');
+const hasValgrind = spawnSync('valgrind', ['--version']).status === 0;
+
+test('the CLI paths run clean under valgrind (no errors, no leaks)', {
+  skip: sanitized ? 'the binary is built with AddressSanitizer' : !hasValgrind ? 'valgrind is not installed' : false,
+}, async () => {
+  const wrapper = ['valgrind', '--quiet', '--error-exitcode=99', '--leak-check=full',
+    '--errors-for-leak-kinds=definite,indirect'];
+  const file = join(tmp.dir, 'vg.json');
+  writeFileSync(file, '{"from": "valgrind"}');
+  const port = await deadPort();
+  const cases = [
+    [['task', 'create', '--url', tgt.url('/vg'), '--payload', `@${file}`, '--header', 'A: b', '--metadata', '{"m":1}', '--wait', '10'], EXIT.OK],
+    [['task', 'create', '--url', tgt.url('/fail'), '--retries', '0', '--wait', '10'], EXIT.TASK_FAILED],
+    [['task', 'create', '--url', tgt.url('/vg'), '--delay', '60', '--wait', '0.2'], EXIT.WAIT_TIMEOUT],
+    [['task', 'list', '--limit', '2', '--all'], EXIT.OK],
+    [['task', 'create', '--url', 'ftp://x.example'], EXIT.API],
+    [['task', 'get', 'x', '--server', `http://127.0.0.1:${port}`], EXIT.SERVER],
+    [['task', 'create', '--url', 'http://x.example', '--header', 'A: 1', '--header', 'a: 2'], EXIT.USAGE],
+    [['queue', 'set', 'vgq', '--rate', '1', '--paused'], EXIT.OK],
+  ];
+  for (const [args, want] of cases) {
+    const r = await run(args, { env, wrapper, timeout: 60000 });
+    assert.equal(r.code, want, `${args.join(' ')} under valgrind:\n${r.stderr}`);
+  }
+});
