@@ -6,7 +6,7 @@ set -eu
 
 pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-openssl-dev
             libsqlite3-dev libcjson-dev uuid-dev libssl-dev"
-pkgs_test="libcmocka-dev valgrind sqlite3 curl"
+pkgs_test="libcmocka-dev valgrind sqlite3 curl man-db groff-base systemd nginx-light"
 
 want=""
 for group in "$@"; do

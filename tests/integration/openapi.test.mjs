@@ -4,13 +4,17 @@
 // (errors included), and the webhook it sends.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Agent, request as httpRequest } from 'node:http';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { startDaemon, startFake, api, waitFor, waitForStatus } from './lib/harness.mjs';
+import { startDaemon, startFake, api, waitFor, waitForStatus, tempDir } from './lib/harness.mjs';
 import { createChecker, loadSpec, API_MD_PATH } from './lib/openapi.mjs';
 
 const KEY = 'openapi-test-key';
+const READ = 'openapi-read-key-0123456789';
+const ENQUEUE = 'openapi-enqueue-key-0123456789';
+const TENANT_READ = 'openapi-tenant-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };
 const UNKNOWN_ID = '01a221b7-4f1f-707d-9c40-a269a508bd38';
 
@@ -36,7 +40,7 @@ test('docs/openapi.yaml is a valid OpenAPI 3.1 document whose schemas compile st
   for (const { method, template, op } of checker.operations()) {
     assert.ok(op.operationId, `${method} ${template} has an operationId`);
     assert.ok(op.responses, `${method} ${template} has responses`);
-    if (template.startsWith('/v1/')) {
+    if (template.startsWith('/v1/') || template === '/metrics') {
       assert.ok(op.responses['401'], `${method} ${template} documents 401`);
       assert.notDeepEqual(op.security, [], `${method} ${template} needs the key`);
     } else {
@@ -88,7 +92,12 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
   const checker = createChecker();
   const tgt = await target();
   const hook = await startFake([{ status: 200 }]);
-  const d = await startDaemon({ args: ['--api-key', KEY, '--retry-jitter', 'false', '--retry-base', '50ms'] });
+  const keys = tempDir();
+  const conf = join(keys.dir, 'keys.conf');
+  writeFileSync(conf, `key.reader = ${READ} scope=read\nkey.writer = ${ENQUEUE} scope=enqueue\n` +
+    `key.tenant = ${TENANT_READ} scope=read tenant=acme\n`);
+  t.after(() => keys.cleanup());
+  const d = await startDaemon({ args: ['--config', conf, '--api-key', KEY, '--retry-jitter', 'false', '--retry-base', '50ms'] });
   // Fakes first: a call still hanging on them would hold the stop for its grace.
   t.after(async () => { await tgt.close(); await hook.close(); await d.stop(); d.cleanup(); });
   const call = (method, template, path, body, headers = {}) =>
@@ -270,14 +279,56 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
     assert.equal((await call(method, template, path, '{}', textPlain)).status, 415, `${method} ${path}`);
   }
 
-  // Every /v1/ operation without the key: 401 with WWW-Authenticate.
+  // Every /v1/ operation (and /metrics) without the key: 401 with WWW-Authenticate.
   for (const { method, template } of checker.operations()) {
-    if (!template.startsWith('/v1/')) continue;
+    if (!template.startsWith('/v1/') && template !== '/metrics') continue;
     const path = template.replace('{id}', ok.body.id).replace('{name}', 'emails');
     const body = ['POST', 'PUT'].includes(method) ? {} : undefined;
     const r = checker.check(method, template, await api(d.url, method, path, body));
     assert.equal(r.status, 401, `${method} ${path}`);
   }
+
+  // Every operation that documents 403, with a key whose scope or tenant
+  // does not allow it: a read key for writes, an enqueue key for reads,
+  // a tenant's read key for the daemon-wide ones.
+  for (const { method, template, op } of checker.operations()) {
+    if (!op.responses['403']) continue;
+    const path = template.replace('{id}', ok.body.id).replace('{name}', 'emails');
+    const body = ['POST', 'PUT'].includes(method) ? {} : undefined;
+    const daemonWide = ['/metrics', '/v1/stats'].includes(template) || template.startsWith('/v1/queues');
+    const key = daemonWide ? TENANT_READ : method === 'GET' ? ENQUEUE : READ;
+    const r = checker.check(method, template, await api(d.url, method, path, body, { authorization: `Bearer ${key}` }));
+    assert.equal(r.status, 403, `${method} ${path}`);
+    assert.equal(r.body.error.code, 'forbidden');
+  }
+
+  // Watching: whoami, stats, metrics, the event stream, the dashboard.
+  const me = await call('GET', '/v1/whoami', '/v1/whoami');
+  assert.equal(me.status, 200);
+  assert.equal(me.body.scope, 'admin');
+  const stats = await call('GET', '/v1/stats', '/v1/stats?minutes=5');
+  assert.equal(stats.status, 200);
+  assert.equal(stats.body.minutes.length, 5);
+  assert.equal((await call('GET', '/v1/stats', '/v1/stats?minutes=0')).status, 400);
+  const metrics = await call('GET', '/metrics', '/metrics');
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.body, /^asyncqueue_tasks_accepted_total\{queue="default"\} \d+$/m);
+  const events = await fetch(`${d.url}/v1/events`, { headers: AUTH });
+  const reader = events.body.getReader();
+  const opening = new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  checker.check("GET", "/v1/events", { status: events.status, headers: events.headers, body: opening });
+  assert.equal(events.status, 200);
+  assert.match(opening, /^: asyncqueue events/);
+  const root = await fetch(`${d.url}/`, { redirect: 'manual' });
+  checker.check('GET', '/', { status: root.status, headers: root.headers, body: await root.text() });
+  assert.equal(root.status, 302);
+  const page = await fetch(`${d.url}/dashboard/`);
+  checker.check('GET', '/dashboard/', { status: page.status, headers: page.headers, body: await page.text() });
+  assert.equal(page.status, 200);
+  const file = await fetch(`${d.url}/dashboard/index.html`);
+  checker.check('GET', '/dashboard/{file}', { status: file.status, headers: file.headers, body: await file.text() });
+  assert.equal((await call('GET', '/dashboard/{file}', '/dashboard/nothing.js')).status, 404);
 
   t.diagnostic(`checked ${checker.seen.size} (operation, status) pairs; error codes seen: ${[...checker.codes].sort().join(' ')}`);
   record(checker);
@@ -358,7 +409,7 @@ test('while shutting down, writes answer 503 shutting_down and /readyz 503, as t
   const writes = [
     ['POST', '/v1/tasks', '/v1/tasks', { callbackUrl: 'http://127.0.0.1:9/x' }],
     ['POST', '/v1/tasks/cancel', '/v1/tasks/cancel', { queue: 'default' }],
-    ['POST', '/v1/tasks/retry', '/v1/tasks/retry', {}],
+    ['POST', '/v1/tasks/retry', '/v1/tasks/retry', { status: 'failed' }],
     ['POST', '/v1/tasks/{id}/cancel', `/v1/tasks/${task.body.id}/cancel`, undefined],
     ['POST', '/v1/tasks/{id}/retry', `/v1/tasks/${done.body.id}/retry`, undefined],
     ['PUT', '/v1/queues/{name}', '/v1/queues/q', {}],
