@@ -48,6 +48,12 @@ uint64_t util_random_below(uint64_t bound);
 /* True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t len);
 
+/* Checks the strings of JSON text for what a parser may let through but a
+ * JSON consumer must not see: raw control characters (RFC 8259 forbids
+ * them) and "\u0000" escapes. Returns NULL, or a static sentence saying what
+ * is wrong. */
+const char *util_json_strings_bad(const char *s, size_t len);
+
 /* Base64 (standard alphabet, padded). util_base64_encode returns a new
  * NUL-terminated string the caller frees. util_base64_decode returns the
  * number of bytes written to out (which must hold len*3/4 bytes) or -1. */

@@ -104,6 +104,13 @@ static cJSON *parse_stored(const char *json)
     return v ? v : cJSON_CreateNull();
 }
 
+/* A client's JSON (payload, metadata) as it was written: validated at
+ * creation and stored verbatim, so it goes out verbatim. */
+static cJSON *stored_raw(const char *json)
+{
+    return json ? cJSON_CreateRaw(json) : cJSON_CreateNull();
+}
+
 static bool content_type_is_json(const char *headers_json)
 {
     bool json = false;
@@ -130,8 +137,19 @@ cJSON *task_result_json(const struct task *t, bool *base64)
         const char *end = NULL;
         cJSON *v = cJSON_ParseWithLengthOpts(body, t->response_body_len, &end, 0);
         while (v && end < body_end && isspace((unsigned char)*end)) end++;
-        if (v && end == body_end) return v;
+        bool ok = v && end == body_end;
         cJSON_Delete(v);
+        /* Valid JSON is passed on as the target wrote it (numbers included),
+         * unless its strings hold what JSON forbids. */
+        if (ok && !util_json_strings_bad(body, t->response_body_len)) {
+            const char *start = body;
+            while (start < body_end && isspace((unsigned char)*start)) start++;
+            while (body_end > start && isspace((unsigned char)body_end[-1])) body_end--;
+            char *raw = xstrndup(start, (size_t)(body_end - start));
+            cJSON *r = cJSON_CreateRaw(raw);
+            free(raw);
+            return r;
+        }
     }
     if (text) {
         char *s = xstrndup(t->response_body, t->response_body_len);
@@ -228,8 +246,7 @@ cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t
     cJSON_AddItemToObject(o, "headers",
                           t->headers_json ? parse_stored(t->headers_json) : cJSON_CreateObject());
     if (t->body_kind == TASK_BODY_JSON) {
-        cJSON *p = t->body ? cJSON_ParseWithLength(t->body, t->body_len) : NULL;
-        cJSON_AddItemToObject(o, "payload", p ? p : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "payload", stored_raw(t->body));
     } else if (t->body_kind == TASK_BODY_RAW) {
         char *s = xstrndup(t->body ? t->body : "", t->body_len);
         cJSON_AddStringToObject(o, "body", s);
@@ -240,7 +257,7 @@ cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t
     cJSON_AddNumberToObject(o, "retries", t->max_retries);
     cJSON_AddNumberToObject(o, "timeout", (double)t->timeout_ms / 1000.0);
     cJSON_AddBoolToObject(o, "followRedirects", t->follow_redirects);
-    cJSON_AddItemToObject(o, "metadata", parse_stored(t->metadata_json));
+    cJSON_AddItemToObject(o, "metadata", stored_raw(t->metadata_json));
     cJSON_AddNumberToObject(o, "attempts", t->attempts);
     cJSON_AddNumberToObject(o, "replays", t->replays);
     if (t->idempotency_key) cJSON_AddStringToObject(o, "idempotencyKey", t->idempotency_key);
@@ -271,7 +288,7 @@ char *task_webhook_payload(const struct task *t)
     cJSON_AddItemToObject(o, "response", response_json(t));
     cJSON_AddNumberToObject(o, "attempts", t->attempts);
     cJSON_AddItemToObject(o, "error", error_json(t->error_code, t->error_message));
-    cJSON_AddItemToObject(o, "metadata", parse_stored(t->metadata_json));
+    cJSON_AddItemToObject(o, "metadata", stored_raw(t->metadata_json));
     add_time(o, "createdAt", t->created_at_ms);
     add_time(o, "finishedAt", t->finished_at_ms);
     char *s = cJSON_PrintUnformatted(o);

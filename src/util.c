@@ -238,6 +238,28 @@ bool util_utf8_valid(const char *str, size_t len)
     return true;
 }
 
+const char *util_json_strings_bad(const char *s, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!in_string) {
+            if (c == '"') in_string = true;
+            continue;
+        }
+        if (c == '"') {
+            in_string = false;
+        } else if (c < 0x20) {
+            return "strings must not contain control characters; escape them (\\n, \\t, \\u0001)";
+        } else if (c == '\\' && i + 1 < len) {
+            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+                return "strings must not contain \\u0000 (NUL characters)";
+            i++; /* skip the escaped character */
+        }
+    }
+    return NULL;
+}
+
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *util_base64_encode(const unsigned char *data, size_t len)

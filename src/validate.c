@@ -15,32 +15,6 @@
 #include "netpolicy.h"
 #include "util.h"
 
-/* Scans raw JSON text for what cJSON lets through inside strings: control
- * characters (RFC 8259 forbids them; a raw NUL would silently cut the
- * string) and "\u0000" escapes (cut it the same way). Returns a static
- * reason, or NULL. */
-static const char *bad_string_bytes(const char *s, size_t len)
-{
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!in_string) {
-            if (c == '"') in_string = true;
-            continue;
-        }
-        if (c == '"') {
-            in_string = false;
-        } else if (c < 0x20) {
-            return "strings must not contain control characters; escape them (\\n, \\t, \\u0001)";
-        } else if (c == '\\' && i + 1 < len) {
-            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
-                return "strings must not contain \\u0000 (NUL characters)";
-            i++; /* skip the escaped character */
-        }
-    }
-    return NULL;
-}
-
 /* True when the object has a key twice. Small objects compare pairs;
  * large ones sort pointers to the keys, so a body with a hundred thousand
  * keys costs n log n, not n squared. */
@@ -98,7 +72,7 @@ cJSON *validate_json(const char *body, size_t len, struct api_error *err)
         api_error_set(err, 400, "invalid_json", NULL, "the request body is not valid UTF-8");
         return NULL;
     }
-    const char *bad = bad_string_bytes(body, len);
+    const char *bad = util_json_strings_bad(body, len);
     if (bad) {
         api_error_set(err, 400, "invalid_json", NULL, "%s", bad);
         return NULL;
@@ -305,6 +279,83 @@ static int check_headers(const cJSON *v, char **out, struct api_error *err)
     return 0;
 }
 
+/* ---- the raw text of a member ----
+ * payload and metadata are kept exactly as the client wrote them: parsing
+ * and printing again would change numbers (12345678901234567890 becomes
+ * 1.2345678901234567e+19, 1.0 becomes 1). The body was validated already,
+ * so this scanner only has to find where a top-level member's value starts
+ * and ends. */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* p at the opening quote; returns just past the closing one. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') p++;
+        else if (*p == '"') return p + 1;
+    }
+    return end;
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end) return end;
+    if (*p == '"') return skip_string(p, end);
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                p = skip_string(p, end);
+                continue;
+            }
+            if (*p == '{' || *p == '[') depth++;
+            else if (*p == '}' || *p == ']') {
+                if (--depth == 0) return p + 1;
+            }
+            p++;
+        }
+        return end;
+    }
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+           *p != '\n' && *p != '\r')
+        p++;
+    return p;
+}
+
+/* The value of top-level member key in the (valid) JSON object text, as a
+ * new string; NULL when not found as written (e.g. the key was escaped). */
+static char *raw_member(const char *body, size_t len, const char *key)
+{
+    const char *p = skip_ws(body, body + len), *end = body + len;
+    size_t klen = strlen(key);
+    if (p >= end || *p != '{') return NULL;
+    p = skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *k = p + 1, *kend = skip_string(p, end);
+        bool match = (size_t)(kend - 1 - k) == klen && memcmp(k, key, klen) == 0;
+        p = skip_ws(kend, end);
+        if (p >= end || *p != ':') return NULL;
+        p = skip_ws(p + 1, end);
+        const char *vend = skip_value(p, end);
+        if (match) return xstrndup(p, (size_t)(vend - p));
+        p = skip_ws(vend, end);
+        if (p < end && *p == ',') p = skip_ws(p + 1, end);
+    }
+    return NULL;
+}
+
+/* The text to keep for a member: as written, else cJSON's rendering. */
+static char *member_text(const char *body, size_t len, const char *key, const cJSON *v)
+{
+    char *raw = body ? raw_member(body, len, key) : NULL;
+    return raw ? raw : cJSON_PrintUnformatted(v);
+}
+
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
 
 static const char *const task_fields[] = {
@@ -339,9 +390,9 @@ bool validate_idempotency_key(const char *key)
 /* Applies every field present in doc to t. When creating, callbackUrl is
  * required and absent fields get their defaults (retries and timeout are
  * left -1 and 0 for validate_apply_defaults). */
-static int apply_fields(const cJSON *doc, struct task *t, const struct config *cfg,
-                        const struct netpolicy *np, int64_t now_ms, bool creating,
-                        struct api_error *err)
+static int apply_fields(const cJSON *doc, const char *body, size_t len, struct task *t,
+                        const struct config *cfg, const struct netpolicy *np, int64_t now_ms,
+                        bool creating, struct api_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "callbackUrl");
     if (!v && creating) {
@@ -397,7 +448,7 @@ static int apply_fields(const cJSON *doc, struct task *t, const struct config *c
     if (payload || raw) {
         free(t->body);
         if (payload) {
-            t->body = cJSON_PrintUnformatted(payload);
+            t->body = member_text(body, len, "payload", payload);
             t->body_kind = TASK_BODY_JSON;
         } else {
             t->body = xstrdup(raw->valuestring);
@@ -480,7 +531,7 @@ static int apply_fields(const cJSON *doc, struct task *t, const struct config *c
     v = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
     if (v) {
         free(t->metadata_json);
-        t->metadata_json = cJSON_IsNull(v) ? NULL : cJSON_PrintUnformatted(v);
+        t->metadata_json = cJSON_IsNull(v) ? NULL : member_text(body, len, "metadata", v);
     }
 
     v = cJSON_GetObjectItemCaseSensitive(doc, "followRedirects");
@@ -533,7 +584,7 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
         goto out;
     }
     if (check_known(doc, task_fields, ARRAY_LEN(task_fields), err)) goto out;
-    if (apply_fields(doc, t, cfg, np, now_ms, true, err)) goto out;
+    if (apply_fields(doc, body, len, t, cfg, np, now_ms, true, err)) goto out;
     if (hash) request_hash(doc, hash);
     t->status = TASK_QUEUED;
     *out = t;
@@ -561,7 +612,7 @@ int validate_task_overrides(const char *body, size_t len, const struct config *c
     }
     /* Everything a create takes except the idempotency key. */
     if (check_known(doc, task_fields, ARRAY_LEN(task_fields) - 1, err)) goto out;
-    rc = apply_fields(doc, t, cfg, np, now_ms, false, err);
+    rc = apply_fields(doc, body, len, t, cfg, np, now_ms, false, err);
 out:
     cJSON_Delete(doc);
     return rc;

@@ -189,3 +189,30 @@ test('a task without payload or body sends no invented Content-Type (POST, DELET
     assert.equal(call.headers['content-type'], undefined, `${call.method} carries Content-Type ${call.headers['content-type']}`);
   }
 });
+
+// payload and metadata are kept as the client wrote them: a number a double
+// cannot hold (a 20-digit order id) reaches the target, the API and the
+// webhook unchanged, and so does the target's JSON result.
+test('JSON is passed through verbatim: big numbers in payload, metadata and result are not rounded', async (t) => {
+  const s = scope(t);
+  const result = '{"invoice": 98765432109876543210, "total": 10.50}';
+  const target = await s.fake([{ status: 200, body: result, headers: { 'content-type': 'application/json' } }]);
+  const hook = await s.fake([{ status: 200 }]);
+  const d = await s.daemon();
+  const raw = `{"callbackUrl": "${target.url('/x')}", "webhookUrl": "${hook.url('/h')}",
+    "payload": {"order": 12345678901234567890, "price": 1.0},
+    "metadata": {"user": 12345678901234567891}}`;
+  const created = await api(d.url, 'POST', '/v1/tasks', raw);
+  assert.equal(created.status, 202);
+  const [call] = await target.waitForRequests(1);
+  assert.equal(call.body, '{"order": 12345678901234567890, "price": 1.0}');
+  const [delivery] = await hook.waitForRequests(1);
+  assert.match(delivery.body, /"result":\{"invoice": 98765432109876543210, "total": 10.50\}/);
+  assert.match(delivery.body, /"metadata":\{"user": 12345678901234567891\}/);
+  await waitForStatus(d.url, created.body.id, 'completed');
+  const res = await fetch(`${d.url}/v1/tasks/${created.body.id}`);
+  const text = await res.text();
+  assert.match(text, /"payload":\{"order": 12345678901234567890, "price": 1.0\}/);
+  assert.match(text, /"result":\{"invoice": 98765432109876543210, "total": 10.50\}/);
+  JSON.parse(text); // and it is still one valid JSON document
+});

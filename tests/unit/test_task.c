@@ -30,11 +30,24 @@ static struct task *task_with_response(const char *content_type, const char *bod
     return t;
 }
 
+/* The JSON as a client reads it: printed, then parsed again (raw items,
+ * which keep a client's or a target's JSON verbatim, only exist in print). */
+static cJSON *reparse(cJSON *o)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    assert_non_null(text);
+    cJSON_Delete(o);
+    cJSON *back = cJSON_Parse(text);
+    if (!back) fail_msg("the output is not JSON: %.300s", text);
+    free(text);
+    return back;
+}
+
 static cJSON *result_of(const char *content_type, const char *body, size_t len, bool *base64)
 {
     struct task *t = task_with_response(content_type, body, len);
     *base64 = true;
-    cJSON *r = task_result_json(t, base64);
+    cJSON *r = reparse(task_result_json(t, base64));
     task_free(t);
     assert_non_null(r);
     return r;
@@ -274,7 +287,7 @@ static void to_json_full_task_has_every_documented_field(void **state)
                               .delivered_at_ms = T0 + 5004,
                               .last_status_code = 204};
     snprintf(w.id, sizeof w.id, "msg_%s", t->id);
-    cJSON *o = task_to_json(t, attempts, 2, &w);
+    cJSON *o = reparse(task_to_json(t, attempts, 2, &w));
     static const char *const keys[] = {
         "id",        "status",     "queue",          "callbackUrl", "method",     "headers",
         "payload",   "webhookUrl", "retries",        "timeout",     "metadata",   "attempts",
@@ -361,7 +374,7 @@ static void to_json_new_task_has_nulls_and_no_history(void **state)
     t->max_retries = 3;
     t->timeout_ms = 300000;
     t->run_at_ms = t->created_at_ms = t->updated_at_ms = T0;
-    cJSON *o = task_to_json(t, NULL, 0, NULL);
+    cJSON *o = reparse(task_to_json(t, NULL, 0, NULL));
     static const char *const keys[] = {
         "id",         "status",     "queue",     "callbackUrl", "method",
         "headers",    "webhookUrl", "retries",   "timeout",     "metadata",
@@ -385,7 +398,7 @@ static void to_json_new_task_has_nulls_and_no_history(void **state)
     cJSON_Delete(o);
     /* An empty history (attempts given, none made) is an empty array. */
     struct attempt none[1] = {{0}};
-    o = task_to_json(t, none, 0, NULL);
+    o = reparse(task_to_json(t, none, 0, NULL));
     const cJSON *hist = cJSON_GetObjectItemCaseSensitive(o, "attemptHistory");
     assert_true(cJSON_IsArray(hist));
     assert_int_equal(cJSON_GetArraySize(hist), 0);
@@ -411,7 +424,7 @@ static void to_json_raw_body_and_error_while_retrying(void **state)
     t->response_body_len = 4;
     t->error_code = xstrdup("http_error");
     t->error_message = xstrdup("target answered 503");
-    cJSON *o = task_to_json(t, NULL, 0, NULL);
+    cJSON *o = reparse(task_to_json(t, NULL, 0, NULL));
     assert_null(cJSON_GetObjectItemCaseSensitive(o, "payload"));
     assert_string_equal(str(o, "body"), "plain text\nbody");
     assert_string_equal(str(o, "status"), "queued");
@@ -440,7 +453,7 @@ static void to_json_pending_webhook_shows_next_attempt(void **state)
                               .last_status_code = 500,
                               .last_error = xstrdup("receiver answered 500")};
     snprintf(w.id, sizeof w.id, "msg_x");
-    cJSON *o = task_to_json(t, NULL, 0, &w);
+    cJSON *o = reparse(task_to_json(t, NULL, 0, &w));
     const cJSON *wh = cJSON_GetObjectItemCaseSensitive(o, "webhook");
     assert_string_equal(str(wh, "status"), "pending");
     assert_string_equal(str(wh, "nextAttemptAt"), "2026-11-28T10:17:22.123Z");
@@ -460,7 +473,7 @@ static void to_json_base64_result_is_flagged(void **state)
     t->response_body = xmalloc(3);
     memcpy(t->response_body, "\xff\x00\x01", 3);
     t->response_body_len = 3;
-    cJSON *o = task_to_json(t, NULL, 0, NULL);
+    cJSON *o = reparse(task_to_json(t, NULL, 0, NULL));
     assert_string_equal(str(o, "result"), "/wAB");
     assert_string_equal(str(o, "resultEncoding"), "base64");
     cJSON_Delete(o);
@@ -562,9 +575,51 @@ static void non_utf8_json_body_is_base64(void **state)
     assert_true(is_b64_string);
 }
 
+/* payload, metadata and a JSON result go out exactly as written: numbers a
+ * double cannot hold are not rounded, and formatting is the writer's. */
+static void json_is_passed_through_verbatim(void **state)
+{
+    (void)state;
+    const char *big = "{\"id\": 12345678901234567890, \"x\": 1.0}";
+    struct task *t = task_with_response("application/json", big, strlen(big));
+    t->body = xstrdup("{\"order\":12345678901234567890,\"price\":1.10}");
+    t->body_len = strlen(t->body);
+    t->body_kind = TASK_BODY_JSON;
+    t->metadata_json = xstrdup("{\"n\": 1e2}");
+    cJSON *o = task_to_json(t, NULL, 0, NULL);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    assert_non_null(strstr(text, "\"payload\":{\"order\":12345678901234567890,\"price\":1.10}"));
+    assert_non_null(strstr(text, "\"metadata\":{\"n\": 1e2}"));
+    assert_non_null(strstr(text, "\"result\":{\"id\": 12345678901234567890, \"x\": 1.0}"));
+    free(text);
+    char *hook = task_webhook_payload(t);
+    assert_non_null(strstr(hook, "12345678901234567890, \"x\": 1.0}"));
+    cJSON *parsed = cJSON_Parse(hook);
+    assert_non_null(parsed); /* still valid JSON */
+    cJSON_Delete(parsed);
+    free(hook);
+    task_free(t);
+}
+
+/* A JSON result whose strings hold raw control characters is not passed on
+ * verbatim (it would make the answer invalid JSON). */
+static void a_result_with_raw_control_bytes_is_not_raw(void **state)
+{
+    (void)state;
+    const char *bad = "{\"a\":\"line\nbreak\"}";
+    bool b64;
+    cJSON *r = result_of("application/json", bad, strlen(bad), &b64);
+    assert_true(cJSON_IsString(r)); /* kept as text, escaped */
+    assert_string_equal(r->valuestring, bad);
+    cJSON_Delete(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_is_passed_through_verbatim),
+        cmocka_unit_test(a_result_with_raw_control_bytes_is_not_raw),
         cmocka_unit_test(status_names_round_trip),
         cmocka_unit_test(free_functions_accept_empty_values),
         cmocka_unit_test(result_json_content_types_are_parsed),

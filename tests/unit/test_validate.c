@@ -343,14 +343,14 @@ static void create_full_task_keeps_every_field(void **state)
                         "application/vnd+json");
     cJSON_Delete(h);
     assert_int_equal(t->body_kind, TASK_BODY_JSON);
-    assert_string_equal(t->body, "{\"prompt\":\"a lighthouse\",\"n\":[1,2]}");
+    assert_string_equal(t->body, "{\"prompt\": \"a lighthouse\", \"n\": [1, 2]}"); /* as written */
     assert_int_equal(t->body_len, strlen(t->body));
     assert_string_equal(t->webhook_url, "https://app.example.com/done");
     assert_int_equal(t->max_retries, 7);
     assert_int_equal(t->timeout_ms, 1500);
     assert_int_equal(t->run_at_ms, NOW + 2250);
     assert_string_equal(t->queue, "img.v2_x-1");
-    assert_string_equal(t->metadata_json, "{\"userId\":42}");
+    assert_string_equal(t->metadata_json, "{\"userId\": 42}"); /* as written */
     task_free(t);
 }
 
@@ -637,7 +637,7 @@ static void create_payload_is_json_and_body_is_raw(void **state)
     (void)state;
     struct task *t = ok_extra("\"payload\": [1, \"two\", {\"three\": 3.5}, null, true]");
     assert_int_equal(t->body_kind, TASK_BODY_JSON);
-    assert_string_equal(t->body, "[1,\"two\",{\"three\":3.5},null,true]");
+    assert_string_equal(t->body, "[1, \"two\", {\"three\": 3.5}, null, true]"); /* as written */
     task_free(t);
     t = ok_extra("\"payload\": \"just a string\"");
     assert_int_equal(t->body_kind, TASK_BODY_JSON);
@@ -853,7 +853,7 @@ static void create_metadata_is_kept_as_json(void **state)
 {
     (void)state;
     struct task *t = ok_extra("\"metadata\": {\"userId\": 42, \"tags\": [\"a\", \"b\"]}");
-    assert_string_equal(t->metadata_json, "{\"userId\":42,\"tags\":[\"a\",\"b\"]}");
+    assert_string_equal(t->metadata_json, "{\"userId\": 42, \"tags\": [\"a\", \"b\"]}"); /* as written */
     task_free(t);
     t = ok_extra("\"metadata\": 42");
     assert_string_equal(t->metadata_json, "42");
