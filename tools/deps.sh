@@ -6,7 +6,9 @@ set -eu
 
 pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-openssl-dev
             libsqlite3-dev libcjson-dev uuid-dev libssl-dev"
-pkgs_test="libcmocka-dev valgrind sqlite3 curl"
+# chromium: the dashboard's browser test (driven by playwright-core, which
+# never downloads a browser); prometheus: its promtool checks /metrics.
+pkgs_test="libcmocka-dev valgrind sqlite3 curl chromium prometheus"
 
 want=""
 for group in "$@"; do
