@@ -90,10 +90,14 @@ export function openEventStream({ url, headers, onEvent, onOpen, onState, idleMs
         cache: 'no-store',
       });
       if (res.status === 401 || res.status === 403) {
+        if (res.body) res.body.cancel().catch(() => {});
         onState('unauthorized', res.status);
         return 'fatal';
       }
-      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+      if (!res.ok || !res.body) {
+        if (res.body) res.body.cancel().catch(() => {});
+        throw new Error(`HTTP ${res.status}`);
+      }
       // The subscription exists once the answer's headers are here.
       failures = 0;
       onState('connected');

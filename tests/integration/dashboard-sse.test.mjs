@@ -34,7 +34,7 @@ test('the SSE parser handles any chunking, CRLF, multi-line data, comments, id a
   assert.deepEqual(parseAll([...text]).events, want);
 });
 
-test('the stream client receives task events from the daemon with the key', async (t) => {
+test('the stream client receives task events from the daemon with the key', { timeout: 30000 }, async (t) => {
   const key = 'stream-test-key-0123456789';
   const target = await startFake([{ status: 200 }]);
   const d = await startDaemon({ args: ['--api-key', key] });
@@ -61,7 +61,7 @@ test('the stream client receives task events from the daemon with the key', asyn
   assert.deepEqual(states, ['connecting', 'connected']);
 });
 
-test('the stream client reconnects with backoff after a drop, and stops on 401', async (t) => {
+test('the stream client reconnects with backoff after a drop, and stops on 401', { timeout: 30000 }, async (t) => {
   let served = 0;
   let refuse = false;
   const server = createServer((req, res) => {
@@ -76,7 +76,6 @@ test('the stream client reconnects with backoff after a drop, and stops on 401',
     setTimeout(() => res.end(), 20); // drop the stream
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise((r) => server.close(r)));
   const url = `http://127.0.0.1:${server.address().port}/v1/events`;
   const opens = [];
   const states = [];
@@ -87,14 +86,20 @@ test('the stream client reconnects with backoff after a drop, and stops on 401',
     onOpen: (again) => opens.push(again),
     onState: (st) => states.push(st),
   });
-  t.after(() => s.stop());
-  await waitFor(() => served >= 3, { what: 'two reconnections' });
+  let finished = false;
+  s.done.then(() => { finished = true; });
+  t.after(async () => {
+    s.stop();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  await waitFor(() => opens.length >= 3, { what: 'two reconnections' });
   assert.deepEqual(opens.slice(0, 3), [false, true, true], 'a reconnection says so (the page then reloads)');
   await waitFor(() => events.length >= 3, { what: 'events from each connection' });
   assert.deepEqual(events.slice(0, 3), [1, 2, 3]);
   assert.ok(states.includes('reconnecting'));
   refuse = true;
   // A refused key is final: the client gives up instead of retrying.
-  await s.done;
+  await waitFor(() => finished, { what: 'the client to give up' });
   assert.equal(states.at(-1), 'unauthorized');
 });

@@ -406,3 +406,23 @@ test('the dashboard shows tasks live and acts on them; /metrics matches', { time
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   process.stdout.write(`# dashboard test: ${secs} s, screenshots in ${SHOTS}\n`);
 });
+
+test('without keys the dashboard opens at once, with no log-in form', { timeout: 60000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (sh tools/deps.sh test)`);
+  const target = await startFake([{ status: 200, delayMs: 200 }]);
+  const d = await startDaemon(); // no api_key: loopback only, no authentication
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
+  t.after(async () => { await browser.close(); await d.stop(); d.cleanup(); await target.close(); });
+  const page = await (await browser.newContext()).newPage();
+  page.setDefaultTimeout(STEP);
+  await page.goto(`${d.url}/dashboard/`);
+  await page.locator('#live[data-live="connected"]').waitFor();
+  assert.equal(await page.locator('#view-login').isVisible(), false);
+  assert.equal(await page.locator('#logout').isVisible(), false, 'nothing to log out of');
+  assert.match(await page.locator('#whoami').textContent(), /No key needed/);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  const r = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/x') });
+  await rowStatus(page, r.body.id, 'completed');
+  await page.click(`tr[data-id="${r.body.id}"] td.c-queue`); // a click anywhere on the row opens it
+  await page.locator('#detail-retry').waitFor(); // no key means full access
+});
