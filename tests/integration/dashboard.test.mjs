@@ -75,6 +75,13 @@ test('the dashboard shows tasks live and acts on them; /metrics matches', { time
   };
 
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  // Anything the page's Content-Security-Policy blocks (an inline style, a
+  // foreign URL) is recorded here.
+  await ctx.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation',
+      (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
   const page = await ctx.newPage();
   page.setDefaultTimeout(STEP);
   watch(page);
@@ -329,6 +336,9 @@ test('the dashboard shows tasks live and acts on them; /metrics matches', { time
       ['/v1/whoami -', '/v1/whoami Bearer not-a-key-of-this-daemon']);
     assert.ok(api1.some((r) => new URL(r.url).pathname === '/v1/events'));
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
+    assert.deepEqual(await page.evaluate(() => window.__csp), [], 'nothing blocked by the CSP');
+    const csp = (await fetch(`${d.url}/dashboard/`)).headers.get('content-security-policy');
+    assert.match(csp, /default-src 'self'/);
   });
 
   await t.test('a read-only key sees everything but no cancel, retry or pause buttons', async () => {
