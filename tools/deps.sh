@@ -6,7 +6,10 @@ set -eu
 
 pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-openssl-dev
             libsqlite3-dev libcjson-dev uuid-dev libssl-dev"
-pkgs_test="libcmocka-dev valgrind sqlite3 curl man-db groff-base systemd nginx-light"
+# chromium: the dashboard's browser test (driven by playwright-core, which
+# never downloads a browser); prometheus: its promtool checks /metrics;
+# man-db, groff-base, systemd, nginx-light: the install and nginx checks.
+pkgs_test="libcmocka-dev valgrind sqlite3 curl man-db groff-base systemd nginx-light chromium prometheus"
 
 want=""
 for group in "$@"; do
