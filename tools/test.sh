@@ -72,7 +72,7 @@ run_js() {
     (cd clients/js && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; } \
         || npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { js_result="npm ci failed"; return 1; }
     out=$(cd clients/js && AQ_BIN="$root/$bin" node --test --test-concurrency="${AQ_TEST_CONCURRENCY:-2}" \
-          --test-reporter=spec ./test/*.test.mjs 2>&1)
+          --test-timeout=120000 --test-reporter=spec ./test/*.test.mjs 2>&1)
     rc=$?
     printf '%s\n' "$out" > "$log_dir/js-$(echo "$bin" | tr / _).log"
     printf '%s\n' "$out" | grep -E '^ *(✔|✖|ℹ (tests|pass|fail|todo|duration))' | sed 's/^/  /'
