@@ -196,17 +196,18 @@ class Tasks {
     const deadline = Date.now() + timeoutMs;
     let task = null;
     for (;;) {
-      const left = deadline - Date.now();
-      const wait = Math.max(0, Math.min(pollSeconds, Math.floor(left) / 1000));
+      const left = Math.floor(deadline - Date.now());
+      if (task && left < 1) {
+        throw new WaitTimeoutError(
+          `task ${id} is still ${task.status} after ${timeoutMs} ms`, { task });
+      }
+      // The first poll always happens (wait=0 when timeoutMs is 0: just a look).
+      const wait = Math.max(0, Math.min(pollSeconds, left / 1000));
       task = await this._client.request('GET', `/v1/tasks/${requireId(id)}`, {
         query: { wait: Number(wait.toFixed(3)) }, idempotent: true, signal,
         timeoutMs: this._client.timeoutMs + wait * 1000,
       });
       if (FINAL.has(task?.status)) return task;
-      if (Date.now() >= deadline) {
-        throw new WaitTimeoutError(
-          `task ${id} is still ${task?.status} after ${timeoutMs} ms`, { task });
-      }
     }
   }
 

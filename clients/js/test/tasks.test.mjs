@@ -100,6 +100,11 @@ test('wait gives up after timeoutMs with WaitTimeoutError carrying the task', as
   assert.ok(log.length >= 2 && log.length <= 4, `${log.length} polls of at most 0.3 s`);
   // The server really held each poll: fewer polls than a busy loop would make.
   for (const l of log) assert.match(l.url, /\?wait=0(\.\d+)?$/);
+
+  // timeoutMs 0: one look (wait=0), then the error.
+  log.length = 0;
+  await assert.rejects(client.tasks.wait(task.id, { timeoutMs: 0 }), WaitTimeoutError);
+  assert.deepEqual(log.map((l) => l.url.split('?')[1]), ['wait=0']);
   await aq.tasks.cancel(task.id);
 });
 
