@@ -2,14 +2,16 @@
 # test.sh: the whole test suite, as `make test` runs it, ending in one
 # summary line. Stages:
 #   1. build (warnings are errors), unit tests (cmocka), config example check
-#   2. integration tests: the real binary over loopback HTTP (node --test)
-#   3. the same unit and integration tests under AddressSanitizer + UBSan
+#   2. integration tests: the real binary over loopback HTTP (node --test),
+#      then the JS client's tests (clients/js, with examples/nextjs) against it
+#   3. the same unit, integration and JS client tests under AddressSanitizer + UBSan
 #   4. the unit tests under valgrind
 # Each stage runs even if an earlier one failed, so one run shows everything.
 #
 #   tools/test.sh                 everything
 #   tools/test.sh unit DIR        unit tests built in DIR (e.g. build)
 #   tools/test.sh integration DIR integration tests against DIR/asyncqueue
+#   tools/test.sh js DIR          JS client tests against DIR/asyncqueue
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -63,6 +65,26 @@ run_integration() {
     [ $rc -eq 0 ]
 }
 
+# run_js BIN: runs the JS client's tests (clients/js/test, which also drive
+# examples/nextjs) against BIN.
+run_js() {
+    local bin=$1 out rc
+    (cd clients/js && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; } \
+        || npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { js_result="npm ci failed"; return 1; }
+    out=$(cd clients/js && AQ_BIN="$root/$bin" node --test --test-concurrency="${AQ_TEST_CONCURRENCY:-2}" \
+          --test-timeout=120000 --test-reporter=spec ./test/*.test.mjs 2>&1)
+    rc=$?
+    printf '%s\n' "$out" > "$log_dir/js-$(echo "$bin" | tr / _).log"
+    printf '%s\n' "$out" | grep -E '^ *(✔|✖|ℹ (tests|pass|fail|todo|duration))' | sed 's/^/  /'
+    [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -A30 -E '✖' | head -150
+    local pass fail todo
+    pass=$(printf '%s\n' "$out" | sed -n 's/^ℹ pass \([0-9]*\)/\1/p' | tail -1)
+    fail=$(printf '%s\n' "$out" | sed -n 's/^ℹ fail \([0-9]*\)/\1/p' | tail -1)
+    todo=$(printf '%s\n' "$out" | sed -n 's/^ℹ todo \([0-9]*\)/\1/p' | tail -1)
+    js_result="${pass:-0} passed, ${fail:-?} failed, ${todo:-0} todo"
+    [ $rc -eq 0 ]
+}
+
 stage() { # stage NAME RESULT-TEXT STATUS
     if [ "$3" -eq 0 ]; then summary+=("$1: $2"); else summary+=("$1: FAILED ($2)"); failed=1; fi
 }
@@ -72,8 +94,10 @@ unit)
     run_unit "${2:-build}"; rc=$?; echo "unit: $unit_result"; exit $rc ;;
 integration)
     run_integration "${2:-build}/asyncqueue"; rc=$?; echo "integration: $integration_result"; exit $rc ;;
+js)
+    run_js "${2:-build}/asyncqueue"; rc=$?; echo "js: $js_result"; exit $rc ;;
 all) ;;
-*) echo "usage: tools/test.sh [unit DIR | integration DIR]" >&2; exit 2 ;;
+*) echo "usage: tools/test.sh [unit DIR | integration DIR | js DIR]" >&2; exit 2 ;;
 esac
 
 start=$(date +%s)
@@ -95,6 +119,9 @@ else stage config-example "asyncqueue.conf.example differs from --print-config-e
 note "integration tests"
 run_integration build/asyncqueue; stage integration "$integration_result" $?
 
+note "JS client tests (clients/js, examples/nextjs)"
+run_js build/asyncqueue; stage js "$js_result" $?
+
 note "AddressSanitizer + UBSan build"
 san=address,undefined
 sandir=build/address-undefined
@@ -105,6 +132,8 @@ if $MAKE --no-print-directory -s -j"$jobs" SANITIZE=$san all unit-bins >"$log_di
     run_unit "$sandir"; stage unit-asan "$unit_result" $?
     note "integration tests (ASan+UBSan)"
     run_integration "$sandir/asyncqueue"; stage integration-asan "$integration_result" $?
+    note "JS client tests (ASan+UBSan)"
+    run_js "$sandir/asyncqueue"; stage js-asan "$js_result" $?
     unset ASAN_OPTIONS UBSAN_OPTIONS
 else
     cat "$log_dir/build-asan.log"; stage asan-build "see build log" 1

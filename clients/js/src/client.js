@@ -1,0 +1,426 @@
+// The AsyncQueue REST client: tasks, queues, retries, idempotency keys.
+// Web standards only (fetch, AbortController, URLSearchParams, Web Crypto).
+import {
+  AsyncQueueError, NetworkError, TimeoutError, WaitTimeoutError, errorFromResponse,
+} from './errors.js';
+import { env, randomUUID } from './platform.js';
+
+export const VERSION = '0.1.0';
+
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RETRIES = 2;
+/** A Retry-After longer than this is not waited for: the error is thrown at once. */
+const MAX_RETRY_AFTER_MS = 60_000;
+const FINAL = new Set(['completed', 'failed', 'cancelled']);
+
+/**
+ * Parses Retry-After (delta seconds or an HTTP date) into seconds from now,
+ * or null when absent or unreadable.
+ */
+export function parseRetryAfter(value, nowMs = Date.now()) {
+  if (value == null) return null;
+  const v = String(value).trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  if (!/^[A-Za-z]{3}, /.test(v) && !/^[A-Za-z]+day, /.test(v) && !/^[A-Za-z]{3} [A-Za-z]{3} /.test(v)) return null;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, (at - nowMs) / 1000);
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) { reject(signal.reason); return; }
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    function onAbort() { clearTimeout(t); reject(signal.reason); }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Backoff without Retry-After: 0.5 s, 1 s, 2 s ... capped at 8 s, with jitter (50–100 %). */
+function backoffMs(attempt) {
+  const base = Math.min(8000, 500 * 2 ** attempt);
+  return base / 2 + Math.random() * (base / 2);
+}
+
+/**
+ * `${VERCEL_URL}/api/on-complete` has no scheme (Vercel's VERCEL_URL is a bare
+ * host name), so a URL that starts with a host name (one with a dot, or a
+ * loopback host) and no scheme gets https:// (http:// for loopback, as under
+ * `vercel dev`). Anything else is sent as given, for the daemon to judge.
+ */
+export function withScheme(url) {
+  if (typeof url !== 'string' || /^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return url;
+  const m = /^(\[[0-9a-f:.]+\]|[a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::\d{1,5})?(?:[/?#]|$)/i.exec(url);
+  if (!m) return url;
+  const host = m[1].toLowerCase();
+  const loopback = host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' ||
+    /^127\.\d+\.\d+\.\d+$/.test(host);
+  if (loopback) return `http://${url}`;
+  if (!host.includes('.')) return url; // e.g. "undefined/api/on-complete": left for the daemon to refuse
+  return `https://${url}`;
+}
+
+function normaliseUrls(input) {
+  if (!input || typeof input !== 'object') return input;
+  const out = { ...input };
+  if ('callbackUrl' in out) out.callbackUrl = withScheme(out.callbackUrl);
+  if ('webhookUrl' in out) out.webhookUrl = withScheme(out.webhookUrl);
+  return out;
+}
+
+function requireId(id, what = 'task id') {
+  if (typeof id !== 'string' || id === '') throw new TypeError(`a ${what} (non-empty string) is required`);
+  return encodeURIComponent(id);
+}
+
+function isoTime(v) {
+  return v instanceof Date ? v.toISOString() : v;
+}
+
+/** Turns a filter (status string or array, Dates) into its JSON body form. */
+function filterBody(filter) {
+  const out = {};
+  for (const [k, v] of Object.entries(filter ?? {})) {
+    if (v === undefined) continue;
+    out[k] = isoTime(v);
+  }
+  return out;
+}
+
+function queryString(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params ?? {})) {
+    if (v === undefined || v === null) continue;
+    q.set(k, Array.isArray(v) ? v.join(',') : String(isoTime(v)));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/** One page of `tasks.list()`; also an async iterable over this and every later page's tasks. */
+export class Page {
+  constructor(data, fetchNext) {
+    /** @type {object[]} */
+    this.tasks = Array.isArray(data?.tasks) ? data.tasks : [];
+    /** @type {string|null} */
+    this.nextCursor = data?.nextCursor ?? null;
+    Object.defineProperty(this, '_fetchNext', { value: fetchNext, enumerable: false });
+  }
+
+  hasNextPage() {
+    return this.nextCursor !== null;
+  }
+
+  /** The next page, or null after the last one. */
+  async nextPage() {
+    return this.hasNextPage() ? this._fetchNext(this.nextCursor) : null;
+  }
+
+  /** Every page from this one on. */
+  async *pages() {
+    for (let page = this; page; page = await page.nextPage()) yield page;
+  }
+
+  /** Every task of this page and of the pages after it. */
+  async *[Symbol.asyncIterator]() {
+    for await (const page of this.pages()) yield* page.tasks;
+  }
+}
+
+/**
+ * What `tasks.list()` returns: a promise of the first Page (`await` it), and
+ * an async iterable over the tasks of all pages (`for await` it). Nothing is
+ * requested until one of the two is used.
+ */
+export class PagePromise {
+  constructor(load) {
+    Object.defineProperty(this, '_load', { value: load, enumerable: false });
+    Object.defineProperty(this, '_promise', { value: null, writable: true, enumerable: false });
+  }
+
+  _start() {
+    this._promise ??= this._load();
+    return this._promise;
+  }
+
+  then(onFulfilled, onRejected) { return this._start().then(onFulfilled, onRejected); }
+  catch(onRejected) { return this._start().catch(onRejected); }
+  finally(onFinally) { return this._start().finally(onFinally); }
+
+  async *[Symbol.asyncIterator]() {
+    yield* await this._start();
+  }
+
+  get [Symbol.toStringTag]() { return 'PagePromise'; }
+}
+
+class Tasks {
+  constructor(client) {
+    Object.defineProperty(this, '_client', { value: client, enumerable: false });
+  }
+
+  /**
+   * Creates a task. Every call carries an Idempotency-Key (a new random UUID
+   * unless `idempotencyKey` is given, or taken from `input.idempotencyKey`),
+   * so when a network failure hides the answer the client retries and gets
+   * the same task back, never a second one. `idempotencyKey: null` sends none
+   * (and then a network failure is not retried).
+   */
+  async create(input, options = {}) {
+    if (!input || typeof input !== 'object' || Array.isArray(input)) {
+      throw new TypeError('tasks.create(input): input must be an object with at least callbackUrl');
+    }
+    let key = options.idempotencyKey;
+    if (key === undefined) key = input.idempotencyKey ?? await randomUUID();
+    const headers = key === null ? {} : { 'Idempotency-Key': key };
+    return this._client.request('POST', '/v1/tasks', {
+      body: normaliseUrls(input), headers, idempotent: key !== null, ...options,
+    });
+  }
+
+  /** The task, with attemptHistory and webhook. */
+  async get(id, options = {}) {
+    return this._client.request('GET', `/v1/tasks/${requireId(id)}`, { idempotent: true, ...options });
+  }
+
+  /**
+   * Waits until the task is completed, failed or cancelled, with long-polls
+   * of at most `pollSeconds` (GET /v1/tasks/{id}?wait=). Throws
+   * WaitTimeoutError (with `.task`) when `timeoutMs` passes first.
+   */
+  async wait(id, options = {}) {
+    const { timeoutMs = 300_000, pollSeconds = 60, signal } = options;
+    requireId(id);
+    if (!(pollSeconds > 0)) throw new TypeError('pollSeconds must be a positive number');
+    const deadline = Date.now() + timeoutMs;
+    let task = null;
+    for (;;) {
+      const left = Math.floor(deadline - Date.now());
+      if (task && left < 1) {
+        throw new WaitTimeoutError(
+          `task ${id} is still ${task.status} after ${timeoutMs} ms`, { task });
+      }
+      // The first poll always happens (wait=0 when timeoutMs is 0: just a look).
+      const wait = Math.max(0, Math.min(pollSeconds, left / 1000));
+      task = await this._client.request('GET', `/v1/tasks/${requireId(id)}`, {
+        query: { wait: Number(wait.toFixed(3)) }, idempotent: true, signal,
+        timeoutMs: this._client.timeoutMs + wait * 1000,
+      });
+      if (FINAL.has(task?.status)) return task;
+    }
+  }
+
+  /**
+   * One page of tasks (`await`), or every task of every page (`for await`).
+   * params: status (string or array), queue, createdAfter, createdBefore
+   * (string or Date), limit (1–200), order ('desc' | 'asc'), cursor.
+   */
+  list(params = {}, options = {}) {
+    const fetchPage = async (cursor) => {
+      const p = cursor === undefined ? params : { ...params, cursor };
+      const data = await this._client.request('GET', `/v1/tasks${queryString(p)}`, {
+        idempotent: true, ...options,
+      });
+      return new Page(data, fetchPage);
+    };
+    return new PagePromise(() => fetchPage(undefined));
+  }
+
+  /** Every task matching params, over all pages (same as `for await` over list()). */
+  iterate(params = {}, options = {}) {
+    return this.list(params, options)[Symbol.asyncIterator]();
+  }
+
+  /** { taskId, attempts: [...], webhookDeliveries: [...] } */
+  async attempts(id, options = {}) {
+    return this._client.request('GET', `/v1/tasks/${requireId(id)}/attempts`, { idempotent: true, ...options });
+  }
+
+  /** Cancels a queued or running task; ConflictError (task_finished) when it is already final. */
+  async cancel(id, options = {}) {
+    return this._client.request('POST', `/v1/tasks/${requireId(id)}/cancel`, options);
+  }
+
+  /** Cancels every queued/running task matching filter; returns { cancelled }. */
+  async cancelMany(filter, options = {}) {
+    if (!filter || typeof filter !== 'object') {
+      throw new TypeError('tasks.cancelMany(filter): give a filter, e.g. { queue: "emails" }');
+    }
+    return this._client.request('POST', '/v1/tasks/cancel', { body: filterBody(filter), ...options });
+  }
+
+  /**
+   * Runs a completed, failed or cancelled task again, optionally changing
+   * create fields first; ConflictError (task_not_finished) while it is open.
+   */
+  async retry(id, overrides, options = {}) {
+    const body = overrides === undefined || overrides === null ? undefined : normaliseUrls(overrides);
+    return this._client.request('POST', `/v1/tasks/${requireId(id)}/retry`, { body, ...options });
+  }
+
+  /** Replays every final task matching filter (default status: failed); returns { retried }. */
+  async retryMany(filter = {}, options = {}) {
+    return this._client.request('POST', '/v1/tasks/retry', { body: filterBody(filter), ...options });
+  }
+}
+
+class Queues {
+  constructor(client) {
+    Object.defineProperty(this, '_client', { value: client, enumerable: false });
+  }
+
+  /** Every queue the daemon knows (with settings, counters or waiting tasks). */
+  async list(options = {}) {
+    const data = await this._client.request('GET', '/v1/queues', { idempotent: true, ...options });
+    return data.queues;
+  }
+
+  async get(name, options = {}) {
+    return this._client.request('GET', `/v1/queues/${requireId(name, 'queue name')}`, {
+      idempotent: true, ...options,
+    });
+  }
+
+  /** Sets every setting of the queue (absent ones take their defaults); returns the queue. */
+  async update(name, settings, options = {}) {
+    return this._client.request('PUT', `/v1/queues/${requireId(name, 'queue name')}`, {
+      body: settings ?? {}, idempotent: true, ...options,
+    });
+  }
+
+  async pause(name, options = {}) {
+    return this._client.request('POST', `/v1/queues/${requireId(name, 'queue name')}/pause`, {
+      idempotent: true, ...options,
+    });
+  }
+
+  async resume(name, options = {}) {
+    return this._client.request('POST', `/v1/queues/${requireId(name, 'queue name')}/resume`, {
+      idempotent: true, ...options,
+    });
+  }
+
+  /** Forgets the queue's settings (its tasks stay); NotFoundError when it had none. */
+  async delete(name, options = {}) {
+    await this._client.request('DELETE', `/v1/queues/${requireId(name, 'queue name')}`, {
+      idempotent: true, ...options,
+    });
+  }
+}
+
+export class AsyncQueue {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.baseUrl]  default: ASYNCQUEUE_URL, else http://127.0.0.1:8080
+   * @param {string} [options.apiKey]   default: ASYNCQUEUE_API_KEY
+   * @param {typeof fetch} [options.fetch]
+   * @param {number} [options.timeoutMs]  per request attempt (default 30000)
+   * @param {number} [options.maxRetries] retries of 429/503 and network failures (default 2)
+   */
+  constructor(options = {}) {
+    const e = env();
+    this.baseUrl = String(options.baseUrl || e.ASYNCQUEUE_URL || DEFAULT_URL).replace(/\/+$/, '');
+    Object.defineProperty(this, 'apiKey', {
+      value: options.apiKey || e.ASYNCQUEUE_API_KEY || null, enumerable: false, writable: true,
+    });
+    const f = options.fetch ?? (typeof globalThis.fetch === 'function'
+      ? (input, init) => globalThis.fetch(input, init) : null);
+    if (typeof f !== 'function') throw new TypeError('no fetch: pass options.fetch');
+    Object.defineProperty(this, '_fetch', { value: f, enumerable: false });
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+    this.tasks = new Tasks(this);
+    this.queues = new Queues(this);
+  }
+
+  /**
+   * One API call with the retry policy: 429 and 503 are retried (they mean
+   * nothing was done); network failures, timeouts, 502 and 504 only when the
+   * request is idempotent (GET, PUT, DELETE, pause/resume, and creates, which
+   * carry an Idempotency-Key). The wait is Retry-After when the server sent
+   * one, else an exponential backoff; at most maxRetries retries.
+   */
+  async request(method, path, opts = {}) {
+    const { query, body, headers: extra, idempotent = false, signal } = opts;
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const maxRetries = opts.maxRetries ?? this.maxRetries;
+    const url = this.baseUrl + path + queryString(query);
+    const headers = { Accept: 'application/json', ...extra };
+    if (this.apiKey) headers.Authorization = `Bearer ${this.apiKey}`;
+    let payload;
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) throw signal.reason;
+      const controller = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs);
+      const onAbort = () => controller.abort(signal.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let res, text, failure;
+      try {
+        res = await this._fetch(url, { method, headers, body: payload, signal: controller.signal });
+        text = await res.text();
+      } catch (cause) {
+        if (signal?.aborted) throw signal.reason;
+        failure = timedOut
+          ? new TimeoutError(`no answer from ${this.baseUrl} within ${timeoutMs} ms (${method} ${path})`,
+            { code: 'timeout', cause })
+          : new NetworkError(`cannot reach ${this.baseUrl} (${method} ${path}): ${cause?.cause?.code ?? cause?.message ?? cause}`,
+            { code: 'network_error', cause });
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
+
+      if (failure) {
+        if (!idempotent || attempt >= maxRetries) throw failure;
+        await sleep(backoffMs(attempt), signal);
+        continue;
+      }
+
+      let data;
+      if (text) {
+        try {
+          data = JSON.parse(text);
+        } catch {
+          data = text;
+        }
+      }
+      if (res.ok) {
+        if (res.status !== 204 && typeof data !== 'object') {
+          throw new AsyncQueueError(`the server answered ${res.status} without JSON (${method} ${path})`, {
+            status: res.status, code: 'invalid_response', headers: res.headers, body: data,
+          });
+        }
+        return data;
+      }
+      const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
+      const error = errorFromResponse(res.status, res.statusText, res.headers, data, retryAfter);
+      hint(error, body);
+      const transient = res.status === 429 || res.status === 503 ||
+        (idempotent && (res.status === 502 || res.status === 504));
+      if (transient && attempt < maxRetries) {
+        const delay = retryAfter !== null ? retryAfter * 1000 : backoffMs(attempt);
+        if (delay <= MAX_RETRY_AFTER_MS) {
+          await sleep(delay, signal);
+          continue;
+        }
+      }
+      throw error;
+    }
+  }
+}
+
+/** Adds a hint when a URL field was built from an unset environment variable. */
+function hint(error, body) {
+  if (error.status !== 400 || !error.field || !body || typeof body !== 'object') return;
+  const v = body[error.field];
+  if (typeof v === 'string' && /^(undefined|null)(\/|$)/.test(v)) {
+    error.message += ` (it is "${v}": is the environment variable it is built from set?)`;
+  }
+}

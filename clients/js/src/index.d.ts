@@ -1,0 +1,361 @@
+// Types for asyncqueue-js. The API contract is docs/api.md of AsyncQueue.
+
+export declare const VERSION: string;
+
+export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type FinalTaskStatus = 'completed' | 'failed' | 'cancelled';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface ClientOptions {
+  /** Default: ASYNCQUEUE_URL, else http://127.0.0.1:8080. */
+  baseUrl?: string;
+  /** Default: ASYNCQUEUE_API_KEY. Sent as `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  /** Default: the global fetch. */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  /** Per request attempt, in milliseconds (default 30000; long-polls add their wait). */
+  timeoutMs?: number;
+  /** Retries of 429/503 and, for idempotent requests, network failures (default 2). */
+  maxRetries?: number;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  maxRetries?: number;
+}
+
+export interface CreateOptions extends RequestOptions {
+  /**
+   * Default: `input.idempotencyKey`, else a new random UUID per call, so that a
+   * retried create never makes a second task. `null` sends no key.
+   */
+  idempotencyKey?: string | null;
+}
+
+/** Fields of `POST /v1/tasks`. */
+export interface TaskInput {
+  /** http(s) URL of the target. A bare `host/path` gets https:// (http:// for loopback). */
+  callbackUrl: string;
+  method?: HttpMethod | Lowercase<HttpMethod>;
+  headers?: Record<string, string>;
+  /** Sent as the JSON body. Not with `body`. */
+  payload?: unknown;
+  /** Sent as the body exactly. Not with `payload`. */
+  body?: string;
+  /** Where the signed outcome is POSTed. A bare `host/path` gets https:// (http:// for loopback). */
+  webhookUrl?: string | null;
+  retries?: number;
+  /** Seconds one attempt may take. */
+  timeout?: number;
+  /** Seconds before the first attempt. Not with `runAt`. */
+  delay?: number;
+  runAt?: string | Date;
+  queue?: string;
+  metadata?: unknown;
+  idempotencyKey?: string;
+}
+
+/** Fields a replay may change (`tasks.retry(id, overrides)`). */
+export type TaskOverrides = Partial<Omit<TaskInput, 'idempotencyKey'>>;
+
+export interface TaskError {
+  code: string;
+  message: string;
+}
+
+export interface TaskResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  durationMs: number;
+}
+
+export interface Attempt {
+  n: number;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  statusCode: number | null;
+  error: TaskError | null;
+}
+
+export interface WebhookState {
+  id: string;
+  url: string;
+  status: 'pending' | 'delivering' | 'delivered' | 'failed';
+  attempts: number;
+  nextAttemptAt: string | null;
+  deliveredAt: string | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+}
+
+export interface Task<Result = unknown, Metadata = unknown> {
+  id: string;
+  status: TaskStatus;
+  queue: string;
+  callbackUrl: string;
+  method: string;
+  headers: Record<string, string>;
+  payload?: unknown;
+  body?: string;
+  webhookUrl: string | null;
+  retries: number;
+  timeout: number;
+  metadata: Metadata | null;
+  attempts: number;
+  replays: number;
+  idempotencyKey: string | null;
+  createdAt: string;
+  updatedAt: string;
+  runAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  result: Result | null;
+  resultEncoding?: 'base64';
+  response: TaskResponse | null;
+  error: TaskError | null;
+  /** In `get`, `wait`, `cancel`, `retry` answers only. */
+  attemptHistory?: Attempt[];
+  /** In `get` answers, once a task with a webhookUrl has finished. */
+  webhook?: WebhookState;
+}
+
+export interface ListParams {
+  status?: TaskStatus | TaskStatus[];
+  queue?: string;
+  createdAfter?: string | Date;
+  createdBefore?: string | Date;
+  /** 1 to 200 (default 50). */
+  limit?: number;
+  order?: 'desc' | 'asc';
+  cursor?: string;
+}
+
+export interface TaskFilter {
+  status?: TaskStatus | TaskStatus[];
+  queue?: string;
+  createdAfter?: string | Date;
+  createdBefore?: string | Date;
+}
+
+export interface WaitOptions {
+  /** Give up after this many ms (default 300000) with WaitTimeoutError. */
+  timeoutMs?: number;
+  /** Longest single long-poll, seconds (default 60; the daemon allows up to max_wait, 300). */
+  pollSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface AttemptsAnswer {
+  taskId: string;
+  attempts: Attempt[];
+  webhookDeliveries: Array<{
+    webhookId: string;
+    n: number;
+    startedAt: string;
+    finishedAt: string | null;
+    durationMs: number | null;
+    statusCode: number | null;
+    /** A message, or null when the receiver answered 2xx. */
+    error: string | null;
+  }>;
+}
+
+/** One page of tasks; `for await` over it yields its tasks and those of every later page. */
+export declare class Page implements AsyncIterable<Task> {
+  tasks: Task[];
+  nextCursor: string | null;
+  hasNextPage(): boolean;
+  /** The next page, or null after the last. */
+  nextPage(): Promise<Page | null>;
+  /** This page and every later one. */
+  pages(): AsyncGenerator<Page, void, undefined>;
+  [Symbol.asyncIterator](): AsyncGenerator<Task, void, undefined>;
+}
+
+/** `await` it for the first Page, or `for await` it for every task of every page. */
+export declare class PagePromise implements PromiseLike<Page>, AsyncIterable<Task> {
+  then<T1 = Page, T2 = never>(
+    onfulfilled?: ((value: Page) => T1 | PromiseLike<T1>) | null,
+    onrejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2>;
+  catch<T = never>(onrejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<Page | T>;
+  finally(onfinally?: (() => void) | null): Promise<Page>;
+  [Symbol.asyncIterator](): AsyncGenerator<Task, void, undefined>;
+}
+
+export interface Tasks {
+  create(input: TaskInput, options?: CreateOptions): Promise<Task>;
+  get(id: string, options?: RequestOptions): Promise<Task>;
+  wait(id: string, options?: WaitOptions): Promise<Task>;
+  list(params?: ListParams, options?: RequestOptions): PagePromise;
+  iterate(params?: ListParams, options?: RequestOptions): AsyncGenerator<Task, void, undefined>;
+  attempts(id: string, options?: RequestOptions): Promise<AttemptsAnswer>;
+  cancel(id: string, options?: RequestOptions): Promise<Task>;
+  /** At least one filter is required; status may be queued and/or running. */
+  cancelMany(filter: TaskFilter, options?: RequestOptions): Promise<{ cancelled: number }>;
+  retry(id: string, overrides?: TaskOverrides | null, options?: RequestOptions): Promise<Task>;
+  /** status may be completed, failed and/or cancelled (default failed). */
+  retryMany(filter?: TaskFilter, options?: RequestOptions): Promise<{ retried: number }>;
+}
+
+export interface QueueSettings {
+  maxConcurrency?: number;
+  ratePerSecond?: number;
+  burst?: number;
+  paused?: boolean;
+  defaultRetries?: number | null;
+  defaultTimeout?: number | null;
+}
+
+export interface QueueCounts {
+  dispatched: number;
+  completed: number;
+  failed: number;
+}
+
+export interface Queue {
+  name: string;
+  paused: boolean;
+  maxConcurrency: number;
+  ratePerSecond: number;
+  burst: number;
+  defaultRetries: number | null;
+  defaultTimeout: number | null;
+  configured: boolean;
+  queued: number;
+  due: number;
+  inflight: number;
+  lastMinute: QueueCounts;
+  sinceStart: QueueCounts;
+}
+
+export interface Queues {
+  list(options?: RequestOptions): Promise<Queue[]>;
+  get(name: string, options?: RequestOptions): Promise<Queue>;
+  /** Sets every setting: absent ones take their defaults. */
+  update(name: string, settings: QueueSettings, options?: RequestOptions): Promise<Queue>;
+  pause(name: string, options?: RequestOptions): Promise<Queue>;
+  resume(name: string, options?: RequestOptions): Promise<Queue>;
+  delete(name: string, options?: RequestOptions): Promise<void>;
+}
+
+export declare class AsyncQueue {
+  constructor(options?: ClientOptions);
+  readonly baseUrl: string;
+  timeoutMs: number;
+  maxRetries: number;
+  readonly tasks: Tasks;
+  readonly queues: Queues;
+  /** A raw API call with the client's authentication, errors and retries. */
+  request<T = unknown>(method: string, path: string, options?: RequestOptions & {
+    query?: Record<string, string | number | boolean | Date | string[] | undefined | null>;
+    body?: unknown;
+    headers?: Record<string, string>;
+    /** Safe to repeat after a network failure (default false). */
+    idempotent?: boolean;
+  }): Promise<T>;
+}
+
+/** Seconds from now that a Retry-After value (seconds or HTTP date) asks for, or null. */
+export declare function parseRetryAfter(value: string | null | undefined, nowMs?: number): number | null;
+
+export interface ErrorInfo {
+  status?: number;
+  code?: string;
+  field?: string | null;
+  retryAfter?: number | null;
+  headers?: Headers | null;
+  body?: unknown;
+  cause?: unknown;
+}
+
+export declare class AsyncQueueError extends Error {
+  constructor(message: string, info?: ErrorInfo);
+  /** HTTP status; 0 when no response arrived. */
+  readonly status: number;
+  /** e.g. invalid_field, unauthorized, not_found, task_finished, queue_full, unavailable, network_error, timeout. */
+  readonly code: string;
+  readonly field: string | null;
+  /** Seconds from Retry-After, or null. */
+  readonly retryAfter: number | null;
+  readonly headers: Headers | null;
+  readonly body: unknown;
+}
+export declare class ValidationError extends AsyncQueueError {}
+export declare class AuthenticationError extends AsyncQueueError {}
+export declare class NotFoundError extends AsyncQueueError {}
+export declare class ConflictError extends AsyncQueueError {}
+export declare class RateLimitError extends AsyncQueueError {}
+export declare class UnavailableError extends AsyncQueueError {}
+export declare class NetworkError extends AsyncQueueError {}
+export declare class TimeoutError extends NetworkError {}
+export declare class WaitTimeoutError extends AsyncQueueError {
+  constructor(message: string, info?: ErrorInfo & { task?: Task | null });
+  /** The task as last seen (still queued or running). */
+  readonly task: Task | null;
+}
+
+export type WebhookVerificationErrorCode =
+  | 'missing_headers'
+  | 'invalid_timestamp'
+  | 'timestamp_too_old'
+  | 'timestamp_too_new'
+  | 'no_matching_signature'
+  | 'invalid_payload';
+
+export declare class WebhookVerificationError extends Error {
+  constructor(code: WebhookVerificationErrorCode, message: string);
+  readonly code: WebhookVerificationErrorCode;
+}
+
+/** The body the daemon POSTs to a task's webhookUrl. */
+export interface WebhookEvent<Result = unknown, Metadata = unknown> {
+  taskId: string;
+  status: FinalTaskStatus;
+  queue: string;
+  result: Result | null;
+  resultEncoding?: 'base64';
+  response: TaskResponse | null;
+  attempts: number;
+  error: TaskError | null;
+  metadata: Metadata | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export type WebhookHeaders =
+  | Headers
+  | { get(name: string): string | null }
+  | Record<string, string | string[] | undefined>;
+
+export type WebhookSecret = string | Uint8Array;
+
+export interface VerifyOptions {
+  /** Allowed distance of webhook-timestamp from now, both ways (default 300 s). */
+  toleranceSeconds?: number;
+  /** "Now" for the timestamp check: a Date or ms since the epoch (default: the clock). */
+  now?: Date | number;
+}
+
+/**
+ * Verifies a Standard Webhooks signature over the raw body and returns the
+ * parsed JSON. Throws WebhookVerificationError when it does not verify, and
+ * TypeError for a malformed secret or a body that is not raw.
+ */
+export declare function verifyWebhook<T = WebhookEvent>(
+  rawBody: string | Uint8Array | ArrayBuffer | ArrayBufferView,
+  headers: WebhookHeaders,
+  secret: WebhookSecret | WebhookSecret[],
+  options?: VerifyOptions,
+): Promise<T>;
+
+/** The `webhook-signature` value (`v1,<base64>`) the daemon would send; for testing receivers. */
+export declare function signWebhook(
+  secret: WebhookSecret,
+  id: string,
+  timestamp: number | string,
+  rawBody: string | Uint8Array | ArrayBuffer | ArrayBufferView,
+): Promise<string>;

@@ -1,0 +1,8 @@
+// asyncqueue-js: the client for AsyncQueue, a self-hosted HTTP task queue.
+export { AsyncQueue, Page, PagePromise, VERSION, parseRetryAfter } from './client.js';
+export {
+  AsyncQueueError, ValidationError, AuthenticationError, NotFoundError, ConflictError,
+  RateLimitError, UnavailableError, NetworkError, TimeoutError, WaitTimeoutError,
+  WebhookVerificationError,
+} from './errors.js';
+export { verifyWebhook, signWebhook } from './webhooks.js';

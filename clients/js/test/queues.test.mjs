@@ -1,0 +1,113 @@
+// queues.* against the real daemon: list, get, update, pause, resume, delete,
+// and that a paused queue really holds its tasks until resumed.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { AsyncQueue, NotFoundError, ValidationError } from 'asyncqueue-js';
+import { startDaemon, startFake, stopDaemon } from './helpers.mjs';
+
+let d, target, aq;
+before(async () => {
+  target = await startFake([{ status: 200, body: { ok: true } }]);
+  d = await startDaemon();
+  aq = new AsyncQueue({ baseUrl: d.url });
+});
+after(async () => { await target?.close(); await stopDaemon(d); });
+
+test('update sets every setting; get and list show the queue', async () => {
+  const q = await aq.queues.update('emails', {
+    maxConcurrency: 5, ratePerSecond: 10, burst: 20, defaultRetries: 7, defaultTimeout: 30,
+  });
+  assert.equal(q.name, 'emails');
+  assert.equal(q.maxConcurrency, 5);
+  assert.equal(q.ratePerSecond, 10);
+  assert.equal(q.burst, 20);
+  assert.equal(q.defaultRetries, 7);
+  assert.equal(q.defaultTimeout, 30);
+  assert.equal(q.paused, false);
+  assert.equal(q.configured, true);
+  assert.deepEqual(Object.keys(q.lastMinute).sort(), ['completed', 'dispatched', 'failed']);
+
+  assert.deepEqual(await aq.queues.get('emails'), q);
+  const all = await aq.queues.list();
+  assert.ok(Array.isArray(all));
+  assert.deepEqual(all.find((x) => x.name === 'emails'), q);
+
+  // A task of the queue takes its defaults.
+  const task = await aq.tasks.create({ callbackUrl: target.url('/'), queue: 'emails', delay: 3600 });
+  assert.equal(task.retries, 7);
+  assert.equal(task.timeout, 30);
+  assert.equal((await aq.queues.get('emails')).queued, 1);
+  await aq.tasks.cancel(task.id);
+
+  // update replaces every setting: absent ones go back to their defaults.
+  const reset = await aq.queues.update('emails', { maxConcurrency: 1 });
+  assert.equal(reset.maxConcurrency, 1);
+  assert.equal(reset.ratePerSecond, 0);
+  assert.equal(reset.defaultRetries, null);
+  assert.equal(reset.defaultTimeout, null);
+});
+
+test('pause holds the queue\'s tasks, resume lets them run', async () => {
+  const paused = await aq.queues.pause('held');
+  assert.equal(paused.paused, true);
+  assert.equal(paused.name, 'held');
+  const task = await aq.tasks.create({ callbackUrl: target.url('/held'), queue: 'held' });
+  // Held: a long-poll of 0.5 s ends with the task still queued, and the target saw nothing.
+  const still = await aq.tasks.get(task.id);
+  const waited = await aq.request('GET', `/v1/tasks/${task.id}`, { query: { wait: 0.5 } });
+  assert.equal(still.status, 'queued');
+  assert.equal(waited.status, 'queued');
+  assert.equal(target.requests.filter((r) => r.url === '/held').length, 0);
+  assert.equal((await aq.queues.get('held')).queued, 1);
+
+  const resumed = await aq.queues.resume('held');
+  assert.equal(resumed.paused, false);
+  const done = await aq.tasks.wait(task.id, { pollSeconds: 10 });
+  assert.equal(done.status, 'completed');
+  assert.equal(target.requests.filter((r) => r.url === '/held').length, 1);
+});
+
+test('pause and resume keep the other settings', async () => {
+  await aq.queues.update('keep', { maxConcurrency: 3, ratePerSecond: 2.5, burst: 4 });
+  const p = await aq.queues.pause('keep');
+  assert.deepEqual([p.paused, p.maxConcurrency, p.ratePerSecond, p.burst], [true, 3, 2.5, 4]);
+  const r = await aq.queues.resume('keep');
+  assert.deepEqual([r.paused, r.maxConcurrency, r.ratePerSecond, r.burst], [false, 3, 2.5, 4]);
+});
+
+test('delete forgets the settings (204); deleting again answers 404; get of an unknown queue 404', async () => {
+  await aq.queues.update('gone', { maxConcurrency: 2, paused: true });
+  assert.equal(await aq.queues.delete('gone'), undefined);
+  const after = await aq.queues.list();
+  const g = after.find((q) => q.name === 'gone');
+  assert.ok(!g || (g.configured === false && g.maxConcurrency === 0 && g.paused === false), 'settings forgotten');
+  await assert.rejects(aq.queues.delete('gone'), (e) => e instanceof NotFoundError && e.status === 404);
+  await assert.rejects(aq.queues.get('never-seen'), (e) => e instanceof NotFoundError && e.code === 'not_found');
+});
+
+// docs/api.md: "GET /v1/queues/{name}: one queue; 404 when it has no settings
+// and no tasks". After DELETE of a queue that never had tasks, the daemon
+// still answers 200 (configured: false, all counts 0) and lists it.
+test('get answers 404 after delete of a queue with no tasks', { todo: 'daemon answers 200 with configured: false' }, async () => {
+  await aq.queues.update('gone2', { maxConcurrency: 2 });
+  await aq.queues.delete('gone2');
+  await assert.rejects(aq.queues.get('gone2'), (e) => e instanceof NotFoundError);
+  assert.equal((await aq.queues.list()).some((q) => q.name === 'gone2'), false);
+});
+
+test('a bad setting or name is a ValidationError naming the field', async () => {
+  await assert.rejects(aq.queues.update('emails', { maxConcurrency: -1 }),
+    (e) => e instanceof ValidationError && e.field === 'maxConcurrency' && e.code === 'invalid_field');
+  await assert.rejects(aq.queues.update('emails', { maxConcurency: 1 }),
+    (e) => e instanceof ValidationError && e.code === 'unknown_field' && e.field === 'maxConcurency');
+  await assert.rejects(aq.queues.get('bad name!'),
+    (e) => e instanceof ValidationError && e.field === 'name');
+});
+
+// docs/api.md: "burst | 1 (default)". The daemon reports burst 0 for a queue
+// without settings and after a PUT that leaves burst out.
+test('a queue without settings reports the documented default burst of 1', { todo: 'daemon answers burst 0 (docs/api.md says the default is 1)' }, async () => {
+  await aq.tasks.create({ callbackUrl: target.url('/'), queue: 'plain', delay: 3600 });
+  assert.equal((await aq.queues.get('plain')).burst, 1);
+  assert.equal((await aq.queues.update('plain2', {})).burst, 1);
+});

@@ -1,0 +1,91 @@
+// Compiled with tsc --noEmit by package.test.mjs: the hand-written .d.ts
+// files must describe the API as it is used (and refuse misuse).
+import {
+  AsyncQueue, AsyncQueueError, ConflictError, Page, RateLimitError, ValidationError, WaitTimeoutError,
+  WebhookVerificationError, verifyWebhook, signWebhook, parseRetryAfter,
+  type Task, type Queue, type WebhookEvent, type TaskStatus,
+} from 'asyncqueue-js';
+import { webhookHandler } from 'asyncqueue-js/next';
+
+declare const data: { prompt: string };
+
+export async function seed(): Promise<Response> {
+  const aq = new AsyncQueue({ apiKey: process.env.ASYNCQUEUE_API_KEY });
+  const task = await aq.tasks.create({
+    callbackUrl: 'https://ai-service.example.com/generate',
+    payload: data,
+    webhookUrl: `${process.env.VERCEL_URL}/api/on-complete`,
+    retries: 3,
+  });
+  return Response.json({ taskId: task.id, status: 'processing' });
+}
+
+export async function everything(aq: AsyncQueue): Promise<void> {
+  const t: Task = await aq.tasks.create({ callbackUrl: 'https://x.example', runAt: new Date(), method: 'put' },
+    { idempotencyKey: 'k', signal: AbortSignal.timeout(1000) });
+  const s: TaskStatus = t.status;
+  const again: Task = await aq.tasks.get(t.id);
+  const done: Task = await aq.tasks.wait(t.id, { timeoutMs: 1000, pollSeconds: 5 });
+  const page: Page = await aq.tasks.list({ status: ['failed', 'cancelled'], limit: 10, createdAfter: new Date() });
+  const cursor: string | null = page.nextCursor;
+  const next: Page | null = await page.nextPage();
+  for await (const x of aq.tasks.list({ queue: 'emails' })) { const id: string = x.id; void id; }
+  for await (const x of page) { void x.status; }
+  for await (const x of aq.tasks.iterate()) { void x.queue; }
+  const a = await aq.tasks.attempts(t.id);
+  const n: number | null = a.attempts[0].statusCode;
+  await aq.tasks.cancel(t.id);
+  const { cancelled }: { cancelled: number } = await aq.tasks.cancelMany({ queue: 'q', status: 'queued' });
+  await aq.tasks.retry(t.id, { timeout: 900, callbackUrl: 'https://v2.example' });
+  await aq.tasks.retry(t.id);
+  const { retried }: { retried: number } = await aq.tasks.retryMany();
+  const qs: Queue[] = await aq.queues.list();
+  const q: Queue = await aq.queues.update('emails', { maxConcurrency: 5, ratePerSecond: 0.5, defaultRetries: null });
+  await aq.queues.pause('emails');
+  await aq.queues.resume('emails');
+  const g: Queue = await aq.queues.get('emails');
+  const del: void = await aq.queues.delete('emails');
+  void [s, again, done, cursor, next, n, cancelled, retried, qs, q, g, del];
+
+  // @ts-expect-error callbackUrl is required
+  await aq.tasks.create({ payload: 1 });
+  // @ts-expect-error not a status
+  await aq.tasks.list({ status: 'done' });
+  // @ts-expect-error an unknown queue setting
+  await aq.queues.update('q', { maxConcurency: 1 });
+  // @ts-expect-error list() is not a Promise of an array
+  const arr: Task[] = await aq.tasks.list();
+  void arr;
+}
+
+export async function errors(aq: AsyncQueue): Promise<void> {
+  try {
+    await aq.tasks.wait('x');
+  } catch (e) {
+    if (e instanceof WaitTimeoutError) { const st: TaskStatus | undefined = e.task?.status; void st; }
+    if (e instanceof ValidationError) { const f: string | null = e.field; void f; }
+    if (e instanceof RateLimitError) { const r: number | null = e.retryAfter; void r; }
+    if (e instanceof ConflictError || e instanceof AsyncQueueError) { const c: string = e.code; const st: number = e.status; void c; void st; }
+  }
+  const secs: number | null = parseRetryAfter('5');
+  void secs;
+}
+
+export async function webhooks(request: Request, secret: string): Promise<void> {
+  const event: WebhookEvent = await verifyWebhook(await request.text(), request.headers, secret);
+  const id: string = event.taskId;
+  await verifyWebhook(new Uint8Array(), { 'webhook-id': 'x' }, [secret, secret], { toleranceSeconds: 60, now: Date.now() });
+  const sig: string = await signWebhook(secret, 'msg', 1, '{}');
+  try { await verifyWebhook('', request.headers, secret); } catch (e) {
+    if (e instanceof WebhookVerificationError) { const c: 'missing_headers' | string = e.code; void c; }
+  }
+  void id; void sig;
+}
+
+export const POST: (request: Request) => Promise<Response> = webhookHandler({
+  secret: process.env.ASYNCQUEUE_WEBHOOK_SECRET,
+  onEvent: async (event, { webhookId, timestamp }) => {
+    const s: 'completed' | 'failed' | 'cancelled' = event.status;
+    void s; void webhookId; void timestamp;
+  },
+});
