@@ -48,6 +48,7 @@ now_ms() { date +%s%3N; }
 declare -A PID
 bg_start() { # NAME CMD...: output in $W/NAME.out and $W/NAME.err
     local name=$1; shift
+    : >"$W/$name.out"; : >"$W/$name.err" # now, so no one reads a previous run's port
     "$@" >"$W/$name.out" 2>"$W/$name.err" &
     PID[$name]=$!
 }
@@ -161,6 +162,7 @@ quirrel_start() {
         || die "redis did not start with appendfsync always"
     REDIS_SOCK=$dir/redis.sock
     cmd_note quirrel "cd bench && PORT=0 HOST=127.0.0.1 REDIS_URL=$dir/redis.sock PASSPHRASES=$QUIRREL_PASS DISABLE_TELEMETRY=1 LOG_LEVEL=info node quirrel-main.js"
+    : >"$W/$name.out"; : >"$W/$name.err"
     ( cd bench && exec env PORT=0 HOST=127.0.0.1 REDIS_URL="$dir/redis.sock" PASSPHRASES=$QUIRREL_PASS \
         DISABLE_TELEMETRY=1 LOG_LEVEL=info node quirrel-main.js ) >"$W/$name.out" 2>"$W/$name.err" &
     PID[$name]=$!
@@ -214,8 +216,15 @@ wrk_record() { # KEY FILE
     OK2XX=$ok
 }
 
-proc_cpu_s() { # PID: user+system CPU seconds so far
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+proc_cpu_s() { # PID...: user+system CPU seconds so far, summed
+    local p
+    for p in "$@"; do cat "/proc/$p/stat"; done |
+        awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.2f", t / hz }'
+}
+# rec_cpu KEY CPU0 PID...: KEY.cpu_us, server CPU microseconds per 2xx answer.
+rec_cpu() {
+    local key=$1 cpu0=$2; shift 2
+    [ "${OK2XX:-0}" -gt 0 ] && rec "$key.cpu_us" "$(calc "($(proc_cpu_s "$@") - $cpu0) * 1e6 / $OK2XX")"
 }
 proc_field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
@@ -244,20 +253,26 @@ scenario_accept() {
     quirrel_start q-accept
     local qpath; qpath=/queues/$(q_endpoint "http://127.0.0.1:$FAKE_PORT/generate")
 
-    local run c before after stored
+    local run c before after stored cpu0
     for ((run = 1; run <= RUNS; run++)); do
         for c in $CONNS; do
+            cpu0=$(proc_cpu_s "${PID[ceiling]}")
             wrk_post "accept.ceiling.$c" "$cport" /v1/tasks "$body" "" "$c" "$ACCEPT_S"
+            rec_cpu "accept.ceiling.$c" "$cpu0" "${PID[ceiling]}"
 
             rm -f "$db"*; aq_start aq-accept "$db"
+            cpu0=$(proc_cpu_s "${PID[aq-accept]}")
             wrk_post "accept.daemon.$c" "$AQ_PORT" /v1/tasks "$body" "" "$c" "$ACCEPT_S"
+            rec_cpu "accept.daemon.$c" "$cpu0" "${PID[aq-accept]}"
             bg_stop aq-accept # a clean stop: every commit under way has finished
             stored=$(sqlite3 "$db" 'SELECT count(*) FROM tasks')
             rec "accept.daemon.$c.stored_minus_2xx" "$((stored - OK2XX))"
             rm -f "$db"*
 
             before=$(redis-cli -s "$REDIS_SOCK" zcard queue)
+            cpu0=$(proc_cpu_s "${PID[q-accept]}" "${PID[q-accept-redis]}")
             wrk_post "accept.quirrel.$c" "$Q_PORT" "$qpath" "$qbody" "Bearer $Q_TOKEN" "$c" "$ACCEPT_S"
+            rec_cpu "accept.quirrel.$c" "$cpu0" "${PID[q-accept]}" "${PID[q-accept-redis]}"
             sleep 0.5 # requests wrk left in flight still get stored
             after=$(redis-cli -s "$REDIS_SOCK" zcard queue)
             rec "accept.quirrel.$c.stored_minus_2xx" "$((after - before - OK2XX))"
@@ -288,7 +303,7 @@ scenario_dispatch() {
             local first last; first=$(sed -n 's/^first_ok_ms=//p' "$f"); last=$(fake_get last_webhook_ms)
             rec dispatch.daemon.rps "$(calc "$DISPATCH_N * 1000 / ($last - $first)")"
             rec dispatch.daemon.accept_rps "$(calc "$DISPATCH_N * 1000 / ($(sed -n 's/^last_ok_ms=//p' "$f") - $(sed -n 's/^start_ms=//p' "$f"))")"
-            rec dispatch.daemon.cpu_s "$(calc "$(proc_cpu_s "$pid") - $cpu0")"
+            rec dispatch.daemon.cpu_us "$(calc "($(proc_cpu_s "$pid") - $cpu0) * 1e6 / $DISPATCH_N")"
         else
             log "dispatch: only $(fake_get webhook) of $DISPATCH_N webhooks within 120 s"
             rec dispatch.daemon.incomplete 1
@@ -306,6 +321,7 @@ scenario_dispatch() {
     local qpath; qpath=/queues/$(q_endpoint "http://127.0.0.1:$FAKE_PORT/generate")
     for ((run = 1; run <= RUNS; run++)); do
         fake_reset
+        local qcpu0; qcpu0=$(proc_cpu_s "${PID[q-dispatch]}" "${PID[q-dispatch-redis]}")
         f=$W/loadgen-q.out
         cmd_note loadgen-quirrel "$BIN/loadgen --url http://127.0.0.1:$Q_PORT$qpath --body $qbody -n $DISPATCH_N -c $LOAD_CONC -H 'Authorization: Bearer TOKEN' --max-seconds 120"
         "$BIN/loadgen" --url "http://127.0.0.1:$Q_PORT$qpath" --body "$qbody" -n "$DISPATCH_N" -c "$LOAD_CONC" \
@@ -314,6 +330,7 @@ scenario_dispatch() {
         if wait_fake target "$DISPATCH_N" 120; then
             local first last; first=$(sed -n 's/^first_ok_ms=//p' "$f"); last=$(fake_get last_target_ms)
             rec dispatch.quirrel.rps "$(calc "$DISPATCH_N * 1000 / ($last - $first)")"
+            rec dispatch.quirrel.cpu_us "$(calc "($(proc_cpu_s "${PID[q-dispatch]}" "${PID[q-dispatch-redis]}") - $qcpu0) * 1e6 / $DISPATCH_N")"
             rec dispatch.quirrel.accept_rps "$(calc "$DISPATCH_N * 1000 / ($(sed -n 's/^last_ok_ms=//p' "$f") - $(sed -n 's/^start_ms=//p' "$f"))")"
         else
             log "dispatch: Quirrel made only $(fake_get target) of $DISPATCH_N calls within 120 s"
@@ -547,19 +564,23 @@ number of tasks found stored afterwards (\`sqlite3 ... count(*)\`, Redis
 \`ZCARD queue\`) minus the 2xx answers wrk counted: it must be between 0
 (every answered task was stored) and the number of connections (requests
 wrk had in flight when it stopped are stored but never counted).
+"server CPU µs/task" is the user + system CPU time the server's processes
+used during the run (/proc; Quirrel's includes Redis's) divided by the 2xx
+answers: it depends far less than tasks/s on what else the machine runs.
 
-| connections | system | tasks/s | p50 | p99 | p99.9 | errors | stored − 2xx |
-|---:|---|---:|---:|---:|---:|---:|---:|
+| connections | system | tasks/s | p50 | p99 | p99.9 | errors | stored − 2xx | server CPU µs/task |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|
 EOF
             local c s name
             for c in $CONNS; do
                 for s in ceiling daemon quirrel; do
                     case $s in ceiling) name="ceiling (bare MHD)" ;; daemon) name="**AsyncQueue**" ;; *) name="Quirrel + Redis" ;; esac
-                    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "$name" \
+                    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "$name" \
                         "$(cell "accept.$s.$c.rps" %.0f)" "$(cell "accept.$s.$c.p50" %.2f)" \
                         "$(cell "accept.$s.$c.p99" %.2f)" "$(cell "accept.$s.$c.p999" %.2f)" \
                         "$(cell "accept.$s.$c.errors" %.0f)" \
-                        "$([ "$s" = ceiling ] && echo — || cell "accept.$s.$c.stored_minus_2xx" %.0f)"
+                        "$([ "$s" = ceiling ] && echo — || cell "accept.$s.$c.stored_minus_2xx" %.0f)" \
+                        "$(cell "accept.$s.$c.cpu_us" %.1f)"
                 done
             done
             echo
@@ -575,12 +596,15 @@ $DISPATCH_N tasks due at once, enqueued by loadgen over $LOAD_CONC connections; 
 target (fakesrv) answers 200 at once. For the daemon: target called,
 result stored, webhook written to the outbox and delivered, from the first
 202 to the last webhook received. Quirrel has no webhooks: its figure ends
-at the last target call (less work than the daemon does).
+at the last target call (less work than the daemon does). When the enqueue
+rate is close to the end-to-end rate, accepting (under the dispatch load)
+was the limit, not dispatching. Server CPU covers accept and dispatch
+(Quirrel's includes Redis's).
 
-| system | tasks/s end to end | enqueue rate meanwhile (/s) | CPU s (daemon) | bytes per task on disk |
+| system | tasks/s end to end | enqueue rate meanwhile (/s) | server CPU µs/task | bytes per task on disk |
 |---|---:|---:|---:|---:|
-| **AsyncQueue** | $(cell dispatch.daemon.rps %.0f) | $(cell dispatch.daemon.accept_rps %.0f) | $(cell dispatch.daemon.cpu_s %.2f) | $(cell dispatch.daemon.bytes_per_task %.0f) |
-| Quirrel + Redis | $(cell dispatch.quirrel.rps %.0f) | $(cell dispatch.quirrel.accept_rps %.0f) | — | — |
+| **AsyncQueue** | $(cell dispatch.daemon.rps %.0f) | $(cell dispatch.daemon.accept_rps %.0f) | $(cell dispatch.daemon.cpu_us %.0f) | $(cell dispatch.daemon.bytes_per_task %.0f) |
+| Quirrel + Redis | $(cell dispatch.quirrel.rps %.0f) | $(cell dispatch.quirrel.accept_rps %.0f) | $(cell dispatch.quirrel.cpu_us %.0f) | — |
 
 After each daemon run: $(fig dispatch.daemon.completed min)–$(fig dispatch.daemon.completed max) of $DISPATCH_N tasks completed, $(fig dispatch.daemon.delivered min)–$(fig dispatch.daemon.delivered max) webhooks delivered (database).
 Bytes per task: the used pages of the database file (tasks, attempts,
