@@ -467,8 +467,7 @@ machine_info() {
     mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
     fs=$(df -PT "$W" | awk 'NR == 2 { print $2 " on " $1 }')
     disk=$(lsblk -dno NAME,ROTA,SIZE 2>/dev/null | awk '$1 !~ /^(zram|loop)/ { printf "%s%s (%s, %s)", sep, $1, $3, $2 == 1 ? "reported rotational" : "SSD"; sep = ", " }')
-    fsync=$(dd if=/dev/zero of="$W/fsync.tmp" bs=4k count=500 oflag=dsync 2>&1 | awk -F', ' '/copied/ { split($3, a, " "); printf "%.0f", 500 / a[1] }')
-    rm -f "$W/fsync.tmp"
+    fsync=$FSYNC_START
     cat <<EOF
 | | |
 |---|---|
@@ -476,7 +475,7 @@ machine_info() {
 | memory | $mem |
 | kernel | $(uname -sr) |
 | disk | ${disk:-unknown}; the data directory is $fs |
-| fsync | about ${fsync:-?} synchronous 4 KiB writes a second (\`dd oflag=dsync\`) |
+| fsync | about ${fsync:-?} synchronous 4 KiB writes a second (\`dd oflag=dsync\`, before the run) |
 | load average | at start $LOAD_START; at end $(cut -d' ' -f1-3 /proc/loadavg) |
 | daemon | $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)$(cd "$ROOT" && git diff --quiet HEAD -- src include migrations 2>/dev/null || echo ' (with uncommitted changes)'), $("$AQ" --version 2>/dev/null) |
 | libraries | libmicrohttpd $(pkg-config --modversion libmicrohttpd), SQLite $(sqlite3 --version | cut -d' ' -f1) (CLI; the daemon links $(pkg-config --modversion sqlite3)), libcurl $(pkg-config --modversion libcurl), $(cc --version | head -1) |
@@ -736,6 +735,9 @@ main() {
     AQ=$(cd "$(dirname "$AQ")" && pwd)/$(basename "$AQ")
     rm -rf "$W"; mkdir -p "$W"; : >"$RES"; : >"$CMDS"
     LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+    # The disk's fsync rate, before the benchmark loads it.
+    FSYNC_START=$(dd if=/dev/zero of="$W/fsync.tmp" bs=4k count=500 oflag=dsync 2>&1 | awk -F', ' '/copied/ { split($3, a, " "); printf "%.0f", 500 / a[1] }')
+    rm -f "$W/fsync.tmp"
     # Ten thousand calls in flight need descriptors: raise the limit for
     # this script and what it starts (the daemon raises its own to the hard limit).
     ulimit -Hn 65536 2>/dev/null; ulimit -n "$(ulimit -Hn)" 2>/dev/null
