@@ -104,7 +104,7 @@ check-example: $(B)/asyncqueue
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@sh bench/run.sh
+	@AQ_BIN=$(B)/asyncqueue bash bench/run.sh
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
