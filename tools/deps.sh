@@ -6,7 +6,8 @@ set -eu
 
 pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-openssl-dev
             libsqlite3-dev libcjson-dev uuid-dev libssl-dev"
-pkgs_test="libcmocka-dev valgrind sqlite3 curl"
+pkgs_test="libcmocka-dev valgrind sqlite3 curl
+           nginx-light iproute2 openssl clang libclang-rt-14-dev"
 
 want=""
 for group in "$@"; do
