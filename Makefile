@@ -6,6 +6,8 @@
 #                   under AddressSanitizer + UBSan, and valgrind)
 #   make test-unit | test-integration | bench | lint | format | install | clean
 #   make SANITIZE=address,undefined   a sanitized build in build/address-undefined
+#   make fuzz       libFuzzer (clang) on the validator, the address policy and
+#                   the config parser, FUZZ_SECONDS (300) each; fuzz-bins builds them
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -48,7 +50,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps test-deps run test unit-bins test-unit test-integration test-asan test-valgrind \
-        check-example bench lint format install uninstall clean
+        check-example bench lint format install uninstall clean fuzz fuzz-bins fuzz-smoke
 
 all: $(B)/asyncqueue
 
@@ -69,6 +71,43 @@ $(B)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) | $(B)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
 
 $(B)/obj $(B)/gen $(B)/tests:
+	mkdir -p $@
+
+# ---- fuzzing: libFuzzer harnesses in fuzz/, built with clang into build/fuzz ----
+# The daemon's sources except main.c, with ASan and UBSan; crashes land in
+# build/fuzz/artifacts, new inputs in build/fuzz/corpus (the committed seed
+# corpus in fuzz/corpus is only read).
+
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -Wall -Wextra $(FUZZ_SAN) $(PKG_CFLAGS) -MMD -MP
+FUZZ_OBJ     := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRC))) build/fuzz/obj/embedded.o
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: fuzz-bins
+	@bash tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-bins
+	@bash tools/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJ) | build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
+build/fuzz/obj/%.o: src/%.c | build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/obj/embedded.o: build/fuzz/gen/embedded.c | build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+build/fuzz/gen/embedded.c: tools/embed.sh $(MIGRATIONS) | build/fuzz/gen
+	sh tools/embed.sh embedded_migrations $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+build/fuzz/obj build/fuzz/gen:
 	mkdir -p $@
 
 # ---- set-up ----
@@ -148,4 +187,4 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_OBJ:.o=.d) $(FUZZ_BIN:=.d)

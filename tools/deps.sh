@@ -8,8 +8,11 @@ pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-opens
             libsqlite3-dev libcjson-dev uuid-dev libssl-dev"
 # chromium: the dashboard's browser test (driven by playwright-core, which
 # never downloads a browser); prometheus: its promtool checks /metrics;
-# man-db, groff-base, systemd, nginx-light: the install and nginx checks.
-pkgs_test="libcmocka-dev valgrind sqlite3 curl man-db groff-base systemd nginx-light chromium prometheus"
+# man-db, groff-base, systemd, nginx-light: the install and nginx checks;
+# iproute2: network namespaces for the SSRF tests; clang and
+# libclang-rt-14-dev: libFuzzer; openssl: test certificates.
+pkgs_test="libcmocka-dev valgrind sqlite3 curl man-db groff-base systemd nginx-light
+           chromium prometheus iproute2 openssl clang libclang-rt-14-dev"
 
 want=""
 for group in "$@"; do

@@ -6,6 +6,7 @@
 #      then the JS client's tests (clients/js, with examples/nextjs) against it
 #   3. the same unit, integration and JS client tests under AddressSanitizer + UBSan
 #   4. the unit tests under valgrind
+#   5. a short libFuzzer run of each fuzz/ harness (FUZZ_SMOKE_SECONDS, 15 s each)
 # Each stage runs even if an earlier one failed, so one run shows everything.
 #
 #   tools/test.sh                 everything
@@ -142,6 +143,16 @@ fi
 note "unit tests (valgrind)"
 run_unit build valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
 stage unit-valgrind "$unit_result" $?
+
+note "fuzzing (libFuzzer + ASan + UBSan, ${FUZZ_SMOKE_SECONDS:-15} s per target)"
+if $MAKE --no-print-directory -s -j"$jobs" fuzz-bins >"$log_dir/build-fuzz.log" 2>&1; then
+    fuzz_out=$(bash tools/fuzz.sh "${FUZZ_SMOKE_SECONDS:-15}" $(ls fuzz/fuzz_*.c | sed 's|fuzz/fuzz_\(.*\)\.c|\1|'))
+    rc=$?
+    printf '%s\n' "$fuzz_out"
+    stage fuzz "$(printf '%s\n' "$fuzz_out" | tail -1 | sed 's/^fuzz: //')" $rc
+else
+    cat "$log_dir/build-fuzz.log"; stage fuzz "build failed (needs clang and libclang-rt-14-dev)" 1
+fi
 
 elapsed=$(( $(date +%s) - start ))
 printf '\n==== summary\n'

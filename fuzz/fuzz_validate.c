@@ -1,0 +1,131 @@
+/*
+ * fuzz_validate: libFuzzer harness for the create-request validator
+ * (validate_json, validate_task_create, validate_task_overrides), with a
+ * fixed configuration from config_load and two destination policies (the
+ * default, and one with allow and deny lists).
+ *
+ * Besides the sanitizers, it checks what an accepted request promises:
+ * its URLs pass the destination policy again, its header values carry no
+ * CR, LF or NUL, and retries, timeout and run time are within the limits.
+ * A broken promise aborts, so libFuzzer keeps the input as a crash.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "config.h"
+#include "netpolicy.h"
+#include "task.h"
+#include "validate.h"
+
+#define NOW_MS 1790000000000LL /* a fixed "now": runs repeat exactly */
+
+struct policy {
+    struct config cfg;
+    struct netpolicy *np;
+};
+
+static struct policy policies[2];
+static const char base_body[] = "{\"callbackUrl\":\"https://example.com/run\",\"payload\":{\"a\":1}}";
+
+static void load(struct policy *p, int argc, char **argv)
+{
+    char err[1024];
+    enum config_mode mode;
+    char *envp[] = {NULL};
+    if (config_load(&p->cfg, argc, argv, envp, &mode, err, sizeof err) != EXIT_OK) {
+        fprintf(stderr, "fuzz_validate: config: %s\n", err);
+        abort();
+    }
+    p->np = netpolicy_new(&p->cfg, err, sizeof err);
+    if (!p->np) {
+        fprintf(stderr, "fuzz_validate: netpolicy: %s\n", err);
+        abort();
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    char *plain[] = {"fuzz", NULL};
+    char *lists[] = {"fuzz", "--allow-destinations", "10.0.0.0/8,fd00::/8,api.internal,.svc.test",
+                     "--deny-destinations", "169.254.169.254,evil.test,.bad.test", "--max-retries", "10",
+                     "--max-timeout", "1h", "--max-delay", "1d", NULL};
+    load(&policies[0], 1, plain);
+    load(&policies[1], 11, lists);
+    return 0;
+}
+
+static void check_url(const struct policy *p, const char *url)
+{
+    char why[256];
+    if (url && netpolicy_check_url(p->np, url, why, sizeof why) != NETPOLICY_URL_OK) {
+        fprintf(stderr, "accepted a URL the policy refuses: %s (%s)\n", url, why);
+        abort();
+    }
+}
+
+/* What every accepted task must satisfy. */
+static void check_task(const struct policy *p, const struct task *t)
+{
+    if (!t->callback_url || !t->method || !t->queue) abort();
+    check_url(p, t->callback_url);
+    check_url(p, t->webhook_url);
+    if (t->max_retries < -1 || t->max_retries > p->cfg.max_retries) abort();
+    if (t->timeout_ms < 0 || t->timeout_ms > p->cfg.max_timeout_ms) abort();
+    if (t->run_at_ms < NOW_MS || t->run_at_ms > NOW_MS + p->cfg.max_delay_ms) abort();
+    if (!validate_queue_name(t->queue)) abort();
+    if (t->idempotency_key && !validate_idempotency_key(t->idempotency_key)) abort();
+    if (t->body && strlen(t->body) != t->body_len) abort();
+    if (t->headers_json) {
+        cJSON *h = cJSON_Parse(t->headers_json);
+        if (!cJSON_IsObject(h)) abort();
+        for (const cJSON *it = h->child; it; it = it->next) {
+            if (!cJSON_IsString(it) || strpbrk(it->valuestring, "\r\n") || strpbrk(it->string, "\r\n :"))
+                abort();
+        }
+        cJSON_Delete(h);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* An exact-size copy: any read past the length is caught by ASan. */
+    char *body = malloc(size ? size : 1);
+    memcpy(body, data, size);
+    struct api_error err;
+
+    cJSON *doc = validate_json(body, size, &err);
+    cJSON_Delete(doc);
+
+    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+        const struct policy *p = &policies[i];
+        struct task *t = NULL;
+        char hash[65];
+        if (validate_task_create(body, size, &p->cfg, p->np, NOW_MS, &t, hash, &err) == 0) {
+            check_task(p, t);
+            if (strlen(hash) != 64) abort();
+            task_free(t);
+        } else if (t || err.status < 400 || err.status > 499 || !err.code) {
+            abort();
+        }
+        /* The same bytes as the overrides of a replay. */
+        struct task *base = NULL;
+        if (validate_task_create(base_body, sizeof base_body - 1, &p->cfg, p->np, NOW_MS, &base, NULL,
+                                 &err) != 0)
+            abort();
+        if (validate_task_overrides(body, size, &p->cfg, p->np, NOW_MS, base, &err) == 0)
+            check_task(p, base);
+        task_free(base);
+    }
+    free(body);
+    return 0;
+}
