@@ -60,9 +60,12 @@ $(B)/asyncqueue: $(OBJ)
 $(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/gen/embedded.c: tools/embed.sh $(MIGRATIONS) $(DASHBOARD) | $(B)/gen
-	{ sh tools/embed.sh embedded_migrations $(MIGRATIONS); \
+# The files compiled into the binary: migrations and the dashboard.
+EMBED = { sh tools/embed.sh embedded_migrations $(MIGRATIONS); \
 	  sh tools/embed.sh embedded_dashboard $(DASHBOARD) | tail -n +3; } > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/embedded.c: tools/embed.sh $(MIGRATIONS) $(DASHBOARD) | $(B)/gen
+	$(EMBED)
 
 $(B)/obj/embedded.o: $(B)/gen/embedded.c | $(B)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -104,8 +107,8 @@ build/fuzz/obj/%.o: src/%.c | build/fuzz/obj
 build/fuzz/obj/embedded.o: build/fuzz/gen/embedded.c | build/fuzz/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
-build/fuzz/gen/embedded.c: tools/embed.sh $(MIGRATIONS) | build/fuzz/gen
-	sh tools/embed.sh embedded_migrations $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+build/fuzz/gen/embedded.c: tools/embed.sh $(MIGRATIONS) $(DASHBOARD) | build/fuzz/gen
+	$(EMBED)
 
 build/fuzz/obj build/fuzz/gen:
 	mkdir -p $@

@@ -6,11 +6,8 @@
  * table and the webhook secrets are built from it, and --check-config's
  * printer runs over it.
  *
- * Known and reported: an api_key item "sha256:" + 64 characters that are not
- * all hex is taken as a digest without a check, and auth.c's hexval() then
- * shifts a negative value (undefined behaviour). Inputs with both "api_key"
- * and "sha256:" are skipped unless AQ_FUZZ_STRICT is set, so the short run
- * in `make test` stays green; fuzz/corpus/config/known-bug-* holds the input.
+ * An api_key item "sha256:" + 64 non-hex characters once reached undefined
+ * behaviour in auth.c; fuzz/corpus/config/known-bug-* keeps it as a seed.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,7 +25,6 @@
 static int fd = -1;
 static char path[64];
 static FILE *devnull;
-static bool strict; /* AQ_FUZZ_STRICT: include the known bug above */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -40,14 +36,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     devnull = fopen("/dev/null", "w");
     if (!devnull) abort();
-    strict = getenv("AQ_FUZZ_STRICT") != NULL;
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!strict && memmem(data, size, "api_key", 7) && memmem(data, size, "sha256:", 7)) return 0;
     if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size) abort();
     struct config cfg;
     enum config_mode mode;

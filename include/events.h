@@ -15,7 +15,9 @@
  * - A subscriber that falls more than the ring's size behind gets a
  *   `reset` event and continues from the oldest event kept: the feed is a
  *   view, the API is the truth.
- * - Publishing costs nothing while nobody subscribes (events_active()).
+ * - Publishing costs nothing while nobody subscribes (events_active()),
+ *   except for a minute after the last one left, so it can resume with
+ *   Last-Event-ID.
  */
 #ifndef AQ_EVENTS_H
 #define AQ_EVENTS_H
@@ -45,8 +47,11 @@ void events_publish(struct events *ev, const char *tenant, char *json);
 void events_wake(struct events *ev);
 
 /* A new subscriber seeing tenant's events (NULL: all). arg is passed to
- * resume. It starts with the events published from now on. */
-struct events_sub *events_subscribe(struct events *ev, const char *tenant, void *arg);
+ * resume. It starts with the events published from now on, or, given
+ * last_id >= 0 (the client's Last-Event-ID), with the one after it: still in
+ * the ring, nothing is missed; gone, the client gets `reset`. */
+struct events_sub *events_subscribe(struct events *ev, const char *tenant, void *arg,
+                                    long long last_id);
 void events_unsubscribe(struct events *ev, struct events_sub *sub);
 /* Fills buf (up to max bytes) with SSE text for the subscriber. When there
  * is nothing to send it calls suspend(arg) under the lock and returns 0.

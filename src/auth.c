@@ -44,15 +44,23 @@ void auth_hash_key(const char *key, char out[72])
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) o += snprintf(out + o, 72 - (size_t)o, "%02x", d[i]);
 }
 
-static int hexval(char c)
+static unsigned hexval(char c)
 {
-    return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
+    return isdigit((unsigned char)c) ? (unsigned)(c - '0') : (unsigned)(tolower((unsigned char)c) - 'a' + 10);
+}
+
+static bool is_digest(const char *s)
+{
+    if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 2 * SHA256_DIGEST_LENGTH) return false;
+    for (const char *p = s + 7; *p; p++)
+        if (!isxdigit((unsigned char)*p)) return false;
+    return true;
 }
 
 /* The digest of a config value: the key itself, or "sha256:<hex>". */
 static void digest_of(const char *secret, unsigned char out[SHA256_DIGEST_LENGTH])
 {
-    if (strncmp(secret, "sha256:", 7) == 0 && strlen(secret) == 7 + 2 * SHA256_DIGEST_LENGTH) {
+    if (is_digest(secret)) {
         for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
             out[i] = (unsigned char)(hexval(secret[7 + 2 * i]) << 4 | hexval(secret[8 + 2 * i]));
         return;

@@ -58,7 +58,8 @@ static const struct config_key keys[] = {
      "loopback or a private network.", 0},
     {"api_key", KT_STRING_LIST, OFF(api_keys), "", 0, 0, true,
      "Admin API keys accepted in 'Authorization: Bearer <key>', separated by\n"
-     "commas (several keys allow rotation without downtime). Keys with a scope or\n"
+     "commas (several keys allow rotation without downtime); an item may be the\n"
+     "key's sha256:<hex> digest instead (asyncqueue --hash-key). Keys with a scope or\n"
      "a tenant are 'key.<label>' lines (see the end of this file). With no key\n"
      "at all there is no authentication, and the daemon only listens on loopback.\n"
      "Keys are reloaded on SIGHUP.", .count_off = OFF(n_api_keys)},
@@ -766,6 +767,17 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
 
 static int check_consistency(const struct config *cfg, char *err, size_t err_len)
 {
+    for (size_t i = 0; i < cfg->n_api_keys; i++) {
+        const char *k = cfg->api_keys[i];
+        if (strncmp(k, "sha256:", 7) != 0) continue;
+        bool hex = strlen(k) == 7 + 64;
+        for (const char *p = k + 7; *p && hex; p++) hex = isxdigit((unsigned char)*p);
+        if (!hex) {
+            snprintf(err, err_len, "api_key: item %zu starts with sha256: but is not followed by 64 "
+                     "hex digits (asyncqueue --hash-key prints them)", i + 1);
+            return EXIT_CONFIG;
+        }
+    }
     if (cfg->default_timeout_ms > cfg->max_timeout_ms) {
         snprintf(err, err_len, "default_timeout must not exceed max_timeout");
         return EXIT_CONFIG;

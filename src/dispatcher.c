@@ -68,7 +68,7 @@ struct transfer {
     int64_t started_ms;
     int64_t started_mono;
     const char *blocked_range;   /* set when netpolicy refused an address */
-    char host[256];              /* the host being called (changes on redirects) */
+    char host[256];              /* the host name being called, no port (changes on redirects) */
     bool follow;                 /* following redirects */
     int status;                  /* status of the response whose headers arrive */
     bool too_large;
@@ -103,6 +103,24 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* The host name the destination rules judge: the URL's host without port
+ * or brackets ("api.example.com:8443" -> "api.example.com"). */
+static void set_policy_host(struct transfer *t, const char *url)
+{
+    char *h = task_url_host(url);
+    const char *start = h;
+    size_t n;
+    if (*h == '[') {
+        start = h + 1;
+        n = strcspn(start, "]");
+    } else {
+        const char *colon = strrchr(h, ':');
+        n = colon && colon == strchr(h, ':') ? (size_t)(colon - h) : strlen(h);
+    }
+    snprintf(t->host, sizeof t->host, "%.*s", (int)n, start);
+    free(h);
+}
+
 /* A redirect is followed only if its target passes the same URL check as a
  * new task; the address it connects to is checked again in on_open_socket. */
 static bool redirect_allowed(struct transfer *t, const char *location, size_t len)
@@ -116,9 +134,7 @@ static bool redirect_allowed(struct transfer *t, const char *location, size_t le
         curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK) {
         char why[256];
         if (netpolicy_check_url(t->w->d->np, url, why, sizeof why) == NETPOLICY_URL_OK) {
-            char *h = task_url_host(url);
-            snprintf(t->host, sizeof t->host, "%s", h);
-            free(h);
+            set_policy_host(t, url);
             ok = true;
         }
     }
@@ -510,9 +526,7 @@ static void common_options(struct dispatcher *d, struct transfer *t, const char 
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)d->cfg->low_speed_limit);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)(d->cfg->low_speed_time_ms / 1000));
     }
-    char *h = task_url_host(url);
-    snprintf(t->host, sizeof t->host, "%s", h);
-    free(h);
+    set_policy_host(t, url);
     t->headers = curl_slist_append(t->headers, "Expect:"); /* no 100-continue round trip */
 }
 

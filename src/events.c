@@ -42,6 +42,7 @@ struct events {
     struct events_sub *subs;
     int n_subs;
     atomic_int active;           /* n_subs, readable without the lock */
+    atomic_llong left_at_ms;     /* when the last subscriber left (monotonic) */
     bool closing;
     bool stopping;
     pthread_t heartbeat;
@@ -120,9 +121,15 @@ void events_free(struct events *ev)
     free(ev);
 }
 
+/* Events keep being recorded for a while after the last subscriber left,
+ * so a client that reconnects with Last-Event-ID misses nothing. */
+#define RESUME_WINDOW_MS 60000
+
 bool events_active(struct events *ev)
 {
-    return atomic_load_explicit(&ev->active, memory_order_relaxed) > 0;
+    if (atomic_load_explicit(&ev->active, memory_order_relaxed) > 0) return true;
+    long long left = atomic_load_explicit(&ev->left_at_ms, memory_order_relaxed);
+    return left > 0 && util_mono_ms() - left < RESUME_WINDOW_MS;
 }
 
 void events_publish(struct events *ev, const char *tenant, char *json)
@@ -144,7 +151,8 @@ void events_wake(struct events *ev)
     pthread_mutex_unlock(&ev->lock);
 }
 
-struct events_sub *events_subscribe(struct events *ev, const char *tenant, void *arg)
+struct events_sub *events_subscribe(struct events *ev, const char *tenant, void *arg,
+                                    long long last_id)
 {
     struct events_sub *s = xcalloc(1, sizeof *s);
     s->arg = arg;
@@ -153,6 +161,10 @@ struct events_sub *events_subscribe(struct events *ev, const char *tenant, void 
     s->hello = true;
     pthread_mutex_lock(&ev->lock);
     s->next_seq = ev->next_seq;
+    /* A resume: from the event after the last one seen (events_read sends
+     * reset when that one has left the ring); an id from the future (another
+     * process) starts now. */
+    if (last_id >= 0 && (uint64_t)last_id < ev->next_seq) s->next_seq = (uint64_t)last_id + 1;
     s->next = ev->subs;
     if (ev->subs) ev->subs->prev = s;
     ev->subs = s;
@@ -171,6 +183,7 @@ void events_unsubscribe(struct events *ev, struct events_sub *s)
     if (s->next) s->next->prev = s->prev;
     ev->n_subs--;
     atomic_store(&ev->active, ev->n_subs);
+    if (ev->n_subs == 0) atomic_store(&ev->left_at_ms, util_mono_ms());
     pthread_mutex_unlock(&ev->lock);
     free(s);
 }

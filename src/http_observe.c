@@ -87,7 +87,11 @@ enum MHD_Result http_events(struct request *r)
 {
     struct http_api *api = r->api;
     if (atomic_load(&api->quiescing)) return http_unavailable(r, "the server is shutting down");
-    r->sub = events_subscribe(api->events, http_tenant(r), r);
+    const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    char *end = NULL;
+    long long last_id = last ? strtoll(last, &end, 10) : -1;
+    if (last && (end == last || *end || last_id < 0)) last_id = -1;
+    r->sub = events_subscribe(api->events, http_tenant(r), r, last_id);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_events, r, NULL);
     if (!resp) return MHD_NO;

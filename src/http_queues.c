@@ -99,6 +99,14 @@ static enum MHD_Result respond_queues(struct request *r, const char *only)
         for (size_t k = 0; k < d.n && !dp; k++)
             if (!strcmp(d.list[k].name, qs[i].name)) dp = &d.list[k];
         if (only && strcmp(only, qs[i].name) != 0) continue;
+        /* A queue exists while it has settings, tasks, or a history since
+         * start; one whose settings were deleted and that never had a task
+         * is gone. */
+        const struct queue_info *qi = &qs[i];
+        if (!qi->configured && !dp && qi->inflight == 0 && qi->accepted_total == 0 &&
+            qi->dispatched_total == 0 && qi->completed_total == 0 && qi->failed_total == 0 &&
+            qi->cancelled_total == 0)
+            continue;
         cJSON *q = queue_json(&qs[i], dp);
         if (only) one = q;
         else cJSON_AddItemToArray(list, q);

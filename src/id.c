@@ -1,20 +1,57 @@
 /*
- * id: UUIDv7 from libuuid's random UUIDs with the time stamp written over
- * the first 48 bits and the version nibble set to 7.
+ * id: UUIDv7: milliseconds, a counter, random bits; formatted by libuuid.
  */
 #include "id.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
 #include <uuid/uuid.h>
+
+#include "util.h"
+
+/* Ids made in the same millisecond sort in the order they were made: the
+ * 12 bits after the version hold a counter (RFC 9562, method 1) started at a
+ * random value each millisecond, the other 62 bits are random. The random
+ * bytes come from a per-thread buffer filled by getrandom, so an id costs
+ * no system call most of the time. */
+static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t last_ms;
+static unsigned counter;
+
+static _Thread_local unsigned char pool[4096];
+static _Thread_local size_t pool_used = sizeof pool;
+
+static void random_bytes(unsigned char *out, size_t n)
+{
+    if (pool_used + n > sizeof pool) {
+        util_random_bytes(pool, sizeof pool);
+        pool_used = 0;
+    }
+    memcpy(out, pool + pool_used, n);
+    pool_used += n;
+}
 
 void id_new(int64_t now_ms, char out[ID_LEN])
 {
     uuid_t u;
-    uuid_generate_random(u);
+    random_bytes(u, sizeof u);
+    pthread_mutex_lock(&clock_lock);
+    if (now_ms != last_ms) {
+        /* A new millisecond (or the clock stepped back: the id keeps the
+         * time it was given, as ids carry their creation time). */
+        last_ms = now_ms;
+        counter = ((unsigned)(u[6] & 0x0F) << 8 | u[7]) & 0x7FF; /* random, low in the range */
+    } else if (++counter > 0xFFF) { /* 2048+ ids in one ms: borrow the next */
+        last_ms = ++now_ms;
+        counter = 0;
+    }
+    unsigned seq = counter;
+    pthread_mutex_unlock(&clock_lock);
     uint64_t ms = (uint64_t)now_ms;
     for (int i = 0; i < 6; i++) u[i] = (unsigned char)(ms >> (40 - 8 * i));
-    u[6] = (unsigned char)(0x70 | (u[6] & 0x0F)); /* version 7 */
+    u[6] = (unsigned char)(0x70 | (seq >> 8)); /* version 7 and the counter's top bits */
+    u[7] = (unsigned char)seq;
     u[8] = (unsigned char)(0x80 | (u[8] & 0x3F)); /* RFC 4122 variant */
     uuid_unparse_lower(u, out);
 }

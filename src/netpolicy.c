@@ -289,6 +289,12 @@ enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const 
     } else if (inet_pton(AF_INET6, lit, &v6.sin6_addr) == 1) {
         v6.sin6_family = AF_INET6;
         sa = (const struct sockaddr *)&v6;
+    } else if (lit[strspn(lit, "0123456789abcdefxABCDEFX.")] == '\0' &&
+               inet_aton(lit, &v4.sin_addr) != 0) {
+        /* Shorthand libcurl did not normalise (it was percent-encoded):
+         * the resolver reads "127.0.1" or "12" as an address all the same. */
+        v4.sin_family = AF_INET;
+        sa = (const struct sockaddr *)&v4;
     }
     const char *range = sa ? netpolicy_check_addr(np, NULL, sa) : NULL;
     if (range) {

@@ -184,33 +184,4 @@ test('the systemd unit is hardened and systemd-analyze verifies it', {
   assert.ok(Number(m[1]) <= 2.0, `exposure ${m[1]} ${m[2]} is at most 2.0`);
 });
 
-test('deploy/nginx.conf passes nginx -t', {
-  skip: has('nginx', ['-v']) ? false : 'nginx is not installed',
-}, () => {
-  const dir = join(tmp.dir, 'nginx');
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const cert = sh('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=queue.example.com',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
-  assert.equal(cert.status, 0, cert.stderr);
-  const site = readFileSync(join(dest, 'usr/share/doc/asyncqueue/nginx.conf'), 'utf8')
-    .replace('/etc/letsencrypt/live/queue.example.com/fullchain.pem', join(dir, 'cert.pem'))
-    .replace('/etc/letsencrypt/live/queue.example.com/privkey.pem', join(dir, 'key.pem'));
-  writeFileSync(join(dir, 'site.conf'), site);
-  const t = join(dir, 'tmp');
-  writeFileSync(join(dir, 'nginx.conf'), `pid ${join(dir, 'nginx.pid')};
-error_log stderr;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${t}/body; proxy_temp_path ${t}/proxy; fastcgi_temp_path ${t}/fastcgi;
-  uwsgi_temp_path ${t}/uwsgi; scgi_temp_path ${t}/scgi;
-  include ${join(dir, 'site.conf')};
-}
-`);
-  const r = sh('nginx', ['-t', '-p', dir, '-c', join(dir, 'nginx.conf')]);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /syntax is ok/);
-  // The proxy must outwait the longest long-poll (max_wait, 300 s).
-  const read = Number(site.match(/proxy_read_timeout (\d+)s;/)[1]);
-  assert.ok(read > 300, `proxy_read_timeout ${read}s is above max_wait`);
-});
+// deploy/nginx.conf itself is run with real nginx in sec-nginx.test.mjs.

@@ -176,9 +176,7 @@ test('hostile request bodies answer their 4xx and store nothing', async (t) => {
   assert.equal(await countTasks(d.db), 6);
 });
 
-test('raw control characters inside JSON strings (NUL, LF) are invalid JSON, not truncated or kept', {
-  todo: 'bug: cJSON accepts raw bytes 0x00-0x1f inside strings (RFC 8259 forbids them); a raw NUL silently cuts the string ("http://h/x\\0evil" is stored as "http://h/x", a header value "v\\0\\r\\nX: 1" as "v")',
-}, async (t) => {
+test('raw control characters inside JSON strings (NUL, LF) are invalid JSON, not truncated or kept', async (t) => {
   const d = await daemon(t);
   const target = 'http://127.0.0.1:9/x';
   const raw = (...parts) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));

@@ -168,8 +168,12 @@ test('a body over client_max_body_size gets nginx\'s 413 and never reaches the d
   const big = JSON.stringify({ callbackUrl: env.target.url('/big'), metadata: 'x'.repeat(1024 * 1024 + 10) });
   const r = await request(`${env.https}/v1/tasks`, { method: 'POST', ca: env.ca, headers: auth, body: big });
   assert.equal(r.status, 413);
-  assert.match(r.headers['content-type'], /text\/html/, 'nginx answered, not the daemon (which answers JSON)');
-  assert.match(r.text, /413 Request Entity Too Large/);
+  // nginx answered (the daemon's message names max_body_bytes), in the
+  // daemon's error shape.
+  assert.match(r.headers['content-type'], /application\/json/);
+  const body = JSON.parse(r.text);
+  assert.equal(body.error.code, 'body_too_large');
+  assert.match(body.error.message, /client_max_body_size/);
   assert.equal(await countTasks(env.d.db), before);
 });
 

@@ -50,6 +50,19 @@ static void layout_is_uuid_v7(void **state)
     }
 }
 
+/* Many ids in the same millisecond still sort in the order they were made. */
+static void ids_of_one_millisecond_sort_in_order(void **state)
+{
+    (void)state;
+    char prev[ID_LEN], next[ID_LEN];
+    id_new(1795860742999LL, prev);
+    for (int i = 0; i < 1500; i++) {
+        id_new(1795860742999LL, next);
+        if (strcmp(prev, next) >= 0) fail_msg("%s then %s", prev, next);
+        memcpy(prev, next, ID_LEN);
+    }
+}
+
 static void ids_sort_by_time(void **state)
 {
     (void)state;
@@ -117,6 +130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(layout_is_uuid_v7),
         cmocka_unit_test(ids_sort_by_time),
+        cmocka_unit_test(ids_of_one_millisecond_sort_in_order),
         cmocka_unit_test(ids_in_one_millisecond_differ),
         cmocka_unit_test(valid_ids),
         cmocka_unit_test(invalid_ids),

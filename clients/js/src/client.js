@@ -261,7 +261,11 @@ class Tasks {
 
   /** Replays every final task matching filter (default status: failed); returns { retried }. */
   async retryMany(filter = {}, options = {}) {
-    return this._client.request('POST', '/v1/tasks/retry', { body: filterBody(filter), ...options });
+    const body = filterBody(filter);
+    // The daemon wants a filter said out loud; with none, this means the
+    // dead-letter list (failed tasks), as documented.
+    if (Object.keys(body).length === 0) body.status = ['failed'];
+    return this._client.request('POST', '/v1/tasks/retry', { body, ...options });
   }
 }
 

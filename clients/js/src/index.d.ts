@@ -211,6 +211,8 @@ export interface QueueSettings {
 }
 
 export interface QueueCounts {
+  accepted: number;
+  cancelled: number;
   dispatched: number;
   completed: number;
   failed: number;
