@@ -654,14 +654,27 @@ function bindTasks() {
 
 // ---------------------------------------------------------------- task detail
 
+// One refresh timer: a later, lazier request (the 10 s look while a task
+// runs) never postpones a sooner one (an event that just arrived).
 let detailTimer = null;
+let detailDue = 0;
 function refreshDetailSoon(ms) {
+  const due = Date.now() + ms;
+  if (detailTimer && detailDue <= due) return;
   clearTimeout(detailTimer);
-  detailTimer = setTimeout(() => { if (state.detailId) loadDetail(state.detailId, false); }, ms);
+  detailDue = due;
+  detailTimer = setTimeout(() => {
+    detailTimer = null;
+    if (state.detailId) loadDetail(state.detailId, false);
+  }, ms);
 }
 
+// Loads can overlap; only the newest one may render, so an answer that was
+// read before an event never paints over the one read after it.
+let detailLoads = 0;
 async function loadDetail(id, fresh) {
   const box = $('#task-detail');
+  const seq = ++detailLoads;
   if (fresh) {
     box.replaceChildren(h('h1', { id: 'task-title', tabindex: '-1' }, 'Task ', h('span', { class: 'mono' }, id)),
       h('p', { class: 'muted' }, 'Loading…'));
@@ -673,7 +686,7 @@ async function loadDetail(id, fresh) {
       api('GET', `/v1/tasks/${id}/attempts`),
     ]);
   } catch (e) {
-    if (state.detailId !== id) return;
+    if (state.detailId !== id || seq !== detailLoads) return;
     if (e instanceof ApiError && e.status === 404) {
       box.replaceChildren(h('h1', { id: 'task-title', tabindex: '-1' }, 'Task not found'),
         h('p', {}, `No task has the id ${id} (or this key may not see it).`));
@@ -684,7 +697,7 @@ async function loadDetail(id, fresh) {
     }
     return;
   }
-  if (state.detailId !== id) return;
+  if (state.detailId !== id || seq !== detailLoads) return;
   state.detail = task;
   // Keep the list in step with what the detail shows.
   const row = state.rows.get(id);
