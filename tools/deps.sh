@@ -6,7 +6,10 @@ set -eu
 
 pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-openssl-dev
             libsqlite3-dev libcjson-dev uuid-dev libssl-dev"
-pkgs_test="libcmocka-dev valgrind sqlite3 curl"
+# sqlite3: the fault checker reads the database; e2fsprogs (mkfs.ext4,
+# chattr) and mount: the small file system of the disk-full test; faketime:
+# the wall-clock jump test (libfaketime).
+pkgs_test="libcmocka-dev valgrind sqlite3 curl e2fsprogs mount faketime"
 
 want=""
 for group in "$@"; do

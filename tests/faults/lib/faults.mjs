@@ -10,7 +10,9 @@
 // t.after.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import {
+  mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync, readFileSync, readdirSync, statSync, readlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,13 +68,15 @@ export const mono = () => Number(process.hrtime.bigint() / 1000000n);
  *   env        extra environment (ASYNCQUEUE_* from the outer environment are dropped)
  *   nofile     run under `ulimit -n nofile` (soft and hard, so the daemon cannot raise it)
  *   logLevel   'debug' for --log-level debug (else info: the port is read from an info line)
+ *   quiet      --log-level warn; the port is then found through /proc
  * Returns { url, port, pid, proc, logs(), stop(signal, timeout), kill(), alive() }.
  */
 export async function startDaemon(opts) {
-  // The port is read from the 'asyncqueue.started' line, an info line, so
-  // the log level stays at info (or debug).
+  // The port is read from the 'asyncqueue.started' line, an info line; a
+  // quiet daemon (warn) is found through /proc instead.
+  const level = opts.quiet ? 'warn' : opts.logLevel === 'debug' ? 'debug' : 'info';
   const args = ['--listen', '127.0.0.1:0', '--db', opts.db, '--allow-private-targets',
-    '--log-level', opts.logLevel === 'debug' ? 'debug' : 'info', ...(opts.args ?? [])];
+    '--log-level', level, ...(opts.args ?? [])];
   const env = { ...process.env, ...(opts.env ?? {}) };
   for (const k of Object.keys(env)) {
     if (k.startsWith('ASYNCQUEUE_') && !(opts.env && k in opts.env)) delete env[k];
@@ -101,6 +105,7 @@ export async function startDaemon(opts) {
   try {
     port = await waitFor(() => {
       if (exitInfo) throw new Error(`daemon exited (${JSON.stringify(exitInfo)}):\n${logs().slice(-4000)}`);
+      if (opts.quiet) return listeningPort(proc.pid);
       const m = logs().match(/asyncqueue\.started .*port=(\d+)/);
       return m ? Number(m[1]) : null;
     }, { timeout: opts.startTimeout ?? 15000, what: 'the daemon to start' });
@@ -129,6 +134,25 @@ export async function startDaemon(opts) {
       return exited;
     },
   };
+}
+
+/** The TCP port pid listens on (its first listening socket), from /proc; null if none yet. */
+export function listeningPort(pid) {
+  let inodes;
+  try {
+    inodes = new Set(readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try { return readlinkSync(`/proc/${pid}/fd/${fd}`).match(/^socket:\[(\d+)\]$/)?.[1]; } catch { return null; }
+    }).filter(Boolean));
+  } catch { return null; }
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(table, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9])) return parseInt(f[1].split(':')[1], 16);
+    }
+  }
+  return null;
 }
 
 /** Reads /proc/<pid> for RSS (KiB), threads, open fds and CPU ticks. */
