@@ -112,6 +112,14 @@ test('webhooks: taken twice is reported; for a task not final, an unknown id, or
   assert.deepEqual(r.webhooksUndelivered, ['b']);
 });
 
+test('rows a half-done write leaves behind are failures', () => {
+  const run = clean();
+  run.dbData.halfStored = { keyWithoutTask: 1, taskWithoutKey: 0, attemptWithoutTask: 0, webhookWithoutTask: 0, finalWithoutOutbox: 0 };
+  const r = check(run);
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.halfStored, ['keyWithoutTask: 1']);
+});
+
 test('the CLI reads a real database and JSON-lines logs, and exits 1 on a lost task', (t) => {
   const tmp = tempDir('aq-checker-');
   t.after(() => tmp.cleanup());
@@ -120,10 +128,12 @@ test('the CLI reads a real database and JSON-lines logs, and exits 1 on a lost t
     CREATE TABLE tasks (seq INTEGER PRIMARY KEY, id TEXT, status TEXT, idempotency_key TEXT, attempts INT,
       attempts_uncounted INT, max_retries INT, webhook_url TEXT);
     CREATE TABLE attempts (task_seq INT, n INT);
-    CREATE TABLE webhooks (id TEXT, task_id TEXT, status TEXT, attempts INT);
+    CREATE TABLE webhooks (id TEXT, task_seq INT, task_id TEXT, status TEXT, attempts INT);
+    CREATE TABLE idempotency (key TEXT, request_hash TEXT, task_id TEXT, created_at INT);
     INSERT INTO tasks VALUES (1, 'a', 'completed', 'ka', 1, 0, 3, 'http://127.0.0.1/h');
     INSERT INTO attempts VALUES (1, 1);
-    INSERT INTO webhooks VALUES ('msg_a', 'a', 'delivered', 1);`]);
+    INSERT INTO webhooks VALUES ('msg_a', 1, 'a', 'delivered', 1);
+    INSERT INTO idempotency VALUES ('ka', 'h', 'a', 0);`]);
   const acc = join(tmp.dir, 'a.jsonl'), tgt = join(tmp.dir, 't.jsonl'), hooks = join(tmp.dir, 'w.jsonl');
   writeJsonl(acc, [{ key: 'ka', status: 202, id: 'a' }]);
   writeJsonl(tgt, [{ taskId: 'a', attempt: 1 }]);

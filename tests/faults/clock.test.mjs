@@ -33,8 +33,10 @@ async function setup(t, behave, args = []) {
   const tmp = tempDir('aq-clock-');
   const offset = join(tmp.dir, 'offset');
   writeFileSync(offset, '+0\n');
-  const target = await startFake(behave, { name: 'target' });
-  const daemon = await startDaemon({
+  let target = null, daemon = null;
+  t.after(async () => { if (daemon) await daemon.kill(); if (target) await target.close(); tmp.cleanup(); });
+  target = await startFake(behave, { name: 'target' });
+  daemon = await startDaemon({
     db: join(tmp.dir, 'aq.db'),
     env: {
       LD_PRELOAD: LIB, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1',
@@ -42,7 +44,6 @@ async function setup(t, behave, args = []) {
     },
     args: ['--retry-jitter', 'false', '--lease-grace', '1s', ...args],
   });
-  t.after(async () => { await daemon.kill(); await target.close(); tmp.cleanup(); });
   const jump = (s) => writeFileSync(offset, `${s >= 0 ? '+' : ''}${s}\n`);
   const client = new Client();
   return { daemon, target, client, jump };

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   LONG, startDaemon, startFake, Client, request, tempDir, waitFor, recordResult, procStats, drain, saveRun,
-  sleep, mono, pool, sql,
+  sleep, mono, pool, sql, dbProgress,
 } from './lib/faults.mjs';
 import { check, formatReport } from './lib/checker.mjs';
 
@@ -18,28 +18,31 @@ const NOFILE = 64;
 const CLIENTS = 150;
 const OVERLOAD_MS = LONG ? 30000 : 5000;
 const TICK_MS = 1000 / 100; // USER_HZ
+let fdRun = null;
 
 test(`file descriptors run out (ulimit -n ${NOFILE}, ${CLIENTS} clients): keeps serving, recovers without restart`,
   { timeout: LONG ? 300000 : 120000 }, async (t) => {
     const tmp = tempDir('aq-fds-');
     const db = join(tmp.dir, 'aq.db');
-    const target = await startFake(() => ({ status: 200, delayMs: 800 }), { name: 'target' });
-    const receiver = await startFake(() => ({ status: 200 }), { name: 'receiver' });
-    const daemon = await startDaemon({
+    let target = null, receiver = null, daemon = null;
+    t.after(async () => {
+      if (daemon) await daemon.kill();
+      if (target) await target.close();
+      if (receiver) await receiver.close();
+      tmp.cleanup();
+    });
+    target = await startFake(() => ({ status: 200, delayMs: 800 }), { name: 'target' });
+    receiver = await startFake(() => ({ status: 200 }), { name: 'receiver' });
+    daemon = await startDaemon({
       db, nofile: NOFILE,
       args: ['--retry-base', '200ms', '--retry-cap', '1s', '--retry-jitter', 'false', '--lease-grace', '1s',
         '--webhook-schedule', Array(60).fill('250ms').join(',')],
     });
-    t.after(async () => {
-      await daemon.kill();
-      await target.close();
-      await receiver.close();
-      tmp.cleanup();
-    });
     const pid = daemon.pid;
     const client = new Client();
+    // The default retries (3): what a client that sets none gets.
     const body = (key) => ({ callbackUrl: target.url('/slow'), webhookUrl: receiver.url('/hook'),
-      payload: { key }, retries: 20, timeout: 5 });
+      payload: { key }, timeout: 5 });
     const base = procStats(pid);
 
     // Overload.
@@ -82,15 +85,28 @@ test(`file descriptors run out (ulimit -n ${NOFILE}, ${CLIENTS} clients): keeps 
       assert.equal(r.status, 202, `create ${i} after recovery: ${r.status} ${JSON.stringify(r.body)}`);
       newIds.push(r.body.id);
     }
-    await waitFor(() => newIds.every((id) => target.log.some((c) => c.taskId === id)),
-      { timeout: 60000, interval: 100, what: 'the targets of the new tasks to be called' });
+    // The backlog the overload left is worked off first (in due order), the
+    // new tasks with it; the drain bound scales with how much was accepted.
+    const backlog = dbProgress(db).open;
+    const d = await drain(db, { timeout: 60000 + backlog * 100 });
+    const newTasks = sql(db, `SELECT id, status, attempts, error_code AS code FROM tasks WHERE idempotency_key LIKE 'new-%'`);
+    const newCalled = newIds.filter((id) => target.log.some((c) => c.taskId === id)).length;
+    // Once the backlog is gone, tasks must run normally again: same process.
+    const laterIds = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await client.create(daemon.url, `later-${i}`, body(`later-${i}`));
+      assert.equal(r.status, 202, `create ${i} after the drain: ${r.status}`);
+      laterIds.push(r.body.id);
+    }
+    const later = await drain(db, { timeout: 30000 });
+    const laterTasks = sql(db, `SELECT status FROM tasks WHERE idempotency_key LIKE 'later-%'`).map((x) => x.status);
+    const laterCalled = laterIds.filter((id) => target.log.some((c) => c.taskId === id)).length;
     // CPU while idle after the storm: a daemon spinning on a failing accept() shows here.
     await sleep(200);
     const idle0 = procStats(pid);
     await sleep(2000);
     const idle1 = procStats(pid);
     const idleCpuPct = ((idle1.cpuTicks - idle0.cpuTicks) * TICK_MS) / 2000 * 100;
-    const d = await drain(db, { timeout: 90000 });
     assert.equal(daemon.pid, pid, 'no restart');
     const exit = await daemon.stop('SIGTERM');
 
@@ -118,13 +134,22 @@ test(`file descriptors run out (ulimit -n ${NOFILE}, ${CLIENTS} clients): keeps 
       overloadStatuses: statuses, createsPerSecDuringOverload: Math.round(overload.filter((e) => e.status === 202).length / (OVERLOAD_MS / 1000)),
       cpuPctDuringOverload: cpuOverload === null ? null : Math.round(cpuOverload),
       idleCpuPctAfter: Math.round(idleCpuPct), recoverCreateMs: Math.round(recoverMs),
+      backlogWhenLoadStopped: backlog, newTasks: newTasks.map((x) => `${x.status}/${x.attempts}${x.code ? '/' + x.code : ''}`),
+      newTasksCalled: newCalled, laterTasks, laterCalled, laterDrainMs: Math.round(later.ms),
+      statusesAtEnd: r.summary.statuses,
+      failedWithoutContact: sql(db, "SELECT id FROM tasks WHERE status = 'failed' AND error_code = 'connection_failed'")
+        .filter((x) => !target.log.some((c) => c.taskId === x.id)).length,
       drained: d.drained, drainMs: Math.round(d.ms), exitCode: exit.code,
       logWarnings: errs, attemptErrors, checker: { summary: r.summary, failures: r.failures },
     };
     result.evidence = saveRun('fds', { client, target, receiver, db, logs });
     recordResult('fd-exhaustion', result);
+    fdRun = result;
 
     assert.ok(overload.some((e) => e.status === 202), 'some creates were served during the overload');
+    assert.ok(d.drained, `the backlog of ${backlog} tasks did not drain: ${JSON.stringify(d.progress)}`);
+    assert.equal(laterCalled, laterIds.length, `after the drain only ${laterCalled} of 10 new tasks reached their target`);
+    assert.deepEqual(laterTasks, Array(10).fill('completed'), 'after the drain new tasks complete');
     assert.ok(result.peakFds >= NOFILE - 8, `the overload did not reach the limit (peak ${result.peakFds} fds)`);
     assert.ok(idleCpuPct < 25, `the daemon uses ${idleCpuPct.toFixed(0)} % CPU idle after the overload`);
     assert.equal(r.failures.lost, 0, report);
@@ -134,6 +159,16 @@ test(`file descriptors run out (ulimit -n ${NOFILE}, ${CLIENTS} clients): keeps 
     assert.equal(exit.code, 0);
   });
 
+test('fds run out: tasks accepted during the overload, and those queued behind it, reach their targets',
+  { todo: 'bug: the backlog is claimed up to max_inflight (10000 by default, far above the fd limit); every call ' +
+    'past the free descriptors fails at once with EMFILE, recorded as connection_failed and counted as a retry, so ' +
+    'within seconds most of the backlog, and tasks created after the load stopped, end failed without their ' +
+    'target ever being called' }, () => {
+    assert.ok(fdRun, 'the overload scenario ran');
+    assert.equal(fdRun.failedWithoutContact, 0, `${fdRun.failedWithoutContact} tasks failed with connection_failed, their target never called`);
+    assert.equal(fdRun.newTasksCalled, 10, `tasks created right after the overload: ${fdRun.newTasks.join(', ')}`);
+  });
+
 test('descriptors taken by slow calls: a task to a healthy target is not failed for the daemon\'s own EMFILE',
   { timeout: 120000, todo: 'bug: when socket() fails with EMFILE (the daemon\'s own limit) the attempt is recorded ' +
     'as connection_failed ("Failed to connect to 127.0.0.1 port N after 0 ms") and counts against the task\'s ' +
@@ -141,10 +176,11 @@ test('descriptors taken by slow calls: a task to a healthy target is not failed 
   async (t) => {
     const tmp = tempDir('aq-emfile-');
     const db = join(tmp.dir, 'aq.db');
-    const target = await startFake((rec) => (rec.body.includes('"hang"') ? { hang: true } : { status: 200 }),
+    let target = null, daemon = null;
+    t.after(async () => { if (daemon) await daemon.kill(); if (target) await target.close(); tmp.cleanup(); });
+    target = await startFake((rec) => (rec.body.includes('"hang"') ? { hang: true } : { status: 200 }),
       { name: 'target' });
-    const daemon = await startDaemon({ db, nofile: 40, args: ['--retry-base', '200ms', '--retry-jitter', 'false'] });
-    t.after(async () => { await daemon.kill(); await target.close(); tmp.cleanup(); });
+    daemon = await startDaemon({ db, nofile: 40, args: ['--retry-base', '200ms', '--retry-jitter', 'false'] });
     const client = new Client();
     // The healthy task runs half a second from now, when the slow calls hold every descriptor.
     const ok = await client.create(daemon.url, 'ok', { callbackUrl: target.url('/ok'), delay: 0.5, retries: 2, timeout: 5 });

@@ -21,19 +21,19 @@ test(`SIGTERM under load exits 0 within shutdown_grace, nothing lost (${ROUNDS} 
   { timeout: LONG ? 10 * 60000 : 90000 }, async (t) => {
     const tmp = tempDir('aq-sigterm-');
     const db = join(tmp.dir, 'aq.db');
-    let n = 0;
-    // Every 5th call takes longer than the grace period.
-    const target = await startFake(() => (++n % 5 === 0
-      ? { status: 200, delayMs: GRACE_MS + 1500 }
-      : { status: 200, delayMs: 100 + (n * 37) % 900 }), { name: 'target' });
-    const receiver = await startFake(() => ({ status: 200 }), { name: 'receiver' });
-    let daemon = null;
+    let target = null, receiver = null, daemon = null;
     t.after(async () => {
       if (daemon) await daemon.kill();
-      await target.close();
-      await receiver.close();
+      if (target) await target.close();
+      if (receiver) await receiver.close();
       tmp.cleanup();
     });
+    let n = 0;
+    // Every 5th call takes longer than the grace period.
+    target = await startFake(() => (++n % 5 === 0
+      ? { status: 200, delayMs: GRACE_MS + 1500 }
+      : { status: 200, delayMs: 100 + (n * 37) % 900 }), { name: 'target' });
+    receiver = await startFake(() => ({ status: 200 }), { name: 'receiver' });
     const args = ['--shutdown-grace', `${GRACE_MS}ms`, '--retry-base', '100ms', '--retry-jitter', 'false',
       '--webhook-schedule', Array(20).fill('200ms').join(','), '--lease-grace', '1s'];
     const client = new Client();

@@ -4,15 +4,16 @@
 // leaks show in: RSS, open files (/proc/<pid>/fd), threads, the WAL file's
 // size, and the p99 accept latency (as the client saw it, and as the
 // daemon's own histogram says). Flat lines are expected: the slope of each
-// is fitted and judged. At the end everything drains, the daemon stops with
-// SIGTERM, and the checker counts every task of the run.
+// is fitted (Theil-Sen) and judged. At the end everything drains, the daemon
+// stops with SIGTERM, and the checker counts every task of the run.
 //
 //   node tests/faults/soak.mjs [--minutes 30] [--rate N] [--sample-seconds 5]
 //
 // --rate skips the capacity ramp and sends N creates a second. The result
 // goes to build/faults/results/soak.json; tests/faults/report.mjs turns it,
 // with the fault results, into docs/reliability.md. Exits 1 when the
-// checker fails, the daemon dies or does not exit 0, or a line is not flat.
+// checker fails, the daemon dies or does not exit 0, the run does not drain,
+// or a leak line (RSS, threads, WAL, non-socket descriptors) rises.
 import { spawn, execFile } from 'node:child_process';
 import { createWriteStream, statSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -183,7 +184,8 @@ while (mono() < endAt && daemon.alive()) {
     const wal = existsSync(`${db}-wal`) ? statSync(`${db}-wal`).size : 0;
     const dbSize = existsSync(db) ? statSync(db).size : 0;
     const s = {
-      t: Math.round((now - startAt) / 1000), rssMiB: +(ps.rssKiB / 1024).toFixed(1), fds: ps.fds, threads: ps.threads,
+      t: Math.round((now - startAt) / 1000), rssMiB: +(ps.rssKiB / 1024).toFixed(1), fds: ps.fds, fileFds: ps.fileFds,
+      sockets: ps.sockets, threads: ps.threads,
       walMiB: +(wal / 1048576).toFixed(2), dbMiB: +(dbSize / 1048576).toFixed(1),
       sentPerS: Math.round(window.sent / (SAMPLE_MS / 1000)), acceptedPerS: Math.round(window.ok / (SAMPLE_MS / 1000)),
       completedPerS: Math.round((m1.completed - m0.completed) / (SAMPLE_MS / 1000)),
@@ -218,31 +220,47 @@ await once(fakes, 'exit');
 
 // ---------------------------------------------------------------- verdict
 
-/** Least-squares slope (per minute) of y over t (seconds). */
+/**
+ * Slope (per minute) of y over t (seconds), by Theil-Sen: the median of the
+ * slopes between all pairs of samples, so a few spikes (another job on the
+ * machine, a checkpoint) do not tilt the line the way least squares would.
+ */
 function fit(xs, ys) {
   const n = xs.length;
-  if (n < 3) return { slopePerMin: 0, mean: ys[0] ?? 0 };
-  const mx = xs.reduce((a, b) => a + b, 0) / n, my = ys.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0;
-  for (let i = 0; i < n; i++) { sxy += (xs[i] - mx) * (ys[i] - my); sxx += (xs[i] - mx) ** 2; }
-  return { slopePerMin: sxx ? (sxy / sxx) * 60 : 0, mean: my };
+  const mean = n ? ys.reduce((a, b) => a + b, 0) / n : 0;
+  if (n < 3) return { slopePerMin: 0, mean };
+  const slopes = [];
+  for (let i = 0; i < n; i++) for (let k = i + 1; k < n; k++) if (xs[k] !== xs[i]) slopes.push((ys[k] - ys[i]) / (xs[k] - xs[i]));
+  slopes.sort((a, b) => a - b);
+  const m = slopes.length >> 1;
+  const med = slopes.length % 2 ? slopes[m] : (slopes[m - 1] + slopes[m]) / 2;
+  return { slopePerMin: med * 60, mean };
 }
-// Warm-up (caches filling, pools opening) is left out: the first minute or 10 %.
-const warm = Math.min(60, (MINUTES * 60) / 10);
+// Warm-up is left out: SQLite's page caches (16 MB a connection) fill as the
+// database grows, so RSS climbs for the first minute or so. The first 2
+// minutes, or the first 20 % of a shorter run.
+const warm = Math.min(120, (MINUTES * 60) / 5);
 const steady = samples.filter((s) => s.t >= warm);
 const spanMin = steady.length ? (steady.at(-1).t - steady[0].t) / 60 : 0;
 // A line is flat when its fitted change over the steady part is within the
 // tolerance: a share of its mean, or an absolute floor for small counts.
-const tolerances = { rssMiB: [0.10, 4], fds: [0.10, 3], threads: [0, 1], walMiB: [0.25, 4], p99Ms: [0.5, 5], serverP99Ms: [0.5, 5] };
+// Leaks show in RSS, threads, the WAL and descriptors that are not sockets
+// (files, pipes, eventfds): those decide the verdict. Sockets follow the
+// clients' connections and latency follows the machine's other work: they
+// are judged and reported, but do not fail the soak.
+const tolerances = {
+  rssMiB: [0.10, 4, true], fileFds: [0, 2, true], threads: [0, 1, true], walMiB: [0.25, 4, true],
+  sockets: [0.5, 20, false], p99Ms: [0.5, 10, false], serverP99Ms: [0.5, 10, false],
+};
 const lines = {};
-for (const [k, [rel, abs]] of Object.entries(tolerances)) {
+for (const [k, [rel, abs, gates]] of Object.entries(tolerances)) {
   const pts = steady.filter((s) => s[k] !== null && s[k] !== undefined);
   const f = fit(pts.map((s) => s.t), pts.map((s) => s[k]));
   const change = f.slopePerMin * spanMin;
   const limit = Math.max(abs, rel * Math.abs(f.mean));
   lines[k] = { slopePerMin: +f.slopePerMin.toFixed(4), changeOverRun: +change.toFixed(3), mean: +f.mean.toFixed(3),
     min: Math.min(...pts.map((s) => s[k])), max: Math.max(...pts.map((s) => s[k])), limit: +limit.toFixed(3),
-    verdict: Math.abs(change) <= limit ? 'flat' : change > 0 ? 'rising' : 'falling' };
+    verdict: Math.abs(change) <= limit ? 'flat' : change > 0 ? 'rising' : 'falling', gates };
 }
 
 log('checking every task of the run');
@@ -250,7 +268,7 @@ const r = check({ accepted: readJsonl(files.accepted), db, target: readJsonl(fil
 log(formatReport(r));
 const cpuSecs = samples.length > 1 ? (samples.at(-1).cpuTicks - samples[0].cpuTicks) / 100 : 0;
 const result = {
-  ok: r.ok && !died && exit.code === 0 && drained && Object.values(lines).every((l) => l.verdict !== 'rising'),
+  ok: r.ok && !died && exit.code === 0 && drained && Object.values(lines).every((l) => !l.gates || l.verdict !== 'rising'),
   minutes: MINUTES, sampleSeconds: SAMPLE_MS / 1000, ratePerS: rate, ramp, warmupSeconds: warm,
   daemonDied: died, exitCode: exit.code, drained,
   totals: {

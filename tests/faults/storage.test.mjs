@@ -19,11 +19,11 @@ const noFs = smallFsUnavailable();
 test('disk full: 503 + Retry-After while full, recovers by itself when space returns',
   { skip: noFs ?? false, timeout: 180000 }, async (t) => {
     const fs = makeSmallFs(8);
-    t.after(() => fs.cleanup());
     let filler = 0;
     await storageFault(t, {
       name: 'disk-full',
       dir: fs.dir,
+      cleanup: () => fs.cleanup(),
       padBytes: 4096, // uses the space up faster
       inject: () => { filler = fs.fill(); return { availAfterFill: fs.avail() }; },
       heal: () => fs.unfill(),
@@ -39,11 +39,11 @@ test('read-only database file (chattr +i): 503 while it lasts, recovers when wri
     // file is left alone: SQLite maps it, and a refused write there is a
     // SIGBUS, which is not the fault under test.
     const fs = makeSmallFs(16);
-    t.after(() => fs.cleanup());
     const files = (db) => [db, `${db}-wal`].filter((f) => existsSync(f));
     await storageFault(t, {
       name: 'read-only',
       dir: fs.dir,
+      cleanup: () => fs.cleanup(), // also clears the immutable flags
       inject: (db) => {
         const fsFiles = files(db);
         const r = spawnSync('chattr', ['+i', ...fsFiles], { encoding: 'utf8' });
@@ -61,13 +61,12 @@ test('read-only database file (chattr +i): 503 while it lasts, recovers when wri
 test('database locked by another process past --busy-timeout: 503, recovers on release',
   { timeout: 180000 }, async (t) => {
     const tmp = tempDir('aq-locked-');
-    t.after(() => tmp.cleanup());
     let lock = null;
-    t.after(async () => { if (lock) await lock.release(); });
     let heldMs = 0, t0 = 0;
     await storageFault(t, {
       name: 'db-locked',
       dir: tmp.dir,
+      cleanup: async () => { if (lock) await lock.release(); tmp.cleanup(); },
       args: ['--busy-timeout', '200ms'],
       inject: async (db) => { lock = await holdWriteLock(db); t0 = Date.now(); return lock; },
       heal: async (l) => { await l.release(); heldMs = Date.now() - t0; lock = null; },
@@ -83,9 +82,9 @@ test('database locked past --busy-timeout with many creates waiting: each is ref
   async (t) => {
     const tmp = tempDir('aq-locked-latency-');
     const db = join(tmp.dir, 'aq.db');
-    const daemon = await startDaemon({ db, args: ['--busy-timeout', '200ms'] });
-    let lock = null;
-    t.after(async () => { if (lock) await lock.release(); await daemon.kill(); tmp.cleanup(); });
+    let lock = null, daemon = null;
+    t.after(async () => { if (lock) await lock.release(); if (daemon) await daemon.kill(); tmp.cleanup(); });
+    daemon = await startDaemon({ db, args: ['--busy-timeout', '200ms'] });
     const client = new Client();
     const body = { callbackUrl: 'http://127.0.0.1:9/never', delay: 3600 };
     assert.equal((await client.create(daemon.url, 'first', body)).status, 202);
@@ -111,9 +110,9 @@ test('disk full and no new creates: /readyz stays unavailable until a write succ
     '"store.recovered ops=0": /readyz answers 200 ready while every create still fails with 503' },
   async (t) => {
     const fs = makeSmallFs(8);
-    t.after(() => fs.cleanup());
-    const daemon = await startDaemon({ db: join(fs.dir, 'aq.db') });
-    t.after(async () => { await daemon.kill(); });
+    let daemon = null;
+    t.after(async () => { if (daemon) await daemon.kill(); fs.cleanup(); });
+    daemon = await startDaemon({ db: join(fs.dir, 'aq.db') });
     const client = new Client();
     const body = { callbackUrl: 'http://127.0.0.1:9/never', delay: 3600, payload: { pad: 'x'.repeat(4096) } };
     assert.equal((await client.create(daemon.url, 'first', body)).status, 202);

@@ -17,18 +17,19 @@ const FINAL = ['completed', 'failed', 'cancelled'];
 /** A daemon, a client, and a helper to wait for one task's end. */
 async function setup(t, args = [], behave, receiverBehave) {
   const tmp = tempDir('aq-target-');
-  const target = await startFake(behave, { name: 'target' });
-  const receiver = receiverBehave ? await startFake(receiverBehave, { name: 'receiver' }) : null;
-  const daemon = await startDaemon({
+  let target = null, receiver = null, daemon = null;
+  t.after(async () => {
+    if (daemon) await daemon.kill();
+    if (target) await target.close();
+    if (receiver) await receiver.close();
+    tmp.cleanup();
+  });
+  target = await startFake(behave, { name: 'target' });
+  receiver = receiverBehave ? await startFake(receiverBehave, { name: 'receiver' }) : null;
+  daemon = await startDaemon({
     db: join(tmp.dir, 'aq.db'),
     args: ['--retry-base', '100ms', '--retry-jitter', 'false', '--lease-grace', '2s',
       '--webhook-secret', WEBHOOK_SECRET, ...args],
-  });
-  t.after(async () => {
-    await daemon.kill();
-    await target.close();
-    if (receiver) await receiver.close();
-    tmp.cleanup();
   });
   const client = new Client();
   const create = async (body, key = `k-${client.log.length}`) => {

@@ -25,6 +25,10 @@
 //   duplicateWebhooks webhook-ids the receiver took more than once (reported)
 //   webhooks whose task is not final, whose webhook-id is not the stored one,
 //   and final tasks whose webhook never arrived (failures)
+//   halfStored        rows a half-done write leaves: an idempotency key with
+//                     no task or a keyed task with no key row, attempts or
+//                     webhooks of no task, a final task with a webhookUrl but
+//                     no outbox row (failures)
 //
 // ok is true when every failure count is zero. Lost, unexpected and stuck
 // must be zero in every fault test; duplicates are reported.
@@ -54,7 +58,17 @@ export function readDb(db) {
     'max_retries AS retries, webhook_url IS NOT NULL AS hasWebhook, ' +
     '(SELECT count(*) FROM attempts a WHERE a.task_seq = t.seq) AS attemptRows FROM tasks t;');
   const webhooks = query(db, 'SELECT id, task_id AS taskId, status, attempts FROM webhooks;');
-  return { tasks, webhooks };
+  // Rows a half-done write would leave behind. (Retention deletes keys after
+  // idempotency_window and tasks after retention; runs here are shorter.)
+  const halfStored = query(db, `SELECT
+    (SELECT count(*) FROM idempotency i WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = i.task_id)) AS keyWithoutTask,
+    (SELECT count(*) FROM tasks t WHERE t.idempotency_key IS NOT NULL
+       AND t.id NOT IN (SELECT task_id FROM idempotency)) AS taskWithoutKey,
+    (SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.seq = a.task_seq)) AS attemptWithoutTask,
+    (SELECT count(*) FROM webhooks w WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.seq = w.task_seq)) AS webhookWithoutTask,
+    (SELECT count(*) FROM tasks t WHERE t.status IN ('completed','failed','cancelled') AND t.webhook_url IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.task_seq = t.seq)) AS finalWithoutOutbox;`)[0];
+  return { tasks, webhooks, halfStored };
 }
 
 /**
@@ -204,6 +218,7 @@ export function check({ accepted = [], db, dbData, target = null, webhooks = nul
     webhookIdUnknown: new Set(webhookIdUnknown).size,
     webhookIdChanged: webhookIdChanged.length,
     webhooksUndelivered: webhooksUndelivered.length,
+    halfStored: Object.values(data.halfStored ?? {}).reduce((a, n) => a + n, 0),
   };
   const summary = {
     creates: accepted.length,
@@ -231,6 +246,7 @@ export function check({ accepted = [], db, dbData, target = null, webhooks = nul
     duplicateWebhooks: cut(duplicateWebhooks), webhookForNonFinal: cut(webhookForNonFinal),
     webhookIdUnknown: cut(webhookIdUnknown), webhookIdChanged: cut(webhookIdChanged),
     webhooksUndelivered: cut(webhooksUndelivered),
+    halfStored: Object.entries(data.halfStored ?? {}).filter(([, n]) => n > 0).map(([k, n]) => `${k}: ${n}`),
   };
 }
 

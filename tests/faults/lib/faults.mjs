@@ -155,17 +155,22 @@ export function listeningPort(pid) {
   return null;
 }
 
-/** Reads /proc/<pid> for RSS (KiB), threads, open fds and CPU ticks. */
+/** Reads /proc/<pid> for RSS (KiB), threads, open fds (and how many are sockets) and CPU ticks. */
 export function procStats(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rss = Number(status.match(/^VmRSS:\s+(\d+)/m)?.[1] ?? 0);
     const threads = Number(status.match(/^Threads:\s+(\d+)/m)?.[1] ?? 0);
-    const fds = readdirSync(`/proc/${pid}/fd`).length;
+    const fdList = readdirSync(`/proc/${pid}/fd`);
+    const fds = fdList.length;
+    let sockets = 0;
+    for (const fd of fdList) {
+      try { if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) sockets++; } catch { /* closed meanwhile */ }
+    }
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuTicks = Number(f[11]) + Number(f[12]); // utime + stime
-    return { rssKiB: rss, threads, fds, cpuTicks };
+    return { rssKiB: rss, threads, fds, sockets, fileFds: fds - sockets, cpuTicks };
   } catch {
     return null;
   }

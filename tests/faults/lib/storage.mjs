@@ -19,18 +19,22 @@ import { check, formatReport } from './checker.mjs';
 /**
  * opts: name, dir (where the db lives), inject(db) -> undo-able fault,
  * heal(), args (extra daemon flags), faultMs (how long to keep trying),
- * padBytes (payload size, to use space up faster).
+ * padBytes (payload size, to use space up faster), cleanup() (run after the
+ * daemon is dead, even on failure: unmount, release a lock).
  */
 export async function storageFault(t, opts) {
   const db = join(opts.dir, 'aq.db');
-  const target = await startFake(() => ({ status: 200, body: { ok: true } }), { name: 'target' });
-  const receiver = await startFake(() => ({ status: 200 }), { name: 'receiver' });
-  let daemon = null;
+  let daemon = null, target = null, receiver = null;
+  // One hook, registered first, in this order: the daemon dies before its
+  // file system goes.
   t.after(async () => {
     if (daemon) await daemon.kill();
-    await target.close();
-    await receiver.close();
+    if (target) await target.close();
+    if (receiver) await receiver.close();
+    if (opts.cleanup) await opts.cleanup();
   });
+  target = await startFake(() => ({ status: 200, body: { ok: true } }), { name: 'target' });
+  receiver = await startFake(() => ({ status: 200 }), { name: 'receiver' });
   daemon = await startDaemon({
     db,
     args: ['--retry-base', '100ms', '--retry-jitter', 'false', '--lease-grace', '1s',
