@@ -123,11 +123,8 @@ test(`file descriptors run out (ulimit -n ${NOFILE}, ${CLIENTS} clients): keeps 
     const logs = daemon.logs();
     const errs = {};
     for (const m of logs.matchAll(/^\S+ (?:WARN|ERROR) (\S+)/gm)) errs[m[1]] = (errs[m[1]] ?? 0) + 1;
-    const attemptErrors = {};
-    for (const m of logs.matchAll(/attempt\.end .*error=("[^"]*"|\S+)/gm)) {
-      const k = m[1].replace(/"/g, '').slice(0, 60);
-      attemptErrors[k] = (attemptErrors[k] ?? 0) + 1;
-    }
+    const attemptErrors = Object.fromEntries(sql(db, 'SELECT COALESCE(error_code, \'none\') AS code, count(*) AS n FROM attempts GROUP BY 1')
+      .map((x) => [x.code, x.n]));
     const result = {
       ok: r.ok, nofile: NOFILE, clients: CLIENTS, overloadMs: OVERLOAD_MS,
       baseFds: base.fds, peakFds: Math.max(...samples.map((s) => s.fds)), peakThreads: Math.max(...samples.map((s) => s.threads)),

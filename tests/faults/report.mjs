@@ -147,10 +147,15 @@ const fd = R['fd-exhaustion'];
 if (fd) {
   p('### File descriptors run out', '',
     `\`ulimit -n ${fd.nofile}\` (soft and hard) before exec; ${fd.clients} clients create tasks for ${fd.overloadMs / 1000} s, each task's target answers after 800 ms, with a webhook.`, '',
-    table(['fds at rest / peak', 'answers during the overload', 'daemon CPU during / idle after', 'first 202 after load stopped', 'attempt errors logged', 'drain'],
+    table(['fds at rest / peak', 'answers during the overload', 'daemon CPU during / idle after', 'first 202 after load stopped', 'attempts by error', 'backlog worked off in', '10 new tasks after that'],
       [[`${fd.baseFds} / ${fd.peakFds}`, Object.entries(fd.overloadStatuses).map(([s, n]) => `${s}: ${n}`).join(', '),
-        `${fd.cpuPctDuringOverload} % / ${fd.idleCpuPctAfter} %`, `${fd.recoverCreateMs} ms`, j(fd.attemptErrors), `${fd.drainMs} ms`]]),
+        `${fd.cpuPctDuringOverload} % / ${fd.idleCpuPctAfter} %`, `${fd.recoverCreateMs} ms`,
+        Object.entries(fd.attemptErrors).map(([s, n]) => `${s}: ${n}`).join(', '), `${fd.drainMs} ms`,
+        `${fd.laterCalled} called, ${(fd.laterTasks ?? []).filter((x) => x === 'completed').length} completed in ${fd.laterDrainMs} ms`]]),
     '', checkerLine(fd), '',
+    `What does not hold (bug 3 below, at scale): of the tasks the overload left, ${fd.failedWithoutContact} ended \`failed\` ` +
+    `with connection_failed without their target ever being called (statuses at the end: ${j(fd.statusesAtEnd)}), and the ` +
+    `10 tasks created right after the load stopped ended ${j([...new Set(fd.newTasks ?? [])])} (status/attempts/error).`, '',
     'Unanswered creates were stored: the connections waited in the listen backlog while no descriptor was free to',
     'accept them, the client gave up after 4 s, and the daemon then accepted and stored them. That is allowed',
     '(the client saw a timeout; its Idempotency-Key retry gets the same task) and the checker counts them as',
@@ -195,7 +200,7 @@ const bugs = [];
 const rz = R['disk-full-readyz'];
 bugs.push(['/readyz says ready while the disk is still full',
   'storage.test.mjs "disk full and no new creates"',
-  `Fill the disk, get one 503, then only poll /readyz: after ${rz?.firstReadyAtMs ?? '~5000'} ms it answers 200 ready (${rz?.readySamples ?? '?'} of ${rz?.samples ?? '?'} samples over 6.5 s) while a create still gets 503; the log says \`store.recovered ops=0\`. Cause: the lease sweep (every 5 s, writer.c \`run_batch\`) commits a transaction that writes nothing, which succeeds on a full disk and clears \`degraded\`. Expected: ready only after a write succeeds (e.g. do not clear \`degraded\` on a batch with no ops and no changes).`]);
+  `Fill the disk, get one 503, then only poll /readyz: after ${rz?.firstReadyAtMs ?? '~5000'} ms it answers 200 ready (${rz?.readySamples ?? '?'} of ${rz?.samples ?? '?'} samples over 6.5 s) while a create still gets 503; the log says \`store.recovered ops=0\`. Cause: the lease sweep (every 5 s, so 0–5 s after the failure; writer.c \`run_batch\`) commits a transaction that writes nothing, which succeeds on a full disk and clears \`degraded\`; the next failing create sets it again, so under traffic /readyz flaps and without traffic it stays ready. Expected: ready only after a write succeeds (e.g. do not clear \`degraded\` on a batch with no ops and no changes).`]);
 const ll = R['db-locked-latency'];
 bugs.push(['A held lock makes every waiting create wait (N + 1) × busy_timeout',
   'storage.test.mjs "database locked ... many creates waiting"',
@@ -203,7 +208,7 @@ bugs.push(['A held lock makes every waiting create wait (N + 1) × busy_timeout'
 const fr = R['fd-exhaustion-retries'];
 bugs.push(['The daemon\'s own EMFILE burns a task\'s retries and fails it as connection_failed',
   'fds.test.mjs "descriptors taken by slow calls"',
-  `Under \`ulimit -n ${fr?.nofile ?? 40}\` with 40 hanging calls, a task to a healthy target (retries 2) ended ${fr?.healthyTask?.status ?? '?'} after ${fr?.healthyTask?.attempts ?? '?'} attempts, its target never called ("${fr?.healthyTask?.message ?? ''}"); ${fr?.failedWithoutContact ?? '?'} of the 40 slow tasks failed the same way. Cause: \`on_open_socket\` returns CURL_SOCKET_BAD when \`socket()\` fails, which libcurl reports as COULDNT_CONNECT. Expected: a local resource failure is not the target's; do not count the attempt (like \`interrupted\`), back off, and say so (\`EMFILE\`) in the error.`]);
+  `Under \`ulimit -n ${fr?.nofile ?? 40}\` with 40 hanging calls, a task to a healthy target (retries 2) ended ${fr?.healthyTask?.status ?? '?'} after ${fr?.healthyTask?.attempts ?? '?'} attempts, its target never called ("${fr?.healthyTask?.message ?? ''}"); ${fr?.failedWithoutContact ?? '?'} of the 40 slow tasks failed the same way. At scale (the fd-exhaustion run above) most of a backlog is failed this way within seconds, because the writer claims up to \`max_inflight\` (10000 by default, far above the descriptor limit) at once. Cause: \`on_open_socket\` returns CURL_SOCKET_BAD when \`socket()\` fails, which libcurl reports as COULDNT_CONNECT, and the retry policy counts it. Expected: a local resource failure is not the target's: do not count the attempt (like \`interrupted\`), back off, say \`EMFILE\` in the error; and cap \`max_inflight\` (or warn at start) below RLIMIT_NOFILE minus what the HTTP side needs.`]);
 bugs.push(['A forward wall-clock jump makes a running task be called twice at once',
   'clock.test.mjs "+2 h ... no second call"',
   `Jump the wall clock 2 h forward during a 2 s call: the lease sweep (which compares \`lease_until\` with the wall clock) requeues the running task as \`interrupted\` ("lease expired") while its call is in flight, and it is claimed and called again at once: ${cf?.calls ?? 4} calls where retries=2 allows 3, ${cf?.maxConcurrentCalls ?? 2} at the same time; the interrupted attempt is recorded as lasting ${cf?.attemptDurationsMs?.[0] ?? 7200000} ms. A clock that keeps stepping forward (a VM resumed repeatedly) repeats this with no bound, since interrupted attempts do not count. Expected: a lease the daemon itself holds (the call is in its own memory) is not expired by the sweep; only leases of calls this process no longer has are.`]);
