@@ -8,7 +8,7 @@
 #   3. docs/reliability.md rewritten from the results of both.
 # SOAK_SKIP_FAULTS=1 skips step 1 (the report then shows the faults' last runs).
 # Ends with one summary line; exits non-zero if a step failed.
-set -u
+set -u -o pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
 minutes=${SOAK_MINUTES:-30}
@@ -17,7 +17,7 @@ failed=0
 faults="skipped"
 if [ "${SOAK_SKIP_FAULTS:-0}" != 1 ]; then
     printf '\n==== fault tests (long)\n'
-    if FAULTS_LONG=1 bash tools/test.sh faults "$dir" | tee build/faults-long.log | tail -n +1; then
+    if FAULTS_LONG=1 bash tools/test.sh faults "$dir" | tee build/faults-long.log; then
         faults=$(tail -1 build/faults-long.log)
     else
         faults="FAILED ($(tail -1 build/faults-long.log))"; failed=1

@@ -139,6 +139,10 @@ test(`file descriptors run out (ulimit -n ${NOFILE}, ${CLIENTS} clients): keeps 
       drained: d.drained, drainMs: Math.round(d.ms), exitCode: exit.code,
       logWarnings: errs, attemptErrors, checker: { summary: r.summary, failures: r.failures },
     };
+    // ok: what this test asserts (the EMFILE burn is the todo test's).
+    result.ok = overload.some((e) => e.status === 202) && d.drained && laterCalled === 10 &&
+      laterTasks.every((x) => x === 'completed') && idleCpuPct < 25 && exit.code === 0 &&
+      Object.entries(r.failures).every(([k, n]) => k === 'webhooksUndelivered' || n === 0);
     result.evidence = saveRun('fds', { client, target, receiver, db, logs });
     recordResult('fd-exhaustion', result);
     fdRun = result;
@@ -152,18 +156,23 @@ test(`file descriptors run out (ulimit -n ${NOFILE}, ${CLIENTS} clients): keeps 
     assert.equal(r.failures.lost, 0, report);
     assert.equal(r.failures.unexpected, 0, report);
     assert.equal(r.failures.stuck, 0, report);
-    assert.ok(r.ok, report);
+    // Webhooks given up because the daemon's own socket() failed are the
+    // EMFILE bug (the todo test below); every other count must be zero.
+    const others = Object.entries(r.failures).filter(([k, n]) => k !== 'webhooksUndelivered' && n > 0);
+    assert.deepEqual(others, [], report);
     assert.equal(exit.code, 0);
   });
 
-test('fds run out: tasks accepted during the overload, and those queued behind it, reach their targets',
+test('fds run out: tasks accepted during the overload, and those queued behind it, reach their targets and webhooks',
   { todo: 'bug: the backlog is claimed up to max_inflight (10000 by default, far above the fd limit); every call ' +
     'past the free descriptors fails at once with EMFILE, recorded as connection_failed and counted as a retry, so ' +
     'within seconds most of the backlog, and tasks created after the load stopped, end failed without their ' +
-    'target ever being called' }, () => {
+    'target ever being called; webhook deliveries burn their schedule the same way and are given up' }, () => {
     assert.ok(fdRun, 'the overload scenario ran');
     assert.equal(fdRun.failedWithoutContact, 0, `${fdRun.failedWithoutContact} tasks failed with connection_failed, their target never called`);
     assert.equal(fdRun.newTasksCalled, 10, `tasks created right after the overload: ${fdRun.newTasks.join(', ')}`);
+    assert.equal(fdRun.checker.failures.webhooksUndelivered, 0,
+      `${fdRun.checker.failures.webhooksUndelivered} webhooks given up: their deliveries failed on the daemon's own EMFILE too`);
   });
 
 test('descriptors taken by slow calls: a task to a healthy target is not failed for the daemon\'s own EMFILE',

@@ -34,7 +34,8 @@ const checkerLine = (r) => {
   return `Checker: ${s.accepted} accepted, lost **${f.lost}**, unexpected **${f.unexpected}**, stuck **${f.stuck}**; ` +
     `stored without 202 ${s.storedWithout202}; target calls ${s.targetCalls} (${s.tasksCalledMoreThanOnce} tasks called ` +
     `more than once, ${s.extraCalls} extra calls); webhook-ids taken ${s.webhookIdsTaken}, taken more than once ` +
-    `${s.duplicateWebhooks}; other failure counts ${Object.entries(f).filter(([k]) => !['lost', 'unexpected', 'stuck'].includes(k)).every(([, n]) => n === 0) ? 'all 0' : j(f)}.`;
+    `${s.duplicateWebhooks}; other failure counts: ${Object.entries(f).filter(([k, n]) => !['lost', 'unexpected', 'stuck'].includes(k) && n > 0)
+      .map(([k, n]) => `${k} ${n}`).join(', ') || 'all 0'}.`;
 };
 
 let version = '?';
@@ -154,8 +155,12 @@ if (fd) {
         `${fd.laterCalled} called, ${(fd.laterTasks ?? []).filter((x) => x === 'completed').length} completed in ${fd.laterDrainMs} ms`]]),
     '', checkerLine(fd), '',
     `What does not hold (bug 3 below, at scale): of the tasks the overload left, ${fd.failedWithoutContact} ended \`failed\` ` +
-    `with connection_failed without their target ever being called (statuses at the end: ${j(fd.statusesAtEnd)}), and the ` +
-    `10 tasks created right after the load stopped ended ${j([...new Set(fd.newTasks ?? [])])} (status/attempts/error).`, '',
+    `with connection_failed without their target ever being called (statuses at the end: ${j(fd.statusesAtEnd)}), ` +
+    (fd.newTasksCalled < 10 ? `only ${fd.newTasksCalled} of the 10 tasks created right after the load stopped reached their ` +
+      `target (${j([...new Set(fd.newTasks ?? [])])}, status/attempts/error), ` : '') +
+    `and ${fd.checker?.failures?.webhooksUndelivered ?? 0} webhooks were given up, their deliveries failing on the same ` +
+    'EMFILE until the (test-shortened) schedule ran out. The todo test pins this; the short run of the same test shows it ' +
+    'too, with the 10 tasks created right after the load stopped all failed.', '',
     'Unanswered creates were stored: the connections waited in the listen backlog while no descriptor was free to',
     'accept them, the client gave up after 4 s, and the daemon then accepted and stored them. That is allowed',
     '(the client saw a timeout; its Idempotency-Key retry gets the same task) and the checker counts them as',
@@ -241,6 +246,17 @@ if (!s) {
   'clients\' connections and latency follows the machine\'s other work, so they are reported only.', '',
   table(['metric', 'mean', 'min', 'max', 'slope / min', 'change over the run', 'limit', 'verdict', 'decides'],
     Object.entries(s.lines).map(([name, l]) => [name, l.mean, l.min, l.max, l.slopePerMin, l.changeOverRun, `±${l.limit}`, l.verdict, l.gates ? 'yes' : 'no'])), '');
+  // Where RSS stepped up, what the connections and latency did at that sample.
+  const steps = s.samples.map((x, i) => (i && x.rssMiB - s.samples[i - 1].rssMiB >= 2 ? { ...x, from: s.samples[i - 1].rssMiB } : null)).filter(Boolean);
+  if (steps.length) {
+    const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    p(`RSS stepped up ${steps.length} time(s): ` + steps.map((x) => `at ${x.t} s ${x.from} → ${x.rssMiB} MiB with ${x.sockets} ` +
+      `sockets open and p99 ${x.p99Ms} ms`).join('; ') + `, against a median of ${med(s.samples.map((x) => x.sockets))} sockets and ` +
+      `${med(s.samples.map((x) => x.p99Ms))} ms. The steps come when a latency spike makes the clients hold many connections at ` +
+      'once: each libmicrohttpd connection takes up to `http_memory_limit` (32 KiB) and memory freed afterwards stays in ' +
+      'malloc\'s arenas, so RSS follows the high-water mark of connections rather than time. Between the steps it is flat. ' +
+      'Whether it settles for good needs the full 30-minute run on a quiet machine.', '');
+  }
   const spark = (xs) => {
     const v = xs.filter((x) => x !== null && x !== undefined);
     const lo = Math.min(...v), hi = Math.max(...v);
