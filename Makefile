@@ -5,6 +5,9 @@
 #   make test       install missing packages, build, run every test (also
 #                   under AddressSanitizer + UBSan, and valgrind)
 #   make test-unit | test-integration | bench | lint | format | install | clean
+#   make faults     the fault-injection suite alone (FAULTS_LONG=1 for the long mode)
+#   make soak       long fault suite, then SOAK_MINUTES (30) of load at 70 % of
+#                   measured capacity; rewrites docs/reliability.md
 #   make SANITIZE=address,undefined   a sanitized build in build/address-undefined
 #   make fuzz       libFuzzer (clang) on the validator, the address policy and
 #                   the config parser, FUZZ_SECONDS (300) each; fuzz-bins builds them
@@ -50,7 +53,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps test-deps run test unit-bins test-unit test-integration test-asan test-valgrind \
-        check-example bench lint format install uninstall clean fuzz fuzz-bins fuzz-smoke
+        check-example bench lint format install uninstall clean fuzz fuzz-bins fuzz-smoke faults soak
 
 all: $(B)/asyncqueue
 
@@ -139,6 +142,13 @@ test-unit: $(UNIT_BIN)
 
 test-integration: $(B)/asyncqueue
 	@bash tools/test.sh integration $(B)
+
+faults: $(B)/asyncqueue
+	@bash tools/test.sh faults $(B)
+
+soak: test-deps
+	@$(MAKE) --no-print-directory all
+	@bash tools/soak.sh $(B)
 
 check-example: $(B)/asyncqueue
 	@$(B)/asyncqueue --print-config-example | diff -u asyncqueue.conf.example - \
