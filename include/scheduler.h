@@ -108,6 +108,9 @@ void scheduler_count(struct scheduler *s, const char *queue, enum scheduler_coun
 /* A task reached a final state without being claimed (cancelled while
  * queued): clears a FIFO hold on it. */
 void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq);
+/* The wall clock stepped by step_ms: FIFO holds (a retry's wait) move with
+ * it, as the store's due times do (store_shift_waits). */
+void scheduler_clock_step(struct scheduler *s, int64_t step_ms);
 
 /* Replaces in-flight counts: call scheduler_resync_begin(), then
  * scheduler_resync_add() for each (queue, host, count) running in the store. */

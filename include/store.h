@@ -74,6 +74,7 @@ struct webhook_result {
     int64_t duration_ms;
     int status_code;        /* 0 when no response */
     const char *error;      /* NULL when delivered */
+    bool uncounted;         /* the daemon could not try (its own limits): no attempt row */
 };
 
 /* The end of one target attempt, to be recorded. task holds the task as it
@@ -103,6 +104,10 @@ struct store_conn *store_conn_acquire(struct store *s);
 void store_conn_release(struct store_conn *c);
 /* The last error on this connection, for logs. */
 const char *store_conn_error(struct store_conn *c);
+/* Whether the last error was the database refusing all writes for now
+ * (locked, full, read-only, I/O) rather than one operation's fault: then
+ * retrying the operations one by one cannot help. */
+bool store_conn_unavailable(struct store_conn *c);
 
 int store_begin(struct store_conn *c);
 int store_commit(struct store_conn *c);
@@ -146,9 +151,21 @@ int store_task_finish(struct store_conn *c, const struct task_result *r, bool *a
 /* Puts running tasks back in the queue, recording their attempt as
  * interrupted with reason. Only tasks whose lease ended before
  * lease_before_ms are touched (INT64_MAX: all). Also returns delivering
- * webhooks to pending. *count receives the number of tasks requeued. */
+ * webhooks to pending. When held is not NULL it is asked about each
+ * expired lease, and one this process still holds (held returns true) is
+ * left alone. *count receives the number of tasks requeued. */
 int store_requeue_running(struct store_conn *c, int64_t now_ms, int64_t lease_before_ms,
-                          const char *reason, int *count);
+                          const char *reason, bool (*held)(void *arg, bool webhook, int64_t seq),
+                          void *held_arg, int *count);
+/* The wall clock stepped by step_ms (new minus expected; now_ms is the new
+ * time): moves the due times of queued retries, of queued work that was
+ * already due, and of pending webhooks by the same step, so waits keep
+ * their length. *tasks and *webhooks count the rows moved. */
+int store_shift_waits(struct store_conn *c, int64_t now_ms, int64_t step_ms, int *tasks,
+                      int *webhooks);
+/* Writes (and keeps, replacing the last) bytes of fresh data: succeeds only
+ * when the database takes writes that need new space. */
+int store_write_probe(struct store_conn *c, int bytes);
 int store_webhooks_claim(struct store_conn *c, int64_t now_ms, int64_t lease_ms, int limit,
                          struct webhook_msg ***out, size_t *n_out);
 /* Writes an outbox row for task t (its webhook_url) with body, due now. */

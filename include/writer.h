@@ -22,8 +22,19 @@
  *   claims those tasks (and due webhooks) and hands them over after the
  *   commit. Waiting tasks cost no polling: the writer sleeps until the
  *   scheduler's next wake time or until an op or a kick arrives.
- * - Housekeeping in the same loop: expired leases are requeued every few
- *   seconds; retention purges finished tasks in small windows.
+ * - Housekeeping in the same loop: expired leases of calls this process no
+ *   longer holds are requeued every few seconds; retention purges finished
+ *   tasks in small windows.
+ * - The wall clock may step (NTP, a resumed VM). Due times are wall-clock
+ *   times (they outlive the process), so when the writer sees the wall
+ *   clock move against the monotonic one it moves the waits that were
+ *   relative (retry backoffs, webhook schedules) by the same step. Calls
+ *   themselves are timed on the monotonic clock.
+ * - Readiness: a failed commit marks the writer degraded; only a commit
+ *   that wrote something (ops, or a probe write every sweep while degraded)
+ *   clears it. When the database refuses all writes (locked, full,
+ *   read-only) a failed batch fails every op at once instead of retrying
+ *   each alone.
  */
 #ifndef AQ_WRITER_H
 #define AQ_WRITER_H
@@ -92,6 +103,11 @@ struct scheduler *writer_scheduler(struct writer *w);
 /* Writer thread only (inside apply or done): lines added here are written
  * once the batch is done, in one system call. */
 struct log_batch *writer_log(struct writer *w);
+/* Writer thread only (from a done()): the dispatcher is through with a
+ * claimed job (task, or webhook when webhook is true) with this seq; its
+ * result is recorded or could not be. From its claim until then the lease
+ * is held: the sweep never requeues it, however the wall clock moves. */
+void writer_lease_done(struct writer *w, bool webhook, int64_t seq);
 /* Runs every queued op, requeues work still running (reason logged),
  * stops the thread and frees the writer. NULL is a no-op. */
 void writer_free(struct writer *w, const char *requeue_reason);

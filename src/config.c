@@ -117,7 +117,9 @@ static const struct config_key keys[] = {
      "that holds thousands of concurrent calls, so a few are enough.", 0},
     {"max_inflight", KT_INT, OFF(max_inflight), "10000", 1, 1000000, false,
      "Most target and webhook calls in flight at once, over all workers. Each\n"
-     "call holds a socket, so keep it below the open-files limit.", 0},
+     "call holds a socket: the daemon raises its open-files limit to the hard\n"
+     "limit and, when that is still too low, runs fewer calls at once (logged\n"
+     "as dispatcher.inflight_capped at start).", 0},
     {"max_body_bytes", KT_SIZE, OFF(max_body_bytes), "1MiB", 1024, 64LL << 20, false,
      "Largest request body accepted by POST /v1/tasks (413 beyond it).", 0},
     {"max_response_bytes", KT_SIZE, OFF(max_response_bytes), "1MiB", 1024, 64LL << 20, false,

@@ -6,12 +6,14 @@
 #include "dispatcher.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <openssl/crypto.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@
 
 #define HEADER_BYTES_MAX 32768   /* response headers kept per call */
 #define WEBHOOK_RESPONSE_MAX 4096 /* a receiver's answer is only read, not kept */
+#define LOCAL_RETRY_MS 1000       /* wait (plus up to as much jitter) after the daemon's own EMFILE */
 
 struct transfer;
 
@@ -53,6 +56,7 @@ struct dispatcher {
     struct worker *workers;
     int n_workers;
     atomic_int inflight;
+    int max_inflight;            /* max_inflight, or less when descriptors are fewer */
     atomic_bool stopping;        /* finish what is in flight, then exit */
     atomic_bool aborting;        /* drop what is in flight and exit */
     struct retry_policy policy;
@@ -68,6 +72,7 @@ struct transfer {
     int64_t started_ms;
     int64_t started_mono;
     const char *blocked_range;   /* set when netpolicy refused an address */
+    int local_errno;             /* socket() failed here (EMFILE...): not the target's fault */
     char host[256];              /* the host name being called, no port (changes on redirects) */
     bool follow;                 /* following redirects */
     int status;                  /* status of the response whose headers arrive */
@@ -173,7 +178,9 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
         t->blocked_range = range;
         return CURL_SOCKET_BAD;
     }
-    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd == CURL_SOCKET_BAD) t->local_errno = errno;
+    return fd;
 }
 
 /* Parses captured header lines into a JSON object of lower-case names;
@@ -308,6 +315,7 @@ static void finish_done(void *arg, int rc)
     if (rc != STORE_OK)
         log_msg(LOG_ERROR, "attempt.record_failed", "task=%s n=%d (the task stays running and is "
                 "requeued when its lease ends)", f->task->id, f->attempt.n);
+    writer_lease_done(f->writer, false, f->task->seq);
     task_free(f->task);
     attempt_clear(&f->attempt);
     free(f->webhook_body);
@@ -336,6 +344,16 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     if (o.transport != RETRY_TRANSPORT_OK) o.retry_after_ms = -1;
     struct retry_decision dec;
     retry_decide(&o, &d->policy, &dec);
+    if (t->local_errno && o.transport == RETRY_TRANSPORT_CONNECT) {
+        /* The daemon's own limit, not the target: the attempt is not
+         * counted, and the task runs again once descriptors free up. */
+        dec.verdict = RETRY_AGAIN;
+        dec.delay_ms = LOCAL_RETRY_MS + (int64_t)util_random_below(LOCAL_RETRY_MS);
+        dec.error_code = "local_resources";
+        snprintf(dec.message, sizeof dec.message, "the daemon could not open a socket (%s); the "
+                 "target was not called and this attempt does not count", strerror(t->local_errno));
+        task->attempts_uncounted += 1;
+    }
 
     task->attempts += 1;
     task->updated_at_ms = now;
@@ -413,6 +431,7 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
 
 struct webhook_op {
     struct writer_op op;
+    struct writer *writer;
     struct webhook_result r;
     char *error;
 };
@@ -431,6 +450,7 @@ static void webhook_done(void *arg, int rc)
     if (rc != STORE_OK)
         log_msg(LOG_ERROR, "webhook.record_failed", "seq=%lld (it is delivered again when its lease ends)",
                 (long long)f->r.seq);
+    writer_lease_done(f->writer, true, f->r.seq);
     free(f->error);
     free(f);
 }
@@ -462,10 +482,18 @@ static void finish_webhook(struct worker *w, struct transfer *t, CURLcode rc)
             snprintf(detail, sizeof detail, "receiver answered %ld", status);
         else
             transport_message(rc, t, d->cfg, d->cfg->webhook_timeout_ms, detail, sizeof detail);
-        f->error = xstrdup(detail);
-        r->error = f->error;
         int64_t delay = retry_webhook_delay_ms(r->attempts, d->cfg->webhook_schedule_ms,
                                                d->cfg->n_webhook_schedule);
+        if (t->local_errno && !t->blocked_range && rc == CURLE_COULDNT_CONNECT) {
+            /* The daemon's own limit: not an attempt, the schedule is kept. */
+            snprintf(detail, sizeof detail, "the daemon could not open a socket (%s); the receiver "
+                     "was not called", strerror(t->local_errno));
+            r->uncounted = true;
+            r->attempts = m->attempts;
+            delay = LOCAL_RETRY_MS + (int64_t)util_random_below(LOCAL_RETRY_MS);
+        }
+        f->error = xstrdup(detail);
+        r->error = f->error;
         if (delay < 0 || t->blocked_range) r->give_up = true;
         else r->next_at_ms = now + delay;
     }
@@ -481,6 +509,7 @@ static void finish_webhook(struct worker *w, struct transfer *t, CURLcode rc)
         log_batch_add(&w->log, LOG_INFO, "webhook.retry", "id=%s task=%s n=%d status=%ld retry_in_ms=%lld error=%s",
                       m->id, m->task_id, r->attempts, status, (long long)(r->next_at_ms - now),
                       log_quote(err, sizeof err, detail));
+    f->writer = d->writer;
     f->op.apply = webhook_apply;
     f->op.done = webhook_done;
     f->op.arg = f;
@@ -745,7 +774,7 @@ static int sink_free_slots(void *arg)
 {
     struct dispatcher *d = arg;
     if (atomic_load(&d->stopping)) return 0;
-    int free = d->cfg->max_inflight - atomic_load(&d->inflight);
+    int free = d->max_inflight - atomic_load(&d->inflight);
     return free > 0 ? free : 0;
 }
 
@@ -819,6 +848,28 @@ void dispatcher_set_webhook_keys(struct dispatcher *d, const struct webhook_keys
     pthread_mutex_unlock(&d->keys_lock);
 }
 
+/* Each call holds a descriptor, and so does each client connection. Calls
+ * claimed past what the process may open would only fail (EMFILE), so the
+ * calls in flight stay within the open-files limit less a share for the
+ * HTTP side (up to http_max_connections, at most a quarter of the limit)
+ * and FD_RESERVE for the database, logs and listeners. */
+#define FD_RESERVE 32
+static int inflight_budget(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return cfg->max_inflight;
+    long nofile = rl.rlim_cur > 100000000 ? 100000000 : (long)rl.rlim_cur;
+    long http = cfg->http_max_connections < nofile / 4 ? cfg->http_max_connections : nofile / 4;
+    long budget = nofile - FD_RESERVE - http;
+    if (budget < nofile / 4) budget = nofile / 4;
+    if (budget < 1) budget = 1;
+    if (budget >= cfg->max_inflight) return cfg->max_inflight;
+    log_msg(LOG_WARN, "dispatcher.inflight_capped", "max_inflight=%d open_files_limit=%ld used=%ld "
+            "note=\"raise the open-files limit (LimitNOFILE=) to allow more calls at once\"",
+            cfg->max_inflight, nofile, budget);
+    return (int)budget;
+}
+
 struct dispatcher *dispatcher_new(const struct config *cfg, struct writer *writer,
                                   const struct netpolicy *np, const struct webhook_keys *keys)
 {
@@ -835,6 +886,7 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct writer *write
     d->policy.jitter = cfg->retry_jitter;
     d->policy.random_below = util_random_below;
     atomic_init(&d->inflight, 0);
+    d->max_inflight = inflight_budget(cfg);
     atomic_init(&d->stopping, false);
     atomic_init(&d->aborting, false);
     for (int i = 0; i < d->n_workers; i++) {

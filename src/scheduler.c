@@ -408,6 +408,20 @@ void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq)
     pthread_mutex_unlock(&s->lock);
 }
 
+static void shift_hold(const char *name, void *value, void *arg)
+{
+    (void)name;
+    struct squeue *q = value;
+    if (q->hold_seq > 0) q->hold_until_ms += *(const int64_t *)arg;
+}
+
+void scheduler_clock_step(struct scheduler *s, int64_t step_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    strmap_each(&s->queues, shift_hold, &step_ms);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void zero_queue(const char *name, void *value, void *arg)
 {
     (void)name;

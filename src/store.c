@@ -88,6 +88,11 @@ const char *store_conn_error(struct store_conn *c)
     return c->store->ops->conn_error(c->impl);
 }
 
+bool store_conn_unavailable(struct store_conn *c)
+{
+    return c->store->ops->conn_unavailable(c->impl);
+}
+
 #define OPS(c) ((c)->store->ops)
 
 int store_begin(struct store_conn *c) { return OPS(c)->begin(c->impl); }
@@ -131,9 +136,21 @@ int store_task_finish(struct store_conn *c, const struct task_result *r, bool *a
 }
 
 int store_requeue_running(struct store_conn *c, int64_t now_ms, int64_t lease_before_ms,
-                          const char *reason, int *count)
+                          const char *reason, bool (*held)(void *arg, bool webhook, int64_t seq),
+                          void *held_arg, int *count)
 {
-    return OPS(c)->requeue_running(c->impl, now_ms, lease_before_ms, reason, count);
+    return OPS(c)->requeue_running(c->impl, now_ms, lease_before_ms, reason, held, held_arg, count);
+}
+
+int store_shift_waits(struct store_conn *c, int64_t now_ms, int64_t step_ms, int *tasks,
+                      int *webhooks)
+{
+    return OPS(c)->shift_waits(c->impl, now_ms, step_ms, tasks, webhooks);
+}
+
+int store_write_probe(struct store_conn *c, int bytes)
+{
+    return OPS(c)->write_probe(c->impl, bytes);
 }
 
 int store_webhooks_claim(struct store_conn *c, int64_t now_ms, int64_t lease_ms, int limit,

@@ -33,6 +33,7 @@ struct store_ops {
     void *(*conn_open)(void *store_impl);
     void (*conn_close)(void *conn_impl);
     const char *(*conn_error)(void *conn_impl);
+    bool (*conn_unavailable)(void *conn_impl);
     int (*begin)(void *conn_impl);
     int (*commit)(void *conn_impl);
     void (*rollback)(void *conn_impl);
@@ -46,7 +47,10 @@ struct store_ops {
                         void *arg);
     int (*task_finish)(void *conn_impl, const struct task_result *r, bool *applied);
     int (*requeue_running)(void *conn_impl, int64_t now_ms, int64_t lease_before_ms,
-                           const char *reason, int *count);
+                           const char *reason, bool (*held)(void *, bool, int64_t),
+                           void *held_arg, int *count);
+    int (*shift_waits)(void *conn_impl, int64_t now_ms, int64_t step_ms, int *tasks, int *webhooks);
+    int (*write_probe)(void *conn_impl, int bytes);
     int (*webhooks_claim)(void *conn_impl, int64_t now_ms, int64_t lease_ms, int limit,
                           struct webhook_msg ***out, size_t *n_out);
     int (*webhook_finish)(void *conn_impl, const struct webhook_result *r);

@@ -110,6 +110,11 @@ enum stmt_id {
     ST_LIST_DESC,
     ST_LIST_ASC,
     ST_COUNT_TASKS,
+    ST_EXPIRED_TASKS,
+    ST_EXPIRED_WEBHOOKS,
+    ST_SHIFT_TASKS,
+    ST_SHIFT_WEBHOOKS,
+    ST_PROBE,
     ST_COUNT,
 };
 
@@ -143,8 +148,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FINISH_TASK] =
         "UPDATE tasks SET status = ?1, attempts = ?2, run_at = ?3, lease_until = NULL, "
         "updated_at = ?4, finished_at = ?5, response_status = ?6, response_headers = ?7, "
-        "response_body = ?8, response_ms = ?9, error_code = ?10, error_message = ?11 "
-        "WHERE seq = ?12 AND claim_token = ?13 AND status = 'running'",
+        "response_body = ?8, response_ms = ?9, error_code = ?10, error_message = ?11, "
+        "attempts_uncounted = ?14 WHERE seq = ?12 AND claim_token = ?13 AND status = 'running'",
     [ST_INSERT_ATTEMPT] =
         "INSERT INTO attempts (task_seq, n, started_at, finished_at, duration_ms, status_code, "
         "error_code, error_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -155,17 +160,17 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO attempts (task_seq, n, started_at, finished_at, duration_ms, status_code, "
         "error_code, error_message) SELECT seq, attempts + 1, COALESCE(started_at, ?1), ?1, "
         "MAX(0, ?1 - COALESCE(started_at, ?1)), NULL, 'interrupted', ?3 FROM tasks "
-        "WHERE status = 'running' AND lease_until < ?2",
+        "WHERE status = 'running' AND lease_until < ?2 AND (?4 IS NULL OR seq = ?4)",
     [ST_REQUEUE_TASKS] =
         "UPDATE tasks SET status = 'queued', attempts = attempts + 1, "
         "attempts_uncounted = attempts_uncounted + 1, run_at = ?1, "
         "lease_until = NULL, updated_at = ?1, claim_token = claim_token + 1, "
         "error_code = 'interrupted', error_message = ?3 "
-        "WHERE status = 'running' AND lease_until < ?2",
+        "WHERE status = 'running' AND lease_until < ?2 AND (?4 IS NULL OR seq = ?4)",
     [ST_REQUEUE_WEBHOOKS] =
         "UPDATE webhooks SET status = 'pending', lease_until = NULL, next_at = ?1, "
         "updated_at = ?1, claim_token = claim_token + 1 "
-        "WHERE status = 'delivering' AND lease_until < ?2",
+        "WHERE status = 'delivering' AND lease_until < ?2 AND (?4 IS NULL OR seq = ?4)",
     [ST_CLAIM_WEBHOOKS] =
         "UPDATE webhooks SET status = 'delivering', lease_until = ?1 + ?2, updated_at = ?1, "
         "claim_token = claim_token + 1 WHERE seq IN (SELECT seq FROM webhooks "
@@ -245,6 +250,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LIST_ASC] = "SELECT " TASK_COLS " FROM tasks WHERE seq > ?1 AND seq <= ?2" FILTER
                     " ORDER BY seq ASC LIMIT ?8",
     [ST_COUNT_TASKS] = "SELECT count(*) FROM tasks",
+    [ST_EXPIRED_TASKS] = "SELECT seq FROM tasks WHERE status = 'running' AND lease_until < ?1",
+    [ST_EXPIRED_WEBHOOKS] =
+        "SELECT seq FROM webhooks WHERE status = 'delivering' AND lease_until < ?1",
+    /* After a wall-clock step of ?1 ms seen at ?2 (the new time): waits that
+     * were relative when decided (retry backoffs, webhook schedules) keep
+     * their length, and work that was due stays due. A first attempt's
+     * runAt is a point in time and stays put. */
+    [ST_SHIFT_TASKS] =
+        "UPDATE tasks SET run_at = run_at + ?1 WHERE status = 'queued' "
+        "AND (attempts > 0 OR run_at <= ?2 - ?1)",
+    [ST_SHIFT_WEBHOOKS] = "UPDATE webhooks SET next_at = next_at + ?1 WHERE status = 'pending'",
+    /* A write that needs fresh space, to tell whether the store takes writes
+     * again (kept: replacing it each time is the probe). */
+    [ST_PROBE] = "INSERT OR REPLACE INTO kv (key, value) VALUES ('writer.probe', randomblob(?1))",
 };
 
 struct sq_conn {
@@ -252,6 +271,7 @@ struct sq_conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     char err[256];
+    bool unavailable; /* the last failure was the database refusing writes */
 };
 
 /* ---- helpers ---- */
@@ -259,6 +279,21 @@ struct sq_conn {
 static int fail(struct sq_conn *c, const char *what)
 {
     snprintf(c->err, sizeof c->err, "%s: %s", what, sqlite3_errmsg(c->db));
+    switch (sqlite3_errcode(c->db) & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        c->unavailable = true;
+        break;
+    default:
+        c->unavailable = false;
+    }
     return STORE_ERROR;
 }
 
@@ -602,6 +637,11 @@ static const char *sq_conn_error(void *impl)
     return c->err[0] ? c->err : "no error";
 }
 
+static bool sq_conn_unavailable(void *impl)
+{
+    return ((struct sq_conn *)impl)->unavailable;
+}
+
 static int run_simple(struct sq_conn *c, enum stmt_id id, const char *what)
 {
     sqlite3_stmt *s = stmt(c, id);
@@ -832,6 +872,7 @@ static int sq_task_finish(void *impl, const struct task_result *r, bool *applied
     bind_text(s, 11, t->error_message);
     sqlite3_bind_int64(s, 12, t->seq);
     sqlite3_bind_int64(s, 13, t->claim_token);
+    sqlite3_bind_int(s, 14, t->attempts_uncounted);
     int rc = exec_stmt(c, s, "finish task");
     if (rc != STORE_OK) return rc;
     if (sqlite3_changes(c->db) == 0) return STORE_OK; /* cancelled or lease lost meanwhile */
@@ -842,24 +883,98 @@ static int sq_task_finish(void *impl, const struct task_result *r, bool *applied
     return rc;
 }
 
-static int sq_requeue_running(void *impl, int64_t now_ms, int64_t lease_before_ms,
-                              const char *reason, int *count)
+/* Runs the requeue statements for every expired lease (seq 0) or for one. */
+static int requeue_leases(struct sq_conn *c, int64_t now_ms, int64_t lease_before_ms,
+                          const char *reason, bool webhook, int64_t seq, int *count)
 {
-    struct sq_conn *c = impl;
-    static const enum stmt_id steps[] = {ST_REQUEUE_ATTEMPTS, ST_REQUEUE_TASKS,
-                                         ST_REQUEUE_WEBHOOKS};
-    *count = 0;
-    for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
+    static const enum stmt_id task_steps[] = {ST_REQUEUE_ATTEMPTS, ST_REQUEUE_TASKS};
+    static const enum stmt_id webhook_steps[] = {ST_REQUEUE_WEBHOOKS};
+    const enum stmt_id *steps = webhook ? webhook_steps : task_steps;
+    size_t n = webhook ? ARRAY_LEN(webhook_steps) : ARRAY_LEN(task_steps);
+    for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *s = stmt(c, steps[i]);
         if (!s) return STORE_ERROR;
         sqlite3_bind_int64(s, 1, now_ms);
         sqlite3_bind_int64(s, 2, lease_before_ms);
-        if (steps[i] != ST_REQUEUE_WEBHOOKS) bind_text(s, 3, reason);
+        if (!webhook) bind_text(s, 3, reason);
+        if (seq > 0) sqlite3_bind_int64(s, 4, seq);
         int rc = exec_stmt(c, s, "requeue running");
         if (rc != STORE_OK) return rc;
-        if (steps[i] == ST_REQUEUE_TASKS) *count = sqlite3_changes(c->db);
+        if (steps[i] == ST_REQUEUE_TASKS) *count += sqlite3_changes(c->db);
     }
     return STORE_OK;
+}
+
+/* The seqs of tasks (or webhooks) whose lease ended before lease_before_ms. */
+static int expired_seqs(struct sq_conn *c, bool webhook, int64_t lease_before_ms, int64_t **out,
+                        size_t *n)
+{
+    sqlite3_stmt *s = stmt(c, webhook ? ST_EXPIRED_WEBHOOKS : ST_EXPIRED_TASKS);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, lease_before_ms);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        (*out)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : fail(c, "expired leases");
+}
+
+static int sq_requeue_running(void *impl, int64_t now_ms, int64_t lease_before_ms,
+                              const char *reason, bool (*held)(void *, bool, int64_t),
+                              void *held_arg, int *count)
+{
+    struct sq_conn *c = impl;
+    *count = 0;
+    int rc = STORE_OK;
+    for (int webhook = 0; webhook <= 1 && rc == STORE_OK; webhook++) {
+        if (!held) {
+            rc = requeue_leases(c, now_ms, lease_before_ms, reason, webhook, 0, count);
+            continue;
+        }
+        /* Usually none; one by one, skipping the leases still held. */
+        int64_t *seqs = NULL;
+        size_t n = 0;
+        rc = expired_seqs(c, webhook, lease_before_ms, &seqs, &n);
+        for (size_t i = 0; i < n && rc == STORE_OK; i++)
+            if (!held(held_arg, webhook, seqs[i]))
+                rc = requeue_leases(c, now_ms, lease_before_ms, reason, webhook, seqs[i], count);
+        free(seqs);
+    }
+    return rc;
+}
+
+static int sq_shift_waits(void *impl, int64_t now_ms, int64_t step_ms, int *tasks, int *webhooks)
+{
+    struct sq_conn *c = impl;
+    *tasks = *webhooks = 0;
+    sqlite3_stmt *s = stmt(c, ST_SHIFT_TASKS);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, step_ms);
+    sqlite3_bind_int64(s, 2, now_ms);
+    int rc = exec_stmt(c, s, "shift waits");
+    if (rc != STORE_OK) return rc;
+    *tasks = sqlite3_changes(c->db);
+    s = stmt(c, ST_SHIFT_WEBHOOKS);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, step_ms);
+    rc = exec_stmt(c, s, "shift webhook waits");
+    if (rc == STORE_OK) *webhooks = sqlite3_changes(c->db);
+    return rc;
+}
+
+static int sq_write_probe(void *impl, int bytes)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_PROBE);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int(s, 1, bytes);
+    return exec_stmt(c, s, "write probe");
 }
 
 static int sq_webhooks_claim(void *impl, int64_t now_ms, int64_t lease_ms, int limit,
@@ -915,7 +1030,7 @@ static int sq_webhook_finish(void *impl, const struct webhook_result *r)
     sqlite3_bind_int64(s, 8, r->seq);
     sqlite3_bind_int64(s, 9, r->claim_token);
     int rc = exec_stmt(c, s, "finish webhook");
-    if (rc != STORE_OK || sqlite3_changes(c->db) == 0) return rc;
+    if (rc != STORE_OK || sqlite3_changes(c->db) == 0 || r->uncounted) return rc;
 
     s = stmt(c, ST_INSERT_WEBHOOK_ATTEMPT);
     if (!s) return STORE_ERROR;
@@ -1415,6 +1530,7 @@ const struct store_ops store_sqlite_ops = {
     .conn_open = sq_conn_open,
     .conn_close = sq_conn_close,
     .conn_error = sq_conn_error,
+    .conn_unavailable = sq_conn_unavailable,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
@@ -1425,6 +1541,8 @@ const struct store_ops store_sqlite_ops = {
     .running_each = sq_running_each,
     .task_finish = sq_task_finish,
     .requeue_running = sq_requeue_running,
+    .shift_waits = sq_shift_waits,
+    .write_probe = sq_write_probe,
     .webhooks_claim = sq_webhooks_claim,
     .webhook_finish = sq_webhook_finish,
     .webhook_insert = sq_webhook_insert,

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "seqset.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -23,6 +24,8 @@
 #define PURGE_IDLE_MS 60000      /* pause after a full pass */
 #define FAILURE_BACKOFF_MS 1000  /* pause before claiming again after a failed commit */
 #define WAKE_MAX_MS 1000         /* longest sleep, so wall-clock jumps are noticed */
+#define CLOCK_STEP_MS 1000       /* a wall-clock change this big between looks is a step */
+#define PROBE_BYTES 65536        /* the write that tells a degraded store has recovered */
 
 enum effect_kind {
     FX_RELEASED,
@@ -83,6 +86,10 @@ struct writer {
     int64_t next_purge_ms;
     int64_t purge_from_seq;
     int64_t claim_pause_until_ms;
+    int64_t clock_offset_ms;     /* wall minus monotonic at the last look */
+    int64_t clock_step_ms;       /* a step seen and not yet applied to due times */
+    struct seqset held_tasks;    /* leases this process holds (see writer_lease_done) */
+    struct seqset held_webhooks;
     struct log_batch log;
 };
 
@@ -161,6 +168,7 @@ static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t
             break;
         case FX_EVENT: break;
         case FX_ABORT:
+            seqset_remove(&w->held_tasks, e->seq); /* its result is not recorded */
             if (w->has_sink) w->sink.abort_call(w->sink.arg, e->seq);
             break;
         case FX_GONE: scheduler_task_gone(w->sched, e->name, e->seq); break;
@@ -268,7 +276,8 @@ static int requeue_all(struct writer *w, const char *reason)
 {
     int n = 0;
     int rc = store_begin(w->conn);
-    if (rc == STORE_OK) rc = store_requeue_running(w->conn, util_now_ms(), INT64_MAX, reason, &n);
+    if (rc == STORE_OK)
+        rc = store_requeue_running(w->conn, util_now_ms(), INT64_MAX, reason, NULL, NULL, &n);
     if (rc == STORE_OK) rc = store_commit(w->conn);
     if (rc != STORE_OK) {
         store_rollback(w->conn);
@@ -339,6 +348,9 @@ struct writer *writer_new(struct store *store, const struct config *cfg)
     atomic_init(&w->claiming, true);
     atomic_init(&w->degraded, false);
     atomic_init(&w->backlog, 0);
+    seqset_init(&w->held_tasks);
+    seqset_init(&w->held_webhooks);
+    w->clock_offset_ms = util_now_ms() - util_mono_ms();
     log_batch_init(&w->log);
     if (requeue_all(w, "interrupted: the daemon stopped during this attempt") != 0 ||
         load_state(w) != STORE_OK) {
@@ -525,11 +537,25 @@ static void resync(void *arg, const char *queue, const char *host, int n)
     scheduler_resync_add(arg, queue, host, n);
 }
 
-/* Requeues tasks whose lease ended (a lost call), then recounts what runs. */
+static bool lease_held(void *arg, bool webhook, int64_t seq)
+{
+    struct writer *w = arg;
+    return seqset_has(webhook ? &w->held_webhooks : &w->held_tasks, seq);
+}
+
+void writer_lease_done(struct writer *w, bool webhook, int64_t seq)
+{
+    seqset_remove(webhook ? &w->held_webhooks : &w->held_tasks, seq);
+}
+
+/* Requeues tasks whose lease ended and whose call this process no longer
+ * holds (its result could not be recorded), then recounts what runs. A
+ * lease still held is left alone whatever the wall clock says: its call is
+ * running here, bounded by its timeout on the monotonic clock. */
 static int sweep(struct writer *w, int64_t now)
 {
     int requeued = 0;
-    int rc = store_requeue_running(w->conn, now, now, "lease expired", &requeued);
+    int rc = store_requeue_running(w->conn, now, now, "lease expired", lease_held, w, &requeued);
     if (rc != STORE_OK || requeued == 0) return rc;
     log_batch_add(&w->log, LOG_WARN, "tasks.requeued", "count=%d reason=\"lease expired\"", requeued);
     scheduler_resync_begin(w->sched);
@@ -553,6 +579,35 @@ static int purge(struct writer *w, int64_t now, int *deleted)
         w->next_purge_ms = now + PURGE_STEP_MS;
     }
     return STORE_OK;
+}
+
+/* Notices a wall-clock step (NTP stepping, a VM resumed, a manual change):
+ * the wall clock moved against the monotonic one by more than a slew could
+ * since the last look (at most WAKE_MAX_MS ago). The writer's own timers
+ * move with it at once; due times in the store in the next batch. */
+static void watch_clock(struct writer *w)
+{
+    int64_t offset = util_now_ms() - util_mono_ms();
+    int64_t step = offset - w->clock_offset_ms;
+    w->clock_offset_ms = offset;
+    if (step < CLOCK_STEP_MS && step > -CLOCK_STEP_MS) return;
+    w->clock_step_ms += step;
+    w->next_sweep_ms += step;
+    w->next_purge_ms += step;
+    w->claim_pause_until_ms += step;
+}
+
+/* Moves the waits decided before a clock step with it (see store_shift_waits). */
+static int shift_waits(struct writer *w, int64_t now)
+{
+    int tasks = 0, webhooks = 0;
+    int rc = store_shift_waits(w->conn, now, w->clock_step_ms, &tasks, &webhooks);
+    if (rc == STORE_OK) rc = store_queues_due_each(w->conn, load_due, w->sched);
+    if (rc == STORE_OK) rc = store_webhook_next_due(w->conn, &w->webhook_due_ms);
+    if (rc == STORE_OK)
+        log_batch_add(&w->log, LOG_WARN, "clock.stepped", "ms=%lld tasks_moved=%d webhooks_moved=%d",
+                      (long long)w->clock_step_ms, tasks, webhooks);
+    return rc;
 }
 
 static bool claim_due(struct writer *w, int64_t now, int slots)
@@ -585,7 +640,11 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
     bool claiming = claim_due(w, now, slots);
     bool sweeping = now >= w->next_sweep_ms;
     bool purging = now >= w->next_purge_ms && atomic_load(&w->claiming);
-    if (!ops && !claiming && !sweeping && !purging) return;
+    bool shifting = w->clock_step_ms != 0;
+    /* While degraded, each sweep also tries a write that needs new space:
+     * readiness comes back when writes work again, traffic or not. */
+    bool probing = sweeping && atomic_load(&w->degraded);
+    if (!ops && !claiming && !sweeping && !purging && !shifting) return;
 
     struct writer_txn tx = {.w = w};
     struct job *jobs = NULL;
@@ -593,7 +652,9 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
     int64_t t0 = util_mono_us();
     size_t log_mark = w->log.buf.len; /* lines of a failed batch are dropped */
     int rc = store_begin(w->conn);
+    if (rc == STORE_OK && shifting) rc = shift_waits(w, now);
     if (rc == STORE_OK && sweeping) rc = sweep(w, now);
+    if (rc == STORE_OK && probing) rc = store_write_probe(w->conn, PROBE_BYTES);
     for (struct writer_op *op = ops; op && rc == STORE_OK; op = op->next)
         rc = op->rc = op->apply(&tx, op->arg);
     if (rc == STORE_OK && claiming) rc = claim(w, &tx, now, slots, &jobs, &n_jobs);
@@ -603,6 +664,7 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
     if (rc != STORE_OK) {
         char err[256];
         log_quote(err, sizeof err, store_conn_error(w->conn));
+        bool unavailable = store_conn_unavailable(w->conn);
         store_rollback(w->conn);
         clear_effects(&tx, 0);
         w->log.buf.len = log_mark;
@@ -611,17 +673,36 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
         n_jobs = 0;
         if (!atomic_exchange(&w->degraded, true))
             log_msg(LOG_ERROR, "store.commit_failed", "ops=%d error=%s", n_ops, err);
-        run_ops_alone(w, &tx, ops, now);
+        /* One op's own failure (a constraint) must not sink the others: run
+         * each alone. When the database refuses every write (locked, full,
+         * read-only) that would only wait once more per op: all fail now. */
+        if (unavailable) {
+            for (struct writer_op *op = ops; op; op = op->next) op->rc = STORE_ERROR;
+        } else {
+            run_ops_alone(w, &tx, ops, now);
+            for (struct writer_op *op = ops; op; op = op->next)
+                if (op->rc == STORE_OK) atomic_store(&w->degraded, false);
+        }
         w->claim_pause_until_ms = now + FAILURE_BACKOFF_MS;
         if (purging) w->next_purge_ms = now + PURGE_IDLE_MS;
-        for (struct writer_op *op = ops; op; op = op->next)
-            if (op->rc == STORE_OK) atomic_store(&w->degraded, false);
+        if (sweeping) w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
     } else {
         apply_effects(&tx, 0, tx.n_fx, now);
         clear_effects(&tx, 0);
-        if (atomic_exchange(&w->degraded, false)) log_msg(LOG_INFO, "store.recovered", "ops=%d", n_ops);
+        /* Only a commit that wrote something proves the store takes writes: an
+         * empty sweep commits even on a full disk. */
+        if ((ops || probing) && atomic_exchange(&w->degraded, false))
+            log_msg(LOG_INFO, "store.recovered", "ops=%d", n_ops);
         if (sweeping) w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
+        if (shifting) {
+            scheduler_clock_step(w->sched, w->clock_step_ms);
+            w->clock_step_ms = 0;
+        }
         if (purged > 0) log_batch_add(&w->log, LOG_INFO, "tasks.purged", "count=%d", purged);
+        for (struct job *j = jobs; j; j = j->next) {
+            if (j->kind == JOB_TASK) seqset_add(&w->held_tasks, j->task->seq);
+            else seqset_add(&w->held_webhooks, j->webhook->seq);
+        }
     }
     free(tx.fx);
     int64_t commit_us = util_mono_us() - t0;
@@ -643,10 +724,12 @@ static void *writer_main(void *arg)
 {
     struct writer *w = arg;
     for (;;) {
+        watch_clock(w);
         int slots = w->has_sink && atomic_load(&w->claiming) ? w->sink.free_slots(w->sink.arg) : 0;
         int64_t now = util_now_ms();
         /* When could there be something to do without an op arriving? */
         int64_t wake = w->next_sweep_ms < w->next_purge_ms ? w->next_sweep_ms : w->next_purge_ms;
+        if (w->clock_step_ms != 0) wake = now;
         if (slots > 0 && atomic_load(&w->claiming)) {
             int64_t due = scheduler_next_wake(w->sched, now);
             if (w->webhook_due_ms < due) due = w->webhook_due_ms;
@@ -709,6 +792,8 @@ void writer_free(struct writer *w, const char *requeue_reason)
     if (requeue_reason) requeue_all(w, requeue_reason);
     store_conn_close(w->conn);
     scheduler_free(w->sched);
+    seqset_free(&w->held_tasks);
+    seqset_free(&w->held_webhooks);
     log_batch_free(&w->log);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);

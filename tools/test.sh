@@ -107,7 +107,7 @@ run_faults() {
     fail=$(printf '%s\n' "$out" | sed -n 's/^ℹ fail \([0-9]*\)/\1/p' | tail -1)
     todo=$(printf '%s\n' "$out" | sed -n 's/^ℹ todo \([0-9]*\)/\1/p' | tail -1)
     skipped=$(printf '%s\n' "$out" | sed -n 's/^ℹ skipped \([0-9]*\)/\1/p' | tail -1)
-    faults_result="${pass:-0} passed, ${fail:-?} failed, ${skipped:-0} skipped, ${todo:-0} todo (known daemon bugs)"
+    faults_result="${pass:-0} passed, ${fail:-?} failed, ${skipped:-0} skipped, ${todo:-0} todo"
     [ $rc -eq 0 ]
 }
 

@@ -96,9 +96,7 @@ test('the wall clock jumps 2 h forward during a hanging call: every timeout fire
   });
 
 test('the wall clock jumps 2 h forward during a hanging call: no second call while the first runs, no extra calls',
-  { skip: SKIP, todo: 'bug: a forward wall-clock jump past lease_until makes the lease sweep requeue the running ' +
-    'task ("lease expired", attempt recorded as interrupted) while its call is still in flight; it is claimed ' +
-    'and called again at once: 2 concurrent calls, 4 calls where retries=2 allows 3' }, () => {
+  { skip: SKIP }, () => {
     assert.ok(forward, 'the forward-jump scenario ran');
     assert.equal(forward.maxConcurrentCalls, 1, `the target saw ${forward.maxConcurrentCalls} calls of one task at once`);
     assert.ok(forward.calls <= 3, `the target was called ${forward.calls} times; the policy allows 3`);
@@ -151,8 +149,7 @@ test('the wall clock jumps 1 h back while a retry waits, then forward again: no 
   });
 
 test('the wall clock jumps 1 h back while a retry waits: the retry still comes after its backoff',
-  { skip: SKIP, todo: 'bug: run_at is wall-clock time, so after the wall clock steps back 1 h a retry due in ' +
-    '500 ms waits 1 h + 500 ms (it came only when the clock was put forward again)' }, () => {
+  { skip: SKIP }, () => {
     assert.ok(backward, 'the backward-jump scenario ran');
     assert.ok(backward.retriedAfterBackJumpMs !== null && backward.retriedAfterBackJumpMs <= 2000,
       `the 500 ms retry came ${backward.retriedAfterBackJumpMs ?? 'not within 5000'} ms after the jump`);

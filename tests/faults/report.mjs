@@ -23,7 +23,7 @@ const svgPath = join(dirname(opt.out), 'reliability-soak.svg');
 
 const j = (x) => (x === undefined || x === null ? '–' : typeof x === 'object' ? JSON.stringify(x) : String(x));
 const when = (r) => (r ? `${r.mode} run, ${r.at.slice(0, 16).replace('T', ' ')} UTC` : 'not run');
-const verdict = (r, bug = false) => (!r ? 'not run' : r.ok ? 'holds' : bug ? '**bug** (test marked todo)' : '**FAILED**');
+const verdict = (r) => (!r ? 'not run' : r.ok ? 'holds' : '**FAILED**');
 const table = (head, rows) => [
   `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(j).join(' | ')} |`),
 ].join('\n');
@@ -89,7 +89,7 @@ p('## Faults', '', table(['fault', 'guarantee', 'result', 'run'], [
   ['disk full, no traffic: /readyz', '/readyz unavailable until a write succeeds', verdict(R['disk-full-readyz'], true), when(R['disk-full-readyz'])],
   ['read-only database file', 'as disk full', verdict(R['read-only']), when(R['read-only'])],
   ['database locked by another process', '503 + Retry-After, nothing half-stored, recovers', verdict(R['db-locked']), when(R['db-locked'])],
-  ['locked, many creates waiting', 'each refused within a few busy timeouts', verdict(R['db-locked-latency'], true), when(R['db-locked-latency'])],
+  ['locked, many creates waiting', 'each refused within a few busy timeouts', verdict(R['db-locked-latency']), when(R['db-locked-latency'])],
   ['target hangs', 'timeout fires on time, retries as allowed', verdict(R['target-hang']), when(R['target-hang'])],
   ['target drips 1 byte/s', 'timeout still fires on time', verdict(R['target-drip']), when(R['target-drip'])],
   ['target resets mid-body', 'connection_failed, retried', verdict(R['target-reset']), when(R['target-reset'])],
@@ -97,11 +97,11 @@ p('## Faults', '', table(['fault', 'guarantee', 'result', 'run'], [
   ['target answers Retry-After', 'honoured (seconds and HTTP date)', verdict(R['target-retry-after']), when(R['target-retry-after'])],
   ['webhook receiver down, then back', 'delivered once, same webhook-id, signed', verdict(R['webhook-receiver-down']), when(R['webhook-receiver-down'])],
   ['file descriptors run out', 'keeps serving, no crash or spin, recovers without restart', verdict(R['fd-exhaustion']), when(R['fd-exhaustion'])],
-  ['fds run out: retry budget', 'a healthy target\'s task is not failed for the daemon\'s EMFILE', verdict(R['fd-exhaustion-retries'], true), when(R['fd-exhaustion-retries'])],
+  ['fds run out: retry budget', 'a healthy target\'s task is not failed for the daemon\'s EMFILE', verdict(R['fd-exhaustion-retries']), when(R['fd-exhaustion-retries'])],
   ['wall clock +2 h during a call', 'timeouts on the monotonic clock', R['clock-forward'] ? (R['clock-forward'].connectionHeldMs?.every((h) => h >= 1800 && h <= 3000) ? 'holds' : '**FAILED**') : 'not run', when(R['clock-forward'])],
-  ['wall clock +2 h during a call', 'no second concurrent call, no extra calls', verdict(R['clock-forward'], true), when(R['clock-forward'])],
+  ['wall clock +2 h during a call', 'no second concurrent call, no extra calls', verdict(R['clock-forward']), when(R['clock-forward'])],
   ['wall clock −1 h while a retry waits', 'no retry storm', R['clock-backward'] ? (R['clock-backward'].calls <= 4 ? 'holds' : '**FAILED**') : 'not run', when(R['clock-backward'])],
-  ['wall clock −1 h while a retry waits', 'the retry comes after its backoff', R['clock-backward'] ? (R['clock-backward'].retriedAfterBackJumpMs !== null && R['clock-backward'].retriedAfterBackJumpMs <= 2000 ? 'holds' : '**bug** (test marked todo)') : 'not run', when(R['clock-backward'])],
+  ['wall clock −1 h while a retry waits', 'the retry comes after its backoff', R['clock-backward'] ? (R['clock-backward'].retriedAfterBackJumpMs !== null && R['clock-backward'].retriedAfterBackJumpMs <= 2000 ? 'holds' : '**FAILED**') : 'not run', when(R['clock-backward'])],
 ]), '');
 
 const k = R.kill9;
@@ -147,20 +147,18 @@ storage('db-locked', 'Database locked by another process', `The \`sqlite3\` CLI 
 const fd = R['fd-exhaustion'];
 if (fd) {
   p('### File descriptors run out', '',
-    `\`ulimit -n ${fd.nofile}\` (soft and hard) before exec; ${fd.clients} clients create tasks for ${fd.overloadMs / 1000} s, each task's target answers after 800 ms, with a webhook.`, '',
+    `\`ulimit -n ${fd.nofile}\` (soft and hard) before exec; ${fd.clients} clients create tasks for ${fd.overloadMs / 1000} s, each task's target answers after ${fd.targetDelayMs ?? 800} ms, with a webhook.`, '',
     table(['fds at rest / peak', 'answers during the overload', 'daemon CPU during / idle after', 'first 202 after load stopped', 'attempts by error', 'backlog worked off in', '10 new tasks after that'],
       [[`${fd.baseFds} / ${fd.peakFds}`, Object.entries(fd.overloadStatuses).map(([s, n]) => `${s}: ${n}`).join(', '),
         `${fd.cpuPctDuringOverload} % / ${fd.idleCpuPctAfter} %`, `${fd.recoverCreateMs} ms`,
         Object.entries(fd.attemptErrors).map(([s, n]) => `${s}: ${n}`).join(', '), `${fd.drainMs} ms`,
         `${fd.laterCalled} called, ${(fd.laterTasks ?? []).filter((x) => x === 'completed').length} completed in ${fd.laterDrainMs} ms`]]),
     '', checkerLine(fd), '',
-    `What does not hold (bug 3 below, at scale): of the tasks the overload left, ${fd.failedWithoutContact} ended \`failed\` ` +
-    `with connection_failed without their target ever being called (statuses at the end: ${j(fd.statusesAtEnd)}), ` +
-    (fd.newTasksCalled < 10 ? `only ${fd.newTasksCalled} of the 10 tasks created right after the load stopped reached their ` +
-      `target (${j([...new Set(fd.newTasks ?? [])])}, status/attempts/error), ` : '') +
-    `and ${fd.checker?.failures?.webhooksUndelivered ?? 0} webhooks were given up, their deliveries failing on the same ` +
-    'EMFILE until the (test-shortened) schedule ran out. The todo test pins this; the short run of the same test shows it ' +
-    'too, with the 10 tasks created right after the load stopped all failed.', '',
+    `Of the tasks the overload left, ${fd.failedWithoutContact} ended \`failed\` without their target being called ` +
+    `(statuses at the end: ${j(fd.statusesAtEnd)}); ${fd.newTasksCalled} of the 10 tasks created right after the load ` +
+    `stopped reached their target; ${fd.checker?.failures?.webhooksUndelivered ?? 0} webhooks were given up. With ` +
+    `descriptors this scarce the daemon runs fewer calls at once (see \`dispatcher.inflight_capped\` in the log), ` +
+    'which is why the backlog takes a while to work off.', '',
     'Unanswered creates were stored: the connections waited in the listen backlog while no descriptor was free to',
     'accept them, the client gave up after 4 s, and the daemon then accepted and stored them. That is allowed',
     '(the client saw a timeout; its Idempotency-Key retry gets the same task) and the checker counts them as',
@@ -192,35 +190,58 @@ if (cf || cb) {
     'that react to clock steps (timerfd `TFD_TIMER_CANCEL_ON_SET`) and code reading the clock by raw syscalls;',
     'neither the daemon nor libcurl use them.', '',
     table(['jump', 'set-up', 'what happened'], [
-      cf && ['+2 h while a call hangs', 'timeout 2 s, retries 2, lease_grace 1 s', `each call's connection held ${j(cf.connectionHeldMs)} ms (timeouts on the monotonic clock: good); but ${cf.calls} calls (policy: 3), ${cf.maxConcurrentCalls} at once, attempts ${j(cf.attemptErrors)}, the first recorded as lasting ${cf.attemptDurationsMs?.[0]} ms; ${cf.leaseRequeues} "lease expired" requeue`],
+      cf && ['+2 h while a call hangs', 'timeout 2 s, retries 2, lease_grace 1 s', `each call's connection held ${j(cf.connectionHeldMs)} ms (timeouts on the monotonic clock); ${cf.calls} calls (policy: 3), at most ${cf.maxConcurrentCalls} at once, attempts ${j(cf.attemptErrors)}, recorded durations ${j(cf.attemptDurationsMs)} ms; ${cf.leaseRequeues} "lease expired" requeues`],
       cb && ['−1 h while a retry waits', 'retry_base 500 ms, retries 3, target 503', `the retry due in 500 ms ${cb.retriedAfterBackJumpMs === null ? 'had not come 5 s later (it waits for the wall clock)' : `came after ${cb.retriedAfterBackJumpMs} ms`}; with the clock put back, ${cb.calls} calls in all (policy: 4), gaps ${j(cb.gapsMs)} ms: no storm`],
     ].filter(Boolean)), '');
 }
 
 // ---------------------------------------------------------------- bugs
-p('## Bugs found', '',
-  'Each has a test marked `todo` in `tests/faults/` that fails today and will pass once it is fixed (then drop',
-  'the `todo`). The daemon\'s source was not changed here.', '');
-const bugs = [];
-const rz = R['disk-full-readyz'];
-bugs.push(['/readyz says ready while the disk is still full',
-  'storage.test.mjs "disk full and no new creates"',
-  `Fill the disk, get one 503, then only poll /readyz: after ${rz?.firstReadyAtMs ?? '~5000'} ms it answers 200 ready (${rz?.readySamples ?? '?'} of ${rz?.samples ?? '?'} samples over 6.5 s) while a create still gets 503; the log says \`store.recovered ops=0\`. Cause: the lease sweep (every 5 s, so 0–5 s after the failure; writer.c \`run_batch\`) commits a transaction that writes nothing, which succeeds on a full disk and clears \`degraded\`; the next failing create sets it again, so under traffic /readyz flaps and without traffic it stays ready. Expected: ready only after a write succeeds (e.g. do not clear \`degraded\` on a batch with no ops and no changes).`]);
-const ll = R['db-locked-latency'];
-bugs.push(['A held lock makes every waiting create wait (N + 1) × busy_timeout',
-  'storage.test.mjs "database locked ... many creates waiting"',
-  `${ll?.concurrentCreates ?? 16} creates waiting on a lock with busy_timeout ${ll?.busyTimeoutMs ?? 200} ms are answered 503 after up to ${ll?.maxAnswerMs ?? '?'} ms (32 creates: 6.9 s). Cause: when a batch fails, \`run_ops_alone\` retries each op in its own transaction, each \`BEGIN IMMEDIATE\` waiting busy_timeout again; with the default 5 s and 32 clients that is ~165 s, during which the writer records nothing else (results, webhooks). Expected: SQLITE_BUSY (and FULL, IOERR, READONLY) fail the whole batch at once; only op-specific errors (constraints) deserve the one-by-one retry.`]);
-const fr = R['fd-exhaustion-retries'];
-bugs.push(['The daemon\'s own EMFILE burns a task\'s retries and fails it as connection_failed',
-  'fds.test.mjs "descriptors taken by slow calls"',
-  `Under \`ulimit -n ${fr?.nofile ?? 40}\` with 40 hanging calls, a task to a healthy target (retries 2) ended ${fr?.healthyTask?.status ?? '?'} after ${fr?.healthyTask?.attempts ?? '?'} attempts, its target never called ("${fr?.healthyTask?.message ?? ''}"); ${fr?.failedWithoutContact ?? '?'} of the 40 slow tasks failed the same way. At scale (the fd-exhaustion run above) most of a backlog is failed this way within seconds, because the writer claims up to \`max_inflight\` (10000 by default, far above the descriptor limit) at once. Cause: \`on_open_socket\` returns CURL_SOCKET_BAD when \`socket()\` fails, which libcurl reports as COULDNT_CONNECT, and the retry policy counts it. Expected: a local resource failure is not the target's: do not count the attempt (like \`interrupted\`), back off, say \`EMFILE\` in the error; and cap \`max_inflight\` (or warn at start) below RLIMIT_NOFILE minus what the HTTP side needs.`]);
-bugs.push(['A forward wall-clock jump makes a running task be called twice at once',
-  'clock.test.mjs "+2 h ... no second call"',
-  `Jump the wall clock 2 h forward during a 2 s call: the lease sweep (which compares \`lease_until\` with the wall clock) requeues the running task as \`interrupted\` ("lease expired") while its call is in flight, and it is claimed and called again at once: ${cf?.calls ?? 4} calls where retries=2 allows 3, ${cf?.maxConcurrentCalls ?? 2} at the same time; the interrupted attempt is recorded as lasting ${cf?.attemptDurationsMs?.[0] ?? 7200000} ms. A clock that keeps stepping forward (a VM resumed repeatedly) repeats this with no bound, since interrupted attempts do not count. Expected: a lease the daemon itself holds (the call is in its own memory) is not expired by the sweep; only leases of calls this process no longer has are.`]);
-bugs.push(['A backward wall-clock jump delays retries by the size of the jump',
-  'clock.test.mjs "−1 h ... the retry still comes after its backoff"',
-  `run_at is wall-clock time: after the clock steps back 1 h, a retry due in 500 ms waits 1 h + 500 ms (${cb ? (cb.retriedAfterBackJumpMs === null ? 'not within 5 s' : `${cb.retriedAfterBackJumpMs} ms`) : '?'} in the test). The same holds for delayed tasks and webhook retries. A design choice to weigh (run_at must survive restarts); expected at least: detect the step (wall vs monotonic) and shift due times of the waiting work.`]);
-for (const [i, [title, where, text]] of bugs.entries()) p(`${i + 1}. **${title}** (${where}). ${text}`, '');
+// The first runs of this suite found five daemon bugs. Each was fixed and
+// its test now holds; what the first run measured is kept here (it is no
+// longer reproducible), what the fix does is checked by the tests above.
+p('## Bugs found, and fixed', '',
+  'The first runs of this suite (on the daemon as it was) found five bugs. Each is fixed; the test that',
+  'showed it now passes, and is what the verdicts above report.', '');
+const rz = R['disk-full-readyz'], ll = R['db-locked-latency'], fr = R['fd-exhaustion-retries'];
+const bugs = [
+  ['/readyz said ready while the disk was still full', 'storage.test.mjs "disk full and no new creates"',
+    'Before: after a create was refused on the full disk, /readyz answered 200 again 102 ms later (63 of 64 samples over ' +
+    '6.5 s) while creates still got 503; the log said `store.recovered ops=0`. The 5 s lease sweep committed a ' +
+    'transaction that wrote nothing, which succeeds on a full disk, and that cleared the degraded flag.',
+    'Fix: only a commit that wrote something clears it: a batch with ops, or, while degraded, a 64 KiB probe write ' +
+    'the sweep adds (so readiness also comes back without traffic). ' +
+    (rz ? `Now: ${rz.readySamples} of ${rz.samples} samples ready while full, ${rz.falseRecoveryLogLines} false recovery lines.` : '')],
+  ['A held lock made every waiting create wait (N + 1) × busy_timeout', 'storage.test.mjs "database locked ... many creates waiting"',
+    'Before: 16 creates waiting on a lock (busy_timeout 200 ms) were answered after up to 3643 ms, 32 after 6.9 s: a ' +
+    'failed batch was retried op by op, each `BEGIN IMMEDIATE` waiting the busy timeout again (at the default 5 s and ' +
+    '32 clients, ~165 s of a blocked writer).',
+    'Fix: when the database refuses writes as such (busy, locked, full, I/O error, read-only) the whole batch fails at ' +
+    'once; only an op\'s own error (a constraint) is retried alone. ' +
+    (ll ? `Now: ${ll.concurrentCreates} creates answered 503 after ${ll.minAnswerMs}–${ll.maxAnswerMs} ms.` : '')],
+  ['The daemon\'s own EMFILE burnt a task\'s retries and failed it as connection_failed', 'fds.test.mjs "descriptors taken by slow calls"',
+    'Before: under `ulimit -n 40` a task to a healthy target failed after 3 attempts without its target ever being called ' +
+    '("Failed to connect ... after 0 ms"); at scale up to 20,597 tasks of a backlog failed this way and webhooks used up ' +
+    'their schedules, since up to `max_inflight` (10000) calls were claimed whatever the descriptor limit.',
+    'Fix: when `socket()` fails in the daemon the attempt is recorded as `local_resources`, does not count, and the ' +
+    'task runs again after 1–2 s (a webhook keeps its schedule); and calls in flight are capped below the open-files ' +
+    'limit, less a share for client connections (`dispatcher.inflight_capped` is logged at start). ' +
+    (fr ? `Now: the healthy task ${fr.healthyTask?.status} after ${fr.healthyTask?.attempts} attempt(s); ${fr.failedWithoutContact} tasks failed without contact.` : '')],
+  ['A forward wall-clock jump had a running task called twice at once', 'clock.test.mjs "+2 h ... no second call"',
+    'Before: a 2 h jump during a 2 s call made the lease sweep (which compares `lease_until` with the wall clock) requeue ' +
+    'the running task, which was called again at once: 4 calls where the policy allows 3, 2 at the same time, the ' +
+    'interrupted attempt recorded as lasting 7,200,021 ms.',
+    'Fix: the writer keeps the set of leases this process holds (from claim to the recording of the result) and the ' +
+    'sweep never expires one of them; calls are timed on the monotonic clock anyway. ' +
+    (cf ? `Now: ${cf.calls} calls, at most ${cf.maxConcurrentCalls} at once, ${cf.leaseRequeues} lease requeues.` : '')],
+  ['A backward wall-clock jump delayed retries by the size of the jump', 'clock.test.mjs "−1 h ... the retry still comes after its backoff"',
+    'Before: due times are wall-clock times (they outlive the process), so after a 1 h step back a retry due in 500 ms ' +
+    'waited 1 h + 500 ms.',
+    'Fix: the writer compares the wall clock with the monotonic one each time round its loop (at least once a second); ' +
+    'on a step of a second or more it moves retry waits, work that was already due and webhook schedules by the same ' +
+    'step, and its own timers and FIFO holds with them. A first attempt\'s `runAt` is a point in time and stays. ' +
+    (cb ? `Now: the 500 ms retry came ${cb.retriedAfterBackJumpMs ?? 'not within 5 s'} ms after the jump.` : '')],
+];
+for (const [i, [title, where, before, fix]] of bugs.entries()) p(`${i + 1}. **${title}** (${where}). ${before} ${fix}`, '');
 
 // ---------------------------------------------------------------- soak
 const s = R.soak;

@@ -76,9 +76,7 @@ test('database locked by another process past --busy-timeout: 503, recovers on r
 
 
 test('database locked past --busy-timeout with many creates waiting: each is refused within a few busy timeouts',
-  { timeout: 120000, todo: 'bug: when a batch fails with SQLITE_BUSY the writer retries every op of the batch ' +
-    'alone (run_ops_alone), each waiting busy_timeout again: N waiting creates are all answered only after ' +
-    '(N + 1) x busy_timeout, and the writer thread (every write: results, webhooks) is blocked that long' },
+  { timeout: 120000 },
   async (t) => {
     const tmp = tempDir('aq-locked-latency-');
     const db = join(tmp.dir, 'aq.db');
@@ -105,9 +103,7 @@ test('database locked past --busy-timeout with many creates waiting: each is ref
   });
 
 test('disk full and no new creates: /readyz stays unavailable until a write succeeds again',
-  { skip: noFs ?? false, timeout: 120000, todo: 'bug: every 5 s the writer\'s lease sweep commits a transaction ' +
-    'that writes nothing; on a full disk that commit succeeds, so writer_degraded() is cleared and the log says ' +
-    '"store.recovered ops=0": /readyz answers 200 ready while every create still fails with 503' },
+  { skip: noFs ?? false, timeout: 120000 },
   async (t) => {
     const fs = makeSmallFs(8);
     let daemon = null;

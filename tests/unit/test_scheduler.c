@@ -154,6 +154,26 @@ static void a_cancelled_held_task_releases_the_hold(void **state)
     scheduler_free(s);
 }
 
+static void a_clock_step_moves_the_hold_with_it(void **state)
+{
+    (void)state;
+    const int64_t HOUR = 3600000;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings qs = settings(1, 0, 0, false);
+    scheduler_queue_set(s, "fifo", &qs);
+    scheduler_note_due(s, "fifo", T0);
+    scheduler_claimed(s, "fifo", "h", T0);
+    scheduler_released(s, "fifo", "h", SCHEDULER_RETRY, 7, T0 + 1000);
+    /* The wall clock steps back an hour: the retry still waits its second. */
+    scheduler_clock_step(s, -HOUR);
+    assert_true(scheduler_next_wake(s, T0 - HOUR) == T0 + 1000 - HOUR);
+    assert_int_equal(planned(s, T0 + 999 - HOUR, 10, "fifo", NULL), 0);
+    int64_t only = -1;
+    assert_int_equal(planned(s, T0 + 1000 - HOUR, 10, "fifo", &only), 1);
+    assert_int_equal(only, 7);
+    scheduler_free(s);
+}
+
 static void capped_hosts_are_listed_and_a_blocked_queue_rests(void **state)
 {
     (void)state;
@@ -283,6 +303,7 @@ int main(void)
         cmocka_unit_test(the_rate_is_a_token_bucket),
         cmocka_unit_test(fifo_queue_holds_for_a_retry),
         cmocka_unit_test(a_cancelled_held_task_releases_the_hold),
+        cmocka_unit_test(a_clock_step_moves_the_hold_with_it),
         cmocka_unit_test(capped_hosts_are_listed_and_a_blocked_queue_rests),
         cmocka_unit_test(host_room_counts_down_to_the_cap),
         cmocka_unit_test(slots_are_shared_fairly_between_queues),

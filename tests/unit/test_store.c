@@ -915,7 +915,7 @@ static void requeue_running_records_an_interrupted_attempt(void **state)
     assert_int_equal(n, 2);
     int count = -1;
     begin(f);
-    must(f, store_requeue_running(f->w, NOW + 2000, NOW + 2000, "lease expired", &count),
+    must(f, store_requeue_running(f->w, NOW + 2000, NOW + 2000, "lease expired", NULL, NULL, &count),
          "requeue");
     commit(f);
     assert_int_equal(count, 1);
@@ -956,7 +956,7 @@ static void requeue_running_records_an_interrupted_attempt(void **state)
 
     /* INT64_MAX takes every running task (shutdown, start-up). */
     begin(f);
-    must(f, store_requeue_running(f->w, NOW + 3000, INT64_MAX, "shutdown", &count), "requeue all");
+    must(f, store_requeue_running(f->w, NOW + 3000, INT64_MAX, "shutdown", NULL, NULL, &count), "requeue all");
     commit(f);
     assert_int_equal(count, 1);
     assert_int_equal(load(f, long_lease->id, &l), STORE_OK);
@@ -970,7 +970,7 @@ static void requeue_running_records_an_interrupted_attempt(void **state)
     assert_int_equal(again->attempts, 1);
     task_free(again);
     begin(f);
-    must(f, store_requeue_running(f->w, NOW + 4000, NOW, "nothing expired", &count),
+    must(f, store_requeue_running(f->w, NOW + 4000, NOW, "nothing expired", NULL, NULL, &count),
          "requeue none");
     commit(f);
     assert_int_equal(count, 0);
@@ -988,7 +988,7 @@ static void requeue_running_returns_delivering_webhooks_to_pending(void **state)
     struct webhook_msg *m = claim_one_webhook(f, NOW + 10);
     int count = -1;
     begin(f);
-    must(f, store_requeue_running(f->w, NOW + 20, INT64_MAX, "shutdown", &count), "requeue");
+    must(f, store_requeue_running(f->w, NOW + 20, INT64_MAX, "shutdown", NULL, NULL, &count), "requeue");
     commit(f);
     assert_int_equal(count, 0); /* tasks only */
     struct loaded l;
@@ -1150,6 +1150,203 @@ static void claim_returns_tasks_in_run_at_order(void **state)
     assert_true(ordered);
 }
 
+/* ---- leases held by this process, clock steps, the write probe ---- */
+
+struct held {
+    int64_t task_seq, webhook_seq;
+    int asked;
+};
+
+static bool held_one(void *arg, bool webhook, int64_t seq)
+{
+    struct held *h = arg;
+    h->asked++;
+    return seq == (webhook ? h->webhook_seq : h->task_seq);
+}
+
+static void requeue_leaves_leases_this_process_holds(void **state)
+{
+    struct fx *f = *state;
+    struct task *a = new_task(NOW, NOW), *b = new_task(NOW, NOW);
+    a->timeout_ms = b->timeout_ms = 1000;
+    insert(f, a);
+    insert(f, b);
+    size_t n = 0;
+    struct task **claimed = claim(f, NOW, 0, 10, &n);
+    assert_int_equal(n, 2);
+    char hook_id[ID_LEN];
+    finished_task_with_webhook(f, hook_id); /* a third task, completed, its webhook pending */
+    struct webhook_msg *m = claim_one_webhook(f, NOW + 10);
+
+    /* Far past every lease (a wall clock jumped forward): a is held, b is not;
+     * the webhook delivery is held too. */
+    struct held h = {.task_seq = a->seq, .webhook_seq = m->seq};
+    int count = -1;
+    begin(f);
+    must(f, store_requeue_running(f->w, NOW + 7200000, NOW + 7200000, "lease expired", held_one, &h,
+                                  &count), "requeue");
+    commit(f);
+    assert_int_equal(count, 1);
+    assert_int_equal(h.asked, 3); /* two expired tasks, one expired webhook */
+    struct loaded l;
+    assert_int_equal(load(f, a->id, &l), STORE_OK);
+    assert_int_equal(l.t->status, TASK_RUNNING);
+    assert_int_equal(l.n_attempts, 0);
+    loaded_free(&l);
+    assert_int_equal(load(f, b->id, &l), STORE_OK);
+    assert_int_equal(l.t->status, TASK_QUEUED);
+    assert_string_equal(l.attempts[0].error_code, "interrupted");
+    loaded_free(&l);
+    assert_int_equal(load(f, hook_id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, "delivering");
+    loaded_free(&l);
+
+    /* Once nothing is held, the same sweep takes the rest. */
+    h.task_seq = h.webhook_seq = 0;
+    begin(f);
+    must(f, store_requeue_running(f->w, NOW + 7200000, NOW + 7200000, "lease expired", held_one, &h,
+                                  &count), "requeue");
+    commit(f);
+    assert_int_equal(count, 1);
+    assert_int_equal(load(f, a->id, &l), STORE_OK);
+    assert_int_equal(l.t->status, TASK_QUEUED);
+    loaded_free(&l);
+    assert_int_equal(load(f, hook_id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, "pending");
+    loaded_free(&l);
+    webhook_msg_free(m);
+    free_tasks(claimed, n);
+    task_free(a);
+    task_free(b);
+}
+
+/* Makes t (claimed) wait for a retry until run_at. */
+static void fail_for_retry(struct fx *f, struct task *t, int64_t now, int64_t run_at)
+{
+    t->status = TASK_QUEUED;
+    t->attempts += 1;
+    t->run_at_ms = run_at;
+    t->updated_at_ms = now;
+    t->error_code = xstrdup("http_error");
+    struct attempt a = {.n = t->attempts, .started_at_ms = now, .finished_at_ms = now, .status_code = 503,
+                        .error_code = "http_error"};
+    bool applied = false;
+    finish(f, t, &a, NULL, &applied);
+    assert_true(applied);
+}
+
+static int64_t run_at_of(struct fx *f, const char *id)
+{
+    struct loaded l;
+    assert_int_equal(load(f, id, &l), STORE_OK);
+    int64_t at = l.t->run_at_ms;
+    loaded_free(&l);
+    return at;
+}
+
+static void shift_waits_moves_relative_waits_only(void **state)
+{
+    struct fx *f = *state;
+    const int64_t HOUR = 3600000;
+    struct task *retry = new_task(NOW, NOW), *due = new_task(NOW, NOW - 10),
+                *later = new_task(NOW, NOW + HOUR);
+    char hook_id[ID_LEN];
+    finished_task_with_webhook(f, hook_id); /* its webhook due at NOW + 10 */
+    insert(f, retry);
+    struct task *c = claim_one(f, NOW, 0);
+    fail_for_retry(f, c, NOW, NOW + 500); /* a retry due in 500 ms */
+    task_free(c);
+    insert(f, due);   /* due already, not yet claimed */
+    insert(f, later); /* a first attempt at a point in time (runAt) */
+
+    /* The wall clock steps back an hour: now reads NOW - HOUR. */
+    int tasks = -1, webhooks = -1;
+    begin(f);
+    must(f, store_shift_waits(f->w, NOW - HOUR, -HOUR, &tasks, &webhooks), "shift");
+    commit(f);
+    assert_int_equal(tasks, 2);
+    assert_int_equal(webhooks, 1);
+    assert_int_equal(run_at_of(f, retry->id), NOW + 500 - HOUR); /* still 500 ms away */
+    assert_int_equal(run_at_of(f, due->id), NOW - 10 - HOUR);    /* still due */
+    assert_int_equal(run_at_of(f, later->id), NOW + HOUR);       /* a point in time stays */
+    struct loaded l;
+    assert_int_equal(load(f, hook_id, &l), STORE_OK);
+    assert_int_equal(l.webhook.next_at_ms, NOW + 10 - HOUR);
+    loaded_free(&l);
+    assert_int_equal(claim_count(f, NOW - HOUR), 1); /* the due one, at once */
+
+    /* And forward again: the retry keeps its 500 ms. */
+    begin(f);
+    must(f, store_shift_waits(f->w, NOW, HOUR, &tasks, &webhooks), "shift");
+    commit(f);
+    assert_int_equal(run_at_of(f, retry->id), NOW + 500);
+    assert_int_equal(run_at_of(f, later->id), NOW + HOUR);
+    task_free(retry);
+    task_free(due);
+    task_free(later);
+}
+
+static void finish_keeps_uncounted_attempts(void **state)
+{
+    struct fx *f = *state;
+    struct task *t = new_task(NOW, NOW);
+    insert(f, t);
+    task_free(t);
+    t = claim_one(f, NOW, 0);
+    t->attempts_uncounted = 1; /* the daemon's own failure (EMFILE) */
+    fail_for_retry(f, t, NOW, NOW + 1000);
+    struct task *again = claim_one(f, NOW + 1000, 0);
+    assert_int_equal(again->attempts, 1);
+    assert_int_equal(again->attempts_uncounted, 1);
+    task_free(again);
+    task_free(t);
+}
+
+static void uncounted_webhook_attempt_keeps_the_schedule(void **state)
+{
+    struct fx *f = *state;
+    char id[ID_LEN];
+    finished_task_with_webhook(f, id);
+    struct webhook_msg *m = claim_one_webhook(f, NOW + 10);
+    struct webhook_result r = {.seq = m->seq, .claim_token = m->claim_token, .attempts = m->attempts,
+                               .next_at_ms = NOW + 1500, .started_at_ms = NOW + 10,
+                               .finished_at_ms = NOW + 11, .error = "no socket", .uncounted = true};
+    webhook_finish(f, &r);
+    struct loaded l;
+    assert_int_equal(load(f, id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, "pending");
+    assert_int_equal(l.webhook.attempts, 0);
+    assert_int_equal(l.webhook.next_at_ms, NOW + 1500);
+    struct webhook_attempt *wa = NULL;
+    size_t n = 99;
+    struct store_conn *rd = store_conn_acquire(f->store);
+    assert_int_equal(store_webhook_attempts_get(rd, l.t->seq, &wa, &n), STORE_OK);
+    store_conn_release(rd);
+    assert_int_equal(n, 0); /* no attempt row */
+    free(wa);
+    loaded_free(&l);
+    webhook_msg_free(m);
+}
+
+static void write_probe_writes(void **state)
+{
+    struct fx *f = *state;
+    begin(f);
+    must(f, store_write_probe(f->w, 4096), "probe");
+    must(f, store_write_probe(f->w, 65536), "probe again");
+    commit(f);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), sum(length(value)) FROM kv WHERE key = 'writer.probe'",
+                                        -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 1);
+    assert_int_equal(sqlite3_column_int(s, 1), 65536);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     log_set_level(LOG_OFF);
@@ -1183,6 +1380,11 @@ int main(void)
         T(kv_put_if_absent_keeps_the_first_value),
         T(claim_returns_tasks_in_run_at_order),
         T(claim_filter_takes_only_what_it_allows),
+        T(requeue_leaves_leases_this_process_holds),
+        T(shift_waits_moves_relative_waits_only),
+        T(finish_keeps_uncounted_attempts),
+        T(uncounted_webhook_attempt_keeps_the_schedule),
+        T(write_probe_writes),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
