@@ -158,7 +158,9 @@ if (fd) {
     `(statuses at the end: ${j(fd.statusesAtEnd)}); ${fd.newTasksCalled} of the 10 tasks created right after the load ` +
     `stopped reached their target; ${fd.checker?.failures?.webhooksUndelivered ?? 0} webhooks were given up. With ` +
     `descriptors this scarce the daemon runs fewer calls at once (see \`dispatcher.inflight_capped\` in the log), ` +
-    'which is why the backlog takes a while to work off.', '',
+    'which is why the backlog takes a while to work off. Even so, with the client connections holding most ' +
+    `descriptors, ${fd.attemptErrors?.local_resources ?? 0} call attempts found none free (\`local_resources\`): each ` +
+    'was tried again 1 to 2 s later without counting against its task, which is what kept every task alive.', '',
     'Unanswered creates were stored: the connections waited in the listen backlog while no descriptor was free to',
     'accept them, the client gave up after 4 s, and the daemon then accepted and stored them. That is allowed',
     '(the client saw a timeout; its Idempotency-Key retry gets the same task) and the checker counts them as',
