@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const struct policy *p = &policies[i];
         struct task *t = NULL;
         char hash[65];
-        if (validate_task_create(body, size, &p->cfg, p->np, NOW_MS, &t, hash, &err) == 0) {
+        if (validate_task_create(body, size, &p->cfg, p->np, NOW_MS, &t, hash, true, &err) == 0) {
             check_task(p, t);
             if (strlen(hash) != 64) abort();
             task_free(t);
@@ -120,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* The same bytes as the overrides of a replay. */
         struct task *base = NULL;
         if (validate_task_create(base_body, sizeof base_body - 1, &p->cfg, p->np, NOW_MS, &base, NULL,
-                                 &err) != 0)
+                                 false, &err) != 0)
             abort();
         if (validate_task_overrides(body, size, &p->cfg, p->np, NOW_MS, base, &err) == 0)
             check_task(p, base);

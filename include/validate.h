@@ -33,14 +33,15 @@
 cJSON *validate_json(const char *body, size_t len, struct api_error *err);
 
 /* Builds a queued task from a create request. On success returns 0, *out
- * (caller frees with task_free) and, when hash is not NULL, the request's
- * hash for idempotency (hex SHA-256 of the request without its
- * idempotencyKey). The id, seq and times other than run_at are left for the
+ * (caller frees with task_free) and, when hash is not NULL and the request
+ * is keyed (keyed: an Idempotency-Key header came with it, or the body has
+ * idempotencyKey), the request's hash for idempotency (hex SHA-256 of the
+ * request without its idempotencyKey); unkeyed, hash is set to "". The id, seq and times other than run_at are left for the
  * caller, and retries and timeout are -1 and 0 when the request gave none
  * (see validate_apply_defaults). On failure returns -1 with err set. */
 int validate_task_create(const char *body, size_t len, const struct config *cfg,
                          const struct netpolicy *np, int64_t now_ms, struct task **out,
-                         char hash[65], struct api_error *err);
+                         char hash[65], bool keyed, struct api_error *err);
 
 /* Applies the overrides of a replay (POST /v1/tasks/{id}/retry: any create
  * field but idempotencyKey; an empty body changes nothing) to t, and sets

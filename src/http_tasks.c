@@ -84,11 +84,12 @@ enum MHD_Result http_task_create(struct request *r)
         return http_respond_error(r, &e);
     }
     int64_t now = util_now_ms();
-    if (validate_task_create(http_body(r), r->body.len, api->cfg, api->np, now, &r->task, r->hash, &e))
+    const char *header_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
+    if (validate_task_create(http_body(r), r->body.len, api->cfg, api->np, now, &r->task, r->hash,
+                             header_key != NULL, &e))
         return http_respond_error(r, &e);
     buf_free(&r->body);
     struct task *t = r->task;
-    const char *header_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
     if (header_key) {
         if (!validate_idempotency_key(header_key)) {
             api_error_set(&e, 400, "invalid_field", "Idempotency-Key",

@@ -565,14 +565,19 @@ static void request_hash(cJSON *doc, char out[65])
     char *text = cJSON_PrintUnformatted(doc);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, strlen(text), md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
     free(text);
     if (key) cJSON_AddItemToObject(doc, "idempotencyKey", key);
 }
 
 int validate_task_create(const char *body, size_t len, const struct config *cfg,
                          const struct netpolicy *np, int64_t now_ms, struct task **out,
-                         char hash[65], struct api_error *err)
+                         char hash[65], bool keyed, struct api_error *err)
 {
     *out = NULL;
     cJSON *doc = validate_json(body, len, err);
@@ -585,7 +590,9 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
     }
     if (check_known(doc, task_fields, ARRAY_LEN(task_fields), err)) goto out;
     if (apply_fields(doc, body, len, t, cfg, np, now_ms, true, err)) goto out;
-    if (hash) request_hash(doc, hash);
+    /* Only a keyed request is ever compared: the others skip the work. */
+    if (hash && (keyed || t->idempotency_key)) request_hash(doc, hash);
+    else if (hash) hash[0] = '\0';
     t->status = TASK_QUEUED;
     *out = t;
     t = NULL;

@@ -100,7 +100,7 @@ static struct task *create_ok_with(const struct config *c, const char *json)
     static struct task sentinel;
     struct task *t = &sentinel;
     struct api_error err = {0};
-    int rc = validate_task_create(json, strlen(json), c, np_for(c), NOW, &t, NULL, &err);
+    int rc = validate_task_create(json, strlen(json), c, np_for(c), NOW, &t, NULL, false, &err);
     if (rc != 0)
         fail_msg("refused (%s, field '%s'): %s\n  body: %.300s", err.code, err.field, err.message,
                  json);
@@ -119,7 +119,7 @@ static void refused_with(const struct config *c, const char *json, const char *c
     static struct task sentinel;
     struct task *t = &sentinel;
     struct api_error err = {0};
-    int rc = validate_task_create(json, strlen(json), c, np_for(c), NOW, &t, NULL, &err);
+    int rc = validate_task_create(json, strlen(json), c, np_for(c), NOW, &t, NULL, false, &err);
     if (rc == 0) {
         task_free(t);
         fail_msg("accepted, want %s on '%s': %.300s", code, field, json);
@@ -902,6 +902,34 @@ static void raw_nul_byte_in_a_string_is_refused(void **state)
             "");
 }
 
+/* ---- the idempotency hash ---- */
+
+static void hash_of(const char *json, bool keyed, char out[65])
+{
+    struct task *t = NULL;
+    struct api_error err = {0};
+    assert_int_equal(validate_task_create(json, strlen(json), &cfg, np_for(&cfg), NOW, &t, out, keyed, &err), 0);
+    task_free(t);
+}
+
+static void request_hash_only_for_keyed_requests(void **state)
+{
+    (void)state;
+    char a[65], b[65], c[65], d[65];
+    const char *plain = "{\"callbackUrl\":\"https://example.com/x\",\"payload\":{\"n\":1}}";
+    hash_of(plain, false, a);
+    assert_string_equal(a, ""); /* no key anywhere: no hash work */
+    hash_of(plain, true, b);    /* the key came in the header */
+    assert_int_equal(strlen(b), 64);
+    assert_int_equal(strspn(b, "0123456789abcdef"), 64);
+    /* A key in the body keys it too, and is not part of what is compared. */
+    hash_of("{\"callbackUrl\":\"https://example.com/x\",\"payload\":{\"n\":1},\"idempotencyKey\":\"k1\"}", false, c);
+    assert_string_equal(c, b);
+    /* Another request, another hash. */
+    hash_of("{\"callbackUrl\":\"https://example.com/x\",\"payload\":{\"n\":2}}", true, d);
+    assert_string_not_equal(d, b);
+}
+
 int main(void)
 {
     log_set_level(LOG_OFF);
@@ -946,6 +974,7 @@ int main(void)
         cmocka_unit_test(any_proxy_header_is_refused),
         cmocka_unit_test(scalar_inside_32_levels_is_accepted),
         cmocka_unit_test(raw_nul_byte_in_a_string_is_refused),
+        cmocka_unit_test(request_hash_only_for_keyed_requests),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
