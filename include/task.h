@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "id.h"
+#include "jsonw.h"
 
 enum task_status {
     TASK_QUEUED = 0,
@@ -113,22 +114,23 @@ void task_free(struct task *t);
 void attempt_clear(struct attempt *a);
 void webhook_state_clear(struct webhook_state *w);
 void webhook_attempt_clear(struct webhook_attempt *a);
-/* JSON of one attempt / one webhook delivery attempt. */
-cJSON *attempt_to_json(const struct attempt *a);
-cJSON *webhook_attempt_to_json(const struct webhook_attempt *a);
+/* JSON of one attempt / one webhook delivery attempt, written to w. */
+void attempt_write_json(struct jsonw *w, const struct attempt *a);
+void webhook_attempt_write_json(struct jsonw *w, const struct webhook_attempt *a);
 /* Extracts "host[:port]" (lower case, user-info dropped) from an http(s)
  * URL; caller frees. Never NULL. */
 char *task_url_host(const char *url);
 
-/* The result as users see it: the target's response body parsed as JSON
- * when it is JSON, else a string (base64 when it is not UTF-8, with
- * *base64 set). Returns a new cJSON the caller owns, or a JSON null. */
-cJSON *task_result_json(const struct task *t, bool *base64);
-
-/* The API's task object. attempts (n of them) and webhook may be NULL/0 to
- * leave those parts out. Caller owns the result. */
-cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t n,
-                    const struct webhook_state *webhook);
+/* The API's task object (docs/api.md), written straight as text. Its
+ * "result" is the target's response body as users see it: the JSON the
+ * target wrote when it is JSON, else a string (base64 when it is not UTF-8
+ * without NULs, with "resultEncoding": "base64"). "attemptHistory" is there
+ * when history is true or n > 0; "webhook" when webhook is not NULL. */
+void task_write_json(struct jsonw *w, const struct task *t, const struct attempt *attempts, size_t n,
+                     const struct webhook_state *webhook, bool history);
+/* The same as a string the caller frees. */
+char *task_json(const struct task *t, const struct attempt *attempts, size_t n,
+                const struct webhook_state *webhook, bool history);
 
 /* A live-feed event: {"change", "id", "status", "queue", "attempts",
  * "runAt", "updatedAt", "statusCode", "error"}. Caller frees. */

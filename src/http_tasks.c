@@ -111,9 +111,7 @@ enum MHD_Result http_task_create(struct request *r)
     t->tenant = xstrdup(r->who.tenant);
     t->created_at_ms = now;
     t->updated_at_ms = now;
-    cJSON *o = task_to_json(t, NULL, 0, NULL);
-    r->response = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
+    r->response = task_json(t, NULL, 0, NULL, false);
     return http_start_write(r, create_apply, create_finish);
 }
 
@@ -136,14 +134,11 @@ static enum MHD_Result respond_task(struct request *r, unsigned status, const ch
     store_conn_release(c);
     if (rc == STORE_NOT_FOUND) return http_not_found(r, "no task has this id");
     if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
-    cJSON *o = task_to_json(t, attempts, n, has_wh ? &wh : NULL);
-    if (!n) cJSON_AddArrayToObject(o, "attemptHistory");
+    char *s = task_json(t, attempts, n, has_wh ? &wh : NULL, true);
     for (size_t i = 0; i < n; i++) attempt_clear(&attempts[i]);
     free(attempts);
     if (has_wh) webhook_state_clear(&wh);
     task_free(t);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     return http_respond_text(r, status, s, header, value);
 }
 
@@ -216,13 +211,21 @@ enum MHD_Result http_task_attempts(struct request *r)
     } else if (rc != STORE_OK) {
         res = http_unavailable(r, "the database cannot be read right now; try again");
     } else {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "taskId", t->id);
-        cJSON *a = cJSON_AddArrayToObject(o, "attempts");
-        for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, attempt_to_json(&attempts[i]));
-        cJSON *d = cJSON_AddArrayToObject(o, "webhookDeliveries");
-        for (size_t i = 0; i < m; i++) cJSON_AddItemToArray(d, webhook_attempt_to_json(&deliveries[i]));
-        res = http_respond_json(r, MHD_HTTP_OK, o);
+        struct jsonw w;
+        jw_init(&w);
+        jw_object(&w);
+        jw_key(&w, "taskId");
+        jw_string(&w, t->id);
+        jw_key(&w, "attempts");
+        jw_array(&w);
+        for (size_t i = 0; i < n; i++) attempt_write_json(&w, &attempts[i]);
+        jw_array_end(&w);
+        jw_key(&w, "webhookDeliveries");
+        jw_array(&w);
+        for (size_t i = 0; i < m; i++) webhook_attempt_write_json(&w, &deliveries[i]);
+        jw_array_end(&w);
+        jw_object_end(&w);
+        res = http_respond_text(r, MHD_HTTP_OK, jw_finish(&w), NULL, NULL);
     }
     for (size_t i = 0; i < n; i++) attempt_clear(&attempts[i]);
     for (size_t i = 0; i < m; i++) webhook_attempt_clear(&deliveries[i]);
@@ -344,21 +347,27 @@ enum MHD_Result http_task_list(struct request *r)
         log_msg(LOG_ERROR, "store.read_failed", "list error=\"%s\"", store_conn_error(c));
     store_conn_release(c);
     if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
-    cJSON *o = cJSON_CreateObject();
-    cJSON *list = cJSON_AddArrayToObject(o, "tasks");
+    struct jsonw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_key(&w, "tasks");
+    jw_array(&w);
     for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(list, task_to_json(tasks[i], NULL, 0, NULL));
+        task_write_json(&w, tasks[i], NULL, 0, NULL, false);
         task_free(tasks[i]);
     }
     free(tasks);
+    jw_array_end(&w);
+    jw_key(&w, "nextCursor");
     if (next > 0) {
         char cur[32];
         snprintf(cur, sizeof cur, "%c%lld", asc ? 'a' : 'd', (long long)next);
-        cJSON_AddStringToObject(o, "nextCursor", cur);
+        jw_string(&w, cur);
     } else {
-        cJSON_AddNullToObject(o, "nextCursor");
+        jw_null(&w);
     }
-    return http_respond_json(r, MHD_HTTP_OK, o);
+    jw_object_end(&w);
+    return http_respond_text(r, MHD_HTTP_OK, jw_finish(&w), NULL, NULL);
 }
 
 /* ---- cancel ---- */
@@ -485,8 +494,7 @@ static enum MHD_Result retry_finish(struct request *r)
     if (r->has_err) return http_respond_error(r, &r->err);
     /* The task as committed (queued): read back later it could already be
      * running, which is not what this answer is about. */
-    cJSON *o = task_to_json(r->task, NULL, 0, NULL);
-    return http_respond_json(r, MHD_HTTP_ACCEPTED, o);
+    return http_respond_text(r, MHD_HTTP_ACCEPTED, task_json(r->task, NULL, 0, NULL, false), NULL, NULL);
 }
 
 enum MHD_Result http_task_retry(struct request *r)

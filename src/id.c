@@ -1,5 +1,6 @@
 /*
- * id: UUIDv7: milliseconds, a counter, random bits; formatted by libuuid.
+ * id: UUIDv7: milliseconds, a counter, random bits (libuuid 2.38 makes no v7,
+ * and its uuid_unparse goes through sprintf: both are done here).
  */
 #include "id.h"
 
@@ -53,7 +54,15 @@ void id_new(int64_t now_ms, char out[ID_LEN])
     u[6] = (unsigned char)(0x70 | (seq >> 8)); /* version 7 and the counter's top bits */
     u[7] = (unsigned char)seq;
     u[8] = (unsigned char)(0x80 | (u[8] & 0x3F)); /* RFC 4122 variant */
-    uuid_unparse_lower(u, out);
+    /* 8-4-4-4-12 lower-case hex, by hand (uuid_unparse goes through sprintf). */
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+        *p++ = hex[u[i] >> 4];
+        *p++ = hex[u[i] & 15];
+    }
+    *p = '\0';
 }
 
 bool id_valid(const char *s)

@@ -89,26 +89,23 @@ void webhook_state_clear(struct webhook_state *w)
     memset(w, 0, sizeof *w);
 }
 
-static void add_time(cJSON *o, const char *name, int64_t ms)
-{
-    char ts[UTIL_RFC3339_LEN];
-    if (ms > 0) cJSON_AddStringToObject(o, name, util_rfc3339(ms, ts));
-    else cJSON_AddNullToObject(o, name);
-}
-
-/* Parses stored JSON text; stored text was produced by us, so a failure
- * means corruption and shows as null rather than crashing a reader. */
-static cJSON *parse_stored(const char *json)
+/* Stored JSON text the daemon wrote itself (headers): written as it is when
+ * it parses; a failure means corruption and shows as null rather than as
+ * broken output. */
+static void write_stored(struct jsonw *w, const char *json)
 {
     cJSON *v = json ? cJSON_Parse(json) : NULL;
-    return v ? v : cJSON_CreateNull();
+    if (v) jw_raw(w, json, strlen(json));
+    else jw_null(w);
+    cJSON_Delete(v);
 }
 
 /* A client's JSON (payload, metadata) as it was written: validated at
  * creation and stored verbatim, so it goes out verbatim. */
-static cJSON *stored_raw(const char *json)
+static void write_client_json(struct jsonw *w, const char *json)
 {
-    return json ? cJSON_CreateRaw(json) : cJSON_CreateNull();
+    if (json) jw_raw(w, json, strlen(json));
+    else jw_null(w);
 }
 
 static bool content_type_is_json(const char *headers_json)
@@ -125,13 +122,16 @@ static bool content_type_is_json(const char *headers_json)
     return json;
 }
 
-cJSON *task_result_json(const struct task *t, bool *base64)
+/* Writes the result value; returns whether it is base64. */
+static bool write_result_value(struct jsonw *w, const struct task *t)
 {
-    *base64 = false;
-    if (!t->response_body || t->response_body_len == 0) return cJSON_CreateNull();
+    if (!t->response_body || t->response_body_len == 0) {
+        jw_null(w);
+        return false;
+    }
     const char *body = t->response_body, *body_end = body + t->response_body_len;
-    /* Text must be UTF-8 without NULs to go into JSON as it is (cJSON does
-     * not check): anything else is returned as base64. */
+    /* Text must be UTF-8 without NULs to go into JSON as it is: anything
+     * else is returned as base64. */
     bool text = util_utf8_valid(body, t->response_body_len) && !memchr(body, '\0', t->response_body_len);
     if (text && content_type_is_json(t->response_headers_json)) {
         const char *end = NULL;
@@ -145,177 +145,262 @@ cJSON *task_result_json(const struct task *t, bool *base64)
             const char *start = body;
             while (start < body_end && isspace((unsigned char)*start)) start++;
             while (body_end > start && isspace((unsigned char)body_end[-1])) body_end--;
-            char *raw = xstrndup(start, (size_t)(body_end - start));
-            cJSON *r = cJSON_CreateRaw(raw);
-            free(raw);
-            return r;
+            jw_raw(w, start, (size_t)(body_end - start));
+            return false;
         }
     }
     if (text) {
-        char *s = xstrndup(t->response_body, t->response_body_len);
-        cJSON *v = cJSON_CreateString(s);
-        free(s);
-        return v;
+        jw_string_n(w, t->response_body, t->response_body_len);
+        return false;
     }
-    *base64 = true;
     char *b = util_base64_encode((const unsigned char *)t->response_body, t->response_body_len);
-    cJSON *v = cJSON_CreateString(b);
+    jw_string(w, b);
     free(b);
-    return v;
+    return true;
 }
 
-static cJSON *response_json(const struct task *t)
+static void write_response(struct jsonw *w, const struct task *t)
 {
-    if (t->response_status <= 0) return cJSON_CreateNull();
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddNumberToObject(r, "statusCode", t->response_status);
-    cJSON_AddItemToObject(r, "headers", parse_stored(t->response_headers_json));
-    cJSON_AddNumberToObject(r, "durationMs", (double)t->response_ms);
-    return r;
+    if (t->response_status <= 0) {
+        jw_null(w);
+        return;
+    }
+    jw_object(w);
+    jw_key(w, "statusCode");
+    jw_number(w, t->response_status);
+    jw_key(w, "headers");
+    write_stored(w, t->response_headers_json);
+    jw_key(w, "durationMs");
+    jw_number(w, (double)t->response_ms);
+    jw_object_end(w);
 }
 
-static cJSON *error_json(const char *code, const char *message)
+static void write_error(struct jsonw *w, const char *code, const char *message)
 {
-    if (!code) return cJSON_CreateNull();
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", message ? message : "");
-    return e;
+    if (!code) {
+        jw_null(w);
+        return;
+    }
+    jw_object(w);
+    jw_key(w, "code");
+    jw_string(w, code);
+    jw_key(w, "message");
+    jw_string(w, message ? message : "");
+    jw_object_end(w);
 }
 
-static void add_result(cJSON *o, const struct task *t)
+static void write_result(struct jsonw *w, const struct task *t)
 {
-    bool base64;
-    cJSON_AddItemToObject(o, "result", task_result_json(t, &base64));
-    if (base64) cJSON_AddStringToObject(o, "resultEncoding", "base64");
+    jw_key(w, "result");
+    if (write_result_value(w, t)) {
+        jw_key(w, "resultEncoding");
+        jw_string(w, "base64");
+    }
 }
 
-cJSON *attempt_to_json(const struct attempt *a)
+static void write_status_code(struct jsonw *w, int code)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "n", a->n);
-    add_time(o, "startedAt", a->started_at_ms);
-    add_time(o, "finishedAt", a->finished_at_ms);
-    cJSON_AddNumberToObject(o, "durationMs", (double)a->duration_ms);
-    if (a->status_code > 0) cJSON_AddNumberToObject(o, "statusCode", a->status_code);
-    else cJSON_AddNullToObject(o, "statusCode");
-    cJSON_AddItemToObject(o, "error", error_json(a->error_code, a->error_message));
-    return o;
+    if (code > 0) jw_number(w, code);
+    else jw_null(w);
 }
 
-cJSON *webhook_attempt_to_json(const struct webhook_attempt *a)
+void attempt_write_json(struct jsonw *w, const struct attempt *a)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "webhookId", a->webhook_id);
-    cJSON_AddNumberToObject(o, "n", a->n);
-    add_time(o, "startedAt", a->started_at_ms);
-    add_time(o, "finishedAt", a->finished_at_ms);
-    cJSON_AddNumberToObject(o, "durationMs", (double)a->duration_ms);
-    if (a->status_code > 0) cJSON_AddNumberToObject(o, "statusCode", a->status_code);
-    else cJSON_AddNullToObject(o, "statusCode");
-    if (a->error) cJSON_AddStringToObject(o, "error", a->error);
-    else cJSON_AddNullToObject(o, "error");
-    return o;
+    jw_object(w);
+    jw_key(w, "n");
+    jw_number(w, a->n);
+    jw_key(w, "startedAt");
+    jw_time(w, a->started_at_ms);
+    jw_key(w, "finishedAt");
+    jw_time(w, a->finished_at_ms);
+    jw_key(w, "durationMs");
+    jw_number(w, (double)a->duration_ms);
+    jw_key(w, "statusCode");
+    write_status_code(w, a->status_code);
+    jw_key(w, "error");
+    write_error(w, a->error_code, a->error_message);
+    jw_object_end(w);
 }
 
-static cJSON *webhook_json(const struct task *t, const struct webhook_state *w)
+void webhook_attempt_write_json(struct jsonw *w, const struct webhook_attempt *a)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", w->id);
-    cJSON_AddStringToObject(o, "url", t->webhook_url ? t->webhook_url : "");
-    cJSON_AddStringToObject(o, "status", w->status ? w->status : "pending");
-    cJSON_AddNumberToObject(o, "attempts", w->attempts);
-    add_time(o, "nextAttemptAt", strcmp(w->status ? w->status : "", "pending") == 0 ? w->next_at_ms : 0);
-    add_time(o, "deliveredAt", w->delivered_at_ms);
-    if (w->last_status_code > 0) cJSON_AddNumberToObject(o, "lastStatusCode", w->last_status_code);
-    else cJSON_AddNullToObject(o, "lastStatusCode");
-    if (w->last_error) cJSON_AddStringToObject(o, "lastError", w->last_error);
-    else cJSON_AddNullToObject(o, "lastError");
-    return o;
+    jw_object(w);
+    jw_key(w, "webhookId");
+    jw_string(w, a->webhook_id);
+    jw_key(w, "n");
+    jw_number(w, a->n);
+    jw_key(w, "startedAt");
+    jw_time(w, a->started_at_ms);
+    jw_key(w, "finishedAt");
+    jw_time(w, a->finished_at_ms);
+    jw_key(w, "durationMs");
+    jw_number(w, (double)a->duration_ms);
+    jw_key(w, "statusCode");
+    write_status_code(w, a->status_code);
+    jw_key(w, "error");
+    jw_string(w, a->error);
+    jw_object_end(w);
 }
 
-cJSON *task_to_json(const struct task *t, const struct attempt *attempts, size_t n,
-                    const struct webhook_state *webhook)
+static void write_webhook(struct jsonw *w, const struct task *t, const struct webhook_state *wh)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", t->id);
-    cJSON_AddStringToObject(o, "status", task_status_name(t->status));
-    cJSON_AddStringToObject(o, "queue", t->queue ? t->queue : "default");
-    cJSON_AddStringToObject(o, "callbackUrl", t->callback_url ? t->callback_url : "");
-    cJSON_AddStringToObject(o, "method", t->method ? t->method : "POST");
-    cJSON_AddItemToObject(o, "headers",
-                          t->headers_json ? parse_stored(t->headers_json) : cJSON_CreateObject());
+    jw_object(w);
+    jw_key(w, "id");
+    jw_string(w, wh->id);
+    jw_key(w, "url");
+    jw_string(w, t->webhook_url ? t->webhook_url : "");
+    jw_key(w, "status");
+    jw_string(w, wh->status ? wh->status : "pending");
+    jw_key(w, "attempts");
+    jw_number(w, wh->attempts);
+    jw_key(w, "nextAttemptAt");
+    jw_time(w, strcmp(wh->status ? wh->status : "", "pending") == 0 ? wh->next_at_ms : 0);
+    jw_key(w, "deliveredAt");
+    jw_time(w, wh->delivered_at_ms);
+    jw_key(w, "lastStatusCode");
+    write_status_code(w, wh->last_status_code);
+    jw_key(w, "lastError");
+    jw_string(w, wh->last_error);
+    jw_object_end(w);
+}
+
+void task_write_json(struct jsonw *w, const struct task *t, const struct attempt *attempts, size_t n,
+                     const struct webhook_state *webhook, bool history)
+{
+    jw_object(w);
+    jw_key(w, "id");
+    jw_string(w, t->id);
+    jw_key(w, "status");
+    jw_string(w, task_status_name(t->status));
+    jw_key(w, "queue");
+    jw_string(w, t->queue ? t->queue : "default");
+    jw_key(w, "callbackUrl");
+    jw_string(w, t->callback_url ? t->callback_url : "");
+    jw_key(w, "method");
+    jw_string(w, t->method ? t->method : "POST");
+    jw_key(w, "headers");
+    if (t->headers_json) write_stored(w, t->headers_json);
+    else jw_raw(w, "{}", 2);
     if (t->body_kind == TASK_BODY_JSON) {
-        cJSON_AddItemToObject(o, "payload", stored_raw(t->body));
+        jw_key(w, "payload");
+        write_client_json(w, t->body);
     } else if (t->body_kind == TASK_BODY_RAW) {
-        char *s = xstrndup(t->body ? t->body : "", t->body_len);
-        cJSON_AddStringToObject(o, "body", s);
-        free(s);
+        jw_key(w, "body");
+        /* As a C string: a raw body is UTF-8 text without NULs (validated). */
+        const char *b = t->body ? t->body : "";
+        jw_string_n(w, b, strnlen(b, t->body_len));
     }
-    if (t->webhook_url) cJSON_AddStringToObject(o, "webhookUrl", t->webhook_url);
-    else cJSON_AddNullToObject(o, "webhookUrl");
-    cJSON_AddNumberToObject(o, "retries", t->max_retries);
-    cJSON_AddNumberToObject(o, "timeout", (double)t->timeout_ms / 1000.0);
-    cJSON_AddBoolToObject(o, "followRedirects", t->follow_redirects);
-    cJSON_AddItemToObject(o, "metadata", stored_raw(t->metadata_json));
-    cJSON_AddNumberToObject(o, "attempts", t->attempts);
-    cJSON_AddNumberToObject(o, "replays", t->replays);
-    if (t->idempotency_key) cJSON_AddStringToObject(o, "idempotencyKey", t->idempotency_key);
-    else cJSON_AddNullToObject(o, "idempotencyKey");
-    add_time(o, "createdAt", t->created_at_ms);
-    add_time(o, "updatedAt", t->updated_at_ms);
-    add_time(o, "runAt", t->run_at_ms);
-    add_time(o, "startedAt", t->started_at_ms);
-    add_time(o, "finishedAt", t->finished_at_ms);
-    add_result(o, t);
-    cJSON_AddItemToObject(o, "response", response_json(t));
-    cJSON_AddItemToObject(o, "error", error_json(t->error_code, t->error_message));
-    if (attempts || n) {
-        cJSON *list = cJSON_AddArrayToObject(o, "attemptHistory");
-        for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(list, attempt_to_json(&attempts[i]));
+    jw_key(w, "webhookUrl");
+    jw_string(w, t->webhook_url);
+    jw_key(w, "retries");
+    jw_number(w, t->max_retries);
+    jw_key(w, "timeout");
+    jw_number(w, (double)t->timeout_ms / 1000.0);
+    jw_key(w, "followRedirects");
+    jw_bool(w, t->follow_redirects);
+    jw_key(w, "metadata");
+    write_client_json(w, t->metadata_json);
+    jw_key(w, "attempts");
+    jw_number(w, t->attempts);
+    jw_key(w, "replays");
+    jw_number(w, t->replays);
+    jw_key(w, "idempotencyKey");
+    jw_string(w, t->idempotency_key);
+    jw_key(w, "createdAt");
+    jw_time(w, t->created_at_ms);
+    jw_key(w, "updatedAt");
+    jw_time(w, t->updated_at_ms);
+    jw_key(w, "runAt");
+    jw_time(w, t->run_at_ms);
+    jw_key(w, "startedAt");
+    jw_time(w, t->started_at_ms);
+    jw_key(w, "finishedAt");
+    jw_time(w, t->finished_at_ms);
+    write_result(w, t);
+    jw_key(w, "response");
+    write_response(w, t);
+    jw_key(w, "error");
+    write_error(w, t->error_code, t->error_message);
+    if (history || n) {
+        jw_key(w, "attemptHistory");
+        jw_array(w);
+        for (size_t i = 0; i < n; i++) attempt_write_json(w, &attempts[i]);
+        jw_array_end(w);
     }
-    if (webhook) cJSON_AddItemToObject(o, "webhook", webhook_json(t, webhook));
-    return o;
+    if (webhook) {
+        jw_key(w, "webhook");
+        write_webhook(w, t, webhook);
+    }
+    jw_object_end(w);
+}
+
+char *task_json(const struct task *t, const struct attempt *attempts, size_t n,
+                const struct webhook_state *webhook, bool history)
+{
+    struct jsonw w;
+    jw_init(&w);
+    task_write_json(&w, t, attempts, n, webhook, history);
+    return jw_finish(&w);
 }
 
 char *task_webhook_payload(const struct task *t)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "taskId", t->id);
-    cJSON_AddStringToObject(o, "status", task_status_name(t->status));
-    cJSON_AddStringToObject(o, "queue", t->queue ? t->queue : "default");
-    add_result(o, t);
-    cJSON_AddItemToObject(o, "response", response_json(t));
-    cJSON_AddNumberToObject(o, "attempts", t->attempts);
-    cJSON_AddItemToObject(o, "error", error_json(t->error_code, t->error_message));
-    cJSON_AddItemToObject(o, "metadata", stored_raw(t->metadata_json));
-    add_time(o, "createdAt", t->created_at_ms);
-    add_time(o, "finishedAt", t->finished_at_ms);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!s) abort(); /* cJSON only fails on out-of-memory */
-    return s;
+    struct jsonw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_key(&w, "taskId");
+    jw_string(&w, t->id);
+    jw_key(&w, "status");
+    jw_string(&w, task_status_name(t->status));
+    jw_key(&w, "queue");
+    jw_string(&w, t->queue ? t->queue : "default");
+    write_result(&w, t);
+    jw_key(&w, "response");
+    write_response(&w, t);
+    jw_key(&w, "attempts");
+    jw_number(&w, t->attempts);
+    jw_key(&w, "error");
+    write_error(&w, t->error_code, t->error_message);
+    jw_key(&w, "metadata");
+    write_client_json(&w, t->metadata_json);
+    jw_key(&w, "createdAt");
+    jw_time(&w, t->created_at_ms);
+    jw_key(&w, "finishedAt");
+    jw_time(&w, t->finished_at_ms);
+    jw_object_end(&w);
+    return jw_finish(&w);
 }
 
 char *task_event_json(const struct task *t, const char *change)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "change", change);
-    cJSON_AddStringToObject(o, "id", t->id);
-    cJSON_AddStringToObject(o, "status", task_status_name(t->status));
-    cJSON_AddStringToObject(o, "queue", t->queue ? t->queue : "default");
-    cJSON_AddStringToObject(o, "host", t->host ? t->host : "");
-    cJSON_AddNumberToObject(o, "attempts", t->attempts);
-    add_time(o, "createdAt", t->created_at_ms);
-    add_time(o, "runAt", t->run_at_ms);
-    add_time(o, "updatedAt", t->updated_at_ms);
-    if (t->response_status > 0) cJSON_AddNumberToObject(o, "statusCode", t->response_status);
-    else cJSON_AddNullToObject(o, "statusCode");
-    if (t->response_ms > 0) cJSON_AddNumberToObject(o, "durationMs", (double)t->response_ms);
-    else cJSON_AddNullToObject(o, "durationMs");
-    cJSON_AddItemToObject(o, "error", error_json(t->error_code, t->error_message));
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!s) abort();
-    return s;
+    struct jsonw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_key(&w, "change");
+    jw_string(&w, change);
+    jw_key(&w, "id");
+    jw_string(&w, t->id);
+    jw_key(&w, "status");
+    jw_string(&w, task_status_name(t->status));
+    jw_key(&w, "queue");
+    jw_string(&w, t->queue ? t->queue : "default");
+    jw_key(&w, "host");
+    jw_string(&w, t->host ? t->host : "");
+    jw_key(&w, "attempts");
+    jw_number(&w, t->attempts);
+    jw_key(&w, "createdAt");
+    jw_time(&w, t->created_at_ms);
+    jw_key(&w, "runAt");
+    jw_time(&w, t->run_at_ms);
+    jw_key(&w, "updatedAt");
+    jw_time(&w, t->updated_at_ms);
+    jw_key(&w, "statusCode");
+    write_status_code(&w, t->response_status);
+    jw_key(&w, "durationMs");
+    if (t->response_ms > 0) jw_number(&w, (double)t->response_ms);
+    else jw_null(&w);
+    jw_key(&w, "error");
+    write_error(&w, t->error_code, t->error_message);
+    jw_object_end(&w);
+    return jw_finish(&w);
 }

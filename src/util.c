@@ -92,21 +92,55 @@ int64_t util_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void put_digits(char *p, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* Formats by hand (every 202 carries three of these): days to a civil date
+ * as in Howard Hinnant's civil_from_days, exact for the proleptic Gregorian
+ * calendar gmtime uses. */
 char *util_rfc3339(int64_t ms, char *out)
 {
-    time_t secs = (time_t)(ms / 1000);
+    int64_t secs = ms / 1000;
     int frac = (int)(ms % 1000);
     if (frac < 0) {
         frac += 1000;
         secs -= 1;
     }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                    /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);             /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                  /* [0, 11] */
+    unsigned day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    unsigned month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t year = yoe + era * 400 + (month <= 2);
     /* The modulos bound every field, so the text always fits. */
-    snprintf(out, UTIL_RFC3339_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
-             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
-             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-             (unsigned)tm.tm_sec % 100u, (unsigned)frac % 1000u);
+    put_digits(out, (unsigned)year % 10000u, 4);
+    out[4] = '-';
+    put_digits(out + 5, month, 2);
+    out[7] = '-';
+    put_digits(out + 8, day, 2);
+    out[10] = 'T';
+    put_digits(out + 11, (unsigned)(rem / 3600), 2);
+    out[13] = ':';
+    put_digits(out + 14, (unsigned)(rem / 60 % 60), 2);
+    out[16] = ':';
+    put_digits(out + 17, (unsigned)(rem % 60), 2);
+    out[19] = '.';
+    put_digits(out + 20, (unsigned)frac, 3);
+    out[23] = 'Z';
+    out[24] = '\0';
     return out;
 }
 

@@ -30,25 +30,29 @@ static struct task *task_with_response(const char *content_type, const char *bod
     return t;
 }
 
-/* The JSON as a client reads it: printed, then parsed again (raw items,
- * which keep a client's or a target's JSON verbatim, only exist in print). */
-static cJSON *reparse(cJSON *o)
+/* The task object as a client reads it: the text, parsed. */
+static cJSON *task_doc(const struct task *t, const struct attempt *attempts, size_t n,
+                       const struct webhook_state *w)
 {
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = task_json(t, attempts, n, w, attempts != NULL);
     assert_non_null(text);
-    cJSON_Delete(o);
     cJSON *back = cJSON_Parse(text);
     if (!back) fail_msg("the output is not JSON: %.300s", text);
     free(text);
     return back;
 }
 
+/* The task's "result" as a client reads it, and whether it came as base64. */
 static cJSON *result_of(const char *content_type, const char *body, size_t len, bool *base64)
 {
     struct task *t = task_with_response(content_type, body, len);
-    *base64 = true;
-    cJSON *r = reparse(task_result_json(t, base64));
+    cJSON *o = task_doc(t, NULL, 0, NULL);
     task_free(t);
+    cJSON *enc = cJSON_GetObjectItemCaseSensitive(o, "resultEncoding");
+    *base64 = cJSON_IsString(enc) && strcmp(enc->valuestring, "base64") == 0;
+    assert_true(!enc || *base64);
+    cJSON *r = cJSON_DetachItemFromObjectCaseSensitive(o, "result");
+    cJSON_Delete(o);
     assert_non_null(r);
     return r;
 }
@@ -99,7 +103,7 @@ static void free_functions_accept_empty_values(void **state)
     webhook_state_clear(&w);
 }
 
-/* ---- task_result_json ---- */
+/* ---- the result ---- */
 
 static void result_json_content_types_are_parsed(void **state)
 {
@@ -197,7 +201,7 @@ static void result_empty_body_is_null(void **state)
     cJSON_Delete(r);
 }
 
-/* ---- task_to_json ---- */
+/* ---- the task object ---- */
 
 static struct task *full_task(void)
 {
@@ -287,7 +291,7 @@ static void to_json_full_task_has_every_documented_field(void **state)
                               .delivered_at_ms = T0 + 5004,
                               .last_status_code = 204};
     snprintf(w.id, sizeof w.id, "msg_%s", t->id);
-    cJSON *o = reparse(task_to_json(t, attempts, 2, &w));
+    cJSON *o = task_doc(t, attempts, 2, &w);
     static const char *const keys[] = {
         "id",        "status",     "queue",          "callbackUrl", "method",     "headers",
         "payload",   "webhookUrl", "retries",        "timeout",     "metadata",   "attempts",
@@ -374,7 +378,7 @@ static void to_json_new_task_has_nulls_and_no_history(void **state)
     t->max_retries = 3;
     t->timeout_ms = 300000;
     t->run_at_ms = t->created_at_ms = t->updated_at_ms = T0;
-    cJSON *o = reparse(task_to_json(t, NULL, 0, NULL));
+    cJSON *o = task_doc(t, NULL, 0, NULL);
     static const char *const keys[] = {
         "id",         "status",     "queue",     "callbackUrl", "method",
         "headers",    "webhookUrl", "retries",   "timeout",     "metadata",
@@ -398,7 +402,7 @@ static void to_json_new_task_has_nulls_and_no_history(void **state)
     cJSON_Delete(o);
     /* An empty history (attempts given, none made) is an empty array. */
     struct attempt none[1] = {{0}};
-    o = reparse(task_to_json(t, none, 0, NULL));
+    o = task_doc(t, none, 0, NULL);
     const cJSON *hist = cJSON_GetObjectItemCaseSensitive(o, "attemptHistory");
     assert_true(cJSON_IsArray(hist));
     assert_int_equal(cJSON_GetArraySize(hist), 0);
@@ -424,7 +428,7 @@ static void to_json_raw_body_and_error_while_retrying(void **state)
     t->response_body_len = 4;
     t->error_code = xstrdup("http_error");
     t->error_message = xstrdup("target answered 503");
-    cJSON *o = reparse(task_to_json(t, NULL, 0, NULL));
+    cJSON *o = task_doc(t, NULL, 0, NULL);
     assert_null(cJSON_GetObjectItemCaseSensitive(o, "payload"));
     assert_string_equal(str(o, "body"), "plain text\nbody");
     assert_string_equal(str(o, "status"), "queued");
@@ -453,7 +457,7 @@ static void to_json_pending_webhook_shows_next_attempt(void **state)
                               .last_status_code = 500,
                               .last_error = xstrdup("receiver answered 500")};
     snprintf(w.id, sizeof w.id, "msg_x");
-    cJSON *o = reparse(task_to_json(t, NULL, 0, &w));
+    cJSON *o = task_doc(t, NULL, 0, &w);
     const cJSON *wh = cJSON_GetObjectItemCaseSensitive(o, "webhook");
     assert_string_equal(str(wh, "status"), "pending");
     assert_string_equal(str(wh, "nextAttemptAt"), "2026-11-28T10:17:22.123Z");
@@ -473,7 +477,7 @@ static void to_json_base64_result_is_flagged(void **state)
     t->response_body = xmalloc(3);
     memcpy(t->response_body, "\xff\x00\x01", 3);
     t->response_body_len = 3;
-    cJSON *o = reparse(task_to_json(t, NULL, 0, NULL));
+    cJSON *o = task_doc(t, NULL, 0, NULL);
     assert_string_equal(str(o, "result"), "/wAB");
     assert_string_equal(str(o, "resultEncoding"), "base64");
     cJSON_Delete(o);
@@ -549,7 +553,7 @@ static void webhook_payload_for_a_failed_task(void **state)
 }
 
 /* A JSON response that ends in a newline (Flask's jsonify, many others) is
- * stored as a string: task_result_json compares cJSON's parse end, which
+ * stored as a string: the task's result compares cJSON's parse end, which
  * stops before trailing whitespace, with the end of the body. */
 static void json_result_with_trailing_newline_is_parsed(void **state)
 {
@@ -586,9 +590,7 @@ static void json_is_passed_through_verbatim(void **state)
     t->body_len = strlen(t->body);
     t->body_kind = TASK_BODY_JSON;
     t->metadata_json = xstrdup("{\"n\": 1e2}");
-    cJSON *o = task_to_json(t, NULL, 0, NULL);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
+    char *text = task_json(t, NULL, 0, NULL, false);
     assert_non_null(strstr(text, "\"payload\":{\"order\":12345678901234567890,\"price\":1.10}"));
     assert_non_null(strstr(text, "\"metadata\":{\"n\": 1e2}"));
     assert_non_null(strstr(text, "\"result\":{\"id\": 12345678901234567890, \"x\": 1.0}"));

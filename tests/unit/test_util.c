@@ -4,6 +4,8 @@
  */
 #include "testutil.h"
 
+#include <time.h>
+
 #include "util.h"
 
 /* ---- RFC 3339 ---- */
@@ -31,6 +33,31 @@ static int64_t parse_ok(const char *s)
     int64_t ms = -12345;
     if (util_rfc3339_parse(s, &ms) != 0) fail_msg("'%s' was refused", s);
     return ms;
+}
+
+/* The hand-written formatter against libc's gmtime_r, over a spread of
+ * times from 1600 to 9999 (leap years, centuries, month ends). */
+static void rfc3339_matches_gmtime(void **state)
+{
+    (void)state;
+    char out[UTIL_RFC3339_LEN], want[96];
+    uint64_t x = 88172645463325252ULL; /* xorshift: fixed, so the test is deterministic */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* -11676096000000 is 1600-01-01; 253402300799999 is 9999-12-31T23:59:59.999 */
+        int64_t ms = -11676096000000LL + (int64_t)(x % 265078396800000ULL);
+        if (i < 4000) ms = (int64_t)(i - 2000) * 86400000LL + (i % 7) * 3599999LL; /* days around 1970 */
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        int frac = (int)(ms - (int64_t)secs * 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+        util_rfc3339(ms, out);
+        if (strcmp(out, want) != 0) fail_msg("%lld: got %s, gmtime says %s", (long long)ms, out, want);
+    }
 }
 
 static void rfc3339_parse_round_trips_what_it_formats(void **state)
@@ -492,6 +519,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rfc3339_formats_utc_with_milliseconds),
         cmocka_unit_test(rfc3339_formats_times_before_the_epoch),
+        cmocka_unit_test(rfc3339_matches_gmtime),
         cmocka_unit_test(rfc3339_parse_round_trips_what_it_formats),
         cmocka_unit_test(rfc3339_parse_applies_offsets),
         cmocka_unit_test(rfc3339_parse_accepts_lower_case_and_space_separator),
