@@ -16,12 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
 
 #define JSONW_DEPTH 16
 
 struct jsonw {
-    struct buf b;
+    char *data; /* NUL-terminated while writing */
+    size_t len, alloc;
     int depth;
     bool first[JSONW_DEPTH]; /* no member or element written yet at this level */
 };
@@ -35,6 +35,7 @@ void jw_object(struct jsonw *w);
 void jw_object_end(struct jsonw *w);
 void jw_array(struct jsonw *w);
 void jw_array_end(struct jsonw *w);
+/* A member's name: the daemon's own names, written without escaping. */
 void jw_key(struct jsonw *w, const char *key);
 
 void jw_string(struct jsonw *w, const char *s); /* NULL writes null */

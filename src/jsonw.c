@@ -6,50 +6,72 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 void jw_init(struct jsonw *w)
 {
-    buf_init(&w->b, SIZE_MAX / 2);
+    w->data = NULL;
+    w->len = w->alloc = 0;
     w->depth = 0;
     w->first[0] = true;
 }
 
 char *jw_finish(struct jsonw *w)
 {
-    if (!w->b.data) buf_append(&w->b, "", 0);
-    char *s = buf_steal(&w->b, NULL);
+    char *s = w->data ? w->data : xstrdup("");
+    if (w->data) s[w->len] = '\0';
     jw_init(w);
     return s;
 }
 
 void jw_free(struct jsonw *w)
 {
-    buf_free(&w->b);
+    free(w->data);
+    jw_init(w);
 }
 
-static void put(struct jsonw *w, const char *s, size_t n)
+/* Room for n more bytes and the final NUL. */
+static void reserve(struct jsonw *w, size_t n)
 {
-    buf_append(&w->b, s, n);
+    if (w->len + n + 1 <= w->alloc) return;
+    size_t want = w->alloc ? w->alloc * 2 : 1024;
+    while (want < w->len + n + 1) want *= 2;
+    w->data = xrealloc(w->data, want);
+    w->alloc = want;
+}
+
+static inline void put(struct jsonw *w, const char *s, size_t n)
+{
+    reserve(w, n);
+    memcpy(w->data + w->len, s, n);
+    w->len += n;
+}
+
+static inline void put_c(struct jsonw *w, char c)
+{
+    reserve(w, 1);
+    w->data[w->len++] = c;
 }
 
 /* Before a value: the comma, unless it is the first at its level (after a
  * key the key already placed it). */
-static void value_start(struct jsonw *w)
+static inline void value_start(struct jsonw *w)
 {
-    if (!w->first[w->depth]) put(w, ",", 1);
+    if (!w->first[w->depth]) put_c(w, ',');
     w->first[w->depth] = false;
 }
 
 static void open_(struct jsonw *w, char c)
 {
     value_start(w);
-    put(w, &c, 1);
+    put_c(w, c);
     if (w->depth < JSONW_DEPTH - 1) w->depth++;
     w->first[w->depth] = true;
 }
 
 static void close_(struct jsonw *w, char c)
 {
-    put(w, &c, 1);
+    put_c(w, c);
     if (w->depth > 0) w->depth--;
 }
 
@@ -61,7 +83,7 @@ void jw_array_end(struct jsonw *w) { close_(w, ']'); }
 static void escaped(struct jsonw *w, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    put(w, "\"", 1);
+    put_c(w, '"');
     size_t run = 0; /* bytes copied as they are, flushed in one append */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -92,14 +114,19 @@ static void escaped(struct jsonw *w, const char *s, size_t len)
         put(w, e, n);
     }
     put(w, s + len - run, run);
-    put(w, "\"", 1);
+    put_c(w, '"');
 }
 
 void jw_key(struct jsonw *w, const char *key)
 {
     value_start(w);
-    escaped(w, key, strlen(key));
-    put(w, ":", 1);
+    size_t n = strlen(key);
+    reserve(w, n + 3);
+    w->data[w->len++] = '"';
+    memcpy(w->data + w->len, key, n);
+    w->len += n;
+    w->data[w->len++] = '"';
+    w->data[w->len++] = ':';
     w->first[w->depth] = true; /* the value that follows takes no comma; it clears this */
 }
 
@@ -178,7 +205,7 @@ void jw_time(struct jsonw *w, int64_t ms)
     char ts[UTIL_RFC3339_LEN];
     util_rfc3339(ms, ts);
     value_start(w);
-    put(w, "\"", 1);
+    put_c(w, '"');
     put(w, ts, strlen(ts));
-    put(w, "\"", 1);
+    put_c(w, '"');
 }

@@ -358,17 +358,31 @@ static char *member_text(const char *body, size_t len, const char *key, const cJ
 
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
 
+/* The fields of a create, in the order of enum field. */
 static const char *const task_fields[] = {
     "callbackUrl", "method", "headers", "payload", "body", "webhookUrl", "retries",
     "timeout",     "delay",  "runAt",   "queue",   "metadata", "followRedirects",
     "idempotencyKey", /* last: replays take every field but this one */
 };
+enum field {
+    F_CALLBACK_URL, F_METHOD, F_HEADERS, F_PAYLOAD, F_BODY, F_WEBHOOK_URL, F_RETRIES,
+    F_TIMEOUT, F_DELAY, F_RUN_AT, F_QUEUE, F_METADATA, F_FOLLOW_REDIRECTS, F_IDEMPOTENCY_KEY,
+    F_COUNT,
+};
+_Static_assert(F_COUNT == ARRAY_LEN(task_fields), "enum field follows task_fields");
 
-static int check_known(const cJSON *doc, const char *const *fields, size_t n, struct api_error *err)
+/* Refuses a member that is not one of the first n fields, and sorts the
+ * members into found[] (duplicates were refused by validate_json), so each
+ * field is looked up once. */
+static int check_known(const cJSON *doc, size_t n, const cJSON *found[F_COUNT], struct api_error *err)
 {
+    for (size_t i = 0; i < F_COUNT; i++) found[i] = NULL;
     for (const cJSON *f = doc->child; f; f = f->next) {
         bool known = false;
-        for (size_t i = 0; i < n && !known; i++) known = strcmp(f->string, fields[i]) == 0;
+        for (size_t i = 0; i < n && !known; i++) {
+            known = strcmp(f->string, task_fields[i]) == 0;
+            if (known) found[i] = f;
+        }
         if (!known) {
             api_error_set(err, 400, "unknown_field", f->string,
                           "unknown field '%.64s'; the fields are listed in docs/api.md", f->string);
@@ -390,11 +404,11 @@ bool validate_idempotency_key(const char *key)
 /* Applies every field present in doc to t. When creating, callbackUrl is
  * required and absent fields get their defaults (retries and timeout are
  * left -1 and 0 for validate_apply_defaults). */
-static int apply_fields(const cJSON *doc, const char *body, size_t len, struct task *t,
+static int apply_fields(const cJSON *const found[F_COUNT], const char *body, size_t len, struct task *t,
                         const struct config *cfg, const struct netpolicy *np, int64_t now_ms,
                         bool creating, struct api_error *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "callbackUrl");
+    const cJSON *v = found[F_CALLBACK_URL];
     if (!v && creating) {
         api_error_set(err, 400, "missing_field", "callbackUrl",
                       "callbackUrl is required: the http or https URL to call");
@@ -409,7 +423,7 @@ static int apply_fields(const cJSON *doc, const char *body, size_t len, struct t
         t->host = task_url_host(url);
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(doc, "method");
+    v = found[F_METHOD];
     if (!t->method) t->method = xstrdup("POST");
     if (v) {
         const char *m = NULL;
@@ -424,7 +438,7 @@ static int apply_fields(const cJSON *doc, const char *body, size_t len, struct t
         t->method = xstrdup(m);
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(doc, "headers");
+    v = found[F_HEADERS];
     if (v) {
         char *h = NULL;
         if (!cJSON_IsNull(v) && check_headers(v, &h, err)) return -1;
@@ -432,8 +446,8 @@ static int apply_fields(const cJSON *doc, const char *body, size_t len, struct t
         t->headers_json = h;
     }
 
-    const cJSON *payload = cJSON_GetObjectItemCaseSensitive(doc, "payload");
-    const cJSON *raw = cJSON_GetObjectItemCaseSensitive(doc, "body");
+    const cJSON *payload = found[F_PAYLOAD];
+    const cJSON *raw = found[F_BODY];
     if (payload && raw) {
         api_error_set(err, 400, "conflicting_fields", "body",
                       "send either payload (JSON, sent as application/json) or body (a string "
@@ -464,7 +478,7 @@ static int apply_fields(const cJSON *doc, const char *body, size_t len, struct t
         return -1;
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(doc, "webhookUrl");
+    v = found[F_WEBHOOK_URL];
     if (v) {
         char *url = NULL;
         if (!cJSON_IsNull(v) && check_url(v, "webhookUrl", np, &url, err)) return -1;
@@ -474,20 +488,20 @@ static int apply_fields(const cJSON *doc, const char *body, size_t len, struct t
 
     double d;
     if (creating) t->max_retries = -1;
-    v = cJSON_GetObjectItemCaseSensitive(doc, "retries");
+    v = found[F_RETRIES];
     if (v) {
         if (check_int(v, "retries", 0, cfg->max_retries, &d, err)) return -1;
         t->max_retries = (int)d;
     }
 
     if (creating) t->timeout_ms = 0;
-    v = cJSON_GetObjectItemCaseSensitive(doc, "timeout");
+    v = found[F_TIMEOUT];
     if (v && check_seconds(v, "timeout", 0.1, (double)cfg->max_timeout_ms / 1000.0, &t->timeout_ms, err))
         return -1;
 
     t->run_at_ms = now_ms;
-    const cJSON *delay = cJSON_GetObjectItemCaseSensitive(doc, "delay");
-    const cJSON *run_at = cJSON_GetObjectItemCaseSensitive(doc, "runAt");
+    const cJSON *delay = found[F_DELAY];
+    const cJSON *run_at = found[F_RUN_AT];
     if (delay && run_at) {
         api_error_set(err, 400, "conflicting_fields", "runAt",
                       "send either delay (seconds from now) or runAt (a time), not both");
@@ -513,7 +527,7 @@ static int apply_fields(const cJSON *doc, const char *body, size_t len, struct t
         t->run_at_ms = at > now_ms ? at : now_ms; /* a past time means now */
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(doc, "queue");
+    v = found[F_QUEUE];
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsString(v) || !validate_queue_name(v->valuestring)) {
             api_error_set(err, 400, "invalid_field", "queue",
@@ -528,13 +542,13 @@ static int apply_fields(const cJSON *doc, const char *body, size_t len, struct t
         t->queue = xstrdup("default");
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+    v = found[F_METADATA];
     if (v) {
         free(t->metadata_json);
         t->metadata_json = cJSON_IsNull(v) ? NULL : member_text(body, len, "metadata", v);
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(doc, "followRedirects");
+    v = found[F_FOLLOW_REDIRECTS];
     if (v) {
         if (!cJSON_IsBool(v)) {
             api_error_set(err, 400, "invalid_field", "followRedirects",
@@ -544,7 +558,7 @@ static int apply_fields(const cJSON *doc, const char *body, size_t len, struct t
         t->follow_redirects = cJSON_IsTrue(v);
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(doc, "idempotencyKey");
+    v = found[F_IDEMPOTENCY_KEY];
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsString(v) || !validate_idempotency_key(v->valuestring)) {
             api_error_set(err, 400, "invalid_field", "idempotencyKey",
@@ -588,8 +602,9 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
         api_error_set(err, 400, "invalid_body", NULL, "the request body must be a JSON object");
         goto out;
     }
-    if (check_known(doc, task_fields, ARRAY_LEN(task_fields), err)) goto out;
-    if (apply_fields(doc, body, len, t, cfg, np, now_ms, true, err)) goto out;
+    const cJSON *found[F_COUNT];
+    if (check_known(doc, F_COUNT, found, err)) goto out;
+    if (apply_fields(found, body, len, t, cfg, np, now_ms, true, err)) goto out;
     /* Only a keyed request is ever compared: the others skip the work. */
     if (hash && (keyed || t->idempotency_key)) request_hash(doc, hash);
     else if (hash) hash[0] = '\0';
@@ -618,8 +633,9 @@ int validate_task_overrides(const char *body, size_t len, const struct config *c
         goto out;
     }
     /* Everything a create takes except the idempotency key. */
-    if (check_known(doc, task_fields, ARRAY_LEN(task_fields) - 1, err)) goto out;
-    rc = apply_fields(doc, body, len, t, cfg, np, now_ms, false, err);
+    const cJSON *found[F_COUNT];
+    if (check_known(doc, F_COUNT - 1, found, err)) goto out;
+    rc = apply_fields(found, body, len, t, cfg, np, now_ms, false, err);
 out:
     cJSON_Delete(doc);
     return rc;
