@@ -30,6 +30,18 @@ failed=0
 
 note() { printf '\n==== %s\n' "$*"; }
 
+# failure_notes collects, for each failed node test, its name and the first
+# lines of its error, printed again just above the summary so a CI log that
+# keeps only its tail still says what broke.
+declare -a failure_notes=()
+note_failures() { # note_failures STAGE OUTPUT
+    local line
+    while IFS= read -r line; do failure_notes+=("$1: ${line:0:400}"); done < <(
+        printf '%s\n' "$2" | sed -n '/^✖ failing tests:/,$p' \
+            | grep -E '^(test at |✖ [^f])|^ +[A-Za-z]*Error|^ +(actual|expected):' \
+            | grep -v '^✖ failing tests' | sed 's/^ *//' | head -24)
+}
+
 # run_unit DIR [WRAPPER...]: runs every unit test binary in DIR/tests.
 run_unit() {
     local dir=$1; shift
@@ -63,6 +75,7 @@ run_integration() {
     printf '%s\n' "$out" > "$log_dir/integration-$(echo "$bin" | tr / _).log"
     printf '%s\n' "$out" | grep -E '^ *(✔|✖|ℹ (tests|pass|fail|duration))' | sed 's/^/  /'
     [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -A30 -E '✖' | head -150
+    [ $rc -ne 0 ] && note_failures "integration ($bin)" "$out"
     local pass fail
     pass=$(printf '%s\n' "$out" | sed -n 's/^ℹ pass \([0-9]*\)/\1/p' | tail -1)
     fail=$(printf '%s\n' "$out" | sed -n 's/^ℹ fail \([0-9]*\)/\1/p' | tail -1)
@@ -82,6 +95,7 @@ run_js() {
     printf '%s\n' "$out" > "$log_dir/js-$(echo "$bin" | tr / _).log"
     printf '%s\n' "$out" | grep -E '^ *(✔|✖|ℹ (tests|pass|fail|todo|duration))' | sed 's/^/  /'
     [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -A30 -E '✖' | head -150
+    [ $rc -ne 0 ] && note_failures "js ($bin)" "$out"
     local pass fail todo
     pass=$(printf '%s\n' "$out" | sed -n 's/^ℹ pass \([0-9]*\)/\1/p' | tail -1)
     fail=$(printf '%s\n' "$out" | sed -n 's/^ℹ fail \([0-9]*\)/\1/p' | tail -1)
@@ -102,6 +116,7 @@ run_faults() {
     printf '%s\n' "$out" | sed '/^✖ failing tests:/,$d' | grep -E '^ *(✔|✖|﹣|ℹ (tests|pass|fail|todo|skipped|duration))' \
         | cut -c1-220 | sed 's/^/  /'
     [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -A30 -E '^✖' | grep -v '# bug:' | head -150
+    [ $rc -ne 0 ] && note_failures "faults ($bin)" "$out"
     local pass fail todo skipped
     pass=$(printf '%s\n' "$out" | sed -n 's/^ℹ pass \([0-9]*\)/\1/p' | tail -1)
     fail=$(printf '%s\n' "$out" | sed -n 's/^ℹ fail \([0-9]*\)/\1/p' | tail -1)
@@ -185,6 +200,10 @@ else
 fi
 
 elapsed=$(( $(date +%s) - start ))
+if [ ${#failure_notes[@]} -gt 0 ]; then
+    printf '\n==== failures (details above and in %s)\n' "$log_dir"
+    for s in "${failure_notes[@]}"; do printf '  %s\n' "$s"; done
+fi
 printf '\n==== summary\n'
 for s in "${summary[@]}"; do printf '  %s\n' "$s"; done
 if [ $failed -eq 0 ]; then

@@ -191,8 +191,9 @@ const notRoot = process.getuid?.() !== 0 ? 'needs root to create a network names
 
 test('names resolving to 127.0.0.1, ::1, ::ffff:127.0.0.1, 127.0.0.2 (netns /etc/hosts) are blocked when connecting', { skip: notRoot }, async () => {
   const result = await netns();
-  assert.equal(result.error, undefined, result.error);
-  assert.equal(result.exit.code, 0);
+  const logTail = result.log.slice(-1500).replace(/\n/g, ' | ');
+  assert.equal(result.error, undefined, `${result.error} | log tail: ${logTail}`);
+  assert.equal(result.exit.code, 0, `daemon exit ${JSON.stringify(result.exit)} | log tail: ${logTail}`);
   for (const name of [...NETNS_REFUSED, 'redirect']) {
     const task = result.tasks[name];
     assert.equal(task.status, 'failed', `${name}: ${JSON.stringify(task)}`);
@@ -204,13 +205,14 @@ test('names resolving to 127.0.0.1, ::1, ::ffff:127.0.0.1, 127.0.0.2 (netns /etc
     assert.equal(result.tasks[name].status, 'completed', `${name} (allow_destinations): ${JSON.stringify(result.tasks[name].error)}`);
   }
   // The webhook to a refused name failed for good on its first attempt.
-  assert.equal(result.webhook.status, 'completed');
-  assert.equal(result.webhook.webhook.status, 'failed');
-  assert.equal(result.webhook.webhook.attempts, 1);
+  assert.equal(result.webhook.status, 'completed', JSON.stringify(result.webhook));
+  assert.equal(result.webhook.webhook.status, 'failed', JSON.stringify(result.webhook.webhook));
+  assert.equal(result.webhook.webhook.attempts, 1, JSON.stringify(result.webhook.webhook));
   assert.match(result.webhook.webhook.lastError, /refused/);
   // The listener would answer every name; it heard only the allowed ones (and the first hop of the redirect).
   const heard = result.requests.map((r) => r.url.replace(/\?.*/, '')).filter((u) => u !== '/ok.test:80');
-  assert.deepEqual(heard.sort(), ['/api.svc.test', '/for-webhook', '/ok.test', '/redir']);
+  assert.deepEqual(heard.sort(), ['/api.svc.test', '/for-webhook', '/ok.test', '/redir'],
+    `heard ${JSON.stringify(result.requests)}`);
 });
 
 test('allow_destinations host names also match a URL with an explicit port (http://ok.test:80/)', {
