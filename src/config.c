@@ -93,7 +93,9 @@ static const struct config_key keys[] = {
     {"low_speed_time", KT_DURATION, OFF(low_speed_time_ms), "60s", 1000, DAY_MS, false,
      "See low_speed_limit.", 0},
     {"http_max_connections", KT_INT, OFF(http_max_connections), "4096", 16, 1000000, false,
-     "Most client connections at once (long-polls included); more are refused.", 0},
+     "Most client connections at once (long-polls included). Past it, new\n"
+     "connections are not accepted: they wait in the kernel's listen queue\n"
+     "until one closes, and the kernel drops them once that queue is full.", 0},
     {"http_max_connections_per_ip", KT_INT, OFF(http_max_connections_per_ip), "0", 0, 1000000, false,
      "Most client connections from one address. 0: no limit, the right setting\n"
      "behind a proxy (every connection then comes from the proxy, which limits\n"
