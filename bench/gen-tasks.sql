@@ -28,7 +28,7 @@ SELECT i,
             ELSE 'cancelled' END AS st
 FROM s;
 
-INSERT INTO tasks (seq, id, queue, status, method, callback_url, headers, body, body_kind,
+INSERT INTO tasks (seq, id, queue, host, status, method, callback_url, headers, body, body_kind,
                    webhook_url, metadata, max_retries, timeout_ms, attempts, run_at, created_at,
                    updated_at, started_at, finished_at, lease_until, claim_token,
                    response_status, response_headers, response_body, response_ms, error_code,
@@ -37,7 +37,7 @@ SELECT i,
        printf('%08x-%04x-7%03x-%04x-%012x', ct >> 16, ct & 65535, abs(random()) % 4096,
               32768 + abs(random()) % 16384, abs(random()) % 281474976710656),
        CASE i % 4 WHEN 0 THEN 'default' WHEN 1 THEN 'images' WHEN 2 THEN 'reports' ELSE 'emails' END,
-       st, 'POST', @target || '/generate', '{"X-Model":"big"}',
+       substr(@target, 8), st, 'POST', @target || '/generate', '{"X-Model":"big"}',
        CAST(printf('{"prompt":"a lighthouse at dusk, oil painting #%d","size":"1024x1024"}', i) AS BLOB),
        1, @target || '/webhook',
        printf('{"userId":%d,"requestId":"req_%016x"}', i % 5000, abs(random())),

@@ -350,7 +350,7 @@ scenario_concurrency() {
     task_body "$body" "/hold/$HOLD_MS" 0 60
     local inflight=$((CONC_N > 10000 ? CONC_N : 10000))
     for ((run = 1; run <= RUNS; run++)); do
-        rm -f "$db"*; aq_start aq-conc "$db" --max-inflight "$inflight"
+        rm -f "$db"*; aq_start aq-conc "$db" --max-inflight "$inflight" --max-per-host 0
         pid=$(aq_pid aq-conc)
         fake_reset
         local cpu0; cpu0=$(proc_cpu_s "$pid")
@@ -619,7 +619,7 @@ EOF
 ## Concurrency: $CONC_N slow calls at once
 
 $CONC_N tasks, each target call held ${HOLD_MS} ms by fakesrv, daemon started with
-\`--max-inflight $((CONC_N > 10000 ? CONC_N : 10000))\` (the daemon raises its own open-files limit to the hard limit;
+\`--max-inflight $((CONC_N > 10000 ? CONC_N : 10000)) --max-per-host 0\` (all calls go to one host, whose default cap is 1,000; the daemon raises its own open-files limit to the hard limit;
 this script raises the hard limit). Time from the first 202 to the last
 webhook; threads are the most seen in /proc (sampled every 0.25 s); RSS is
 the peak (VmHWM); CPU is user + system over the whole scenario.
