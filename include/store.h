@@ -244,4 +244,7 @@ int store_task_get(struct store_conn *c, const char *id, const char *tenant, str
                    bool *has_webhook);
 int store_task_count(struct store_conn *c, int64_t *n);
 
+/* The SQLite backend's statements, for tests that check their query plans. */
+size_t store_sqlite_statements(const char *const **sql);
+
 #endif

@@ -228,7 +228,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PURGE_IDEMPOTENCY] =
         "DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency "
         "WHERE created_at < ?1 LIMIT 1000)",
-    [ST_MIN_MAX_SEQ] = "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM tasks",
+    /* Two subqueries: SQLite answers a lone MIN or MAX from the end of the
+     * index, but scans the whole table for both in one SELECT. */
+    [ST_MIN_MAX_SEQ] = "SELECT COALESCE((SELECT MIN(seq) FROM tasks), 0), "
+                       "COALESCE((SELECT MAX(seq) FROM tasks), 0)",
     [ST_BACKLOG] =
         "SELECT (SELECT count(*) FROM tasks WHERE status = 'queued') + "
         "(SELECT count(*) FROM tasks WHERE status = 'running')",
@@ -629,6 +632,12 @@ static void sq_conn_close(void *impl)
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(c->stmt[i]);
     sqlite3_close(c->db);
     free(c);
+}
+
+size_t store_sqlite_statements(const char *const **sql)
+{
+    *sql = stmt_sql;
+    return ST_COUNT;
 }
 
 static const char *sq_conn_error(void *impl)
