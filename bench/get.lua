@@ -1,14 +1,20 @@
 -- get.lua: wrk script for `make bench`: GET /v1/tasks/{id}, the ids taken in
--- turn from the file BENCH_IDS (one a line). done() prints what post.lua's does.
+-- turn from the file BENCH_IDS (one a line); or, with BENCH_LIST set, the
+-- list GET /v1/tasks?<BENCH_LIST>. done() prints what post.lua's does.
 local ids = {}
-for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
+local list = os.getenv("BENCH_LIST")
+if not list or list == "" then
+  list = nil
+  for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
+end
 local i = 0
 local auth = os.getenv("BENCH_AUTH")
 
 request = function()
-  i = i % #ids + 1
   local h = {}
   if auth and auth ~= "" then h["Authorization"] = auth end
+  if list then return wrk.format("GET", "/v1/tasks?" .. list, h) end
+  i = i % #ids + 1
   return wrk.format("GET", "/v1/tasks/" .. ids[i], h)
 end
 
