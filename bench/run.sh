@@ -725,7 +725,10 @@ machine runs, so they are the figures to compare before and after a change
 when the timings above are noisy.
 
 EOF2
-        echo "Raw figures of every run: build/bench/run/results.txt (not committed)."
+        echo "What the profiles showed, each change with its effect, and the targets
+still missed: [performance.md](performance.md).
+
+Raw figures of every run: build/bench/run/results.txt (not committed)."
     } >"$tmp"
     mv "$tmp" "$ROOT/$OUT"
     log "wrote $OUT"
