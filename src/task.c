@@ -204,19 +204,27 @@ static void write_status_code(struct jsonw *w, int code)
     else jw_null(w);
 }
 
+/* The members a call attempt and a webhook delivery attempt share. */
+static void write_attempt_common(struct jsonw *w, int n, int64_t started_at_ms,
+                                 int64_t finished_at_ms, int64_t duration_ms, int status_code)
+{
+    jw_key(w, "n");
+    jw_number(w, n);
+    jw_key(w, "startedAt");
+    jw_time(w, started_at_ms);
+    jw_key(w, "finishedAt");
+    jw_time(w, finished_at_ms);
+    jw_key(w, "durationMs");
+    jw_number(w, (double)duration_ms);
+    jw_key(w, "statusCode");
+    write_status_code(w, status_code);
+}
+
 void attempt_write_json(struct jsonw *w, const struct attempt *a)
 {
     jw_object(w);
-    jw_key(w, "n");
-    jw_number(w, a->n);
-    jw_key(w, "startedAt");
-    jw_time(w, a->started_at_ms);
-    jw_key(w, "finishedAt");
-    jw_time(w, a->finished_at_ms);
-    jw_key(w, "durationMs");
-    jw_number(w, (double)a->duration_ms);
-    jw_key(w, "statusCode");
-    write_status_code(w, a->status_code);
+    write_attempt_common(w, a->n, a->started_at_ms, a->finished_at_ms, a->duration_ms,
+                         a->status_code);
     jw_key(w, "error");
     write_error(w, a->error_code, a->error_message);
     jw_object_end(w);
@@ -227,16 +235,8 @@ void webhook_attempt_write_json(struct jsonw *w, const struct webhook_attempt *a
     jw_object(w);
     jw_key(w, "webhookId");
     jw_string(w, a->webhook_id);
-    jw_key(w, "n");
-    jw_number(w, a->n);
-    jw_key(w, "startedAt");
-    jw_time(w, a->started_at_ms);
-    jw_key(w, "finishedAt");
-    jw_time(w, a->finished_at_ms);
-    jw_key(w, "durationMs");
-    jw_number(w, (double)a->duration_ms);
-    jw_key(w, "statusCode");
-    write_status_code(w, a->status_code);
+    write_attempt_common(w, a->n, a->started_at_ms, a->finished_at_ms, a->duration_ms,
+                         a->status_code);
     jw_key(w, "error");
     jw_string(w, a->error);
     jw_object_end(w);
