@@ -119,6 +119,12 @@ struct store_conn *writer_txn_conn(struct writer_txn *tx);
 void writer_txn_task_due(struct writer_txn *tx, const char *queue, int64_t run_at_ms);
 /* A webhook became due at at_ms. */
 void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms);
+/* How far to move a wait an op decided from the wall clock while
+ * util_clock_offset_ms() was decided_offset_ms: by the clock step the writer
+ * has seen since (its batches move the waits already stored by the same
+ * step), else 0. A retry decided just before a step and written just after
+ * it then keeps its backoff instead of coming due at once, or an hour late. */
+int64_t writer_txn_reframe(struct writer_txn *tx, int64_t decided_offset_ms);
 /* After commit: a claimed task's attempt ended (see scheduler_released). */
 void writer_txn_released(struct writer_txn *tx, const char *queue, const char *host,
                          enum scheduler_outcome o, int64_t seq, int64_t run_at_ms);

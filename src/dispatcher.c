@@ -284,11 +284,15 @@ struct finish_op {
     struct attempt attempt;
     char *webhook_body;
     enum retry_verdict verdict;
+    int64_t run_at_ms;       /* a retry's due time as decided, before any reframe */
+    int64_t clock_offset_ms; /* util_clock_offset_ms() when it was decided */
 };
 
 static int finish_apply(struct writer_txn *tx, void *arg)
 {
     struct finish_op *f = arg;
+    if (f->task->status == TASK_QUEUED) /* apply may run twice: from the decided time */
+        f->task->run_at_ms = f->run_at_ms + writer_txn_reframe(tx, f->clock_offset_ms);
     const struct task *t = f->task;
     bool applied;
     struct task_result r = {.task = t, .attempt = &f->attempt, .webhook_body = f->webhook_body};
@@ -328,6 +332,7 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     struct task *task = t->job->task;
     t->job->task = NULL; /* ownership moves to the finish op */
     int64_t now = util_now_ms();
+    int64_t clock_offset = now - util_mono_ms(); /* the frame of the times decided here */
     int64_t duration = util_mono_ms() - t->started_mono;
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -403,6 +408,8 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     f->attempt.error_code = xstrdup(dec.error_code);
     f->attempt.error_message = dec.error_code ? xstrdup(dec.message) : NULL;
     f->verdict = dec.verdict;
+    f->run_at_ms = task->run_at_ms;
+    f->clock_offset_ms = clock_offset;
     if (task_status_final(task->status) && task->webhook_url)
         f->webhook_body = task_webhook_payload(task);
 
@@ -434,11 +441,15 @@ struct webhook_op {
     struct writer *writer;
     struct webhook_result r;
     char *error;
+    int64_t next_at_ms;      /* the next delivery as decided, before any reframe */
+    int64_t clock_offset_ms; /* util_clock_offset_ms() when it was decided */
 };
 
 static int webhook_apply(struct writer_txn *tx, void *arg)
 {
     struct webhook_op *f = arg;
+    if (!f->r.delivered && !f->r.give_up)
+        f->r.next_at_ms = f->next_at_ms + writer_txn_reframe(tx, f->clock_offset_ms);
     int rc = store_webhook_finish(writer_txn_conn(tx), &f->r);
     if (rc == STORE_OK && !f->r.delivered && !f->r.give_up) writer_txn_webhook_due(tx, f->r.next_at_ms);
     return rc;
@@ -460,6 +471,7 @@ static void finish_webhook(struct worker *w, struct transfer *t, CURLcode rc)
     struct dispatcher *d = w->d;
     struct webhook_msg *m = t->job->webhook;
     int64_t now = util_now_ms();
+    int64_t clock_offset = now - util_mono_ms(); /* the frame of the times decided here */
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     struct webhook_op *f = xcalloc(1, sizeof *f);
@@ -497,6 +509,8 @@ static void finish_webhook(struct worker *w, struct transfer *t, CURLcode rc)
         if (delay < 0 || t->blocked_range) r->give_up = true;
         else r->next_at_ms = now + delay;
     }
+    f->next_at_ms = r->next_at_ms;
+    f->clock_offset_ms = clock_offset;
     metrics_webhook(r->delivered ? "delivered" : r->give_up ? "failed" : "retry");
     char err[300];
     if (r->delivered)

@@ -85,6 +85,11 @@ int64_t util_mono_ms(void)
     return clock_ms(CLOCK_MONOTONIC);
 }
 
+int64_t util_clock_offset_ms(void)
+{
+    return util_now_ms() - util_mono_ms();
+}
+
 int64_t util_mono_us(void)
 {
     struct timespec ts;

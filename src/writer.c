@@ -207,6 +207,12 @@ void writer_txn_task_due(struct writer_txn *tx, const char *queue, int64_t run_a
     scheduler_note_due(tx->w->sched, queue, run_at_ms);
 }
 
+int64_t writer_txn_reframe(struct writer_txn *tx, int64_t decided_offset_ms)
+{
+    int64_t step = tx->w->clock_offset_ms - decided_offset_ms;
+    return step >= CLOCK_STEP_MS || step <= -CLOCK_STEP_MS ? step : 0;
+}
+
 void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms)
 {
     if (at_ms < tx->w->webhook_due_ms) tx->w->webhook_due_ms = at_ms;
@@ -350,7 +356,7 @@ struct writer *writer_new(struct store *store, const struct config *cfg)
     atomic_init(&w->backlog, 0);
     seqset_init(&w->held_tasks);
     seqset_init(&w->held_webhooks);
-    w->clock_offset_ms = util_now_ms() - util_mono_ms();
+    w->clock_offset_ms = util_clock_offset_ms();
     log_batch_init(&w->log);
     if (requeue_all(w, "interrupted: the daemon stopped during this attempt") != 0 ||
         load_state(w) != STORE_OK) {
@@ -584,17 +590,22 @@ static int purge(struct writer *w, int64_t now, int *deleted)
 /* Notices a wall-clock step (NTP stepping, a VM resumed, a manual change):
  * the wall clock moved against the monotonic one by more than a slew could
  * since the last look (at most WAKE_MAX_MS ago). The writer's own timers
- * move with it at once; due times in the store in the next batch. */
-static void watch_clock(struct writer *w)
+ * move with it at once; due times in the store in the next batch. Returns
+ * the wall-clock time it looked at: a batch must decide with that time and
+ * no later reading, or a step between the two would go unseen for a batch
+ * and a retry due in an hour's time by the old clock be claimed at once. */
+static int64_t watch_clock(struct writer *w)
 {
-    int64_t offset = util_now_ms() - util_mono_ms();
+    int64_t now = util_now_ms();
+    int64_t offset = now - util_mono_ms();
     int64_t step = offset - w->clock_offset_ms;
     w->clock_offset_ms = offset;
-    if (step < CLOCK_STEP_MS && step > -CLOCK_STEP_MS) return;
+    if (step < CLOCK_STEP_MS && step > -CLOCK_STEP_MS) return now;
     w->clock_step_ms += step;
     w->next_sweep_ms += step;
     w->next_purge_ms += step;
     w->claim_pause_until_ms += step;
+    return now;
 }
 
 /* Moves the waits decided before a clock step with it (see store_shift_waits). */
@@ -636,7 +647,7 @@ static void run_ops_alone(struct writer *w, struct writer_txn *tx, struct writer
 
 static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int slots)
 {
-    int64_t now = util_now_ms();
+    int64_t now = watch_clock(w);
     bool claiming = claim_due(w, now, slots);
     bool sweeping = now >= w->next_sweep_ms;
     bool purging = now >= w->next_purge_ms && atomic_load(&w->claiming);
@@ -724,9 +735,8 @@ static void *writer_main(void *arg)
 {
     struct writer *w = arg;
     for (;;) {
-        watch_clock(w);
+        int64_t now = watch_clock(w);
         int slots = w->has_sink && atomic_load(&w->claiming) ? w->sink.free_slots(w->sink.arg) : 0;
-        int64_t now = util_now_ms();
         /* When could there be something to do without an op arriving? */
         int64_t wake = w->next_sweep_ms < w->next_purge_ms ? w->next_sweep_ms : w->next_purge_ms;
         if (w->clock_step_ms != 0) wake = now;
