@@ -28,9 +28,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t util_now_ms(void);
 /* Monotonic milliseconds: timeouts and durations, immune to clock jumps. */
 int64_t util_mono_ms(void);
-/* The wall clock minus the monotonic one: changes only when the wall clock
- * is stepped (NTP, a resumed VM). Kept beside a time decided from
- * util_now_ms(), it tells which frame that time belongs to. */
+/* The wall clock minus the monotonic one: drifts slowly while NTP slews,
+ * jumps when the wall clock is stepped (NTP, a resumed VM). Kept beside a
+ * time decided from util_now_ms(), it tells which frame that time is in. */
 int64_t util_clock_offset_ms(void);
 /* Monotonic microseconds, for latencies below a millisecond. */
 int64_t util_mono_us(void);
