@@ -22,7 +22,8 @@ if (existsSync(opt.results)) {
 const svgPath = join(dirname(opt.out), 'reliability-soak.svg');
 
 const j = (x) => (x === undefined || x === null ? '–' : typeof x === 'object' ? JSON.stringify(x) : String(x));
-const when = (r) => (r ? `${r.mode} run, ${r.at.slice(0, 16).replace('T', ' ')} UTC` : 'not run');
+// The fault suite has a short and a long mode; the soak has its own length.
+const when = (r) => (r ? `${r.name === 'soak' ? 'run' : `${r.mode} run`}, ${r.at.slice(0, 16).replace('T', ' ')} UTC` : 'not run');
 const verdict = (r) => (!r ? 'not run' : r.ok ? 'holds' : '**FAILED**');
 const table = (head, rows) => [
   `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(j).join(' | ')} |`),
