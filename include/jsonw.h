@@ -20,7 +20,7 @@
 #define JSONW_DEPTH 16
 
 struct jsonw {
-    char *data; /* NUL-terminated while writing */
+    char *data; /* room is kept for the NUL jw_finish adds */
     size_t len, alloc;
     int depth;
     bool first[JSONW_DEPTH]; /* no member or element written yet at this level */

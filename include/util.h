@@ -38,6 +38,8 @@ int64_t util_mono_us(void);
 /* RFC 3339 UTC with milliseconds, "2026-11-28T10:12:22.123Z". out must hold
  * at least UTIL_RFC3339_LEN bytes. Returns out. */
 #define UTIL_RFC3339_LEN 32
+/* Writes n bytes as 2n lower-case hex digits and a NUL to out. */
+void util_hex(const unsigned char *in, size_t n, char *out);
 char *util_rfc3339(int64_t ms, char *out);
 /* Parses an RFC 3339 date-time (any offset, optional fraction) into epoch
  * milliseconds. Returns 0 on success, -1 when the text is not one. */

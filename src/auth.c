@@ -40,8 +40,8 @@ void auth_hash_key(const char *key, char out[72])
 {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)key, strlen(key), d);
-    int o = snprintf(out, 72, "sha256:");
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) o += snprintf(out + o, 72 - (size_t)o, "%02x", d[i]);
+    memcpy(out, "sha256:", 7);
+    util_hex(d, SHA256_DIGEST_LENGTH, out + 7); /* 7 + 64 + NUL = 72 */
 }
 
 static unsigned hexval(char c)

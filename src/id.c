@@ -54,15 +54,16 @@ void id_new(int64_t now_ms, char out[ID_LEN])
     u[6] = (unsigned char)(0x70 | (seq >> 8)); /* version 7 and the counter's top bits */
     u[7] = (unsigned char)seq;
     u[8] = (unsigned char)(0x80 | (u[8] & 0x3F)); /* RFC 4122 variant */
-    /* 8-4-4-4-12 lower-case hex, by hand (uuid_unparse goes through sprintf). */
-    static const char hex[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-        *p++ = hex[u[i] >> 4];
-        *p++ = hex[u[i] & 15];
-    }
-    *p = '\0';
+    /* 8-4-4-4-12 lower-case hex (uuid_unparse goes through sprintf). */
+    util_hex(u, 4, out);
+    out[8] = '-';
+    util_hex(u + 4, 2, out + 9);
+    out[13] = '-';
+    util_hex(u + 6, 2, out + 14);
+    out[18] = '-';
+    util_hex(u + 8, 2, out + 19);
+    out[23] = '-';
+    util_hex(u + 10, 6, out + 24); /* ends with the NUL at 36 */
 }
 
 bool id_valid(const char *s)

@@ -170,7 +170,8 @@ void jw_number(struct jsonw *w, double v)
         put(w, "null", 4);
         return;
     }
-    if (v == (double)(int64_t)v && fabs(v) < 1e15 && !(v == 0 && signbit(v))) {
+    /* The range check first: converting a double beyond int64_t is undefined. */
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v && !(v == 0 && signbit(v))) {
         int64_t i = (int64_t)v;
         char tmp[24];
         int k = 0;

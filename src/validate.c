@@ -579,12 +579,7 @@ static void request_hash(cJSON *doc, char out[65])
     char *text = cJSON_PrintUnformatted(doc);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, strlen(text), md);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
+    util_hex(md, SHA256_DIGEST_LENGTH, out);
     free(text);
     if (key) cJSON_AddItemToObject(doc, "idempotencyKey", key);
 }

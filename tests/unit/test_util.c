@@ -514,6 +514,18 @@ static void xstrdup_and_xasprintf(void **state)
     free(s);
 }
 
+static void hex_writes_two_lower_case_digits_a_byte(void **state)
+{
+    (void)state;
+    const unsigned char in[] = {0x00, 0x0f, 0xa5, 0xff, 0x10};
+    char out[11];
+    memset(out, 'x', sizeof out);
+    util_hex(in, sizeof in, out);
+    assert_string_equal(out, "000fa5ff10");
+    util_hex(in, 0, out);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +558,7 @@ int main(void)
         cmocka_unit_test(random_below_handles_huge_bounds),
         cmocka_unit_test(random_bytes_fills_the_buffer),
         cmocka_unit_test(xstrdup_and_xasprintf),
+        cmocka_unit_test(hex_writes_two_lower_case_digits_a_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
