@@ -927,6 +927,9 @@ int dispatcher_start(struct dispatcher *d)
             log_msg(LOG_ERROR, "dispatcher.thread_failed", "worker=%d", i);
             return -1;
         }
+        char name[16];
+        snprintf(name, sizeof name, "aq-worker-%d", i % 10000);
+        pthread_setname_np(d->workers[i].thread, name);
         d->workers[i].started = true;
     }
     return 0;

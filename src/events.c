@@ -93,6 +93,7 @@ struct events *events_new(size_t capacity, void (*resume)(void *arg))
         free(ev);
         return NULL;
     }
+    pthread_setname_np(ev->heartbeat, "aq-events");
     return ev;
 }
 

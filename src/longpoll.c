@@ -125,6 +125,7 @@ struct longpoll *longpoll_new(void (*resume)(void *arg))
         free(lp);
         return NULL;
     }
+    pthread_setname_np(lp->timer, "aq-longpoll");
     return lp;
 }
 
