@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -140,6 +141,7 @@ const char *netpolicy_classify_text(const char *text, bool *is_literal)
 }
 
 struct netpolicy {
+    uint64_t generation; /* unique per policy made: keys the URL memo below */
     bool allow_private;
     struct cidr *allow_cidrs, *deny_cidrs;
     size_t n_allow_cidrs, n_deny_cidrs;
@@ -179,7 +181,9 @@ static int add_entries(char **list, size_t n, struct cidr **cidrs, size_t *n_cid
 
 struct netpolicy *netpolicy_new(const struct config *cfg, char *err, size_t err_len)
 {
+    static atomic_uint_fast64_t generations;
     struct netpolicy *np = xcalloc(1, sizeof *np);
+    np->generation = atomic_fetch_add(&generations, 1) + 1; /* 0 marks an empty memo slot */
     np->allow_private = cfg->allow_private_targets;
     if (add_entries(cfg->allow_destinations, cfg->n_allow_destinations, &np->allow_cidrs,
                     &np->n_allow_cidrs, &np->allow_hosts, &np->n_allow_hosts, "allow_destinations",
@@ -236,9 +240,48 @@ const char *netpolicy_check_addr(const struct netpolicy *np, const char *host,
     return netpolicy_classify(sa);
 }
 
+/* The URL memo. Clients send their tasks to the same few targets and
+ * webhooks, and parsing a URL with libcurl (allocations, normalisation) was
+ * 7 % of the daemon's CPU when accepting tasks. So each thread keeps the
+ * last URLs that passed, and a repeat costs a hash and a compare. Only a
+ * pass is kept (a refusal needs its reason and is rare), only short URLs
+ * (in place, so a thread's exit leaks nothing), and each entry names the
+ * policy that passed it by generation, not address: a new policy can be
+ * allocated where a freed one was. The answer depends on nothing else: the
+ * policy is immutable and the check does not resolve names. */
+#define URL_MEMO_SLOTS 32
+#define URL_MEMO_MAX 200
+
+struct url_memo {
+    uint64_t generation;
+    uint32_t hash;
+    uint32_t len;
+    char url[URL_MEMO_MAX];
+};
+static _Thread_local struct url_memo url_memo[URL_MEMO_SLOTS];
+
+static uint32_t url_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static struct url_memo *url_memo_slot(const char *url, size_t n, uint32_t *hash)
+{
+    *hash = url_hash(url, n);
+    return &url_memo[*hash % URL_MEMO_SLOTS];
+}
+
 enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const char *url,
                                               char *why, size_t why_len)
 {
+    size_t url_len = strlen(url);
+    uint32_t hash = 0;
+    struct url_memo *memo = url_len < URL_MEMO_MAX ? url_memo_slot(url, url_len, &hash) : NULL;
+    if (memo && memo->generation == np->generation && memo->hash == hash &&
+        memo->len == url_len && memcmp(memo->url, url, url_len) == 0)
+        return NETPOLICY_URL_OK;
     enum netpolicy_url_result rc = NETPOLICY_URL_INVALID;
     char *scheme = NULL, *host = NULL;
     CURLU *u = curl_url();
@@ -309,6 +352,12 @@ enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const 
         goto out;
     }
     rc = NETPOLICY_URL_OK;
+    if (memo) {
+        memo->generation = np->generation;
+        memo->hash = hash;
+        memo->len = (uint32_t)url_len;
+        memcpy(memo->url, url, url_len);
+    }
 out:
     curl_free(scheme);
     curl_free(host);

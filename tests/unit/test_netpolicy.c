@@ -278,6 +278,37 @@ static void url_other_schemes_and_missing_hosts_are_invalid(void **state)
     assert_non_null(strstr(why, "ftp"));
 }
 
+/* A URL that passed is remembered per thread (netpolicy.c): a repeat must
+ * pass again, and a new policy, even one allocated where a freed one was,
+ * must decide afresh rather than inherit the old policy's pass. */
+static void url_memo_is_per_policy(void **state)
+{
+    (void)state;
+    char why[256];
+    const char *url = "http://127.0.0.1:8080/hook";
+    struct netpolicy *open = policy(true);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(netpolicy_check_url(open, url, why, sizeof why), NETPOLICY_URL_OK);
+    netpolicy_free(open);
+    for (int i = 0; i < 3; i++) { /* malloc tends to hand back the freed block */
+        struct netpolicy *strict = policy(false);
+        assert_int_equal(netpolicy_check_url(strict, url, why, sizeof why), NETPOLICY_URL_BLOCKED);
+        assert_non_null(strstr(why, "loopback"));
+        netpolicy_free(strict);
+    }
+    /* Many URLs through the slots: each keeps its own answer. */
+    struct netpolicy *strict = policy(false);
+    for (int i = 0; i < 200; i++) {
+        char u[64];
+        snprintf(u, sizeof u, "http://10.0.0.%d/x", i);
+        assert_int_equal(netpolicy_check_url(strict, u, why, sizeof why), NETPOLICY_URL_BLOCKED);
+        snprintf(u, sizeof u, "https://h%d.example.com/x", i);
+        assert_int_equal(netpolicy_check_url(strict, u, why, sizeof why), NETPOLICY_URL_OK);
+        assert_int_equal(netpolicy_check_url(strict, u, why, sizeof why), NETPOLICY_URL_OK);
+    }
+    netpolicy_free(strict);
+}
+
 /* libcurl would read "https:///x/" as host "x": a URL without a host is
  * refused as such, however the path looks. */
 static void url_with_an_empty_host_is_invalid(void **state)
@@ -352,6 +383,7 @@ int main(void)
         cmocka_unit_test(url_private_literals_are_blocked_in_every_spelling),
         cmocka_unit_test(url_with_an_empty_host_is_invalid),
         cmocka_unit_test(url_why_fits_a_small_buffer),
+        cmocka_unit_test(url_memo_is_per_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
