@@ -24,7 +24,7 @@ enum {
     EXIT_RUNTIME = 1,   /* failure after start-up, e.g. a thread could not start */
     EXIT_USAGE = 2,     /* unknown flag or missing flag value */
     EXIT_CONFIG = 3,    /* bad config file, variable or flag value */
-    EXIT_DATABASE = 4,  /* database cannot be opened, migrated or locked */
+    EXIT_DATABASE = 4,  /* database cannot be opened, migrated or locked; or a sync failed */
     EXIT_LISTEN = 5,    /* cannot listen on the configured address */
     EXIT_INSECURE = 6,  /* no API key while listening beyond loopback */
 };

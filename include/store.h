@@ -113,6 +113,19 @@ int store_begin(struct store_conn *c);
 int store_commit(struct store_conn *c);
 void store_rollback(struct store_conn *c);
 
+/* Group commit in two steps, so the disk flush of one transaction overlaps
+ * the work of the next. After store_defer_sync(c) returns true, c's commits
+ * return once their writes are made but before they are on disk, and
+ * store_sync() makes every commit that returned before it was called
+ * durable; it may run in another thread while c runs the next transaction.
+ * false: c's commits stay as durable by themselves as the configuration
+ * makes them (synchronous = normal, or a backend without the split), and
+ * store_sync() has nothing to do. */
+bool store_defer_sync(struct store_conn *c);
+/* Any thread. 0, or -1 with errno set when the disk did not take the writes:
+ * the caller cannot know what reached the disk, and must not retry. */
+int store_sync(struct store *s);
+
 /* --- writes (writer thread, inside a transaction) --- */
 
 /* Inserts a new task; sets t->seq. */

@@ -11,6 +11,16 @@
  *   fsync), then calls each op's done() in submission order. An HTTP request
  *   therefore gets its 202 only after its task is durable, and many
  *   requests share each fsync.
+ * - Pipelined: where the store can split a commit from its sync
+ *   (store_defer_sync), a second thread, the syncer, makes the commits
+ *   durable while the writer runs the next transaction. A committed batch
+ *   waits in a FIFO until the syncer has synced past it; only then does the
+ *   writer run what it owes the world: each op's done(), the claimed jobs'
+ *   delivery, the live-feed events, final-state hooks and call aborts.
+ *   Counters and the scheduler's view change at commit (the writer's next
+ *   decisions need them; a crash forgets them with the commit). A failed
+ *   sync stops the daemon: what reached the disk is then unknown, and a
+ *   retried fsync can report success for writes that were lost.
  * - If the batch fails, it is rolled back and each op is retried alone, so
  *   one bad op cannot sink the others; ops that still fail get rc != 0.
  * - Ops announce what their writes change (work due, a slot released, a
@@ -54,8 +64,8 @@ struct writer_op {
     /* Runs on the writer thread inside the batch transaction. Returns
      * STORE_OK, or an error (the op then counts as failed). */
     int (*apply)(struct writer_txn *tx, void *arg);
-    /* Runs on the writer thread after the commit (rc 0) or failure (rc != 0).
-     * May free the op. Must not block. */
+    /* Runs on the writer thread once the commit is on disk (rc 0), or after
+     * a failure (rc != 0). May free the op. Must not block. */
     void (*done)(void *arg, int rc);
     void *arg;
     int rc;

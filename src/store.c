@@ -97,6 +97,11 @@ bool store_conn_unavailable(struct store_conn *c)
 
 int store_begin(struct store_conn *c) { return OPS(c)->begin(c->impl); }
 int store_commit(struct store_conn *c) { return OPS(c)->commit(c->impl); }
+bool store_defer_sync(struct store_conn *c)
+{
+    return OPS(c)->defer_sync ? OPS(c)->defer_sync(c->impl) : false;
+}
+int store_sync(struct store *s) { return s->ops->sync ? s->ops->sync(s->impl) : 0; }
 void store_rollback(struct store_conn *c) { OPS(c)->rollback(c->impl); }
 
 int store_task_insert(struct store_conn *c, struct task *t)

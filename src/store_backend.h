@@ -37,6 +37,8 @@ struct store_ops {
     int (*begin)(void *conn_impl);
     int (*commit)(void *conn_impl);
     void (*rollback)(void *conn_impl);
+    bool (*defer_sync)(void *conn_impl);  /* optional: NULL when commits are durable by themselves */
+    int (*sync)(void *store_impl);        /* optional, with defer_sync */
     int (*task_insert)(void *conn_impl, struct task *t);
     int (*tasks_claim)(void *conn_impl, const char *queue, int64_t only_seq, int64_t now_ms,
                        int64_t lease_grace_ms, int limit, const struct claim_filter *f,

@@ -4,12 +4,16 @@
  */
 #include "writer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "seqset.h"
@@ -59,6 +63,18 @@ struct writer_txn {
     size_t n_fx, cap_fx;
 };
 
+/* A batch that committed but may not be on disk yet, and what it owes the
+ * world once it is (see writer.h). */
+struct pending {
+    struct pending *next;
+    uint64_t commit;             /* on disk once the syncer's count reaches it */
+    struct writer_op *ops;       /* their done() */
+    struct job *jobs;            /* delivered to the dispatcher */
+    int n_jobs;
+    struct effect *fx;           /* applied at commit; announced when on disk */
+    size_t n_fx;
+};
+
 struct writer {
     struct store *store;
     struct store_conn *conn;     /* writer thread only, after start */
@@ -91,6 +107,18 @@ struct writer {
     struct seqset held_tasks;    /* leases this process holds (see writer_lease_done) */
     struct seqset held_webhooks;
     struct log_batch log;
+    uint64_t commits;            /* batches committed, when syncs are deferred */
+    struct pending *pending, *pending_tail;
+    int pending_jobs;            /* claimed, not yet delivered: not free slots */
+
+    /* The syncer. deferred is set at start; the rest is guarded by lock. */
+    bool deferred;
+    bool syncer_started;
+    pthread_t syncer;
+    pthread_cond_t sync_cond;    /* the syncer waits here for sync_want to move */
+    uint64_t sync_want;          /* the last commit the writer wants on disk */
+    bool sync_stop;
+    atomic_uint_fast64_t synced; /* the last commit known on disk */
 };
 
 void job_list_free(struct job *jobs)
@@ -164,19 +192,28 @@ static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t
             metrics_task_final(e->status == TASK_COMPLETED ? METRICS_COMPLETED
                                : e->status == TASK_FAILED  ? METRICS_FAILED
                                                            : METRICS_CANCELLED);
-            if (w->hooks.task_final) w->hooks.task_final(w->hooks.arg, e->host);
             break;
         case FX_EVENT: break;
-        case FX_ABORT:
-            seqset_remove(&w->held_tasks, e->seq); /* its result is not recorded */
-            if (w->has_sink) w->sink.abort_call(w->sink.arg, e->seq);
-            break;
+        case FX_ABORT: seqset_remove(&w->held_tasks, e->seq); break; /* its result is not recorded */
         case FX_GONE: scheduler_task_gone(w->sched, e->name, e->seq); break;
         case FX_QUEUE:
             if (e->has_settings) scheduler_queue_set(w->sched, e->name, &e->qs);
             else scheduler_queue_unset(w->sched, e->name);
             break;
         }
+    }
+}
+
+/* What the effects tell others, once their commit is on disk: a watcher
+ * must not see a state a crash could still take back, and a call is
+ * aborted only after the job it aborts was delivered (batches are announced
+ * in commit order). */
+static void announce_effects(struct writer *w, struct effect *fx, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct effect *e = &fx[i];
+        if (e->kind == FX_FINAL && w->hooks.task_final) w->hooks.task_final(w->hooks.arg, e->host);
+        if (e->kind == FX_ABORT && w->has_sink) w->sink.abort_call(w->sink.arg, e->seq);
         if (e->kind == FX_EVENT) publish(w, e);
     }
 }
@@ -351,6 +388,8 @@ struct writer *writer_new(struct store *store, const struct config *cfg)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&w->sync_cond, NULL);
+    atomic_init(&w->synced, 0);
     atomic_init(&w->claiming, true);
     atomic_init(&w->degraded, false);
     atomic_init(&w->backlog, 0);
@@ -636,13 +675,106 @@ static void run_ops_alone(struct writer *w, struct writer_txn *tx, struct writer
         if (op->rc == STORE_OK) op->rc = op->apply(tx, op->arg);
         if (op->rc == STORE_OK) op->rc = store_commit(w->conn);
         if (op->rc == STORE_OK) {
-            apply_effects(tx, mark, tx->n_fx, now);
+            apply_effects(tx, mark, tx->n_fx, now); /* kept, to be announced */
         } else {
             store_rollback(w->conn);
             w->log.buf.len = log_mark;
+            clear_effects(tx, mark);
         }
-        clear_effects(tx, mark);
     }
+}
+
+/* ---- the pipeline: batches committed, waiting to be on disk ---- */
+
+static bool head_on_disk(struct writer *w)
+{
+    return w->pending && w->pending->commit <= atomic_load(&w->synced);
+}
+
+/* Runs what the batches now on disk owe, oldest first. */
+static void complete_on_disk(struct writer *w)
+{
+    while (head_on_disk(w)) {
+        struct pending *p = w->pending;
+        w->pending = p->next;
+        if (!w->pending) w->pending_tail = NULL;
+        w->pending_jobs -= p->n_jobs;
+        announce_effects(w, p->fx, p->n_fx);
+        struct writer_txn tx = {.w = w, .fx = p->fx, .n_fx = p->n_fx};
+        clear_effects(&tx, 0);
+        free(p->fx);
+        for (struct writer_op *op = p->ops, *next; op; op = next) {
+            next = op->next; /* done() may free op */
+            op->done(op->arg, op->rc);
+        }
+        if (w->hooks.batch_done) w->hooks.batch_done(w->hooks.arg);
+        if (p->jobs) w->sink.deliver(w->sink.arg, p->jobs, p->n_jobs);
+        free(p);
+    }
+}
+
+/* Queues a batch's obligations behind its commit and asks the syncer for
+ * it; without a syncer the commit was durable by itself, and they run now. */
+static void add_pending(struct writer *w, struct writer_op *ops, struct job *jobs, int n_jobs,
+                        struct writer_txn *tx)
+{
+    if (!ops && !jobs && tx->n_fx == 0) { /* housekeeping only: it owes no one */
+        free(tx->fx);
+        return;
+    }
+    struct pending *p = xcalloc(1, sizeof *p);
+    p->ops = ops;
+    p->jobs = jobs;
+    p->n_jobs = n_jobs;
+    p->fx = tx->fx;
+    p->n_fx = tx->n_fx;
+    tx->fx = NULL;
+    tx->n_fx = tx->cap_fx = 0;
+    if (w->deferred) {
+        p->commit = ++w->commits;
+        pthread_mutex_lock(&w->lock);
+        w->sync_want = p->commit;
+        pthread_cond_signal(&w->sync_cond);
+        pthread_mutex_unlock(&w->lock);
+    }
+    if (w->pending_tail) w->pending_tail->next = p;
+    else w->pending = p;
+    w->pending_tail = p;
+    w->pending_jobs += n_jobs;
+    complete_on_disk(w);
+}
+
+/* Blocks until the oldest waiting batch is on disk. */
+static void wait_head_on_disk(struct writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    while (w->pending && !head_on_disk(w)) pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void *syncer_main(void *arg)
+{
+    struct writer *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->sync_want == atomic_load(&w->synced) && !w->sync_stop)
+            pthread_cond_wait(&w->sync_cond, &w->lock);
+        uint64_t want = w->sync_want;
+        if (want == atomic_load(&w->synced)) break; /* stopping, and all synced */
+        pthread_mutex_unlock(&w->lock);
+        if (store_sync(w->store) != 0) {
+            char why[160];
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            log_msg(LOG_ERROR, "store.sync_failed", "error=\"%s\" note=\"stopping: what reached the "
+                    "disk is unknown; a restart recovers from the database file\"", why);
+            _exit(EXIT_DATABASE);
+        }
+        pthread_mutex_lock(&w->lock);
+        atomic_store(&w->synced, want);
+        pthread_cond_signal(&w->cond);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
 }
 
 static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int slots)
@@ -698,8 +830,7 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
         if (purging) w->next_purge_ms = now + PURGE_IDLE_MS;
         if (sweeping) w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
     } else {
-        apply_effects(&tx, 0, tx.n_fx, now);
-        clear_effects(&tx, 0);
+        apply_effects(&tx, 0, tx.n_fx, now); /* announced once on disk */
         /* Only a commit that wrote something proves the store takes writes: an
          * empty sweep commits even on a full disk. */
         if ((ops || probing) && atomic_exchange(&w->degraded, false))
@@ -715,28 +846,24 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
             else seqset_add(&w->held_webhooks, j->webhook->seq);
         }
     }
-    free(tx.fx);
     int64_t commit_us = util_mono_us() - t0;
     if (ops || n_jobs) metrics_writer_batch(n_ops + n_jobs, commit_us);
     if (log_enabled(LOG_DEBUG))
         log_batch_add(&w->log, LOG_DEBUG, "writer.batch", "ops=%d claimed=%d us=%lld", n_ops, n_jobs,
                       (long long)commit_us);
-
-    for (struct writer_op *op = ops, *next; op; op = next) {
-        next = op->next; /* done() may free op */
-        op->done(op->arg, op->rc);
-    }
     log_batch_flush(&w->log);
-    if (w->hooks.batch_done) w->hooks.batch_done(w->hooks.arg);
-    if (jobs) w->sink.deliver(w->sink.arg, jobs, n_jobs);
+    add_pending(w, ops, jobs, n_jobs, &tx);
 }
 
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
     for (;;) {
+        complete_on_disk(w);
         int64_t now = watch_clock(w);
-        int slots = w->has_sink && atomic_load(&w->claiming) ? w->sink.free_slots(w->sink.arg) : 0;
+        int slots = w->has_sink && atomic_load(&w->claiming)
+                        ? w->sink.free_slots(w->sink.arg) - w->pending_jobs
+                        : 0;
         /* When could there be something to do without an op arriving? */
         int64_t wake = w->next_sweep_ms < w->next_purge_ms ? w->next_sweep_ms : w->next_purge_ms;
         if (w->clock_step_ms != 0) wake = now;
@@ -747,8 +874,8 @@ static void *writer_main(void *arg)
             if (due < wake) wake = due;
         }
         pthread_mutex_lock(&w->lock);
-        if (!w->head && !w->stopping && !w->kicked && wake > now) {
-            int64_t ms = wake - now;
+        if (!w->head && !w->stopping && !w->kicked && wake > now && !head_on_disk(w)) {
+            int64_t ms = wake - now; /* the syncer wakes us too */
             wait_ms(w, ms > WAKE_MAX_MS ? WAKE_MAX_MS : ms);
             pthread_mutex_unlock(&w->lock);
             continue; /* look again with a fresh free-slot count */
@@ -769,7 +896,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
 
         run_batch(w, last ? ops : NULL, n, slots);
-        if (stop && !last) break;
+        if (stop && !last) {
+            if (!w->pending) break;
+            wait_head_on_disk(w); /* its done() may still submit ops */
+        }
     }
     return NULL;
 }
@@ -780,10 +910,20 @@ int writer_start(struct writer *w, const struct writer_sink *sink)
         w->sink = *sink;
         w->has_sink = true;
     }
+    w->deferred = store_defer_sync(w->conn);
+    if (w->deferred) {
+        if (pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
+            log_msg(LOG_ERROR, "writer.thread_failed", "error=\"cannot create the syncer thread\"");
+            return -1;
+        }
+        w->syncer_started = true;
+        pthread_setname_np(w->syncer, "aq-sync");
+    }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         log_msg(LOG_ERROR, "writer.thread_failed", "error=\"cannot create thread\"");
         return -1;
     }
+    pthread_setname_np(w->thread, "aq-writer");
     w->started = true;
     return 0;
 }
@@ -799,7 +939,16 @@ void writer_free(struct writer *w, const char *requeue_reason)
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
     }
+    if (w->syncer_started) {
+        pthread_mutex_lock(&w->lock);
+        w->sync_stop = true;
+        pthread_cond_signal(&w->sync_cond);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->syncer, NULL);
+    }
     if (requeue_reason) requeue_all(w, requeue_reason);
+    if (w->deferred && store_sync(w->store) != 0)
+        log_msg(LOG_ERROR, "store.sync_failed", "error=\"%s\" note=\"at stop\"", strerror(errno));
     store_conn_close(w->conn);
     scheduler_free(w->sched);
     seqset_free(&w->held_tasks);
@@ -807,5 +956,6 @@ void writer_free(struct writer *w, const char *requeue_reason)
     log_batch_free(&w->log);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
+    pthread_cond_destroy(&w->sync_cond);
     free(w);
 }

@@ -454,6 +454,43 @@ static void data_survives_reopen(void **state)
     task_free(t);
 }
 
+/* synchronous = full with the sync split from the commit (writer.c's
+ * pipeline): the writer's connection defers, commits made before
+ * store_sync() are on disk after it (here: they survive a reopen), and with
+ * synchronous = normal there is nothing to defer. */
+static void deferred_sync_applies_to_full_only(void **state)
+{
+    struct fx *f = *state;
+    assert_false(store_defer_sync(f->w)); /* the fixture runs synchronous = normal */
+    assert_int_equal(store_sync(f->store), 0);
+
+    store_conn_close(f->w);
+    store_close(f->store);
+    f->cfg.synchronous = CONFIG_SYNC_FULL;
+    char err[512];
+    f->store = open_store(f, false, err, sizeof err);
+    if (!f->store) fail_msg("reopen: %s", err);
+    f->w = store_conn_open(f->store);
+    assert_non_null(f->w);
+    struct task *t = new_task(NOW, NOW);
+    insert(f, t); /* the WAL file exists once a transaction wrote */
+    assert_true(store_defer_sync(f->w));
+    struct task *u = new_task(NOW + 1, NOW + 1);
+    insert(f, u);
+    assert_int_equal(store_sync(f->store), 0);
+    store_conn_close(f->w);
+    store_close(f->store);
+    f->store = open_store(f, false, err, sizeof err);
+    if (!f->store) fail_msg("reopen: %s", err);
+    f->w = store_conn_open(f->store);
+    struct loaded l;
+    assert_int_equal(load(f, u->id, &l), STORE_OK);
+    assert_int_equal(l.t->seq, u->seq);
+    loaded_free(&l);
+    task_free(t);
+    task_free(u);
+}
+
 /* ---- claims ---- */
 
 static void claim_order_is_run_at_then_insertion(void **state)
@@ -1398,6 +1435,7 @@ int main(void)
         T(insert_duplicate_id_fails_and_rolls_back),
         T(rollback_discards_writes),
         T(data_survives_reopen),
+        T(deferred_sync_applies_to_full_only),
         T(claim_order_is_run_at_then_insertion),
         T(claim_limit_takes_the_earliest),
         T(claim_skips_tasks_not_yet_due),
