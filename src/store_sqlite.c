@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,8 +553,18 @@ static int migrate(sqlite3 *db, char *err, size_t err_len)
     return 0;
 }
 
+/* SQLite counts the memory it allocates under one global mutex, on every
+ * allocation, in every thread; nothing here reads the counts. Must run
+ * before SQLite initialises (a later call is refused, harmlessly). */
+static void no_memstatus(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static void *sq_open(const struct config *cfg, bool shared, char *err, size_t err_len)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, no_memstatus);
     struct sq_store *s = xcalloc(1, sizeof *s);
     s->path = xstrdup(cfg->db);
     s->sync = cfg->synchronous;

@@ -1,10 +1,14 @@
 /*
- * webhook: secrets and signatures, with OpenSSL's one-shot HMAC.
+ * webhook: secrets and signatures: HMAC-SHA256 (RFC 2104) over OpenSSL's
+ * SHA-256, fetched once. OpenSSL 3's one-shot HMAC() looks the MAC and the
+ * digest up by name on every call: 35,000 instructions a signature, 5 % of
+ * all the daemon spent on a task end to end (callgrind, bench/profile.sh).
  */
 #include "webhook.h"
 
+#include <inttypes.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,20 +38,63 @@ char *webhook_secret_generate(void)
     return s;
 }
 
+#define SHA256_BLOCK 64
+#define SHA256_LEN 32
+
+static EVP_MD *sha256;
+
+static void crypto_failed(const char *what)
+{
+    fprintf(stderr, "asyncqueue: %s\n", what);
+    abort();
+}
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!sha256) crypto_failed("OpenSSL has no SHA-256");
+}
+
+/* HMAC-SHA256 of the concatenation of parts. */
+static void hmac_sha256(const unsigned char *key, size_t key_len, const void *const *parts,
+                        const size_t *lens, int n_parts, unsigned char mac[SHA256_LEN])
+{
+    pthread_once(&sha256_once, fetch_sha256);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c) crypto_failed("out of memory for a digest context");
+    unsigned char k[SHA256_BLOCK] = {0}, pad[SHA256_BLOCK], inner[SHA256_LEN];
+    if (key_len > SHA256_BLOCK) { /* a key longer than a block is hashed first */
+        EVP_DigestInit_ex2(c, sha256, NULL);
+        EVP_DigestUpdate(c, key, key_len);
+        EVP_DigestFinal_ex(c, k, NULL);
+    } else {
+        memcpy(k, key, key_len);
+    }
+    for (int i = 0; i < SHA256_BLOCK; i++) pad[i] = k[i] ^ 0x36;
+    EVP_DigestInit_ex2(c, sha256, NULL);
+    EVP_DigestUpdate(c, pad, sizeof pad);
+    for (int i = 0; i < n_parts; i++) EVP_DigestUpdate(c, parts[i], lens[i]);
+    EVP_DigestFinal_ex(c, inner, NULL);
+    for (int i = 0; i < SHA256_BLOCK; i++) pad[i] = k[i] ^ 0x5c;
+    EVP_DigestInit_ex2(c, sha256, NULL);
+    EVP_DigestUpdate(c, pad, sizeof pad);
+    EVP_DigestUpdate(c, inner, sizeof inner);
+    EVP_DigestFinal_ex(c, mac, NULL);
+    EVP_MD_CTX_free(c);
+}
+
 void webhook_sign(const unsigned char *key, size_t key_len, const char *msg_id,
                   int64_t timestamp_s, const char *body, size_t body_len, char *out)
 {
-    char *prefix = xasprintf("%s.%lld.", msg_id, (long long)timestamp_s);
-    size_t n = strlen(prefix), total = n + body_len;
-    unsigned char *msg = xmalloc(total);
-    memcpy(msg, prefix, n);
-    memcpy(msg + n, body, body_len);
-    free(prefix);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), key, (int)key_len, msg, total, mac, &mac_len);
-    free(msg);
-    char *b = util_base64_encode(mac, mac_len);
+    /* Standard Webhooks signs "<msg_id>.<timestamp>.<body>". */
+    char ts[32];
+    int ts_len = snprintf(ts, sizeof ts, ".%" PRId64 ".", timestamp_s);
+    const void *parts[] = {msg_id, ts, body};
+    const size_t lens[] = {strlen(msg_id), (size_t)ts_len, body_len};
+    unsigned char mac[SHA256_LEN];
+    hmac_sha256(key, key_len, parts, lens, 3, mac);
+    char *b = util_base64_encode(mac, sizeof mac);
     snprintf(out, WEBHOOK_SIGNATURE_LEN, "v1,%s", b);
     free(b);
 }

@@ -30,6 +30,22 @@ static void sign_matches_the_standard_webhooks_vector(void **state)
     assert_string_equal(sig, SW_SIG);
 }
 
+/* The HMAC is computed here (webhook.c), not by OpenSSL's HMAC(): keys of a
+ * whole block (64 bytes, the longest a secret decodes to) and longer (hashed
+ * first, RFC 2104) against Python's hmac module. */
+static void sign_handles_keys_of_a_block_and_longer(void **state)
+{
+    (void)state;
+    unsigned char key[131];
+    char sig[WEBHOOK_SIGNATURE_LEN];
+    memset(key, 0x0b, 64);
+    webhook_sign(key, 64, "msg_x", 1700000000, "{}", 2, sig);
+    assert_string_equal(sig, "v1,LITcgrAVU+lT3ti4KOURhWo93ImLjumJSrAisdl8WeA=");
+    memset(key, 0xaa, sizeof key);
+    webhook_sign(key, sizeof key, "msg_x", 1700000000, "{}", 2, sig);
+    assert_string_equal(sig, "v1,vcJXuWubQPim5yqXCbpxyAtF+iKxMirRyrKOEkjWYJE=");
+}
+
 static void sign_matches_the_reference_library_on_utf8_and_empty_bodies(void **state)
 {
     (void)state;
@@ -246,6 +262,7 @@ int main(void)
         cmocka_unit_test(decode_refuses_malformed_secrets),
         cmocka_unit_test(generate_makes_distinct_decodable_32_byte_keys),
         cmocka_unit_test(long_message_id_is_signed_correctly),
+        cmocka_unit_test(sign_handles_keys_of_a_block_and_longer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
