@@ -37,6 +37,8 @@ void metrics_attempt(int status_code, const char *outcome, int64_t duration_ms);
 void metrics_webhook(const char *outcome);
 /* One writer transaction: ops in it, and the time to commit it. */
 void metrics_writer_batch(int ops, int64_t commit_us);
+/* One fsync by the writer's syncer thread. */
+void metrics_writer_sync_us(int64_t us);
 /* Time from a create request's arrival to its 202. */
 void metrics_accept_latency_us(int64_t us);
 /* An HTTP answer: route name (a fixed string) and status. */

@@ -33,7 +33,13 @@ static struct histogram accept_latency = {
     {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
     {0}, 0, 0};
 static struct histogram commit_duration = {
-    "asyncqueue_writer_commit_seconds", "Time to run and commit one writer transaction.", 13,
+    "asyncqueue_writer_commit_seconds",
+    "Time to run and commit one writer transaction (the fsync is writer_sync_seconds).", 13,
+    {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
+    {0}, 0, 0};
+static struct histogram sync_duration = {
+    "asyncqueue_writer_sync_seconds",
+    "Time of one fsync of the committed batches (synchronous = full).", 13,
     {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
     {0}, 0, 0};
 static struct histogram batch_size = {
@@ -143,6 +149,11 @@ void metrics_writer_batch(int ops, int64_t commit_us)
     observe(&commit_duration, (double)commit_us / 1e6);
 }
 
+void metrics_writer_sync_us(int64_t us)
+{
+    observe(&sync_duration, (double)us / 1e6);
+}
+
 void metrics_accept_latency_us(int64_t us)
 {
     observe(&accept_latency, (double)us / 1e6);
@@ -246,6 +257,7 @@ char *metrics_render(const struct metrics_gauges *g)
                     webhook_outcomes[o], atomic_load(&webhooks[o]));
     render_histogram(&b, &batch_size);
     render_histogram(&b, &commit_duration);
+    render_histogram(&b, &sync_duration);
 
     buf_appendf(&b, "# HELP asyncqueue_http_requests_total HTTP requests answered, by route and status.\n"
                     "# TYPE asyncqueue_http_requests_total counter\n");

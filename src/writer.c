@@ -762,6 +762,7 @@ static void *syncer_main(void *arg)
         uint64_t want = w->sync_want;
         if (want == atomic_load(&w->synced)) break; /* stopping, and all synced */
         pthread_mutex_unlock(&w->lock);
+        int64_t t0 = util_mono_us();
         if (store_sync(w->store) != 0) {
             char why[160];
             snprintf(why, sizeof why, "%s", strerror(errno));
@@ -769,6 +770,7 @@ static void *syncer_main(void *arg)
                     "disk is unknown; a restart recovers from the database file\"", why);
             _exit(EXIT_DATABASE);
         }
+        metrics_writer_sync_us(util_mono_us() - t0);
         pthread_mutex_lock(&w->lock);
         atomic_store(&w->synced, want);
         pthread_cond_signal(&w->cond);

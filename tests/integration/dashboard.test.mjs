@@ -410,6 +410,9 @@ test('the dashboard shows tasks live and acts on them; /metrics matches', { time
     assert.match(text, /^asyncqueue_webhook_deliveries_total\{outcome="delivered"\} 3$/m);
     assert.match(text, /^asyncqueue_http_requests_total\{route="\/v1\/tasks",status="202"\} 56$/m);
     assert.match(text, /^asyncqueue_http_requests_total\{route="\/v1\/tasks\/\{id\}\/retry",status="202"\} 1$/m);
+    // synchronous = full: the writer's syncer thread made the commits durable.
+    const syncs = Number((text.match(/^asyncqueue_writer_sync_seconds_count (\S+)$/m) || [])[1]);
+    assert.ok(syncs >= 1, `fsyncs by the syncer: ${syncs}`);
     assert.deepEqual(pageErrors, [], 'no script errors in the pages');
   });
 
