@@ -694,13 +694,15 @@ static bool sq_defer_sync(void *impl)
     struct sq_store *s = c->store;
     if (s->sync != CONFIG_SYNC_FULL) return false;
     if (s->wal_fd < 0) {
-        char *wal = sqlite3_mprintf("%s-wal", s->path);
+        /* The name SQLite itself uses (it resolves symbolic links), so the
+         * file synced is the WAL, never a stray file beside a link. */
+        const char *wal = sqlite3_filename_wal(sqlite3_db_filename(c->db, "main"));
         s->wal_fd = wal ? open(wal, O_RDWR | O_CLOEXEC) : -1;
-        if (s->wal_fd < 0)
+        if (s->wal_fd < 0) {
             log_msg(LOG_WARN, "store.sync_not_deferred", "file=%s error=\"%s\" note=\"every commit "
                     "syncs by itself\"", wal ? wal : s->path, strerror(errno));
-        sqlite3_free(wal);
-        if (s->wal_fd < 0) return false;
+            return false;
+        }
     }
     return sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) == SQLITE_OK;
 }

@@ -491,6 +491,33 @@ static void deferred_sync_applies_to_full_only(void **state)
     task_free(u);
 }
 
+/* The file synced is the WAL SQLite writes: with the database named through
+ * a symbolic link, SQLite writes "<target>-wal", not "<link>-wal". */
+static void deferred_sync_finds_the_wal_behind_a_symbolic_link(void **state)
+{
+    struct fx *f = *state;
+    store_conn_close(f->w);
+    store_close(f->store);
+    char link[700];
+    snprintf(link, sizeof link, "%s/link.db", f->dir);
+    assert_int_equal(symlink(f->path, link), 0);
+    free(f->cfg.db);
+    f->cfg.db = xstrdup(link);
+    f->cfg.synchronous = CONFIG_SYNC_FULL;
+    char err[512];
+    f->store = open_store(f, false, err, sizeof err);
+    if (!f->store) fail_msg("open through the link: %s", err);
+    f->w = store_conn_open(f->store);
+    struct task *t = new_task(NOW, NOW);
+    insert(f, t);
+    assert_true(store_defer_sync(f->w));
+    assert_int_equal(store_sync(f->store), 0);
+    char wal[720];
+    snprintf(wal, sizeof wal, "%s-wal", link);
+    assert_int_equal(access(wal, F_OK), -1); /* no file beside the link */
+    task_free(t);
+}
+
 /* ---- claims ---- */
 
 static void claim_order_is_run_at_then_insertion(void **state)
@@ -1436,6 +1463,7 @@ int main(void)
         T(rollback_discards_writes),
         T(data_survives_reopen),
         T(deferred_sync_applies_to_full_only),
+        T(deferred_sync_finds_the_wal_behind_a_symbolic_link),
         T(claim_order_is_run_at_then_insertion),
         T(claim_limit_takes_the_earliest),
         T(claim_skips_tasks_not_yet_due),
