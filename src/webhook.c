@@ -7,6 +7,7 @@
 #include "webhook.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -42,13 +43,13 @@ char *webhook_secret_generate(void)
 #define SHA256_LEN 32
 
 static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
 static void crypto_failed(const char *what)
 {
     fprintf(stderr, "asyncqueue: %s\n", what);
     abort();
 }
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
 static void fetch_sha256(void)
 {
@@ -64,24 +65,23 @@ static void hmac_sha256(const unsigned char *key, size_t key_len, const void *co
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     if (!c) crypto_failed("out of memory for a digest context");
     unsigned char k[SHA256_BLOCK] = {0}, pad[SHA256_BLOCK], inner[SHA256_LEN];
-    if (key_len > SHA256_BLOCK) { /* a key longer than a block is hashed first */
-        EVP_DigestInit_ex2(c, sha256, NULL);
-        EVP_DigestUpdate(c, key, key_len);
-        EVP_DigestFinal_ex(c, k, NULL);
-    } else {
+    int ok = 1;
+    if (key_len > SHA256_BLOCK) /* a key longer than a block is hashed first */
+        ok = EVP_DigestInit_ex2(c, sha256, NULL) && EVP_DigestUpdate(c, key, key_len) &&
+             EVP_DigestFinal_ex(c, k, NULL);
+    else
         memcpy(k, key, key_len);
-    }
     for (int i = 0; i < SHA256_BLOCK; i++) pad[i] = k[i] ^ 0x36;
-    EVP_DigestInit_ex2(c, sha256, NULL);
-    EVP_DigestUpdate(c, pad, sizeof pad);
-    for (int i = 0; i < n_parts; i++) EVP_DigestUpdate(c, parts[i], lens[i]);
-    EVP_DigestFinal_ex(c, inner, NULL);
+    ok = ok && EVP_DigestInit_ex2(c, sha256, NULL) && EVP_DigestUpdate(c, pad, sizeof pad);
+    for (int i = 0; i < n_parts; i++) ok = ok && EVP_DigestUpdate(c, parts[i], lens[i]);
+    ok = ok && EVP_DigestFinal_ex(c, inner, NULL);
     for (int i = 0; i < SHA256_BLOCK; i++) pad[i] = k[i] ^ 0x5c;
-    EVP_DigestInit_ex2(c, sha256, NULL);
-    EVP_DigestUpdate(c, pad, sizeof pad);
-    EVP_DigestUpdate(c, inner, sizeof inner);
-    EVP_DigestFinal_ex(c, mac, NULL);
+    ok = ok && EVP_DigestInit_ex2(c, sha256, NULL) && EVP_DigestUpdate(c, pad, sizeof pad) &&
+         EVP_DigestUpdate(c, inner, sizeof inner) && EVP_DigestFinal_ex(c, mac, NULL);
     EVP_MD_CTX_free(c);
+    OPENSSL_cleanse(k, sizeof k); /* key material off the stack */
+    OPENSSL_cleanse(pad, sizeof pad);
+    if (!ok) crypto_failed("SHA-256 failed");
 }
 
 void webhook_sign(const unsigned char *key, size_t key_len, const char *msg_id,
