@@ -937,7 +937,7 @@ int dispatcher_start(struct dispatcher *d)
             log_msg(LOG_ERROR, "dispatcher.thread_failed", "worker=%d", i);
             return -1;
         }
-        char name[16];
+        char name[16]; /* a thread name is at most 15 characters */
         snprintf(name, sizeof name, "aq-worker-%d", i % 10000);
         pthread_setname_np(d->workers[i].thread, name);
         d->workers[i].started = true;

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -107,7 +106,6 @@ struct writer {
     struct seqset held_tasks;    /* leases this process holds (see writer_lease_done) */
     struct seqset held_webhooks;
     struct log_batch log;
-    uint64_t commits;            /* batches committed, when syncs are deferred */
     struct pending *pending, *pending_tail;
     int pending_jobs;            /* claimed, not yet delivered: not free slots */
 
@@ -116,7 +114,7 @@ struct writer {
     bool syncer_started;
     pthread_t syncer;
     pthread_cond_t sync_cond;    /* the syncer waits here for sync_want to move */
-    uint64_t sync_want;          /* the last commit the writer wants on disk */
+    uint64_t sync_want;          /* commits made; the syncer brings synced up to it */
     bool sync_stop;
     atomic_uint_fast64_t synced; /* the last commit known on disk */
 };
@@ -731,9 +729,8 @@ static void add_pending(struct writer *w, struct writer_op *ops, struct job *job
     tx->fx = NULL;
     tx->n_fx = tx->cap_fx = 0;
     if (w->deferred) {
-        p->commit = ++w->commits;
         pthread_mutex_lock(&w->lock);
-        w->sync_want = p->commit;
+        p->commit = ++w->sync_want;
         pthread_cond_signal(&w->sync_cond);
         pthread_mutex_unlock(&w->lock);
     }
@@ -764,10 +761,8 @@ static void *syncer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         int64_t t0 = util_mono_us();
         if (store_sync(w->store) != 0) {
-            char why[160];
-            snprintf(why, sizeof why, "%s", strerror(errno));
             log_msg(LOG_ERROR, "store.sync_failed", "error=\"%s\" note=\"stopping: what reached the "
-                    "disk is unknown; a restart recovers from the database file\"", why);
+                    "disk is unknown; a restart recovers from the database file\"", strerror(errno));
             _exit(EXIT_DATABASE);
         }
         metrics_writer_sync_us(util_mono_us() - t0);
@@ -930,24 +925,23 @@ int writer_start(struct writer *w, const struct writer_sink *sink)
     return 0;
 }
 
+/* Raises a thread's stop flag (guarded by the writer's lock), wakes it and
+ * waits for it to end. */
+static void stop_thread(struct writer *w, bool *flag, pthread_cond_t *cond, pthread_t thread)
+{
+    pthread_mutex_lock(&w->lock);
+    *flag = true;
+    pthread_cond_signal(cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(thread, NULL);
+}
+
 void writer_free(struct writer *w, const char *requeue_reason)
 {
     if (!w) return;
     atomic_store(&w->claiming, false);
-    if (w->started) {
-        pthread_mutex_lock(&w->lock);
-        w->stopping = true;
-        pthread_cond_signal(&w->cond);
-        pthread_mutex_unlock(&w->lock);
-        pthread_join(w->thread, NULL);
-    }
-    if (w->syncer_started) {
-        pthread_mutex_lock(&w->lock);
-        w->sync_stop = true;
-        pthread_cond_signal(&w->sync_cond);
-        pthread_mutex_unlock(&w->lock);
-        pthread_join(w->syncer, NULL);
-    }
+    if (w->started) stop_thread(w, &w->stopping, &w->cond, w->thread); /* drains its batches */
+    if (w->syncer_started) stop_thread(w, &w->sync_stop, &w->sync_cond, w->syncer);
     if (requeue_reason) requeue_all(w, requeue_reason);
     if (w->deferred && store_sync(w->store) != 0)
         log_msg(LOG_ERROR, "store.sync_failed", "error=\"%s\" note=\"at stop\"", strerror(errno));

@@ -76,6 +76,18 @@ static struct task *new_task(int64_t created_ms, int64_t run_at_ms)
     return t;
 }
 
+/* Closes the store and opens it again with f->cfg, as a restart would. */
+static void reopen(struct fx *f)
+{
+    store_conn_close(f->w);
+    store_close(f->store);
+    char err[512];
+    f->store = open_store(f, false, err, sizeof err);
+    if (!f->store) fail_msg("reopen %s: %s", f->cfg.db, err);
+    f->w = store_conn_open(f->store);
+    assert_non_null(f->w);
+}
+
 static void must(struct fx *f, int rc, const char *what)
 {
     if (rc != STORE_OK) fail_msg("%s: rc %d: %s", what, rc, store_conn_error(f->w));
@@ -294,12 +306,7 @@ static void second_open_of_the_same_file_is_refused(void **state)
     if (!shared) fail_msg("shared open: %s", err);
     store_close(shared);
     /* Once the first is closed, the lock is free again. */
-    store_conn_close(f->w);
-    store_close(f->store);
-    f->store = open_store(f, false, err, sizeof err);
-    if (!f->store) fail_msg("reopen: %s", err);
-    f->w = store_conn_open(f->store);
-    assert_non_null(f->w);
+    reopen(f);
 }
 
 static void open_refuses_an_unusable_path(void **state)
@@ -441,12 +448,7 @@ static void data_survives_reopen(void **state)
     struct fx *f = *state;
     struct task *t = new_task(NOW, NOW);
     insert(f, t);
-    store_conn_close(f->w);
-    store_close(f->store);
-    char err[512];
-    f->store = open_store(f, false, err, sizeof err);
-    if (!f->store) fail_msg("reopen: %s", err);
-    f->w = store_conn_open(f->store);
+    reopen(f);
     struct loaded l;
     assert_int_equal(load(f, t->id, &l), STORE_OK);
     assert_int_equal(l.t->seq, t->seq);
@@ -464,25 +466,15 @@ static void deferred_sync_applies_to_full_only(void **state)
     assert_false(store_defer_sync(f->w)); /* the fixture runs synchronous = normal */
     assert_int_equal(store_sync(f->store), 0);
 
-    store_conn_close(f->w);
-    store_close(f->store);
     f->cfg.synchronous = CONFIG_SYNC_FULL;
-    char err[512];
-    f->store = open_store(f, false, err, sizeof err);
-    if (!f->store) fail_msg("reopen: %s", err);
-    f->w = store_conn_open(f->store);
-    assert_non_null(f->w);
+    reopen(f);
     struct task *t = new_task(NOW, NOW);
     insert(f, t); /* the WAL file exists once a transaction wrote */
     assert_true(store_defer_sync(f->w));
     struct task *u = new_task(NOW + 1, NOW + 1);
     insert(f, u);
     assert_int_equal(store_sync(f->store), 0);
-    store_conn_close(f->w);
-    store_close(f->store);
-    f->store = open_store(f, false, err, sizeof err);
-    if (!f->store) fail_msg("reopen: %s", err);
-    f->w = store_conn_open(f->store);
+    reopen(f);
     struct loaded l;
     assert_int_equal(load(f, u->id, &l), STORE_OK);
     assert_int_equal(l.t->seq, u->seq);
@@ -496,18 +488,13 @@ static void deferred_sync_applies_to_full_only(void **state)
 static void deferred_sync_finds_the_wal_behind_a_symbolic_link(void **state)
 {
     struct fx *f = *state;
-    store_conn_close(f->w);
-    store_close(f->store);
     char link[700];
     snprintf(link, sizeof link, "%s/link.db", f->dir);
     assert_int_equal(symlink(f->path, link), 0);
     free(f->cfg.db);
     f->cfg.db = xstrdup(link);
     f->cfg.synchronous = CONFIG_SYNC_FULL;
-    char err[512];
-    f->store = open_store(f, false, err, sizeof err);
-    if (!f->store) fail_msg("open through the link: %s", err);
-    f->w = store_conn_open(f->store);
+    reopen(f);
     struct task *t = new_task(NOW, NOW);
     insert(f, t);
     assert_true(store_defer_sync(f->w));
