@@ -27,20 +27,24 @@ struct histogram {
 static struct histogram attempt_duration = {
     "asyncqueue_attempt_duration_seconds", "Duration of target calls.", 16,
     {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}, {0}, 0, 0};
+/* Buckets for the daemon's own sub-second steps: 0.1 ms to 1 s. */
+#define FAST_SECONDS {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+#define FAST_SECONDS_N 13
+
 static struct histogram accept_latency = {
     "asyncqueue_accept_latency_seconds",
-    "Time from a create request's arrival to its 202 (includes the durable commit).", 13,
-    {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
+    "Time from a create request's arrival to its 202 (includes the durable commit).", FAST_SECONDS_N,
+    FAST_SECONDS,
     {0}, 0, 0};
 static struct histogram commit_duration = {
     "asyncqueue_writer_commit_seconds",
-    "Time to run and commit one writer transaction (the fsync is writer_sync_seconds).", 13,
-    {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
+    "Time to run and commit one writer transaction (the fsync is writer_sync_seconds).", FAST_SECONDS_N,
+    FAST_SECONDS,
     {0}, 0, 0};
 static struct histogram sync_duration = {
     "asyncqueue_writer_sync_seconds",
-    "Time of one fsync of the committed batches (synchronous = full).", 13,
-    {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
+    "Time of one fsync of the committed batches (synchronous = full).", FAST_SECONDS_N,
+    FAST_SECONDS,
     {0}, 0, 0};
 static struct histogram batch_size = {
     "asyncqueue_writer_batch_ops", "Writes grouped into one transaction (one fsync).", 11,
