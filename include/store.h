@@ -79,12 +79,11 @@ struct webhook_result {
 
 /* The end of one target attempt, to be recorded. task holds the task as it
  * now stands (status, attempts, run_at, response and error fields), with
- * seq and claim_token as claimed. When webhook_body is not NULL an outbox
- * row is written in the same transaction. */
+ * seq and claim_token as claimed. Its webhook, if any, is written by the
+ * caller (store_webhook_insert) in the same transaction. */
 struct task_result {
     const struct task *task;
     const struct attempt *attempt;
-    const char *webhook_body;
 };
 
 /* Opens (creating if needed) the database named by cfg->db, takes an
@@ -181,8 +180,12 @@ int store_shift_waits(struct store_conn *c, int64_t now_ms, int64_t step_ms, int
 int store_write_probe(struct store_conn *c, int bytes);
 int store_webhooks_claim(struct store_conn *c, int64_t now_ms, int64_t lease_ms, int limit,
                          struct webhook_msg ***out, size_t *n_out);
-/* Writes an outbox row for task t (its webhook_url) with body, due now. */
-int store_webhook_insert(struct store_conn *c, const struct task *t, const char *body);
+/* Writes an outbox row for task t (its webhook_url) with body, due at
+ * t->updated_at_ms. With claimed NULL it waits there for a claim; else it
+ * is written already claimed (as store_webhooks_claim leaves a row, leased
+ * until lease_until_ms) and claimed receives its seq, id and claim_token. */
+int store_webhook_insert(struct store_conn *c, const struct task *t, const char *body,
+                         int64_t lease_until_ms, struct webhook_msg *claimed);
 /* Cancels a queued or running task: status cancelled, error "cancelled";
  * a running one also gets its attempt recorded as cancelled. *out receives
  * the task as it now stands (caller frees) and *was_running whether it was

@@ -129,6 +129,12 @@ struct store_conn *writer_txn_conn(struct writer_txn *tx);
 void writer_txn_task_due(struct writer_txn *tx, const char *queue, int64_t run_at_ms);
 /* A webhook became due at at_ms. */
 void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms);
+/* Writes task t's webhook message (body) to the outbox, due at
+ * t->updated_at_ms. When the dispatcher has a free slot it is written
+ * already claimed and handed over with this batch once it is on disk, as a
+ * claim would (no second transaction to claim it); else it waits in the
+ * outbox for the next claim. */
+int writer_txn_webhook(struct writer_txn *tx, const struct task *t, const char *body);
 /* How far to move a wait an op decided from the wall clock while
  * util_clock_offset_ms() was decided_offset_ms: by the clock step the writer
  * has seen since (its batches move the waits already stored by the same

@@ -298,9 +298,11 @@ static int finish_apply(struct writer_txn *tx, void *arg)
         f->task->run_at_ms = f->run_at_ms + writer_txn_reframe(tx, f->clock_offset_ms);
     const struct task *t = f->task;
     bool applied;
-    struct task_result r = {.task = t, .attempt = &f->attempt, .webhook_body = f->webhook_body};
+    struct task_result r = {.task = t, .attempt = &f->attempt};
     int rc = store_task_finish(writer_txn_conn(tx), &r, &applied);
     if (rc != STORE_OK || !applied) return rc; /* not applied: cancelled or requeued meanwhile */
+    if (f->webhook_body && t->webhook_url) rc = writer_txn_webhook(tx, t, f->webhook_body);
+    if (rc != STORE_OK) return rc;
     enum scheduler_outcome o = t->status == TASK_QUEUED      ? SCHEDULER_RETRY
                                : t->status == TASK_COMPLETED ? SCHEDULER_COMPLETED
                                                              : SCHEDULER_FAILED;
@@ -312,7 +314,6 @@ static int finish_apply(struct writer_txn *tx, void *arg)
         writer_txn_backlog(tx, -1);
         writer_txn_final(tx, t);
     }
-    if (f->webhook_body) writer_txn_webhook_due(tx, t->updated_at_ms);
     return STORE_OK;
 }
 

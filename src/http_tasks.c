@@ -396,9 +396,8 @@ static int cancel_one(struct writer_txn *tx, const char *id, const char *tenant,
     writer_txn_final(tx, t);
     if (t->webhook_url) {
         char *body = task_webhook_payload(t);
-        rc = store_webhook_insert(c, t, body);
+        rc = writer_txn_webhook(tx, t, body);
         free(body);
-        writer_txn_webhook_due(tx, now);
     }
     if (out) *out = t;
     else task_free(t);

@@ -169,9 +169,10 @@ int store_webhook_finish(struct store_conn *c, const struct webhook_result *r)
     return OPS(c)->webhook_finish(c->impl, r);
 }
 
-int store_webhook_insert(struct store_conn *c, const struct task *t, const char *body)
+int store_webhook_insert(struct store_conn *c, const struct task *t, const char *body,
+                         int64_t lease_until_ms, struct webhook_msg *claimed)
 {
-    return OPS(c)->webhook_insert(c->impl, t, body);
+    return OPS(c)->webhook_insert(c->impl, t, body, lease_until_ms, claimed);
 }
 
 int store_task_cancel(struct store_conn *c, const char *id, const char *tenant, int64_t now_ms,

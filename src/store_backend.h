@@ -56,7 +56,8 @@ struct store_ops {
     int (*webhooks_claim)(void *conn_impl, int64_t now_ms, int64_t lease_ms, int limit,
                           struct webhook_msg ***out, size_t *n_out);
     int (*webhook_finish)(void *conn_impl, const struct webhook_result *r);
-    int (*webhook_insert)(void *conn_impl, const struct task *t, const char *body);
+    int (*webhook_insert)(void *conn_impl, const struct task *t, const char *body,
+                          int64_t lease_until_ms, struct webhook_msg *claimed);
     int (*task_cancel)(void *conn_impl, const char *id, const char *tenant, int64_t now_ms,
                        struct task **out, bool *was_running);
     int (*task_replay)(void *conn_impl, struct task *t);

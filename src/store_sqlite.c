@@ -162,7 +162,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "error_code, error_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_INSERT_WEBHOOK] =
         "INSERT INTO webhooks (id, task_seq, task_id, url, body, status, attempts, next_at, "
-        "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+        "lease_until, claim_token, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?7, 0, ?6, ?8, ?9, ?6, ?6)",
     [ST_REQUEUE_ATTEMPTS] =
         "INSERT INTO attempts (task_seq, n, started_at, finished_at, duration_ms, status_code, "
         "error_code, error_message) SELECT seq, attempts + 1, COALESCE(started_at, ?1), ?1, "
@@ -877,7 +878,8 @@ static int sq_running_each(void *impl, void (*fn)(void *, const char *, const ch
     return rc == SQLITE_DONE ? STORE_OK : fail(c, "running counts");
 }
 
-static int sq_webhook_insert(void *impl, const struct task *t, const char *body)
+static int sq_webhook_insert(void *impl, const struct task *t, const char *body,
+                             int64_t lease_until_ms, struct webhook_msg *claimed)
 {
     struct sq_conn *c = impl;
     sqlite3_stmt *s = stmt(c, ST_INSERT_WEBHOOK);
@@ -891,7 +893,16 @@ static int sq_webhook_insert(void *impl, const struct task *t, const char *body)
     bind_text(s, 4, t->webhook_url);
     bind_blob(s, 5, body, strlen(body));
     sqlite3_bind_int64(s, 6, t->updated_at_ms);
-    return exec_stmt(c, s, "insert webhook");
+    bind_text(s, 7, claimed ? "delivering" : "pending");
+    if (claimed) sqlite3_bind_int64(s, 8, lease_until_ms);
+    else sqlite3_bind_null(s, 8);
+    sqlite3_bind_int(s, 9, claimed ? 1 : 0); /* what a first claim makes of it */
+    int rc = exec_stmt(c, s, "insert webhook");
+    if (rc != STORE_OK || !claimed) return rc;
+    claimed->seq = sqlite3_last_insert_rowid(c->db);
+    snprintf(claimed->id, sizeof claimed->id, "%s", id);
+    claimed->claim_token = 1;
+    return STORE_OK;
 }
 
 static int insert_attempt(struct sq_conn *c, int64_t task_seq, const struct attempt *a)
@@ -936,10 +947,7 @@ static int sq_task_finish(void *impl, const struct task_result *r, bool *applied
     if (rc != STORE_OK) return rc;
     if (sqlite3_changes(c->db) == 0) return STORE_OK; /* cancelled or lease lost meanwhile */
     *applied = true;
-    rc = insert_attempt(c, t->seq, r->attempt);
-    if (rc == STORE_OK && r->webhook_body && t->webhook_url)
-        rc = sq_webhook_insert(impl, t, r->webhook_body);
-    return rc;
+    return insert_attempt(c, t->seq, r->attempt);
 }
 
 /* Runs the requeue statements for every expired lease (seq 0) or for one. */

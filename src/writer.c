@@ -58,8 +58,12 @@ struct effect {
 
 struct writer_txn {
     struct writer *w;
+    int64_t now;
     struct effect *fx;
     size_t n_fx, cap_fx;
+    struct job *jobs;            /* claimed in this transaction, delivered once on disk */
+    int n_jobs;
+    int slots;                   /* jobs the dispatcher can still take from it */
 };
 
 /* A batch that committed but may not be on disk yet, and what it owes the
@@ -128,6 +132,19 @@ void job_list_free(struct job *jobs)
         free(jobs);
         jobs = next;
     }
+}
+
+/* A job for the dispatcher, delivered with the transaction once on disk. */
+static void add_job(struct writer_txn *tx, enum job_kind kind, struct task *t, struct webhook_msg *m)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    j->kind = kind;
+    j->task = t;
+    j->webhook = m;
+    j->next = tx->jobs;
+    tx->jobs = j;
+    tx->n_jobs++;
+    tx->slots--;
 }
 
 /* ---- transactions and their effects ---- */
@@ -251,6 +268,29 @@ int64_t writer_txn_reframe(struct writer_txn *tx, int64_t decided_offset_ms)
 void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms)
 {
     if (at_ms < tx->w->webhook_due_ms) tx->w->webhook_due_ms = at_ms;
+}
+
+int writer_txn_webhook(struct writer_txn *tx, const struct task *t, const char *body)
+{
+    struct writer *w = tx->w;
+    if (tx->slots <= 0) {
+        int rc = store_webhook_insert(w->conn, t, body, 0, NULL);
+        if (rc == STORE_OK) writer_txn_webhook_due(tx, t->updated_at_ms);
+        return rc;
+    }
+    struct webhook_msg *m = xcalloc(1, sizeof *m);
+    int64_t lease_until = tx->now + w->cfg->webhook_timeout_ms + w->cfg->lease_grace_ms;
+    int rc = store_webhook_insert(w->conn, t, body, lease_until, m);
+    if (rc != STORE_OK) {
+        webhook_msg_free(m);
+        return rc;
+    }
+    snprintf(m->task_id, sizeof m->task_id, "%s", t->id);
+    m->url = xstrdup(t->webhook_url);
+    m->body = xstrdup(body);
+    m->body_len = strlen(body);
+    add_job(tx, JOB_WEBHOOK, NULL, m);
+    return STORE_OK;
 }
 
 void writer_txn_released(struct writer_txn *tx, const char *queue, const char *host,
@@ -474,16 +514,6 @@ static void wait_ms(struct writer *w, int64_t ms)
 
 /* ---- one batch ---- */
 
-static void add_job(struct job **jobs, enum job_kind kind, struct task *t, struct webhook_msg *m)
-{
-    struct job *j = xcalloc(1, sizeof *j);
-    j->kind = kind;
-    j->task = t;
-    j->webhook = m;
-    j->next = *jobs;
-    *jobs = j;
-}
-
 /* Slots left per host during one claim: the scheduler's count (claims of
  * this transaction are not in it yet) minus what this transaction took. */
 struct host_room {
@@ -516,12 +546,11 @@ static bool take_host(void *arg, const char *host)
     return true;
 }
 
-/* Claims up to slots jobs: due webhooks first (at most half, so a flood of
+/* Claims up to tx->slots jobs: due webhooks first (at most half, so a flood of
  * new tasks cannot starve deliveries), then tasks as the scheduler plans. */
-static int claim(struct writer *w, struct writer_txn *tx, int64_t now, int slots, struct job **jobs,
-                 int *count)
+static int claim(struct writer *w, struct writer_txn *tx, int64_t now)
 {
-    if (slots > CLAIM_MAX) slots = CLAIM_MAX;
+    int slots = tx->slots > CLAIM_MAX ? CLAIM_MAX : tx->slots;
     int rc = STORE_OK;
     if (w->webhook_due_ms <= now) {
         struct webhook_msg **msgs = NULL;
@@ -529,9 +558,8 @@ static int claim(struct writer *w, struct writer_txn *tx, int64_t now, int slots
         int limit = slots > 1 ? slots / 2 : 1;
         rc = store_webhooks_claim(w->conn, now, w->cfg->webhook_timeout_ms + w->cfg->lease_grace_ms,
                                   limit, &msgs, &n);
-        for (size_t i = 0; i < n; i++) add_job(jobs, JOB_WEBHOOK, NULL, msgs[i]);
+        for (size_t i = 0; i < n; i++) add_job(tx, JOB_WEBHOOK, NULL, msgs[i]);
         free(msgs);
-        *count += (int)n;
         slots -= (int)n;
         if (rc == STORE_OK && (int)n < limit) rc = store_webhook_next_due(w->conn, &w->webhook_due_ms);
     }
@@ -560,10 +588,9 @@ static int claim(struct writer *w, struct writer_txn *tx, int64_t now, int slots
             e->name = xstrdup(tasks[i]->queue);
             e->host = xstrdup(tasks[i]->host);
             add_event(tx, tasks[i], "started");
-            add_job(jobs, JOB_TASK, tasks[i], NULL);
+            add_job(tx, JOB_TASK, tasks[i], NULL);
         }
         free(tasks);
-        *count += (int)n;
         if (rc == STORE_OK && (int)n < plan[p].limit) {
             int64_t due;
             rc = store_queue_next_due(w->conn, plan[p].queue, &due);
@@ -667,6 +694,7 @@ static bool claim_due(struct writer *w, int64_t now, int slots)
 
 static void run_ops_alone(struct writer *w, struct writer_txn *tx, struct writer_op *ops, int64_t now)
 {
+    tx->slots = 0; /* no jobs: a webhook an op writes waits in the outbox */
     for (struct writer_op *op = ops; op; op = op->next) {
         size_t mark = tx->n_fx, log_mark = w->log.buf.len;
         op->rc = store_begin(w->conn);
@@ -713,17 +741,16 @@ static void complete_on_disk(struct writer *w)
 
 /* Queues a batch's obligations behind its commit and asks the syncer for
  * it; without a syncer the commit was durable by itself, and they run now. */
-static void add_pending(struct writer *w, struct writer_op *ops, struct job *jobs, int n_jobs,
-                        struct writer_txn *tx)
+static void add_pending(struct writer *w, struct writer_op *ops, struct writer_txn *tx)
 {
-    if (!ops && !jobs && tx->n_fx == 0) { /* housekeeping only: it owes no one */
+    if (!ops && !tx->jobs && tx->n_fx == 0) { /* housekeeping only: it owes no one */
         free(tx->fx);
         return;
     }
     struct pending *p = xcalloc(1, sizeof *p);
     p->ops = ops;
-    p->jobs = jobs;
-    p->n_jobs = n_jobs;
+    p->jobs = tx->jobs;
+    p->n_jobs = tx->n_jobs;
     p->fx = tx->fx;
     p->n_fx = tx->n_fx;
     tx->fx = NULL;
@@ -737,7 +764,7 @@ static void add_pending(struct writer *w, struct writer_op *ops, struct job *job
     if (w->pending_tail) w->pending_tail->next = p;
     else w->pending = p;
     w->pending_tail = p;
-    w->pending_jobs += n_jobs;
+    w->pending_jobs += p->n_jobs;
     complete_on_disk(w);
 }
 
@@ -786,9 +813,10 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
     bool probing = sweeping && atomic_load(&w->degraded);
     if (!ops && !claiming && !sweeping && !purging && !shifting) return;
 
-    struct writer_txn tx = {.w = w};
-    struct job *jobs = NULL;
-    int n_jobs = 0, purged = 0;
+    /* Ops may hand work straight to the dispatcher (writer_txn_webhook)
+     * under the same rules as a claim; the claim takes what they leave. */
+    struct writer_txn tx = {.w = w, .now = now, .slots = slots};
+    int purged = 0;
     int64_t t0 = util_mono_us();
     size_t log_mark = w->log.buf.len; /* lines of a failed batch are dropped */
     int rc = store_begin(w->conn);
@@ -797,7 +825,7 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
     if (rc == STORE_OK && probing) rc = store_write_probe(w->conn, PROBE_BYTES);
     for (struct writer_op *op = ops; op && rc == STORE_OK; op = op->next)
         rc = op->rc = op->apply(&tx, op->arg);
-    if (rc == STORE_OK && claiming) rc = claim(w, &tx, now, slots, &jobs, &n_jobs);
+    if (rc == STORE_OK && claiming && tx.slots > 0) rc = claim(w, &tx, now);
     if (rc == STORE_OK && purging) rc = purge(w, now, &purged);
     if (rc == STORE_OK) rc = store_commit(w->conn);
 
@@ -808,9 +836,9 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
         store_rollback(w->conn);
         clear_effects(&tx, 0);
         w->log.buf.len = log_mark;
-        job_list_free(jobs);
-        jobs = NULL;
-        n_jobs = 0;
+        job_list_free(tx.jobs);
+        tx.jobs = NULL;
+        tx.n_jobs = 0;
         if (!atomic_exchange(&w->degraded, true))
             log_msg(LOG_ERROR, "store.commit_failed", "ops=%d error=%s", n_ops, err);
         /* One op's own failure (a constraint) must not sink the others: run
@@ -838,18 +866,18 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
             w->clock_step_ms = 0;
         }
         if (purged > 0) log_batch_add(&w->log, LOG_INFO, "tasks.purged", "count=%d", purged);
-        for (struct job *j = jobs; j; j = j->next) {
+        for (struct job *j = tx.jobs; j; j = j->next) {
             if (j->kind == JOB_TASK) seqset_add(&w->held_tasks, j->task->seq);
             else seqset_add(&w->held_webhooks, j->webhook->seq);
         }
     }
     int64_t commit_us = util_mono_us() - t0;
-    if (ops || n_jobs) metrics_writer_batch(n_ops + n_jobs, commit_us);
+    if (ops || tx.n_jobs) metrics_writer_batch(n_ops + tx.n_jobs, commit_us);
     if (log_enabled(LOG_DEBUG))
-        log_batch_add(&w->log, LOG_DEBUG, "writer.batch", "ops=%d claimed=%d us=%lld", n_ops, n_jobs,
-                      (long long)commit_us);
+        log_batch_add(&w->log, LOG_DEBUG, "writer.batch", "ops=%d claimed=%d us=%lld", n_ops,
+                      tx.n_jobs, (long long)commit_us);
     log_batch_flush(&w->log);
-    add_pending(w, ops, jobs, n_jobs, &tx);
+    add_pending(w, ops, &tx);
 }
 
 static void *writer_main(void *arg)

@@ -177,10 +177,12 @@ static void loaded_free(struct loaded *l)
 static int finish(struct fx *f, const struct task *t, const struct attempt *a,
                   const char *webhook_body, bool *applied)
 {
-    struct task_result r = {.task = t, .attempt = a, .webhook_body = webhook_body};
+    struct task_result r = {.task = t, .attempt = a};
     begin(f);
     int rc = store_task_finish(f->w, &r, applied);
     must(f, rc, "finish");
+    if (*applied && webhook_body && t->webhook_url) /* as the daemon's finish does */
+        must(f, store_webhook_insert(f->w, t, webhook_body, 0, NULL), "insert webhook");
     commit(f);
     return rc;
 }
@@ -951,6 +953,76 @@ static void webhook_finish_with_stale_claim_changes_nothing(void **state)
     webhook_msg_free(m);
 }
 
+/* A webhook written claimed is what a claim of it would have returned:
+ * delivering under a lease, no claim of its own, finished by its token,
+ * and back to pending when the lease is requeued. */
+static void webhook_inserted_claimed_is_leased(void **state)
+{
+    struct fx *f = *state;
+    struct task *t = new_task(NOW, NOW);
+    t->webhook_url = xstrdup("https://hooks.example.com/done");
+    insert(f, t);
+    char id[ID_LEN];
+    memcpy(id, t->id, ID_LEN);
+    t->updated_at_ms = NOW + 10;
+    struct webhook_msg m = {0};
+    begin(f);
+    must(f, store_webhook_insert(f->w, t, "{\"a\":1}", NOW + 90000, &m), "insert claimed");
+    commit(f);
+    assert_true(m.seq > 0);
+    assert_int_equal(m.claim_token, 1);
+    assert_memory_equal(m.id, "msg_", 4);
+    struct loaded l;
+    assert_int_equal(load(f, id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, "delivering");
+    assert_string_equal(l.webhook.id, m.id);
+    assert_int_equal(l.webhook.attempts, 0);
+    assert_int_equal(l.webhook.next_at_ms, NOW + 10);
+    loaded_free(&l);
+    size_t n = 0;
+    struct webhook_msg **msgs = claim_webhooks(f, INT64_MAX / 2, &n);
+    assert_int_equal(n, 0); /* claimed already */
+    free_msgs(msgs, n);
+    assert_int_equal(next_due(f), NOW); /* only the task waits */
+
+    /* Its lease ends (NOW + 90000): requeued, and the old token is fenced off. */
+    int count = -1;
+    begin(f);
+    must(f, store_requeue_running(f->w, NOW + 89999, NOW + 89999, "lease expired", NULL, NULL, &count),
+         "requeue before the lease ends");
+    commit(f);
+    assert_int_equal(load(f, id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, "delivering");
+    loaded_free(&l);
+    begin(f);
+    must(f, store_requeue_running(f->w, NOW + 90001, NOW + 90001, "lease expired", NULL, NULL, &count),
+         "requeue after");
+    commit(f);
+    assert_int_equal(load(f, id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, "pending");
+    loaded_free(&l);
+    struct webhook_msg *again = claim_one_webhook(f, NOW + 90001);
+    assert_string_equal(again->id, m.id);
+    assert_true(again->claim_token > m.claim_token);
+    struct webhook_result r = {.seq = m.seq,
+                               .claim_token = m.claim_token,
+                               .attempts = 1,
+                               .delivered = true,
+                               .finished_at_ms = NOW + 90002,
+                               .status_code = 200};
+    webhook_finish(f, &r); /* the first holder's late result */
+    assert_int_equal(load(f, id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, "delivering");
+    loaded_free(&l);
+    r.claim_token = again->claim_token;
+    webhook_finish(f, &r);
+    assert_int_equal(load(f, id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, "delivered");
+    loaded_free(&l);
+    webhook_msg_free(again);
+    task_free(t);
+}
+
 /* ---- requeue ---- */
 
 static void requeue_running_records_an_interrupted_attempt(void **state)
@@ -1464,6 +1536,7 @@ int main(void)
         T(webhook_give_up_marks_failed),
         T(webhook_retry_waits_for_next_at),
         T(webhook_finish_with_stale_claim_changes_nothing),
+        T(webhook_inserted_claimed_is_leased),
         T(requeue_running_records_an_interrupted_attempt),
         T(requeue_running_returns_delivering_webhooks_to_pending),
         T(next_due_is_the_earliest_waiting_work),
