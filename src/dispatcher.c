@@ -81,7 +81,9 @@ struct transfer {
     int status;                  /* status of the response whose headers arrive */
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
+    CURLcode result;             /* set when it ended */
     struct transfer *prev, *next;
+    struct transfer *ended_next; /* the worker's list of calls ended in one pass */
 };
 
 /* ---- small helpers ---- */
@@ -785,13 +787,26 @@ static void *worker_main(void *arg)
         run_aborts(w);
         int running = 0;
         curl_multi_perform(w->multi, &running);
+        /* Every message is read before any call is completed: libcurl's
+         * curl_multi_remove_handle walks the messages still unread, so
+         * completing each as it was read cost O(n^2) when many calls ended
+         * in one pass (5 % of the worker's time with one worker). */
         CURLMsg *msg;
         int left;
+        struct transfer *ended = NULL, **tail = &ended;
         while ((msg = curl_multi_info_read(w->multi, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
             struct transfer *t = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            complete(w, t, msg->data.result);
+            t->result = msg->data.result;
+            t->ended_next = NULL;
+            *tail = t;
+            tail = &t->ended_next;
+        }
+        while (ended) {
+            struct transfer *t = ended;
+            ended = t->ended_next;
+            complete(w, t, t->result);
         }
         log_batch_flush(&w->log);
         if (atomic_load(&d->aborting)) break;
