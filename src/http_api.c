@@ -202,6 +202,12 @@ const char *http_body(struct request *r)
 
 /* ---- writes ---- */
 
+struct api_error *http_request_error(struct request *r)
+{
+    if (!r->err) r->err = xcalloc(1, sizeof *r->err);
+    return r->err;
+}
+
 static int write_apply(struct writer_txn *tx, void *arg)
 {
     struct request *r = arg;
@@ -570,6 +576,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     buf_free(&r->body);
     task_free(r->task);
     free(r->response);
+    free(r->err);
     free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&api->active, 1);

@@ -95,8 +95,7 @@ struct request {
     char hash[65];
     char *response;           /* a prepared body */
     char replay_id[ID_LEN];   /* idempotent replay: the first task */
-    struct api_error err;
-    bool has_err;
+    struct api_error *err;    /* a refusal the write decided (http_request_error), or NULL */
 
     /* Bulk operations. */
     struct task_filter filter;
@@ -116,6 +115,11 @@ enum MHD_Result http_respond_json(struct request *r, unsigned status, cJSON *doc
 enum MHD_Result http_respond_text(struct request *r, unsigned status, char *json_body,
                                   const char *header, const char *value);
 enum MHD_Result http_respond_error(struct request *r, const struct api_error *e);
+/* The refusal a write decides (on the writer thread) for its finish to
+ * answer: allocated on first use, so a request that goes well does not
+ * carry its 472 bytes (with them a request took a large-bin allocation,
+ * and glibc consolidated its fast bins on every one). */
+struct api_error *http_request_error(struct request *r);
 enum MHD_Result http_respond_error_with(struct request *r, const struct api_error *e,
                                         const char *header, const char *value);
 enum MHD_Result http_not_found(struct request *r, const char *what);

@@ -264,8 +264,7 @@ static int delete_apply(struct writer_txn *tx, struct request *r)
 {
     int rc = store_queue_delete(writer_txn_conn(tx), r->name);
     if (rc == STORE_NOT_FOUND) {
-        r->has_err = true;
-        api_error_set(&r->err, 404, "not_found", NULL, "queue %s has no settings", r->name);
+        api_error_set(http_request_error(r), 404, "not_found", NULL, "queue %s has no settings", r->name);
         return STORE_OK;
     }
     if (rc == STORE_OK) writer_txn_queue(tx, r->name, NULL);
@@ -274,7 +273,7 @@ static int delete_apply(struct writer_txn *tx, struct request *r)
 
 static enum MHD_Result delete_finish(struct request *r)
 {
-    if (r->has_err) return http_respond_error(r, &r->err);
+    if (r->err) return http_respond_error(r, r->err);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     r->status = MHD_HTTP_NO_CONTENT;

@@ -33,8 +33,7 @@ static int create_apply(struct writer_txn *tx, struct request *r)
             if (strcmp(hash, r->hash) == 0) {
                 snprintf(r->replay_id, sizeof r->replay_id, "%s", id);
             } else {
-                r->has_err = true;
-                api_error_set(&r->err, 422, "idempotency_key_reused", "idempotencyKey",
+                api_error_set(http_request_error(r), 422, "idempotency_key_reused", "idempotencyKey",
                               "this Idempotency-Key was used for a different request (task %s); "
                               "use a new key for a new task", id);
             }
@@ -62,7 +61,7 @@ static enum MHD_Result respond_task(struct request *r, unsigned status, const ch
 
 static enum MHD_Result create_finish(struct request *r)
 {
-    if (r->has_err) return http_respond_error(r, &r->err);
+    if (r->err) return http_respond_error(r, r->err);
     if (r->replay_id[0]) return respond_task(r, MHD_HTTP_OK, r->replay_id, "Idempotent-Replayed", "true");
     metrics_accept_latency_us(util_mono_us() - r->started_us);
     char location[64];
@@ -408,13 +407,11 @@ static int cancel_apply(struct writer_txn *tx, struct request *r)
 {
     int rc = cancel_one(tx, r->id, http_tenant(r), util_now_ms(), &r->task);
     if (rc == STORE_NOT_FOUND) {
-        r->has_err = true;
-        api_error_set(&r->err, 404, "not_found", NULL, "no task has this id");
+        api_error_set(http_request_error(r), 404, "not_found", NULL, "no task has this id");
         return STORE_OK;
     }
     if (rc == STORE_CONFLICT) {
-        r->has_err = true;
-        api_error_set(&r->err, 409, "task_finished", NULL,
+        api_error_set(http_request_error(r), 409, "task_finished", NULL,
                       "the task is already %s; only queued or running tasks can be cancelled",
                       task_status_name(r->task->status));
         return STORE_OK;
@@ -424,7 +421,7 @@ static int cancel_apply(struct writer_txn *tx, struct request *r)
 
 static enum MHD_Result task_finish(struct request *r)
 {
-    if (r->has_err) return http_respond_error(r, &r->err);
+    if (r->err) return http_respond_error(r, r->err);
     return respond_task(r, MHD_HTTP_OK, r->task->id, NULL, NULL);
 }
 
@@ -450,8 +447,9 @@ static int replay_one(struct writer_txn *tx, struct request *r, const char *id, 
         return STORE_CONFLICT;
     }
     char *old_queue = xstrdup(t->queue);
-    if (validate_task_overrides(body, len, r->api->cfg, r->api->np, now, t, &r->err)) {
-        r->has_err = true;
+    struct api_error e;
+    if (validate_task_overrides(body, len, r->api->cfg, r->api->np, now, t, &e)) {
+        *http_request_error(r) = e;
         free(old_queue);
         task_free(t);
         return STORE_OK;
@@ -474,13 +472,11 @@ static int retry_apply(struct writer_txn *tx, struct request *r)
 {
     int rc = replay_one(tx, r, r->id, http_body(r), r->body.len, &r->task);
     if (rc == STORE_NOT_FOUND) {
-        r->has_err = true;
-        api_error_set(&r->err, 404, "not_found", NULL, "no task has this id");
+        api_error_set(http_request_error(r), 404, "not_found", NULL, "no task has this id");
         return STORE_OK;
     }
     if (rc == STORE_CONFLICT) {
-        r->has_err = true;
-        api_error_set(&r->err, 409, "task_not_finished", NULL,
+        api_error_set(http_request_error(r), 409, "task_not_finished", NULL,
                       "the task is %s; only completed, failed or cancelled tasks can be run again",
                       task_status_name(r->task->status));
         return STORE_OK;
@@ -490,7 +486,7 @@ static int retry_apply(struct writer_txn *tx, struct request *r)
 
 static enum MHD_Result retry_finish(struct request *r)
 {
-    if (r->has_err) return http_respond_error(r, &r->err);
+    if (r->err) return http_respond_error(r, r->err);
     /* The task as committed (queued): read back later it could already be
      * running, which is not what this answer is about. */
     return http_respond_text(r, MHD_HTTP_ACCEPTED, task_json(r->task, NULL, 0, NULL, false), NULL, NULL);
