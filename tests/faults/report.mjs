@@ -286,7 +286,7 @@ if (!s) {
     p(`RSS stepped up ${steps.length} time(s): ` + steps.map((x) => `at ${x.t} s ${x.from} → ${x.rssMiB} MiB with ${x.sockets} ` +
       `sockets open and p99 ${x.p99Ms} ms`).join('; ') + `, against a median of ${med(s.samples.map((x) => x.sockets))} sockets and ` +
       `${med(s.samples.map((x) => x.p99Ms))} ms. The steps come when a latency spike makes the clients hold many connections at ` +
-      'once: each libmicrohttpd connection takes up to `http_memory_limit` (32 KiB) and memory freed afterwards stays in ' +
+      'once: each libmicrohttpd connection takes up to `http_memory_limit` and memory freed afterwards stays in ' +
       'malloc\'s arenas, so RSS follows the high-water mark of connections rather than time. Between the steps it is flat. ' +
       (s.minutes >= 30
         ? `At the end of the run RSS was ${s.samples.at(-1).rssMiB} MiB (peak ${Math.max(...s.samples.map((x) => x.rssMiB))} MiB): ` +
