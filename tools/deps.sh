@@ -5,7 +5,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-openssl-dev
-            libsqlite3-dev libcjson-dev uuid-dev libssl-dev"
+            libsqlite3-dev libcjson-dev uuid-dev libssl-dev libmimalloc-dev"
 # chromium: the dashboard's browser test (driven by playwright-core, which
 # never downloads a browser); prometheus: its promtool checks /metrics;
 # man-db, groff-base, systemd, nginx-light: the install and nginx checks;
