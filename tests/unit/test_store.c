@@ -953,6 +953,23 @@ static void webhook_finish_with_stale_claim_changes_nothing(void **state)
     webhook_msg_free(m);
 }
 
+/* Requeues the leases that ended before at. */
+static void requeue_expired(struct fx *f, int64_t at)
+{
+    int count = -1;
+    begin(f);
+    must(f, store_requeue_running(f->w, at, at, "lease expired", NULL, NULL, &count), "requeue");
+    commit(f);
+}
+
+static void assert_webhook_status(struct fx *f, const char *task_id, const char *want)
+{
+    struct loaded l;
+    assert_int_equal(load(f, task_id, &l), STORE_OK);
+    assert_string_equal(l.webhook.status, want);
+    loaded_free(&l);
+}
+
 /* A webhook written claimed is what a claim of it would have returned:
  * delivering under a lease, no claim of its own, finished by its token,
  * and back to pending when the lease is requeued. */
@@ -985,22 +1002,12 @@ static void webhook_inserted_claimed_is_leased(void **state)
     free_msgs(msgs, n);
     assert_int_equal(next_due(f), NOW); /* only the task waits */
 
-    /* Its lease ends (NOW + 90000): requeued, and the old token is fenced off. */
-    int count = -1;
-    begin(f);
-    must(f, store_requeue_running(f->w, NOW + 89999, NOW + 89999, "lease expired", NULL, NULL, &count),
-         "requeue before the lease ends");
-    commit(f);
-    assert_int_equal(load(f, id, &l), STORE_OK);
-    assert_string_equal(l.webhook.status, "delivering");
-    loaded_free(&l);
-    begin(f);
-    must(f, store_requeue_running(f->w, NOW + 90001, NOW + 90001, "lease expired", NULL, NULL, &count),
-         "requeue after");
-    commit(f);
-    assert_int_equal(load(f, id, &l), STORE_OK);
-    assert_string_equal(l.webhook.status, "pending");
-    loaded_free(&l);
+    /* Its lease ends at NOW + 90000: requeued then, not before, and the old
+     * token is fenced off. */
+    requeue_expired(f, NOW + 89999);
+    assert_webhook_status(f, id, "delivering");
+    requeue_expired(f, NOW + 90001);
+    assert_webhook_status(f, id, "pending");
     struct webhook_msg *again = claim_one_webhook(f, NOW + 90001);
     assert_string_equal(again->id, m.id);
     assert_true(again->claim_token > m.claim_token);
@@ -1011,14 +1018,10 @@ static void webhook_inserted_claimed_is_leased(void **state)
                                .finished_at_ms = NOW + 90002,
                                .status_code = 200};
     webhook_finish(f, &r); /* the first holder's late result */
-    assert_int_equal(load(f, id, &l), STORE_OK);
-    assert_string_equal(l.webhook.status, "delivering");
-    loaded_free(&l);
+    assert_webhook_status(f, id, "delivering");
     r.claim_token = again->claim_token;
     webhook_finish(f, &r);
-    assert_int_equal(load(f, id, &l), STORE_OK);
-    assert_string_equal(l.webhook.status, "delivered");
-    loaded_free(&l);
+    assert_webhook_status(f, id, "delivered");
     webhook_msg_free(again);
     task_free(t);
 }
