@@ -37,12 +37,24 @@ import { execFileSync } from 'node:child_process';
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
-/** Reads a JSON-lines file into an array (blank lines skipped). */
+/**
+ * Reads a JSON-lines file into an array (blank lines skipped). Line by line
+ * from the bytes: a soak's log is larger than one JavaScript string may be
+ * (about 512 MB).
+ */
 export function readJsonl(path) {
   if (!path) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l, i) => {
-    try { return JSON.parse(l); } catch (e) { throw new Error(`${path}:${i + 1}: ${e.message}`); }
-  });
+  const buf = readFileSync(path);
+  const out = [];
+  for (let start = 0, n = 1; start < buf.length; n++) {
+    let end = buf.indexOf(10, start);
+    if (end < 0) end = buf.length;
+    const line = buf.toString('utf8', start, end);
+    start = end + 1;
+    if (!line.trim()) continue;
+    try { out.push(JSON.parse(line)); } catch (e) { throw new Error(`${path}:${n}: ${e.message}`); }
+  }
+  return out;
 }
 
 function query(db, q) {
@@ -51,13 +63,31 @@ function query(db, q) {
   return out.trim() ? JSON.parse(out) : [];
 }
 
+/**
+ * query() over a whole table in pages of `page` rows by `seq`: sqlite3's
+ * output for millions of rows (a 30-minute soak stores 3.7 million tasks)
+ * is longer than one JavaScript string may be.
+ */
+function queryPaged(db, select, from, seq, page = 200000) {
+  const rows = [];
+  for (let after = 0; ;) {
+    const part = query(db, `${select}, ${seq} AS _seq FROM ${from} WHERE ${seq} > ${after} ORDER BY ${seq} LIMIT ${page};`);
+    for (const r of part) {
+      after = r._seq;
+      delete r._seq;
+      rows.push(r);
+    }
+    if (part.length < page) return rows;
+  }
+}
+
 /** The tasks and webhook rows the checker needs, from the database file. */
 export function readDb(db) {
   if (!existsSync(db)) throw new Error(`no database at ${db}`);
-  const tasks = query(db, 'SELECT id, status, idempotency_key AS key, attempts, attempts_uncounted AS uncounted, ' +
+  const tasks = queryPaged(db, 'SELECT id, status, idempotency_key AS key, attempts, attempts_uncounted AS uncounted, ' +
     'max_retries AS retries, webhook_url IS NOT NULL AS hasWebhook, ' +
-    '(SELECT count(*) FROM attempts a WHERE a.task_seq = t.seq) AS attemptRows FROM tasks t;');
-  const webhooks = query(db, 'SELECT id, task_id AS taskId, status, attempts FROM webhooks;');
+    '(SELECT count(*) FROM attempts a WHERE a.task_seq = t.seq) AS attemptRows', 'tasks t', 't.seq');
+  const webhooks = queryPaged(db, 'SELECT id, task_id AS taskId, status, attempts', 'webhooks', 'seq');
   // Rows a half-done write would leave behind. (Retention deletes keys after
   // idempotency_window and tasks after retention; runs here are shorter.)
   const halfStored = query(db, `SELECT
