@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check } from './lib/checker.mjs';
+import { check, readDb, readJsonl } from './lib/checker.mjs';
 import { tempDir, writeJsonl } from './lib/faults.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -147,4 +147,30 @@ test('the CLI reads a real database and JSON-lines logs, and exits 1 on a lost t
   assert.equal(r.status, 1);
   assert.deepEqual(JSON.parse(r.stdout).lost, ['b']);
   assert.equal(cli(['--db', db]).status, 2, 'usage error');
+});
+
+test('the database is read in pages and JSON-lines files line by line: every row once, in order', (t) => {
+  const tmp = tempDir('aq-checker-');
+  t.after(() => tmp.cleanup());
+  const db = join(tmp.dir, 'x.db');
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  execFileSync('sqlite3', [db, `
+    CREATE TABLE tasks (seq INTEGER PRIMARY KEY, id TEXT, status TEXT, idempotency_key TEXT, attempts INT,
+      attempts_uncounted INT, max_retries INT, webhook_url TEXT);
+    CREATE TABLE attempts (task_seq INT, n INT);
+    CREATE TABLE webhooks (id TEXT, task_seq INT, task_id TEXT, status TEXT, attempts INT);
+    CREATE TABLE idempotency (key TEXT, request_hash TEXT, task_id TEXT, created_at INT);
+    ${ids.map((id, i) => `INSERT INTO tasks VALUES (${i * 7 + 3}, '${id}', 'completed', NULL, 1, 0, 3, NULL);
+      INSERT INTO webhooks VALUES ('msg_${id}', ${i * 7 + 3}, '${id}', 'delivered', 1);`).join('\n')}`]);
+  for (const page of [1, 2, 5, 6]) {
+    const d = readDb(db, { page });
+    assert.deepEqual(d.tasks.map((x) => x.id), ids, `tasks, pages of ${page}`);
+    assert.deepEqual(d.webhooks.map((x) => x.taskId), ids, `webhooks, pages of ${page}`);
+    assert.equal(Object.hasOwn(d.tasks[0], '_seq'), false, 'the paging column is not left in the rows');
+  }
+  const file = join(tmp.dir, 'l.jsonl');
+  writeFileSync(file, '{"n":1}\n\n{"n":"é"}\n{"n":3}');
+  assert.deepEqual(readJsonl(file), [{ n: 1 }, { n: 'é' }, { n: 3 }]);
+  writeFileSync(file, '{"n":1}\n{oops}\n');
+  assert.throws(() => readJsonl(file), /l\.jsonl:2:/);
 });

@@ -64,14 +64,14 @@ function query(db, q) {
 }
 
 /**
- * query() over a whole table in pages of `page` rows by `seq`: sqlite3's
+ * query() over a whole table in pages of `page` rows by rowid: sqlite3's
  * output for millions of rows (a 30-minute soak stores 3.7 million tasks)
  * is longer than one JavaScript string may be.
  */
-function queryPaged(db, select, from, seq, page = 200000) {
+function queryPaged(db, select, from, rowid, page = 200000) {
   const rows = [];
   for (let after = 0; ;) {
-    const part = query(db, `${select}, ${seq} AS _seq FROM ${from} WHERE ${seq} > ${after} ORDER BY ${seq} LIMIT ${page};`);
+    const part = query(db, `${select}, ${rowid} AS _seq FROM ${from} WHERE ${rowid} > ${after} ORDER BY ${rowid} LIMIT ${page};`);
     for (const r of part) {
       after = r._seq;
       delete r._seq;
@@ -81,13 +81,16 @@ function queryPaged(db, select, from, seq, page = 200000) {
   }
 }
 
-/** The tasks and webhook rows the checker needs, from the database file. */
-export function readDb(db) {
+/**
+ * The tasks and webhook rows the checker needs, from the database file
+ * (page: rows a query reads at a time).
+ */
+export function readDb(db, { page } = {}) {
   if (!existsSync(db)) throw new Error(`no database at ${db}`);
   const tasks = queryPaged(db, 'SELECT id, status, idempotency_key AS key, attempts, attempts_uncounted AS uncounted, ' +
     'max_retries AS retries, webhook_url IS NOT NULL AS hasWebhook, ' +
-    '(SELECT count(*) FROM attempts a WHERE a.task_seq = t.seq) AS attemptRows', 'tasks t', 't.seq');
-  const webhooks = queryPaged(db, 'SELECT id, task_id AS taskId, status, attempts', 'webhooks', 'seq');
+    '(SELECT count(*) FROM attempts a WHERE a.task_seq = t.seq) AS attemptRows', 'tasks t', 't.rowid', page);
+  const webhooks = queryPaged(db, 'SELECT id, task_id AS taskId, status, attempts', 'webhooks', 'rowid', page);
   // Rows a half-done write would leave behind. (Retention deletes keys after
   // idempotency_window and tasks after retention; runs here are shorter.)
   const halfStored = query(db, `SELECT
