@@ -16,6 +16,17 @@ const task = (id, status, extra = {}) => ({
 });
 const wh = (taskId, status = 'delivered') => ({ id: `msg_${taskId}`, taskId, status, attempts: 1 });
 
+/** A SQLite file with the columns the checker reads, and rows (SQL). */
+function makeDb(db, rows) {
+  execFileSync('sqlite3', [db, `
+    CREATE TABLE tasks (seq INTEGER PRIMARY KEY, id TEXT, status TEXT, idempotency_key TEXT, attempts INT,
+      attempts_uncounted INT, max_retries INT, webhook_url TEXT);
+    CREATE TABLE attempts (task_seq INT, n INT);
+    CREATE TABLE webhooks (id TEXT, task_seq INT, task_id TEXT, status TEXT, attempts INT);
+    CREATE TABLE idempotency (key TEXT, request_hash TEXT, task_id TEXT, created_at INT);
+    ${rows}`]);
+}
+
 function clean() {
   return {
     accepted: [
@@ -124,16 +135,11 @@ test('the CLI reads a real database and JSON-lines logs, and exits 1 on a lost t
   const tmp = tempDir('aq-checker-');
   t.after(() => tmp.cleanup());
   const db = join(tmp.dir, 'x.db');
-  execFileSync('sqlite3', [db, `
-    CREATE TABLE tasks (seq INTEGER PRIMARY KEY, id TEXT, status TEXT, idempotency_key TEXT, attempts INT,
-      attempts_uncounted INT, max_retries INT, webhook_url TEXT);
-    CREATE TABLE attempts (task_seq INT, n INT);
-    CREATE TABLE webhooks (id TEXT, task_seq INT, task_id TEXT, status TEXT, attempts INT);
-    CREATE TABLE idempotency (key TEXT, request_hash TEXT, task_id TEXT, created_at INT);
+  makeDb(db, `
     INSERT INTO tasks VALUES (1, 'a', 'completed', 'ka', 1, 0, 3, 'http://127.0.0.1/h');
     INSERT INTO attempts VALUES (1, 1);
     INSERT INTO webhooks VALUES ('msg_a', 1, 'a', 'delivered', 1);
-    INSERT INTO idempotency VALUES ('ka', 'h', 'a', 0);`]);
+    INSERT INTO idempotency VALUES ('ka', 'h', 'a', 0);`);
   const acc = join(tmp.dir, 'a.jsonl'), tgt = join(tmp.dir, 't.jsonl'), hooks = join(tmp.dir, 'w.jsonl');
   writeJsonl(acc, [{ key: 'ka', status: 202, id: 'a' }]);
   writeJsonl(tgt, [{ taskId: 'a', attempt: 1 }]);
@@ -154,14 +160,9 @@ test('the database is read in pages and JSON-lines files line by line: every row
   t.after(() => tmp.cleanup());
   const db = join(tmp.dir, 'x.db');
   const ids = ['a', 'b', 'c', 'd', 'e'];
-  execFileSync('sqlite3', [db, `
-    CREATE TABLE tasks (seq INTEGER PRIMARY KEY, id TEXT, status TEXT, idempotency_key TEXT, attempts INT,
-      attempts_uncounted INT, max_retries INT, webhook_url TEXT);
-    CREATE TABLE attempts (task_seq INT, n INT);
-    CREATE TABLE webhooks (id TEXT, task_seq INT, task_id TEXT, status TEXT, attempts INT);
-    CREATE TABLE idempotency (key TEXT, request_hash TEXT, task_id TEXT, created_at INT);
+  makeDb(db, `
     ${ids.map((id, i) => `INSERT INTO tasks VALUES (${i * 7 + 3}, '${id}', 'completed', NULL, 1, 0, 3, NULL);
-      INSERT INTO webhooks VALUES ('msg_${id}', ${i * 7 + 3}, '${id}', 'delivered', 1);`).join('\n')}`]);
+      INSERT INTO webhooks VALUES ('msg_${id}', ${i * 7 + 3}, '${id}', 'delivered', 1);`).join('\n')}`);
   for (const page of [1, 2, 5, 6]) {
     const d = readDb(db, { page });
     assert.deepEqual(d.tasks.map((x) => x.id), ids, `tasks, pages of ${page}`);

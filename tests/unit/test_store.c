@@ -445,16 +445,22 @@ static void rollback_discards_writes(void **state)
     task_free(t);
 }
 
+/* t is stored, under the seq it was inserted with. */
+static void assert_stored(struct fx *f, const struct task *t)
+{
+    struct loaded l;
+    assert_int_equal(load(f, t->id, &l), STORE_OK);
+    assert_int_equal(l.t->seq, t->seq);
+    loaded_free(&l);
+}
+
 static void data_survives_reopen(void **state)
 {
     struct fx *f = *state;
     struct task *t = new_task(NOW, NOW);
     insert(f, t);
     reopen(f);
-    struct loaded l;
-    assert_int_equal(load(f, t->id, &l), STORE_OK);
-    assert_int_equal(l.t->seq, t->seq);
-    loaded_free(&l);
+    assert_stored(f, t);
     task_free(t);
 }
 
@@ -477,10 +483,7 @@ static void deferred_sync_applies_to_full_only(void **state)
     insert(f, u);
     assert_int_equal(store_sync(f->store), 0);
     reopen(f);
-    struct loaded l;
-    assert_int_equal(load(f, u->id, &l), STORE_OK);
-    assert_int_equal(l.t->seq, u->seq);
-    loaded_free(&l);
+    assert_stored(f, u);
     task_free(t);
     task_free(u);
 }
