@@ -17,6 +17,9 @@
  *   waits in a FIFO until the syncer has synced past it; only then does the
  *   writer run what it owes the world: each op's done(), the claimed jobs'
  *   delivery, the live-feed events, final-state hooks and call aborts.
+ *   Ops whose done() is thread-safe (done_anywhere: the HTTP requests) are
+ *   done by the syncer itself the moment their commit is on disk, so an
+ *   answer never waits for the writer to finish the transaction it is in.
  *   Counters and the scheduler's view change at commit (the writer's next
  *   decisions need them; a crash forgets them with the commit). A failed
  *   sync stops the daemon: what reached the disk is then unknown, and a
@@ -68,8 +71,14 @@ struct writer_op {
      * a failure (rc != 0). May free the op. Must not block. */
     void (*done)(void *arg, int rc);
     void *arg;
+    /* done() is thread-safe and touches no writer state: the syncer may run
+     * it the moment the commit is on disk, before the writer's batch
+     * effects are announced (an HTTP answer need not wait for the writer
+     * to finish the transaction it is in). */
+    bool done_anywhere;
     int rc;
     struct writer_op *next; /* private to the writer */
+    uint64_t commit;        /* private to the writer */
 };
 
 /* Where claimed work goes, and how running calls are stopped. */

@@ -242,6 +242,7 @@ enum MHD_Result http_start_write(struct request *r, write_apply_fn apply, write_
     r->finish = finish;
     r->op.apply = write_apply;
     r->op.done = write_done;
+    r->op.done_anywhere = true; /* resume and resubmit are thread-safe */
     r->op.arg = r;
     r->state = REQ_COMMITTING;
     /* Suspend before submitting, so the resume can never come first. */

@@ -119,6 +119,7 @@ struct writer {
     pthread_t syncer;
     pthread_cond_t sync_cond;    /* the syncer waits here for sync_want to move */
     uint64_t sync_want;          /* commits made; the syncer brings synced up to it */
+    struct writer_op *early, *early_tail; /* done_anywhere ops, by commit: the syncer's */
     bool sync_stop;
     atomic_uint_fast64_t synced; /* the last commit known on disk */
 };
@@ -747,6 +748,25 @@ static void add_pending(struct writer *w, struct writer_op *ops, struct writer_t
         free(tx->fx);
         return;
     }
+    /* With a syncer, the ops that allow it are done by the syncer itself
+     * (see syncer_main); the batch still waits here, so that a stop waits
+     * for them too. */
+    struct writer_op *early = NULL, *early_last = NULL;
+    if (w->deferred) {
+        struct writer_op **link = &ops;
+        while (*link) {
+            struct writer_op *op = *link;
+            if (!op->done_anywhere) {
+                link = &op->next;
+                continue;
+            }
+            *link = op->next;
+            op->next = NULL;
+            if (early_last) early_last->next = op;
+            else early = op;
+            early_last = op;
+        }
+    }
     struct pending *p = xcalloc(1, sizeof *p);
     p->ops = ops;
     p->jobs = tx->jobs;
@@ -758,6 +778,12 @@ static void add_pending(struct writer *w, struct writer_op *ops, struct writer_t
     if (w->deferred) {
         pthread_mutex_lock(&w->lock);
         p->commit = ++w->sync_want;
+        for (struct writer_op *op = early; op; op = op->next) op->commit = p->commit;
+        if (early) {
+            if (w->early_tail) w->early_tail->next = early;
+            else w->early = early;
+            w->early_tail = early_last;
+        }
         pthread_cond_signal(&w->sync_cond);
         pthread_mutex_unlock(&w->lock);
     }
@@ -793,6 +819,24 @@ static void *syncer_main(void *arg)
             _exit(EXIT_DATABASE);
         }
         metrics_writer_sync_us(util_mono_us() - t0);
+        /* The ops that allow it are done here, at once: the writer may be
+         * inside its next transaction. Before synced moves, so that the
+         * writer, seeing their batch on disk, finds their done() run (and
+         * any op it submitted queued). */
+        pthread_mutex_lock(&w->lock);
+        struct writer_op *done = NULL, *last = NULL;
+        for (struct writer_op *op = w->early; op && op->commit <= want; op = op->next) last = op;
+        if (last) {
+            done = w->early;
+            w->early = last->next;
+            if (!w->early) w->early_tail = NULL;
+            last->next = NULL;
+        }
+        pthread_mutex_unlock(&w->lock);
+        for (struct writer_op *op = done, *next; op; op = next) {
+            next = op->next; /* done() may free op */
+            op->done(op->arg, op->rc);
+        }
         pthread_mutex_lock(&w->lock);
         atomic_store(&w->synced, want);
         pthread_cond_signal(&w->cond);
