@@ -117,6 +117,13 @@ void scheduler_clock_step(struct scheduler *s, int64_t step_ms);
 void scheduler_resync_begin(struct scheduler *s);
 void scheduler_resync_add(struct scheduler *s, const char *queue, const char *host, int count);
 
+/* Whether a task just written to queue, due at now_ms, may start at once
+ * without waiting for a plan: the queue sets no pause, concurrency or rate
+ * limit and holds no FIFO task, nothing else in it is due (so nothing is
+ * overtaken), and host has room for it besides `pending` claims not yet
+ * counted (claimed in the same transaction). */
+bool scheduler_may_start_now(struct scheduler *s, const char *queue, const char *host, int64_t now_ms,
+                             int pending);
 /* Free slots of host under max_per_host (INT32_MAX without a cap). */
 int scheduler_host_room(struct scheduler *s, const char *host);
 /* The fewest free slots of any host with calls in flight (INT32_MAX when

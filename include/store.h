@@ -127,7 +127,8 @@ int store_sync(struct store *s);
 
 /* --- writes (writer thread, inside a transaction) --- */
 
-/* Inserts a new task; sets t->seq. */
+/* Inserts a new task as it is: queued, or already claimed (running, with
+ * its start, lease and claim token). Sets t->seq. */
 int store_task_insert(struct store_conn *c, struct task *t);
 /* Which due tasks a claim may take. */
 struct claim_filter {

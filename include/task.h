@@ -111,6 +111,8 @@ bool task_status_final(enum task_status s);
 
 /* Frees everything the task owns and the task itself; NULL is a no-op. */
 void task_free(struct task *t);
+/* A deep copy (free with task_free). */
+struct task *task_dup(const struct task *t);
 void attempt_clear(struct attempt *a);
 void webhook_state_clear(struct webhook_state *w);
 void webhook_attempt_clear(struct webhook_attempt *a);

@@ -134,7 +134,15 @@ void writer_free(struct writer *w, const char *requeue_reason);
 /* ---- inside apply ---- */
 
 struct store_conn *writer_txn_conn(struct writer_txn *tx);
-/* A task in queue became due at run_at_ms (insert, retry, replay). */
+/* Writes new task t (sets t->seq) and, after commit, counts it accepted and
+ * tells the live feed. When it is due now, the dispatcher has a free slot
+ * and the scheduler lets it skip the plan (scheduler_may_start_now: no
+ * queue limits, nothing overtaken), it is written already claimed (running,
+ * leased, claim token 1) and a copy is handed over with this batch once it
+ * is on disk, as a claim would (no second transaction to claim it); else
+ * it waits, due at its run_at. t itself stays as given (queued). */
+int writer_txn_task_insert(struct writer_txn *tx, struct task *t);
+/* A task in queue became due at run_at_ms (retry, replay). */
 void writer_txn_task_due(struct writer_txn *tx, const char *queue, int64_t run_at_ms);
 /* A webhook became due at at_ms. */
 void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms);
@@ -155,8 +163,6 @@ void writer_txn_released(struct writer_txn *tx, const char *queue, const char *h
                          enum scheduler_outcome o, int64_t seq, int64_t run_at_ms);
 /* After commit: the backlog grew or shrank. */
 void writer_txn_backlog(struct writer_txn *tx, int delta);
-/* After commit: task t (as now stored) was accepted into its queue. */
-void writer_txn_accepted(struct writer_txn *tx, const struct task *t);
 /* After commit: task t (as now stored) reached a final state: counts it,
  * wakes its long-polls, and tells the live feed. */
 void writer_txn_final(struct writer_txn *tx, const struct task *t);

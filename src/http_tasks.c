@@ -43,13 +43,10 @@ static int create_apply(struct writer_txn *tx, struct request *r)
         }
         if (rc != STORE_NOT_FOUND) return rc;
     }
-    int rc = store_task_insert(c, t);
+    int rc = writer_txn_task_insert(tx, t);
     if (rc == STORE_OK && t->idempotency_key)
         rc = store_idempotency_put(c, key, r->hash, t->id, t->created_at_ms);
     if (rc != STORE_OK) return rc;
-    writer_txn_task_due(tx, t->queue, t->run_at_ms);
-    writer_txn_backlog(tx, 1);
-    writer_txn_accepted(tx, t);
     char q[80];
     log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.accepted", "id=%s queue=%s host=%s",
                   t->id, log_quote(q, sizeof q, t->queue), t->host);

@@ -454,6 +454,21 @@ void scheduler_resync_add(struct scheduler *s, const char *queue, const char *ho
     pthread_mutex_unlock(&s->lock);
 }
 
+bool scheduler_may_start_now(struct scheduler *s, const char *queue, const char *host, int64_t now_ms,
+                             int pending)
+{
+    pthread_mutex_lock(&s->lock);
+    const struct squeue *q = strmap_get(&s->queues, queue);
+    bool may = !q || (!q->s.paused && q->s.max_concurrency == 0 && q->s.rate_per_sec <= 0 &&
+                      q->hold_seq == 0 && q->due_ms > now_ms);
+    if (may && s->max_per_host > 0) {
+        const struct shost *h = strmap_get(&s->hosts, host);
+        may = (h ? h->inflight : 0) + pending < s->max_per_host;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return may;
+}
+
 int scheduler_host_room(struct scheduler *s, const char *host)
 {
     if (s->max_per_host <= 0) return INT32_MAX;

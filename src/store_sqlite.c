@@ -132,8 +132,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_TASK] =
         "INSERT INTO tasks (id, tenant, queue, host, status, method, callback_url, headers, body, "
         "body_kind, webhook_url, metadata, max_retries, timeout_ms, attempts, idempotency_key, "
-        "run_at, created_at, updated_at, follow_redirects) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, "
-        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, ?16, ?17)",
+        "run_at, created_at, updated_at, follow_redirects, started_at, lease_until, claim_token) "
+        "VALUES (?1, ?2, ?3, ?4, ?18, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, "
+        "?19, ?17, ?20, ?21, ?22)",
     [ST_CLAIM_TASKS] =
         CLAIM_SET "WHERE seq IN (SELECT seq FROM tasks WHERE status = 'queued' AND queue = ?3 "
         "AND run_at <= ?1 AND host NOT IN (SELECT value FROM json_each(?4)) "
@@ -746,6 +747,11 @@ static int sq_task_insert(void *impl, struct task *t)
     sqlite3_bind_int64(s, 15, t->run_at_ms);
     sqlite3_bind_int64(s, 16, t->created_at_ms);
     sqlite3_bind_int(s, 17, t->follow_redirects ? 1 : 0);
+    sqlite3_bind_text(s, 18, task_status_name(t->status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 19, t->updated_at_ms ? t->updated_at_ms : t->created_at_ms);
+    bind_opt_int64(s, 20, t->started_at_ms);
+    bind_opt_int64(s, 21, t->lease_until_ms);
+    sqlite3_bind_int64(s, 22, t->claim_token);
     int rc = exec_stmt(c, s, "insert task");
     if (rc == STORE_OK) t->seq = sqlite3_last_insert_rowid(c->db);
     return rc;

@@ -271,6 +271,41 @@ void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms)
     if (at_ms < tx->w->webhook_due_ms) tx->w->webhook_due_ms = at_ms;
 }
 
+static void add_claimed(struct writer_txn *tx, struct task *t)
+{
+    struct effect *e = add_effect(tx, FX_CLAIMED);
+    e->name = xstrdup(t->queue);
+    e->host = xstrdup(t->host);
+    add_event(tx, t, "started");
+    add_job(tx, JOB_TASK, t, NULL);
+}
+
+int writer_txn_task_insert(struct writer_txn *tx, struct task *t)
+{
+    struct writer *w = tx->w;
+    struct task *run = NULL;
+    if (tx->slots > 0 && t->run_at_ms <= tx->now && tx->now >= w->claim_pause_until_ms &&
+        scheduler_may_start_now(w->sched, t->queue, t->host, tx->now, tx->n_jobs)) {
+        run = task_dup(t);
+        run->status = TASK_RUNNING;
+        run->started_at_ms = run->updated_at_ms = tx->now;
+        run->lease_until_ms = tx->now + run->timeout_ms + w->cfg->lease_grace_ms;
+        run->claim_token = 1;
+    }
+    int rc = store_task_insert(w->conn, run ? run : t);
+    if (rc != STORE_OK) {
+        task_free(run);
+        return rc;
+    }
+    writer_txn_backlog(tx, 1);
+    if (run) t->seq = run->seq;
+    add_effect(tx, FX_ACCEPTED)->name = xstrdup(t->queue);
+    add_event(tx, t, "accepted");
+    if (run) add_claimed(tx, run);
+    else writer_txn_task_due(tx, t->queue, t->run_at_ms);
+    return STORE_OK;
+}
+
 int writer_txn_webhook(struct writer_txn *tx, const struct task *t, const char *body)
 {
     struct writer *w = tx->w;
@@ -310,11 +345,6 @@ void writer_txn_backlog(struct writer_txn *tx, int delta)
     add_effect(tx, FX_BACKLOG)->delta = delta;
 }
 
-void writer_txn_accepted(struct writer_txn *tx, const struct task *t)
-{
-    add_effect(tx, FX_ACCEPTED)->name = xstrdup(t->queue);
-    add_event(tx, t, "accepted");
-}
 
 void writer_txn_final(struct writer_txn *tx, const struct task *t)
 {
@@ -584,13 +614,7 @@ static int claim(struct writer *w, struct writer_txn *tx, int64_t now)
         rc = store_tasks_claim(w->conn, plan[p].queue, plan[p].only_seq, now, w->cfg->lease_grace_ms,
                                plan[p].limit, &filter, &tasks, &n);
         for (size_t i = 0; i < n && !filter.take; i++) count_taken(&room, tasks[i]->host);
-        for (size_t i = 0; i < n; i++) {
-            struct effect *e = add_effect(tx, FX_CLAIMED);
-            e->name = xstrdup(tasks[i]->queue);
-            e->host = xstrdup(tasks[i]->host);
-            add_event(tx, tasks[i], "started");
-            add_job(tx, JOB_TASK, tasks[i], NULL);
-        }
+        for (size_t i = 0; i < n; i++) add_claimed(tx, tasks[i]);
         free(tasks);
         if (rc == STORE_OK && (int)n < plan[p].limit) {
             int64_t due;

@@ -221,6 +221,47 @@ static void host_room_counts_down_to_the_cap(void **state)
     scheduler_free(s);
 }
 
+/* A new task due now may skip the plan only where the plan could not decide
+ * otherwise: no limit of any kind, nothing overtaken, room on its host. */
+static void a_new_task_may_start_at_once_only_without_limits(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(2);
+    assert_true(scheduler_may_start_now(s, "new", "h", T0, 0)); /* a queue never seen */
+    struct queue_settings qs = settings(0, 0, 1, false);
+    scheduler_queue_set(s, "plain", &qs);
+    assert_true(scheduler_may_start_now(s, "plain", "h", T0, 0));
+    /* Something else due in the queue would be overtaken; later work would not. */
+    scheduler_note_due(s, "plain", T0 + 1000);
+    assert_true(scheduler_may_start_now(s, "plain", "h", T0, 0));
+    scheduler_note_due(s, "plain", T0);
+    assert_false(scheduler_may_start_now(s, "plain", "h", T0, 0));
+    scheduler_set_due(s, "plain", INT64_MAX);
+    assert_true(scheduler_may_start_now(s, "plain", "h", T0, 0));
+    /* The host's cap counts calls in flight and claims not yet counted. */
+    scheduler_claimed(s, "plain", "h", T0);
+    assert_true(scheduler_may_start_now(s, "plain", "h", T0, 0));
+    assert_false(scheduler_may_start_now(s, "plain", "h", T0, 1));
+    assert_true(scheduler_may_start_now(s, "plain", "other", T0, 1));
+    scheduler_claimed(s, "plain", "h", T0);
+    assert_false(scheduler_may_start_now(s, "plain", "h", T0, 0));
+    /* Any limit sends the task through the plan. */
+    const struct queue_settings limited[] = {
+        settings(0, 0, 1, true),  /* paused */
+        settings(5, 0, 1, false), /* max concurrency */
+        settings(1, 0, 1, false), /* FIFO */
+        settings(0, 10, 5, false), /* rate */
+    };
+    for (size_t i = 0; i < sizeof limited / sizeof *limited; i++) {
+        scheduler_queue_set(s, "limited", &limited[i]);
+        assert_false(scheduler_may_start_now(s, "limited", "x", T0, 0));
+    }
+    scheduler_free(s);
+    s = scheduler_new(0); /* no host cap */
+    assert_true(scheduler_may_start_now(s, "q", "h", T0, 1000000));
+    scheduler_free(s);
+}
+
 static void slots_are_shared_fairly_between_queues(void **state)
 {
     (void)state;
@@ -306,6 +347,7 @@ int main(void)
         cmocka_unit_test(a_clock_step_moves_the_hold_with_it),
         cmocka_unit_test(capped_hosts_are_listed_and_a_blocked_queue_rests),
         cmocka_unit_test(host_room_counts_down_to_the_cap),
+        cmocka_unit_test(a_new_task_may_start_at_once_only_without_limits),
         cmocka_unit_test(slots_are_shared_fairly_between_queues),
         cmocka_unit_test(counters_and_snapshot),
         cmocka_unit_test(resync_replaces_inflight_counts),

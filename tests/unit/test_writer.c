@@ -9,8 +9,12 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "id.h"
+#include "job.h"
 #include "log.h"
+#include "scheduler.h"
 #include "store.h"
+#include "task.h"
 #include "util.h"
 #include "writer.h"
 
@@ -21,12 +25,95 @@ struct fx {
     struct config cfg;
     struct store *store;
     struct writer *w;
+    bool sink;
 };
 
-static int setup(void **state)
+/* ---- a dispatcher stand-in: free slots, and a record of what it is handed
+ * and of what the writer announces, in order ---- */
+
+struct seen {
+    pthread_mutex_t lock;
+    char log[512];             /* "accepted started | ..." : events, '|' per batch */
+    struct job *jobs;          /* delivered, newest first */
+    int n_jobs;
+};
+
+static struct seen seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void seen_add(const char *word)
+{
+    pthread_mutex_lock(&seen.lock);
+    size_t n = strlen(seen.log);
+    snprintf(seen.log + n, sizeof seen.log - n, "%s%s", n ? " " : "", word);
+    pthread_mutex_unlock(&seen.lock);
+}
+
+static int sink_free_slots(void *arg)
+{
+    (void)arg;
+    return 8;
+}
+
+static void sink_deliver(void *arg, struct job *jobs, int count)
+{
+    (void)arg;
+    pthread_mutex_lock(&seen.lock);
+    struct job *last = jobs;
+    while (last->next) last = last->next;
+    last->next = seen.jobs;
+    seen.jobs = jobs;
+    seen.n_jobs += count;
+    pthread_mutex_unlock(&seen.lock);
+}
+
+static void sink_abort(void *arg, int64_t seq)
+{
+    (void)arg;
+    (void)seq;
+}
+
+static bool hook_want_events(void *arg)
+{
+    (void)arg;
+    return true;
+}
+
+static void hook_event(void *arg, const char *tenant, char *json)
+{
+    (void)arg;
+    (void)tenant;
+    seen_add(strstr(json, "\"started\"") ? "started" : strstr(json, "\"accepted\"") ? "accepted" : "other");
+    free(json);
+}
+
+static void hook_batch_done(void *arg)
+{
+    (void)arg;
+    seen_add("|");
+}
+
+/* A copy of the log, to assert on without holding the lock. */
+static void seen_log(char *out, size_t len)
+{
+    pthread_mutex_lock(&seen.lock);
+    snprintf(out, len, "%s", seen.log);
+    pthread_mutex_unlock(&seen.lock);
+}
+
+static int seen_jobs(void)
+{
+    pthread_mutex_lock(&seen.lock);
+    int n = seen.n_jobs;
+    pthread_mutex_unlock(&seen.lock);
+    return n;
+}
+
+/* A writer on a fresh store; with a sink and hooks when sink is true. */
+static int open_fx(void **state, bool with_sink)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
+    f->sink = with_sink;
     tu_mkdtemp(f->dir, sizeof f->dir);
     tu_config_defaults(&f->cfg);
     assert_int_equal(f->cfg.synchronous, CONFIG_SYNC_FULL);
@@ -39,9 +126,31 @@ static int setup(void **state)
     if (!f->store) fail_msg("store_open: %s", err);
     f->w = writer_new(f->store, &f->cfg);
     assert_non_null(f->w);
-    assert_int_equal(writer_start(f->w, NULL), 0);
+    if (f->sink) {
+        const struct writer_sink sink = {.free_slots = sink_free_slots, .deliver = sink_deliver,
+                                         .abort_call = sink_abort};
+        const struct writer_hooks hooks = {.want_events = hook_want_events, .event = hook_event,
+                                           .batch_done = hook_batch_done};
+        writer_set_hooks(f->w, &hooks);
+        assert_int_equal(writer_start(f->w, &sink), 0);
+    } else {
+        assert_int_equal(writer_start(f->w, NULL), 0);
+    }
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return open_fx(state, false);
+}
+
+static int setup_with_sink(void **state)
+{
+    seen.log[0] = '\0';
+    seen.jobs = NULL;
+    seen.n_jobs = 0;
+    return open_fx(state, true);
 }
 
 static int teardown(void **state)
@@ -155,6 +264,124 @@ static void test_stop_runs_what_an_early_done_submits(void **state)
     assert_int_equal(b.rc, STORE_OK);
 }
 
+/* ---- a new task's claim ---- */
+
+struct create {
+    struct writer_op op;
+    struct task *t;
+    atomic_bool done;
+    int rc;
+};
+
+static int create_apply(struct writer_txn *tx, void *arg)
+{
+    struct create *c = arg;
+    return writer_txn_task_insert(tx, c->t);
+}
+
+static void create_done(void *arg, int rc)
+{
+    struct create *c = arg;
+    c->rc = rc;
+    atomic_store(&c->done, true);
+}
+
+static void create_task(struct fx *f, struct create *c, const char *queue)
+{
+    memset(c, 0, sizeof *c);
+    int64_t now = util_now_ms();
+    struct task *t = xcalloc(1, sizeof *t);
+    id_new(now, t->id);
+    t->tenant = xstrdup("");
+    t->queue = xstrdup(queue);
+    t->status = TASK_QUEUED;
+    t->method = xstrdup("POST");
+    t->callback_url = xstrdup("http://127.0.0.1:9/work");
+    t->host = xstrdup("127.0.0.1:9");
+    t->body = xstrdup("{}");
+    t->body_len = 2;
+    t->body_kind = TASK_BODY_JSON;
+    t->timeout_ms = 30000;
+    t->run_at_ms = t->created_at_ms = t->updated_at_ms = now;
+    c->t = t;
+    c->op.apply = create_apply;
+    c->op.done = create_done;
+    c->op.arg = c;
+    c->rc = -1;
+    atomic_init(&c->done, false);
+    writer_submit(f->w, &c->op);
+    assert_true(wait_flag(&c->done, WAIT_MS));
+    assert_int_equal(c->rc, STORE_OK);
+}
+
+/* Waits until the sink holds n jobs, at most WAIT_MS. */
+static void wait_jobs(int n)
+{
+    int64_t until = util_mono_ms() + WAIT_MS;
+    while (seen_jobs() < n && util_mono_ms() < until) nanosleep(&(struct timespec){0, 200000}, NULL);
+    assert_int_equal(seen_jobs(), n);
+}
+
+/* A task due now in a queue without limits starts from its insert: written
+ * running and leased, and handed over with the batch that wrote it (its
+ * "started" comes before that batch's end, with its "accepted"). */
+static void a_new_task_due_now_starts_from_its_insert(void **state)
+{
+    struct fx *f = *state;
+    static struct create c;
+    create_task(f, &c, "default");
+    wait_jobs(1);
+    char log[sizeof seen.log];
+    seen_log(log, sizeof log);
+    assert_string_equal(log, "accepted started |");
+    const struct task *run = seen.jobs->task;
+    assert_int_equal(seen.jobs->kind, JOB_TASK);
+    assert_string_equal(run->id, c.t->id);
+    assert_true(run->seq == c.t->seq && run->seq > 0);
+    assert_int_equal(run->status, TASK_RUNNING);
+    assert_int_equal(run->claim_token, 1);
+    assert_true(run->lease_until_ms == run->started_at_ms + run->timeout_ms + f->cfg.lease_grace_ms);
+    assert_int_equal(c.t->status, TASK_QUEUED); /* the caller's task is left as given */
+
+    struct store_conn *rd = store_conn_open(f->store);
+    struct task *stored = NULL;
+    assert_int_equal(store_task_get(rd, c.t->id, NULL, &stored, NULL, NULL, NULL, NULL), STORE_OK);
+    assert_int_equal(stored->status, TASK_RUNNING);
+    assert_int_equal(stored->claim_token, 1);
+    assert_true(stored->lease_until_ms == run->lease_until_ms);
+    assert_true(stored->started_at_ms == run->started_at_ms);
+    assert_int_equal(stored->attempts, 0);
+    task_free(stored);
+    store_conn_close(rd);
+    writer_free(f->w, NULL); /* before the jobs go: it may still hold their leases */
+    f->w = NULL;
+    job_list_free(seen.jobs);
+    task_free(c.t);
+}
+
+/* A queue with a limit leaves the decision to the plan: the task is
+ * written queued and claimed by a later batch. */
+static void a_task_in_a_limited_queue_waits_for_the_plan(void **state)
+{
+    struct fx *f = *state;
+    struct queue_settings qs;
+    queue_settings_default(&qs);
+    qs.max_concurrency = 5;
+    scheduler_queue_set(writer_scheduler(f->w), "limited", &qs);
+    static struct create c;
+    create_task(f, &c, "limited");
+    wait_jobs(1);
+    char log[sizeof seen.log];
+    seen_log(log, sizeof log);
+    assert_string_equal(log, "accepted | started |");
+    assert_int_equal(seen.jobs->task->status, TASK_RUNNING);
+    assert_int_equal(seen.jobs->task->claim_token, 1);
+    writer_free(f->w, NULL);
+    f->w = NULL;
+    job_list_free(seen.jobs);
+    task_free(c.t);
+}
+
 int main(void)
 {
     log_set_level(LOG_OFF);
@@ -162,6 +389,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_done_anywhere_runs_while_the_writer_is_busy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_what_an_early_done_submits, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_new_task_due_now_starts_from_its_insert, setup_with_sink, teardown),
+        cmocka_unit_test_setup_teardown(a_task_in_a_limited_queue_waits_for_the_plan, setup_with_sink,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
