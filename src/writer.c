@@ -284,7 +284,7 @@ int writer_txn_task_insert(struct writer_txn *tx, struct task *t)
 {
     struct writer *w = tx->w;
     struct task *run = NULL;
-    if (tx->slots > 0 && t->run_at_ms <= tx->now && tx->now >= w->claim_pause_until_ms &&
+    if (tx->slots > 0 && t->run_at_ms <= tx->now && tx->now >= w->claim_pause_until_ms && t->host &&
         scheduler_may_start_now(w->sched, t->queue, t->host, tx->now, tx->n_jobs)) {
         run = task_dup(t);
         run->status = TASK_RUNNING;
