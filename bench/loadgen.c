@@ -53,6 +53,7 @@ static long long now_ms(clockid_t clk)
 }
 
 static struct addrinfo *target;
+static long total, sent, ok, non2xx, errors, done; /* requests: asked for, and so far */
 static int ep;
 static char *request;
 static size_t request_len;
@@ -195,16 +196,30 @@ static int parse_url(const char *url, char *host, size_t host_len, char *port, s
     return 0;
 }
 
+/* Starts the next request on c, if any is left; a request that cannot
+ * start is an error. */
+static void send_next(struct conn *c)
+{
+    c->started_ms = 0;
+    if (sent >= total) return;
+    sent++;
+    if (conn_start(c) == 0) return;
+    errors++;
+    done++;
+    c->started_ms = 0;
+    conn_close(c);
+}
+
 int main(int argc, char **argv)
 {
     const char *url = NULL, *body_file = NULL;
-    long n = 0, conc = 32, max_seconds = 120;
+    long conc = 32, max_seconds = 120;
     char extra[4096] = "";
     size_t extra_len = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--url") == 0) url = argv[i + 1];
         else if (strcmp(argv[i], "--body") == 0) body_file = argv[i + 1];
-        else if (strcmp(argv[i], "-n") == 0) n = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "-n") == 0) total = atol(argv[i + 1]);
         else if (strcmp(argv[i], "-c") == 0) conc = atol(argv[i + 1]);
         else if (strcmp(argv[i], "-H") == 0)
             extra_len += (size_t)snprintf(extra + extra_len, sizeof extra - extra_len, "%s\r\n", argv[i + 1]);
@@ -212,7 +227,7 @@ int main(int argc, char **argv)
     }
     char host[256], port[16];
     const char *path;
-    if (!url || !body_file || n <= 0 || conc <= 0 || extra_len >= sizeof extra ||
+    if (!url || !body_file || total <= 0 || conc <= 0 || extra_len >= sizeof extra ||
         parse_url(url, host, sizeof host, port, sizeof port, &path) != 0) {
         fprintf(stderr, "usage: loadgen --url http://HOST:PORT/PATH --body FILE -n N [-c C] [-H H]... "
                         "[--max-seconds S]\n");
@@ -243,21 +258,15 @@ int main(int argc, char **argv)
     memcpy(request + request_len, body, body_len);
     request_len += body_len;
 
-    if (conc > n) conc = n;
+    if (conc > total) conc = total;
     ep = epoll_create1(EPOLL_CLOEXEC);
     struct conn *conns = calloc((size_t)conc, sizeof *conns);
-    long sent = 0, ok = 0, non2xx = 0, errors = 0, done = 0;
     long long first_ok = 0, last_ok = 0;
     long long start = now_ms(CLOCK_REALTIME), t0 = now_ms(CLOCK_MONOTONIC);
     long long deadline = t0 + max_seconds * 1000;
     for (long i = 0; i < conc; i++) {
         conns[i].fd = -1;
-        sent++;
-        if (conn_start(&conns[i]) != 0) {
-            errors++;
-            done++;
-            conns[i].started_ms = 0;
-        }
+        send_next(&conns[i]);
     }
     struct epoll_event evs[256];
     while (done < sent && now_ms(CLOCK_MONOTONIC) < deadline) {
@@ -308,33 +317,15 @@ int main(int argc, char **argv)
                 non2xx++;
             }
             if (close_after) conn_close(c);
-            c->started_ms = 0;
-            if (sent < n) {
-                sent++;
-                if (conn_start(c) != 0) {
-                    errors++;
-                    done++;
-                    c->started_ms = 0;
-                    conn_close(c);
-                }
-            }
+            send_next(c);
         }
         for (long i = 0; i < conc; i++) { /* a request with no answer in time fails */
             struct conn *c = &conns[i];
             if (c->started_ms == 0 || now - c->started_ms < REQUEST_TIMEOUT_MS) continue;
             errors++;
             done++;
-            c->started_ms = 0;
             conn_close(c);
-            if (sent < n) {
-                sent++;
-                if (conn_start(c) != 0) {
-                    errors++;
-                    done++;
-                    c->started_ms = 0;
-                    conn_close(c);
-                }
-            }
+            send_next(c);
         }
     }
     long long elapsed = now_ms(CLOCK_MONOTONIC) - t0;
@@ -349,5 +340,5 @@ int main(int argc, char **argv)
     free(request);
     freeaddrinfo(target);
     close(ep);
-    return ok == n ? 0 : 1;
+    return ok == total ? 0 : 1;
 }

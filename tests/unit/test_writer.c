@@ -322,6 +322,24 @@ static void wait_jobs(int n)
     assert_int_equal(seen_jobs(), n);
 }
 
+/* What the writer announced, in order, is want. */
+static void expect_seen(const char *want)
+{
+    char log[sizeof seen.log];
+    seen_log(log, sizeof log);
+    assert_string_equal(log, want);
+}
+
+/* Stops the writer (it may still hold the jobs' leases), then frees what
+ * the sink was handed and the created task. */
+static void stop_and_free(struct fx *f, struct create *c)
+{
+    writer_free(f->w, NULL);
+    f->w = NULL;
+    job_list_free(seen.jobs);
+    task_free(c->t);
+}
+
 /* A task due now in a queue without limits starts from its insert: written
  * running and leased, and handed over with the batch that wrote it (its
  * "started" comes before that batch's end, with its "accepted"). */
@@ -331,9 +349,7 @@ static void a_new_task_due_now_starts_from_its_insert(void **state)
     static struct create c;
     create_task(f, &c, "default");
     wait_jobs(1);
-    char log[sizeof seen.log];
-    seen_log(log, sizeof log);
-    assert_string_equal(log, "accepted started |");
+    expect_seen("accepted started |");
     const struct task *run = seen.jobs->task;
     assert_int_equal(seen.jobs->kind, JOB_TASK);
     assert_string_equal(run->id, c.t->id);
@@ -353,10 +369,7 @@ static void a_new_task_due_now_starts_from_its_insert(void **state)
     assert_int_equal(stored->attempts, 0);
     task_free(stored);
     store_conn_close(rd);
-    writer_free(f->w, NULL); /* before the jobs go: it may still hold their leases */
-    f->w = NULL;
-    job_list_free(seen.jobs);
-    task_free(c.t);
+    stop_and_free(f, &c);
 }
 
 /* A queue with a limit leaves the decision to the plan: the task is
@@ -371,15 +384,10 @@ static void a_task_in_a_limited_queue_waits_for_the_plan(void **state)
     static struct create c;
     create_task(f, &c, "limited");
     wait_jobs(1);
-    char log[sizeof seen.log];
-    seen_log(log, sizeof log);
-    assert_string_equal(log, "accepted | started |");
+    expect_seen("accepted | started |");
     assert_int_equal(seen.jobs->task->status, TASK_RUNNING);
     assert_int_equal(seen.jobs->task->claim_token, 1);
-    writer_free(f->w, NULL);
-    f->w = NULL;
-    job_list_free(seen.jobs);
-    task_free(c.t);
+    stop_and_free(f, &c);
 }
 
 int main(void)
