@@ -345,7 +345,6 @@ void writer_txn_backlog(struct writer_txn *tx, int delta)
     add_effect(tx, FX_BACKLOG)->delta = delta;
 }
 
-
 void writer_txn_final(struct writer_txn *tx, const struct task *t)
 {
     struct effect *e = add_effect(tx, FX_FINAL);
