@@ -59,6 +59,10 @@ static int load_webhook_keys(const struct config *cfg, struct store *store,
         if (first) *first = xstrdup(cfg->webhook_secrets[0]);
         return EXIT_OK;
     }
+    if (!store) { /* callers open the store whenever no secret is configured */
+        snprintf(err, err_len, "no webhook secret configured and no database to keep one in");
+        return EXIT_DATABASE;
+    }
     struct store_conn *c = store_conn_open(store);
     char *secret = NULL, *fresh = webhook_secret_generate();
     int rc = c ? store_begin(c) : STORE_ERROR;
