@@ -54,15 +54,45 @@ static void write_all(const char *p, size_t n)
     }
 }
 
-/* Formats one line into line[LOG_LINE_MAX]; returns its length. */
+/* Appends s (len bytes) and a space to line at *n; what does not fit in
+ * LOG_LINE_MAX - 2 (room for the newline and the NUL) is cut. */
+static void put(char *line, int *n, const char *s, size_t len)
+{
+    int room = LOG_LINE_MAX - 2 - *n;
+    if (room <= 0) return;
+    if (len >= (size_t)room) {
+        memcpy(line + *n, s, (size_t)room);
+        *n += room;
+        return;
+    }
+    memcpy(line + *n, s, len);
+    *n += (int)len;
+    line[(*n)++] = ' ';
+}
+
+/* Formats one line into line[LOG_LINE_MAX]; returns its length. The prefix
+ * is copied, not printed, and the timestamp is kept per thread for the
+ * millisecond: the writer logs a line per task, in bursts. */
 static size_t format_line(char *line, enum log_level level, const char *event, const char *fmt,
                           va_list ap)
 {
-    char ts[UTIL_RFC3339_LEN];
-    int n = snprintf(line, LOG_LINE_MAX, "%s %s %s ", util_rfc3339(util_now_ms(), ts),
-                     level_names[level], event);
-    if (n < 0) n = 0;
-    if (n < LOG_LINE_MAX) {
+    static _Thread_local int64_t ts_ms = -1;
+    static _Thread_local char ts[UTIL_RFC3339_LEN];
+    static _Thread_local size_t ts_len;
+    int64_t now = util_now_ms();
+    if (now != ts_ms) {
+        ts_len = strlen(util_rfc3339(now, ts));
+        ts_ms = now;
+    }
+    size_t level_len = strlen(level_names[level]); /* these two always fit */
+    memcpy(line, ts, ts_len);
+    line[ts_len] = ' ';
+    memcpy(line + ts_len + 1, level_names[level], level_len);
+    line[ts_len + 1 + level_len] = ' ';
+    int n = (int)(ts_len + level_len + 2);
+    put(line, &n, event, strlen(event));
+    line[n] = '\0';
+    if (n < LOG_LINE_MAX - 2) {
         int m = vsnprintf(line + n, LOG_LINE_MAX - (size_t)n, fmt, ap);
         if (m > 0) n += m;
     }
