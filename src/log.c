@@ -91,7 +91,6 @@ static size_t format_line(char *line, enum log_level level, const char *event, c
     line[ts_len + 1 + level_len] = ' ';
     int n = (int)(ts_len + level_len + 2);
     put(line, &n, event, strlen(event));
-    line[n] = '\0';
     if (n < LOG_LINE_MAX - 2) {
         int m = vsnprintf(line + n, LOG_LINE_MAX - (size_t)n, fmt, ap);
         if (m > 0) n += m;

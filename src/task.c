@@ -54,15 +54,6 @@ void task_free(struct task *t)
     free(t);
 }
 
-static char *dup_bytes(const char *p, size_t len)
-{
-    if (!p) return NULL;
-    char *d = xmalloc(len + 1);
-    memcpy(d, p, len);
-    d[len] = '\0';
-    return d;
-}
-
 struct task *task_dup(const struct task *t)
 {
     struct task *d = xmalloc(sizeof *d);
@@ -74,11 +65,11 @@ struct task *task_dup(const struct task *t)
     d->method = xstrdup(t->method);
     d->callback_url = xstrdup(t->callback_url);
     d->headers_json = xstrdup(t->headers_json);
-    d->body = dup_bytes(t->body, t->body_len);
+    d->body = t->body ? xstrndup(t->body, t->body_len) : NULL;
     d->webhook_url = xstrdup(t->webhook_url);
     d->metadata_json = xstrdup(t->metadata_json);
     d->response_headers_json = xstrdup(t->response_headers_json);
-    d->response_body = dup_bytes(t->response_body, t->response_body_len);
+    d->response_body = t->response_body ? xstrndup(t->response_body, t->response_body_len) : NULL;
     d->error_code = xstrdup(t->error_code);
     d->error_message = xstrdup(t->error_message);
     return d;

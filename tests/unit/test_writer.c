@@ -25,7 +25,6 @@ struct fx {
     struct config cfg;
     struct store *store;
     struct writer *w;
-    bool sink;
 };
 
 /* ---- a dispatcher stand-in: free slots, and a record of what it is handed
@@ -113,7 +112,6 @@ static int open_fx(void **state, bool with_sink)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    f->sink = with_sink;
     tu_mkdtemp(f->dir, sizeof f->dir);
     tu_config_defaults(&f->cfg);
     assert_int_equal(f->cfg.synchronous, CONFIG_SYNC_FULL);
@@ -126,7 +124,7 @@ static int open_fx(void **state, bool with_sink)
     if (!f->store) fail_msg("store_open: %s", err);
     f->w = writer_new(f->store, &f->cfg);
     assert_non_null(f->w);
-    if (f->sink) {
+    if (with_sink) {
         const struct writer_sink sink = {.free_slots = sink_free_slots, .deliver = sink_deliver,
                                          .abort_call = sink_abort};
         const struct writer_hooks hooks = {.want_events = hook_want_events, .event = hook_event,
@@ -164,15 +162,26 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Waits until *flag is set, at most ms; returns whether it was. */
-static bool wait_flag(atomic_bool *flag, int64_t ms)
+/* Waits until ready(arg), at most ms; returns whether it came. */
+static bool wait_for(bool (*ready)(const void *), const void *arg, int64_t ms)
 {
     int64_t until = util_mono_ms() + ms;
-    while (!atomic_load(flag)) {
+    while (!ready(arg)) {
         if (util_mono_ms() >= until) return false;
         nanosleep(&(struct timespec){0, 200000}, NULL);
     }
     return true;
+}
+
+static bool flag_set(const void *flag)
+{
+    return atomic_load((const atomic_bool *)flag);
+}
+
+/* Waits until *flag is set, at most ms; returns whether it was. */
+static bool wait_flag(atomic_bool *flag, int64_t ms)
+{
+    return wait_for(flag_set, flag, ms);
 }
 
 struct probe {
@@ -315,10 +324,14 @@ static void create_task(struct fx *f, struct create *c, const char *queue)
 }
 
 /* Waits until the sink holds n jobs, at most WAIT_MS. */
+static bool jobs_reached(const void *n)
+{
+    return seen_jobs() >= *(const int *)n;
+}
+
 static void wait_jobs(int n)
 {
-    int64_t until = util_mono_ms() + WAIT_MS;
-    while (seen_jobs() < n && util_mono_ms() < until) nanosleep(&(struct timespec){0, 200000}, NULL);
+    wait_for(jobs_reached, &n, WAIT_MS);
     assert_int_equal(seen_jobs(), n);
 }
 
