@@ -59,6 +59,9 @@ bool util_utf8_valid(const char *s, size_t len);
  * them) and "\u0000" escapes. Returns NULL, or a static sentence saying what
  * is wrong. */
 const char *util_json_strings_bad(const char *s, size_t len);
+/* The same, in the same pass, also setting *max_depth (when not NULL) to the
+ * deepest nesting of arrays and objects outside strings. */
+const char *util_json_scan(const char *s, size_t len, int *max_depth);
 
 /* Base64 (standard alphabet, padded). util_base64_encode returns a new
  * NUL-terminated string the caller frees. util_base64_decode returns the

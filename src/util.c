@@ -255,6 +255,14 @@ bool util_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
+        if (end - s >= 8) { /* eight ASCII bytes at once */
+            uint64_t word;
+            memcpy(&word, s, 8);
+            if ((word & 0x8080808080808080u) == 0) {
+                s += 8;
+                continue;
+            }
+        }
         unsigned c = *s;
         if (c < 0x80) {
             s++;
@@ -287,13 +295,20 @@ bool util_utf8_valid(const char *str, size_t len)
     return true;
 }
 
-const char *util_json_strings_bad(const char *s, size_t len)
+const char *util_json_scan(const char *s, size_t len, int *max_depth)
 {
     bool in_string = false;
+    int depth = 0, deepest = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!in_string) {
-            if (c == '"') in_string = true;
+            if (c == '"') {
+                in_string = true;
+            } else if (c == '{' || c == '[') {
+                if (++depth > deepest) deepest = depth;
+            } else if (c == '}' || c == ']') {
+                depth--;
+            }
             continue;
         }
         if (c == '"') {
@@ -306,7 +321,13 @@ const char *util_json_strings_bad(const char *s, size_t len)
             i++; /* skip the escaped character */
         }
     }
+    if (max_depth) *max_depth = deepest;
     return NULL;
+}
+
+const char *util_json_strings_bad(const char *s, size_t len)
+{
+    return util_json_scan(s, len, NULL);
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -44,19 +44,27 @@ static bool has_duplicate_key(const cJSON *obj)
     return dup;
 }
 
+/* A node's type, as cJSON_IsObject() and the others test it, without a
+ * call into the library for every node of every request. */
+static int node_type(const cJSON *v)
+{
+    return v->type & 0xFF;
+}
+
 /* Depth limit and duplicate keys, over the parsed tree. depth counts the
  * arrays and objects around v. Returns the first problem found as a static
  * message, or NULL. */
 static const char *check_tree(const cJSON *v, int depth)
 {
-    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+    int type = node_type(v);
+    if (type == cJSON_Object || type == cJSON_Array) {
         if (depth + 1 > VALIDATE_MAX_DEPTH) return "too_deep";
-        if (cJSON_IsObject(v) && has_duplicate_key(v)) return "duplicate_key";
+        if (type == cJSON_Object && has_duplicate_key(v)) return "duplicate_key";
         for (const cJSON *a = v->child; a; a = a->next) {
             const char *why = check_tree(a, depth + 1);
             if (why) return why;
         }
-    } else if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) {
+    } else if (type == cJSON_Number && !isfinite(v->valuedouble)) {
         return "number_out_of_range";
     }
     return NULL;
@@ -72,31 +80,19 @@ cJSON *validate_json(const char *body, size_t len, struct api_error *err)
         api_error_set(err, 400, "invalid_json", NULL, "the request body is not valid UTF-8");
         return NULL;
     }
-    const char *bad = util_json_strings_bad(body, len);
+    /* The strings first, then the nesting: the depth is checked before
+     * parsing so a deeply nested body cannot exhaust the stack of cJSON's
+     * recursive parser before check_tree runs. One pass finds both. */
+    int depth = 0;
+    const char *bad = util_json_scan(body, len, &depth);
     if (bad) {
         api_error_set(err, 400, "invalid_json", NULL, "%s", bad);
         return NULL;
     }
-    /* A cheap bracket count first, so a deeply nested body cannot exhaust
-     * the stack of cJSON's recursive parser before check_tree runs. */
-    int depth = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = body[i];
-        if (in_string) {
-            if (c == '\\') i++;
-            else if (c == '"') in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > VALIDATE_MAX_DEPTH) {
-                api_error_set(err, 400, "invalid_json", NULL,
-                              "JSON is nested deeper than %d levels", VALIDATE_MAX_DEPTH);
-                return NULL;
-            }
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
+    if (depth > VALIDATE_MAX_DEPTH) {
+        api_error_set(err, 400, "invalid_json", NULL, "JSON is nested deeper than %d levels",
+                      VALIDATE_MAX_DEPTH);
+        return NULL;
     }
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
@@ -327,33 +323,45 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
-/* The value of top-level member key in the (valid) JSON object text, as a
- * new string; NULL when not found as written (e.g. the key was escaped). */
-static char *raw_member(const char *body, size_t len, const char *key)
+/* Where a top-level member's value is written in the body, or {NULL, 0}. */
+struct raw_text {
+    const char *p;
+    size_t n;
+};
+
+/* Finds how the members payload and metadata are written in the (valid)
+ * JSON object text, in one pass that stops once each one wanted is found;
+ * a member not found as written (its key escaped, say) stays {NULL, 0}. */
+static void raw_members(const char *body, size_t len, bool want_payload, bool want_metadata,
+                        struct raw_text *payload, struct raw_text *metadata)
 {
-    const char *p = skip_ws(body, body + len), *end = body + len;
-    size_t klen = strlen(key);
-    if (p >= end || *p != '{') return NULL;
+    *payload = *metadata = (struct raw_text){0};
+    const char *end = body + len, *p = skip_ws(body, end);
+    if (p >= end || *p != '{') return;
     p = skip_ws(p + 1, end);
-    while (p < end && *p == '"') {
+    while (p < end && *p == '"' && (want_payload || want_metadata)) {
         const char *k = p + 1, *kend = skip_string(p, end);
-        bool match = (size_t)(kend - 1 - k) == klen && memcmp(k, key, klen) == 0;
+        size_t klen = (size_t)(kend - 1 - k);
         p = skip_ws(kend, end);
-        if (p >= end || *p != ':') return NULL;
+        if (p >= end || *p != ':') return;
         p = skip_ws(p + 1, end);
         const char *vend = skip_value(p, end);
-        if (match) return xstrndup(p, (size_t)(vend - p));
+        if (want_payload && klen == 7 && memcmp(k, "payload", 7) == 0) {
+            *payload = (struct raw_text){p, (size_t)(vend - p)};
+            want_payload = false;
+        } else if (want_metadata && klen == 8 && memcmp(k, "metadata", 8) == 0) {
+            *metadata = (struct raw_text){p, (size_t)(vend - p)};
+            want_metadata = false;
+        }
         p = skip_ws(vend, end);
         if (p < end && *p == ',') p = skip_ws(p + 1, end);
     }
-    return NULL;
 }
 
 /* The text to keep for a member: as written, else cJSON's rendering. */
-static char *member_text(const char *body, size_t len, const char *key, const cJSON *v)
+static char *member_text(const struct raw_text *raw, const cJSON *v)
 {
-    char *raw = body ? raw_member(body, len, key) : NULL;
-    return raw ? raw : cJSON_PrintUnformatted(v);
+    return raw->p ? xstrndup(raw->p, raw->n) : cJSON_PrintUnformatted(v);
 }
 
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
@@ -380,7 +388,7 @@ static int check_known(const cJSON *doc, size_t n, const cJSON *found[F_COUNT], 
     for (const cJSON *f = doc->child; f; f = f->next) {
         bool known = false;
         for (size_t i = 0; i < n && !known; i++) {
-            known = strcmp(f->string, task_fields[i]) == 0;
+            known = f->string[0] == task_fields[i][0] && strcmp(f->string, task_fields[i]) == 0;
             if (known) found[i] = f;
         }
         if (!known) {
@@ -459,10 +467,15 @@ static int apply_fields(const cJSON *const found[F_COUNT], const char *body, siz
                       "body must be a string; use payload for JSON values");
         return -1;
     }
+    /* payload and metadata are kept as the client wrote them. */
+    struct raw_text raw_payload = {0}, raw_metadata = {0};
+    bool keep_metadata = found[F_METADATA] && !cJSON_IsNull(found[F_METADATA]);
+    if (body && (payload || keep_metadata))
+        raw_members(body, len, payload != NULL, keep_metadata, &raw_payload, &raw_metadata);
     if (payload || raw) {
         free(t->body);
         if (payload) {
-            t->body = member_text(body, len, "payload", payload);
+            t->body = member_text(&raw_payload, payload);
             t->body_kind = TASK_BODY_JSON;
         } else {
             t->body = xstrdup(raw->valuestring);
@@ -545,7 +558,7 @@ static int apply_fields(const cJSON *const found[F_COUNT], const char *body, siz
     v = found[F_METADATA];
     if (v) {
         free(t->metadata_json);
-        t->metadata_json = cJSON_IsNull(v) ? NULL : member_text(body, len, "metadata", v);
+        t->metadata_json = keep_metadata ? member_text(&raw_metadata, v) : NULL;
     }
 
     v = found[F_FOLLOW_REDIRECTS];

@@ -250,6 +250,33 @@ static void json_depth_counts_structure_not_text(void **state)
     free(deep);
 }
 
+/* One body with several problems gets the message of the first check it
+ * fails, in this order: UTF-8, the strings, the depth, the syntax. */
+static void json_problems_are_reported_in_order(void **state)
+{
+    (void)state;
+    struct {
+        const char *inner, *message;
+    } cases[] = {
+        {"\"\x01\", \"\xff\"", "the request body is not valid UTF-8"},
+        {"\"\x01\", 1 2", "strings must not contain control characters; escape them (\\n, \\t, "
+                         "\\u0001)"},
+        {"\"\\u0000\", 1 2", "strings must not contain \\u0000 (NUL characters)"},
+        {"1 2", "JSON is nested deeper than 32 levels"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        char *s = nested_arrays(40, cases[i].inner);
+        struct api_error err = {0};
+        cJSON *doc = validate_json(s, strlen(s), &err);
+        assert_null(doc);
+        assert_string_equal(err.message, cases[i].message);
+        free(s);
+    }
+    struct api_error err = {0};
+    assert_null(validate_json("[[1 2]]", 7, &err));
+    assert_string_equal(err.message, "the request body is not valid JSON (near byte 4)");
+}
+
 static void json_refuses_very_deep_nesting_without_crashing(void **state)
 {
     (void)state;
@@ -940,6 +967,7 @@ int main(void)
         cmocka_unit_test(json_refuses_trailing_data),
         cmocka_unit_test(json_depth_32_is_the_limit),
         cmocka_unit_test(json_depth_counts_structure_not_text),
+        cmocka_unit_test(json_problems_are_reported_in_order),
         cmocka_unit_test(json_refuses_very_deep_nesting_without_crashing),
         cmocka_unit_test(json_refuses_duplicate_keys_at_any_depth),
         cmocka_unit_test(json_refuses_numbers_too_large),
