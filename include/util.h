@@ -23,6 +23,10 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);          /* NULL in, NULL out */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copies src into dst of cap bytes, cut to fit and always NUL-terminated
+ * when cap > 0 (what snprintf(dst, cap, "%s", src) does, without parsing a
+ * format). Returns the bytes copied. */
+size_t util_strcopy(char *dst, size_t cap, const char *src);
 
 /* Wall clock in milliseconds since the Unix epoch: stored times, run_at. */
 int64_t util_now_ms(void);

@@ -295,7 +295,7 @@ static const struct route_def routes[] = {
 /* Splits url into up to 5 segments (pointers into buf). */
 static int segments(const char *url, char *buf, size_t len, char *seg[5])
 {
-    snprintf(buf, len, "%s", url);
+    util_strcopy(buf, len, url);
     int n = 0;
     char *p = buf;
     if (*p != '/') return -1;

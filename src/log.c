@@ -120,7 +120,7 @@ char *log_quote(char *out, size_t out_len, const char *s)
     for (const char *p = s; *p && plain; p++)
         if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=' || *p == '\\') plain = false;
     if (plain) {
-        snprintf(out, out_len, "%s", s);
+        util_strcopy(out, out_len, s);
         return out;
     }
     size_t o = 0;

@@ -72,6 +72,11 @@ static atomic_llong webhooks[3];
 static const char *const http_statuses[] = {"200", "202", "204", "400", "401", "403", "404",
                                             "405", "409", "413", "415", "422", "429", "500",
                                             "503", "other"};
+static const int http_status_codes[] = {200, 202, 204, 400, 401, 403, 404, 405,
+                                        409, 413, 415, 422, 429, 500, 503};
+_Static_assert(sizeof http_status_codes / sizeof http_status_codes[0] ==
+                   sizeof http_statuses / sizeof http_statuses[0] - 1,
+               "a code for each status but \"other\"");
 #define N_STATUS (sizeof http_statuses / sizeof http_statuses[0])
 static const char *routes[ROUTES_MAX];
 static atomic_int n_routes;
@@ -165,10 +170,8 @@ void metrics_accept_latency_us(int64_t us)
 
 void metrics_http(const char *route, int status)
 {
-    char code[8];
-    snprintf(code, sizeof code, "%d", status);
     size_t si = 0;
-    while (si < N_STATUS - 1 && strcmp(http_statuses[si], code) != 0) si++;
+    while (si < N_STATUS - 1 && http_status_codes[si] != status) si++;
     /* Route names are static strings from a fixed set: the table fills once. */
     int n = atomic_load(&n_routes), ri = 0;
     while (ri < n && routes[ri] != route) ri++;

@@ -54,6 +54,15 @@ char *xstrndup(const char *s, size_t n)
     return p;
 }
 
+size_t util_strcopy(char *dst, size_t cap, const char *src)
+{
+    if (cap == 0) return 0;
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
     va_list ap;

@@ -515,6 +515,24 @@ static void random_bytes_fills_the_buffer(void **state)
 
 /* ---- allocation helpers ---- */
 
+static void strcopy_cuts_to_fit_and_terminates(void **state)
+{
+    (void)state;
+    char buf[8];
+    memset(buf, 'x', sizeof buf);
+    assert_int_equal(util_strcopy(buf, sizeof buf, "abc"), 3);
+    assert_string_equal(buf, "abc");
+    assert_int_equal(util_strcopy(buf, sizeof buf, "1234567"), 7); /* exactly fits */
+    assert_string_equal(buf, "1234567");
+    assert_int_equal(util_strcopy(buf, sizeof buf, "123456789"), 7); /* cut */
+    assert_string_equal(buf, "1234567");
+    assert_int_equal(util_strcopy(buf, 1, "abc"), 0);
+    assert_string_equal(buf, "");
+    buf[0] = 'y';
+    assert_int_equal(util_strcopy(buf, 0, "abc"), 0); /* nothing written */
+    assert_int_equal(buf[0], 'y');
+}
+
 static void xstrdup_and_xasprintf(void **state)
 {
     (void)state;
@@ -574,6 +592,7 @@ int main(void)
         cmocka_unit_test(random_below_handles_huge_bounds),
         cmocka_unit_test(random_bytes_fills_the_buffer),
         cmocka_unit_test(xstrdup_and_xasprintf),
+        cmocka_unit_test(strcopy_cuts_to_fit_and_terminates),
         cmocka_unit_test(hex_writes_two_lower_case_digits_a_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
