@@ -62,7 +62,8 @@ static enum MHD_Result create_finish(struct request *r)
     if (r->replay_id[0]) return respond_task(r, MHD_HTTP_OK, r->replay_id, "Idempotent-Replayed", "true");
     metrics_accept_latency_us(util_mono_us() - r->started_us);
     char location[64] = "/v1/tasks/";
-    util_strcopy(location + 10, sizeof location - 10, r->task->id);
+    size_t at = strlen(location);
+    util_strcopy(location + at, sizeof location - at, r->task->id);
     char *body = r->response;
     r->response = NULL;
     return http_respond_text(r, MHD_HTTP_ACCEPTED, body, MHD_HTTP_HEADER_LOCATION, location);
