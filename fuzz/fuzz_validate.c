@@ -6,7 +6,8 @@
  *
  * Besides the sanitizers, it checks what an accepted request promises:
  * its URLs pass the destination policy again, its header values carry no
- * CR, LF or NUL, and retries, timeout and run time are within the limits.
+ * CR, LF or NUL, retries, timeout and run time are within the limits, and
+ * payload and metadata are kept as the same JSON values they were sent as.
  * A broken promise aborts, so libFuzzer keeps the input as a crash.
  */
 #include <stdint.h>
@@ -95,6 +96,23 @@ static void check_task(const struct policy *p, const struct task *t)
     }
 }
 
+/* payload and metadata are kept as the client wrote them: the text kept
+ * must be the same JSON value as the member in the parsed request. */
+static void check_as_written(const cJSON *doc, const char *key, const char *kept)
+{
+    const cJSON *member = cJSON_GetObjectItemCaseSensitive(doc, key);
+    if (!kept) {
+        if (member && !cJSON_IsNull(member)) abort();
+        return;
+    }
+    cJSON *again = cJSON_Parse(kept);
+    if (!again || !cJSON_Compare(again, member, true)) {
+        fprintf(stderr, "%s kept as %s, not the value sent\n", key, kept);
+        abort();
+    }
+    cJSON_Delete(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -104,7 +122,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct api_error err;
 
     cJSON *doc = validate_json(body, size, &err);
-    cJSON_Delete(doc);
 
     for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
         const struct policy *p = &policies[i];
@@ -112,6 +129,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char hash[65];
         if (validate_task_create(body, size, &p->cfg, p->np, NOW_MS, &t, hash, true, &err) == 0) {
             check_task(p, t);
+            if (!doc) abort(); /* a create accepted what the JSON gate refused */
+            check_as_written(doc, "payload", t->body_kind == TASK_BODY_JSON ? t->body : NULL);
+            check_as_written(doc, "metadata", t->metadata_json);
             if (strlen(hash) != 64) abort();
             task_free(t);
         } else if (t || err.status < 400 || err.status > 499 || !err.code) {
@@ -126,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_task(p, base);
         task_free(base);
     }
+    cJSON_Delete(doc);
     free(body);
     return 0;
 }

@@ -58,10 +58,12 @@ uint64_t util_random_below(uint64_t bound);
 /* True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t len);
 
-/* Checks the strings of JSON text for what a parser may let through but a
- * JSON consumer must not see: raw control characters (RFC 8259 forbids
- * them) and "\u0000" escapes. Returns NULL, or a static sentence saying what
- * is wrong. */
+/* Checks JSON text for what a parser may let through but a JSON consumer
+ * must not see: raw control characters in strings (RFC 8259 forbids them),
+ * "\u0000" escapes, and control characters between values other than the
+ * tab, CR and LF that RFC 8259 allows there (cJSON takes every byte up to a
+ * space for whitespace, a NUL too). Returns NULL, or a static sentence
+ * saying what is wrong. */
 const char *util_json_strings_bad(const char *s, size_t len);
 /* The same, in the same pass, also setting *max_depth (when not NULL) to the
  * deepest nesting of arrays and objects outside strings. */

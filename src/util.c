@@ -317,6 +317,9 @@ const char *util_json_scan(const char *s, size_t len, int *max_depth)
                 if (++depth > deepest) deepest = depth;
             } else if (c == '}' || c == ']') {
                 depth--;
+            } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+                return "between values JSON allows only spaces, tabs and line breaks; remove the "
+                       "other control characters";
             }
             continue;
         }

@@ -617,11 +617,25 @@ static void a_result_with_raw_control_bytes_is_not_raw(void **state)
     cJSON_Delete(r);
 }
 
+/* Nor one with control characters between its values (cJSON skips them as
+ * whitespace; JSON allows only space, tab, CR and LF there). */
+static void a_result_with_control_bytes_between_values_is_not_raw(void **state)
+{
+    (void)state;
+    const char bad[] = "[1,\x0b" "2]";
+    bool b64;
+    cJSON *r = result_of("application/json", bad, sizeof bad - 1, &b64);
+    assert_true(cJSON_IsString(r));
+    assert_string_equal(r->valuestring, bad);
+    cJSON_Delete(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_is_passed_through_verbatim),
         cmocka_unit_test(a_result_with_raw_control_bytes_is_not_raw),
+        cmocka_unit_test(a_result_with_control_bytes_between_values_is_not_raw),
         cmocka_unit_test(status_names_round_trip),
         cmocka_unit_test(free_functions_accept_empty_values),
         cmocka_unit_test(result_json_content_types_are_parsed),

@@ -929,6 +929,42 @@ static void raw_nul_byte_in_a_string_is_refused(void **state)
             "");
 }
 
+/* Between values RFC 8259 allows space, tab, CR and LF; cJSON skips every
+ * byte up to a space, a NUL too. A body with such bytes between its values
+ * was accepted, and the metadata kept as written was cut at the NUL
+ * ("[[[" stored, not JSON at all): such bodies are refused. */
+static void control_characters_between_values_are_refused(void **state)
+{
+    (void)state;
+    static const char *const msg = "between values JSON allows only spaces, tabs and line breaks; "
+                                   "remove the other control characters";
+    struct {
+        const char *body;
+        size_t len;
+    } bad[] = {
+#define BODY(s) {s, sizeof(s) - 1}
+        BODY("{\"a\":1,\x05\"b\":2}"),
+        BODY("[1\0,2]"),
+        BODY("{}\v"),
+        BODY("\f{}"),
+        BODY("{\"callbackUrl\":\"https://example.com/\",\"metadata\":[[[\0\x05\0]]]}"),
+#undef BODY
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        struct api_error err = {0};
+        cJSON *doc = validate_json(bad[i].body, bad[i].len, &err);
+        if (doc) fail_msg("accepted case %zu", i);
+        assert_string_equal(err.message, msg);
+    }
+    struct task *t = NULL;
+    struct api_error err = {0};
+    assert_int_equal(validate_task_create(bad[4].body, bad[4].len, &cfg, np_for(&cfg), NOW, &t, NULL,
+                                          false, &err),
+                     -1);
+    assert_null(t);
+    json_accepted(" {\t\"a\" :\r\n[1 , 2]\n}\r\n", "space, tab, CR and LF between values");
+}
+
 /* ---- the idempotency hash ---- */
 
 static void hash_of(const char *json, bool keyed, char out[65])
@@ -968,6 +1004,7 @@ int main(void)
         cmocka_unit_test(json_depth_32_is_the_limit),
         cmocka_unit_test(json_depth_counts_structure_not_text),
         cmocka_unit_test(json_problems_are_reported_in_order),
+        cmocka_unit_test(control_characters_between_values_are_refused),
         cmocka_unit_test(json_refuses_very_deep_nesting_without_crashing),
         cmocka_unit_test(json_refuses_duplicate_keys_at_any_depth),
         cmocka_unit_test(json_refuses_numbers_too_large),
