@@ -7,7 +7,9 @@
  * Besides the sanitizers, it checks what an accepted request promises:
  * its URLs pass the destination policy again, its header values carry no
  * CR, LF or NUL, retries, timeout and run time are within the limits, and
- * payload and metadata are kept as the same JSON values they were sent as.
+ * payload and metadata are kept as the same JSON values they were sent as;
+ * and the task as written back, or with the input as a target's response
+ * in its result (task and webhook), is strict JSON.
  * A broken promise aborts, so libFuzzer keeps the input as a crash.
  */
 #include <stdint.h>
@@ -21,6 +23,7 @@
 #include "config.h"
 #include "netpolicy.h"
 #include "task.h"
+#include "util.h"
 #include "validate.h"
 
 #define NOW_MS 1790000000000LL /* a fixed "now": runs repeat exactly */
@@ -96,6 +99,46 @@ static void check_task(const struct policy *p, const struct task *t)
     }
 }
 
+/* What the daemon writes must be strict JSON, whatever it was given: valid
+ * UTF-8, no raw control characters in strings or between values, and a
+ * value cJSON parses with nothing after it. */
+static void check_json_out(char *text, const char *what)
+{
+    size_t n = strlen(text);
+    cJSON *v = cJSON_ParseWithOpts(text, NULL, 1); /* nothing after the value */
+    if (!v || !util_utf8_valid(text, n) || util_json_strings_bad(text, n)) {
+        fprintf(stderr, "%s written as invalid JSON: %.2000s\n", what, text);
+        abort();
+    }
+    cJSON_Delete(v);
+    free(text);
+}
+
+/* The input as a target's response body, under a JSON content type and
+ * under none: the task read back (GET) and its webhook carry it as the
+ * result, as JSON when it is JSON, else as text or base64. */
+static void check_result(const char *data, size_t size)
+{
+    static const char *const types[] = {"{\"content-type\":\"application/json\"}", NULL};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        struct task *t = xcalloc(1, sizeof *t);
+        memcpy(t->id, "01a22724-a7a0-77df-b4c5-b49e008cbb95", sizeof t->id);
+        t->queue = xstrdup("default");
+        t->method = xstrdup("POST");
+        t->callback_url = xstrdup("https://example.com/run");
+        t->status = TASK_COMPLETED;
+        t->response_status = 200;
+        t->response_headers_json = types[i] ? xstrdup(types[i]) : NULL;
+        t->response_body = xmalloc(size + 1);
+        memcpy(t->response_body, data, size);
+        t->response_body[size] = '\0';
+        t->response_body_len = size;
+        check_json_out(task_json(t, NULL, 0, NULL, true), "a task with this result");
+        check_json_out(task_webhook_payload(t), "a webhook with this result");
+        task_free(t);
+    }
+}
+
 /* payload and metadata are kept as the client wrote them: the text kept
  * must be the same JSON value as the member in the parsed request. */
 static void check_as_written(const cJSON *doc, const char *key, const char *kept)
@@ -132,6 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!doc) abort(); /* a create accepted what the JSON gate refused */
             check_as_written(doc, "payload", t->body_kind == TASK_BODY_JSON ? t->body : NULL);
             check_as_written(doc, "metadata", t->metadata_json);
+            check_json_out(task_json(t, NULL, 0, NULL, false), "an accepted task");
             if (strlen(hash) != 64) abort();
             task_free(t);
         } else if (t || err.status < 400 || err.status > 499 || !err.code) {
@@ -147,6 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         task_free(base);
     }
     cJSON_Delete(doc);
+    check_result(body, size);
     free(body);
     return 0;
 }
