@@ -69,6 +69,10 @@ const char *util_json_strings_bad(const char *s, size_t len);
  * deepest nesting of arrays and objects outside strings. */
 const char *util_json_scan(const char *s, size_t len, int *max_depth);
 
+/* True when the n bytes of s are an HTTP token (RFC 9110: what a header
+ * name is made of), n > 0. */
+bool util_http_token(const char *s, size_t n);
+
 /* Base64 (standard alphabet, padded). util_base64_encode returns a new
  * NUL-terminated string the caller frees. util_base64_decode returns the
  * number of bytes written to out (which must hold len*3/4 bytes) or -1. */

@@ -203,7 +203,9 @@ static cJSON *parse_headers(const struct buf *head, int64_t now_ms, int64_t *ret
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
         const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon && colon > p && strncmp(p, "HTTP/", 5) != 0) {
+        /* A name that is not a token is not a header: dropped, so that no
+         * byte of it (invalid UTF-8, say) reaches the JSON written later. */
+        if (colon && util_http_token(p, (size_t)(colon - p))) {
             char name[128];
             size_t nlen = (size_t)(colon - p) < sizeof name - 1 ? (size_t)(colon - p) : sizeof name - 1;
             for (size_t i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);

@@ -342,6 +342,16 @@ const char *util_json_strings_bad(const char *s, size_t len)
     return util_json_scan(s, len, NULL);
 }
 
+bool util_http_token(const char *s, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && (c == '\0' || !strchr("!#$%&'*+-.^_`|~", c))) return false;
+    }
+    return true;
+}
+
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *util_base64_encode(const unsigned char *data, size_t len)

@@ -196,11 +196,6 @@ static int check_seconds(const cJSON *v, const char *field, double min_s, double
     return 0;
 }
 
-static bool is_token_char(char c)
-{
-    return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 /* Headers a caller may not set: they belong to the connection (hop-by-hop)
  * or are computed by libcurl, and letting them through invites request
  * smuggling. */
@@ -229,12 +224,10 @@ static int check_headers(const cJSON *v, char **out, struct api_error *err)
             api_error_set(err, 400, "invalid_field", "headers", "a header name is empty");
             return -1;
         }
-        for (const char *p = name; *p; p++) {
-            if (!is_token_char(*p)) {
-                api_error_set(err, 400, "invalid_field", "headers",
-                              "header name '%.64s' has a character not allowed in HTTP header names", name);
-                return -1;
-            }
+        if (!util_http_token(name, strlen(name))) {
+            api_error_set(err, 400, "invalid_field", "headers",
+                          "header name '%.64s' has a character not allowed in HTTP header names", name);
+            return -1;
         }
         for (size_t i = 0; i < ARRAY_LEN(forbidden_headers); i++) {
             if (strcasecmp(name, forbidden_headers[i]) == 0) {

@@ -2,6 +2,7 @@
 // as given), what the webhook says, and what GET shows afterwards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer as createNetServer } from 'node:net';
 import { scope, api, waitForStatus, waitForWebhook, runBinary } from './lib/harness.mjs';
 
 test('a JSON payload reaches the target as application/json with the AsyncQueue headers, and the outcome reaches the webhook', async (t) => {
@@ -215,4 +216,42 @@ test('JSON is passed through verbatim: big numbers in payload, metadata and resu
   assert.match(text, /"payload":\{"order": 12345678901234567890, "price": 1.0\}/);
   assert.match(text, /"result":\{"invoice": 98765432109876543210, "total": 10.50\}/);
   JSON.parse(text); // and it is still one valid JSON document
+});
+
+test('response header lines whose names are not HTTP tokens are dropped, so the task and its webhook stay strict UTF-8 JSON', async (t) => {
+  const s = scope(t);
+  // A target that writes its answer by hand: Node's own server refuses such names.
+  const sockets = new Set();
+  const target = createNetServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.once('data', () => {
+      sock.end(Buffer.concat([
+        Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Good: yes\r\n'),
+        Buffer.from([0xff, 0xfe]), Buffer.from('-bad: 1\r\n'),
+        Buffer.from('X Space: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'),
+      ]));
+    });
+  });
+  await new Promise((r) => target.listen(0, '127.0.0.1', r));
+  s.defer(async () => {
+    for (const sock of sockets) sock.destroy();
+    await new Promise((r) => target.close(r));
+  });
+  const hook = await s.fake([{ status: 204 }]);
+  const d = await s.daemon();
+  const created = await api(d.url, 'POST', '/v1/tasks', {
+    callbackUrl: `http://127.0.0.1:${target.address().port}/run`,
+    webhookUrl: hook.url('/done'),
+  });
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  const [delivery] = await hook.waitForRequests(1);
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  const webhook = JSON.parse(strict.decode(delivery.raw));
+  assert.equal(webhook.status, 'completed');
+  assert.deepEqual(webhook.response.headers,
+    { 'content-type': 'application/json', 'x-good': 'yes', 'content-length': '2', connection: 'close' });
+  const res = await fetch(`${d.url}/v1/tasks/${created.body.id}`);
+  const task = JSON.parse(strict.decode(new Uint8Array(await res.arrayBuffer())));
+  assert.deepEqual(task.response.headers, webhook.response.headers);
 });

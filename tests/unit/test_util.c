@@ -533,6 +533,20 @@ static void strcopy_cuts_to_fit_and_terminates(void **state)
     assert_int_equal(buf[0], 'y');
 }
 
+static void http_token_is_what_header_names_are_made_of(void **state)
+{
+    (void)state;
+    assert_true(util_http_token("X-Model", 7));
+    assert_true(util_http_token("a!#$%&'*+-.^_`|~9", 17));
+    assert_false(util_http_token("", 0));
+    assert_false(util_http_token("X Model", 7));
+    assert_false(util_http_token("X:Model", 7));
+    assert_false(util_http_token("x\0y", 3)); /* a NUL is not a token character */
+    assert_false(util_http_token("\xff\xfe-bad", 7));
+    assert_false(util_http_token("HTTP/1.1 200 OK", 15));
+    assert_true(util_http_token("ok\xff", 2)); /* only n bytes are looked at */
+}
+
 static void xstrdup_and_xasprintf(void **state)
 {
     (void)state;
@@ -593,6 +607,7 @@ int main(void)
         cmocka_unit_test(random_bytes_fills_the_buffer),
         cmocka_unit_test(xstrdup_and_xasprintf),
         cmocka_unit_test(strcopy_cuts_to_fit_and_terminates),
+        cmocka_unit_test(http_token_is_what_header_names_are_made_of),
         cmocka_unit_test(hex_writes_two_lower_case_digits_a_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
