@@ -57,6 +57,9 @@ uint64_t util_random_below(uint64_t bound);
 
 /* True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t len);
+/* The length (1 to 4) of the well-formed UTF-8 character at s, of the
+ * avail bytes there; 0 when they do not start one. */
+size_t util_utf8_char(const char *s, size_t avail);
 
 /* Checks JSON text for what a parser may let through but a JSON consumer
  * must not see: raw control characters in strings (RFC 8259 forbids them),

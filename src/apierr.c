@@ -3,10 +3,11 @@
  */
 #include "apierr.h"
 
-#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "jsonw.h"
 
 void api_error_set(struct api_error *e, int status, const char *code, const char *field,
                    const char *fmt, ...)
@@ -21,15 +22,24 @@ void api_error_set(struct api_error *e, int status, const char *code, const char
     va_end(ap);
 }
 
+/* Written with jsonw, which writes UTF-8 whatever the strings hold: a
+ * field name or message cut inside a character (%.64s) shows U+FFFD there. */
 char *api_error_json(const struct api_error *e)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *o = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(o, "code", e->code ? e->code : "error");
-    if (e->field[0]) cJSON_AddStringToObject(o, "field", e->field);
-    cJSON_AddStringToObject(o, "message", e->message);
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (!s) abort();
-    return s;
+    struct jsonw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_key(&w, "error");
+    jw_object(&w);
+    jw_key(&w, "code");
+    jw_string(&w, e->code ? e->code : "error");
+    if (e->field[0]) {
+        jw_key(&w, "field");
+        jw_string(&w, e->field);
+    }
+    jw_key(&w, "message");
+    jw_string(&w, e->message);
+    jw_object_end(&w);
+    jw_object_end(&w);
+    return jw_finish(&w);
 }

@@ -92,12 +92,22 @@ static void escaped(struct jsonw *w, const char *s, size_t len)
     size_t run = 0; /* bytes copied as they are, flushed in one append */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             run++;
+            continue;
+        }
+        size_t chr = c >= 0x80 ? util_utf8_char(s + i, len - i) : 0;
+        if (chr) { /* a well-formed character, copied as it is */
+            run += chr;
+            i += chr - 1;
             continue;
         }
         put(w, s + i - run, run);
         run = 0;
+        if (c >= 0x80) { /* not UTF-8 (a message cut inside a character, say) */
+            put(w, "\\ufffd", 6);
+            continue;
+        }
         char e[6] = {'\\', 0};
         size_t n = 2;
         switch (c) {

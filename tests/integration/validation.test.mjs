@@ -163,3 +163,21 @@ test('unknown routes are 404, wrong methods 405 with Allow, bad or unknown task 
   assert.equal(upper.body.id, created.body.id);
   assert.equal(await countTasks(d.db), 1);
 });
+
+test('an error that quotes a name cut inside a character is still UTF-8 JSON', async (t) => {
+  const s = scope(t);
+  const d = await s.daemon();
+  const name = `${'a'.repeat(63)}é`; // the message and the field keep 63 and 64 bytes of it
+  const res = await fetch(`${d.url}/v1/tasks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: `{"callbackUrl":"https://example.com/","${name}":1}`,
+  });
+  assert.equal(res.status, 400);
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(await res.arrayBuffer()));
+  const { error } = JSON.parse(text);
+  assert.equal(error.code, 'unknown_field');
+  assert.equal(error.field, `${'a'.repeat(63)}`);
+  assert.ok(error.message.includes(`'${'a'.repeat(63)}\ufffd'`), error.message);
+  assert.equal(await countTasks(d.db), 0);
+});

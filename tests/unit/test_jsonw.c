@@ -107,6 +107,33 @@ static void string_n_takes_embedded_bytes(void **state)
     free(got);
 }
 
+/* Whatever bytes a string holds, the text written is UTF-8: a byte that
+ * does not start a well-formed character becomes U+FFFD, and well-formed
+ * characters (two, three and four bytes) pass as they are. */
+static void strings_are_written_as_utf8_whatever_they_hold(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e\""},
+        {"cut \xc3", "\"cut \\ufffd\""},                   /* a message cut inside a character */
+        {"\xff\xfe", "\"\\ufffd\\ufffd\""},
+        {"a\xe2\x82z", "\"a\\ufffd\\ufffdz\""},          /* a three-byte form cut short */
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},    /* a surrogate */
+        {"\xc0\xaf\"", "\"\\ufffd\\ufffd\\\"\""},          /* an overlong, then a quote */
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        struct jsonw w;
+        jw_init(&w);
+        jw_string(&w, cases[i].in);
+        char *got = jw_finish(&w);
+        assert_string_equal(got, cases[i].out);
+        assert_true(util_utf8_valid(got, strlen(got)));
+        free(got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +141,7 @@ int main(void)
         cmocka_unit_test(numbers_print_as_cjson_does),
         cmocka_unit_test(nesting_places_commas),
         cmocka_unit_test(string_n_takes_embedded_bytes),
+        cmocka_unit_test(strings_are_written_as_utf8_whatever_they_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
