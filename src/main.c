@@ -271,14 +271,16 @@ static int serve(const struct config *cfg, sigset_t *signals, int argc, char **a
     struct writer_sink sink = dispatcher_sink(dispatcher);
     if (writer_start(writer, &sink) != 0 || dispatcher_start(dispatcher) != 0) goto out;
 
-    log_msg(LOG_INFO, "asyncqueue.started", "version=%s listen=%s port=%d db=%s auth=%s workers=%d",
-            AQ_VERSION, cfg->listen, port, cfg->db, auth_enabled(auth) ? "on" : "off", cfg->workers);
+    /* The warnings first: "started" is the last line of a start, the one
+     * scripts (and the tests) wait for. */
     if (!auth_enabled(auth))
         log_msg(LOG_WARN, "auth.disabled", "reason=\"no api_key configured\" note=\"serving on "
                 "loopback only; set api_key before exposing the daemon\"");
     if (cfg->allow_private_targets)
         log_msg(LOG_WARN, "netpolicy.private_allowed", "note=\"targets and webhooks may reach "
                 "loopback and private addresses (allow_private_targets = true)\"");
+    log_msg(LOG_INFO, "asyncqueue.started", "version=%s listen=%s port=%d db=%s auth=%s workers=%d",
+            AQ_VERSION, cfg->listen, port, cfg->db, auth_enabled(auth) ? "on" : "off", cfg->workers);
 
     for (;;) {
         int sig = 0;
