@@ -580,6 +580,12 @@ wrk had in flight when it stopped are stored but never counted).
 "server CPU µs/task" is the user + system CPU time the server's processes
 used during the run (/proc; Quirrel's includes Redis's) divided by the 2xx
 answers: it depends far less than tasks/s on what else the machine runs.
+The latencies are wrk's, which corrects them for coordinated omission: a
+request slower than a connection's mean interval (the run's time divided
+by its requests per connection) adds the samples a client sending at a
+steady rate would have seen. At 1 connection that interval is about
+0.2 ms, so a few stalls of 10 ms in a run (the disk's \`fdatasync\`) make
+the p99 about 10 ms while nearly every request took 0.2 ms.
 
 | connections | system | tasks/s | p50 | p99 | p99.9 | errors | stored − 2xx | server CPU µs/task |
 |---:|---|---:|---:|---:|---:|---:|---:|---:|
