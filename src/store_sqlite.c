@@ -354,11 +354,7 @@ static char *col_blob(sqlite3_stmt *s, int i, size_t *len)
 {
     const void *v = sqlite3_column_blob(s, i);
     *len = (size_t)sqlite3_column_bytes(s, i);
-    if (!v) return NULL;
-    char *p = xmalloc(*len + 1);
-    memcpy(p, v, *len);
-    p[*len] = '\0';
-    return p;
+    return v ? xstrndup(v, *len) : NULL;
 }
 
 /* Runs a statement that returns no rows and resets it. */
