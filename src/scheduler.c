@@ -454,6 +454,16 @@ void scheduler_resync_add(struct scheduler *s, const char *queue, const char *ho
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Calls to host that may start now (INT32_MAX when hosts are not capped);
+ * s->lock held. */
+static int host_room_locked(struct scheduler *s, const char *host)
+{
+    if (s->max_per_host <= 0) return INT32_MAX;
+    const struct shost *h = strmap_get(&s->hosts, host);
+    int room = s->max_per_host - (h ? h->inflight : 0);
+    return room > 0 ? room : 0;
+}
+
 bool scheduler_may_start_now(struct scheduler *s, const char *queue, const char *host, int64_t now_ms,
                              int pending)
 {
@@ -461,22 +471,17 @@ bool scheduler_may_start_now(struct scheduler *s, const char *queue, const char 
     const struct squeue *q = strmap_get(&s->queues, queue);
     bool may = !q || (!q->s.paused && q->s.max_concurrency == 0 && q->s.rate_per_sec <= 0 &&
                       q->hold_seq == 0 && q->due_ms > now_ms);
-    if (may && s->max_per_host > 0) {
-        const struct shost *h = strmap_get(&s->hosts, host);
-        may = (h ? h->inflight : 0) + pending < s->max_per_host;
-    }
+    may = may && host_room_locked(s, host) > pending;
     pthread_mutex_unlock(&s->lock);
     return may;
 }
 
 int scheduler_host_room(struct scheduler *s, const char *host)
 {
-    if (s->max_per_host <= 0) return INT32_MAX;
     pthread_mutex_lock(&s->lock);
-    struct shost *h = strmap_get(&s->hosts, host);
-    int room = s->max_per_host - (h ? h->inflight : 0);
+    int room = host_room_locked(s, host);
     pthread_mutex_unlock(&s->lock);
-    return room > 0 ? room : 0;
+    return room;
 }
 
 static void min_room(const char *name, void *value, void *arg)
