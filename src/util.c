@@ -310,6 +310,43 @@ bool util_utf8_valid(const char *str, size_t len)
     return true;
 }
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static size_t digits_at(const char *s, size_t len)
+{
+    size_t n = 0;
+    while (n < len && is_digit(s[n])) n++;
+    return n;
+}
+
+/* The length of the RFC 8259 number at s (it starts with '-' or a digit),
+ * or 0 when the number there is not one: cJSON reads 01, 1., 1.e5 and -.5
+ * as numbers too, and they are kept as written. */
+static size_t json_number_len(const char *s, size_t len)
+{
+    size_t i = s[0] == '-';
+    if (i >= len || !is_digit(s[i])) return 0;
+    if (s[i] == '0') i++;
+    else i += digits_at(s + i, len - i);
+    if (i < len && s[i] == '.') {
+        size_t n = digits_at(s + i + 1, len - i - 1);
+        if (n == 0) return 0;
+        i += 1 + n;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+        size_t n = digits_at(s + i, len - i);
+        if (n == 0) return 0;
+        i += n;
+    }
+    if (i < len && (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E')) return 0;
+    return i;
+}
+
 const char *util_json_scan(const char *s, size_t len, int *max_depth)
 {
     bool in_string = false;
@@ -323,6 +360,13 @@ const char *util_json_scan(const char *s, size_t len, int *max_depth)
                 if (++depth > deepest) deepest = depth;
             } else if (c == '}' || c == ']') {
                 depth--;
+            } else if (c == '-' || is_digit((char)c)) {
+                size_t n = json_number_len(s + i, len - i);
+                if (n == 0)
+                    return "numbers must be written as JSON writes them: no leading zeros (1, not "
+                           "01), digits on both sides of a decimal point (0.5 and 1.0, not .5 or "
+                           "1.), an exponent with digits (1e5)";
+                i += n - 1;
             } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
                 return "between values JSON allows only spaces, tabs and line breaks; remove the "
                        "other control characters";
@@ -334,9 +378,20 @@ const char *util_json_scan(const char *s, size_t len, int *max_depth)
         } else if (c < 0x20) {
             return "strings must not contain control characters; escape them (\\n, \\t, \\u0001)";
         } else if (c == '\\' && i + 1 < len) {
-            if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
-                return "strings must not contain \\u0000 (NUL characters)";
-            i++; /* skip the escaped character */
+            char e = s[++i]; /* the escaped character */
+            if (e == 'u') {
+                /* cJSON reads a \u with no four hex digits as U+0000 */
+                if (i + 4 >= len || !isxdigit((unsigned char)s[i + 1]) ||
+                    !isxdigit((unsigned char)s[i + 2]) || !isxdigit((unsigned char)s[i + 3]) ||
+                    !isxdigit((unsigned char)s[i + 4]))
+                    return "\\u in a string takes four hex digits (\\u00e9)";
+                if (memcmp(s + i + 1, "0000", 4) == 0)
+                    return "strings must not contain \\u0000 (NUL characters)";
+                i += 4;
+            } else if (!e || !strchr("\"\\/bfnrt", e)) {
+                return "a backslash in a string escapes one of \" \\ / b f n r t u; write \\\\ "
+                       "for a backslash";
+            }
         }
     }
     if (max_depth) *max_depth = deepest;

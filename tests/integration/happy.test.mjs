@@ -255,3 +255,19 @@ test('response header lines whose names are not HTTP tokens are dropped, so the 
   const task = JSON.parse(strict.decode(new Uint8Array(await res.arrayBuffer())));
   assert.deepEqual(task.response.headers, webhook.response.headers);
 });
+
+test('a JSON answer with numbers JSON does not allow (01, 1.) is kept as text, so the task and its webhook stay JSON', async (t) => {
+  const s = scope(t);
+  const answer = '{"n": 01, "m": 1.}';
+  const target = await s.fake([{ status: 200, body: answer, headers: { 'content-type': 'application/json' } }]);
+  const hook = await s.fake([{ status: 204 }]);
+  const d = await s.daemon();
+  const created = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/x'), webhookUrl: hook.url('/h') });
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  const [delivery] = await hook.waitForRequests(1);
+  const webhook = JSON.parse(delivery.body); // throws if the answer went in raw
+  assert.equal(webhook.status, 'completed');
+  assert.equal(webhook.result, answer);
+  const res = await fetch(`${d.url}/v1/tasks/${created.body.id}`);
+  assert.equal(JSON.parse(await res.text()).result, answer);
+});

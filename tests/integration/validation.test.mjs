@@ -33,6 +33,14 @@ test('invalid task bodies: right status, code and field, and the task count does
     ['empty body', '', 'invalid_json'],
     ['duplicate key', `{"callbackUrl": "${url}", "callbackUrl": "${url}"}`, 'invalid_json'],
     ['NUL in a string', `{"callbackUrl": "${url}", "body": "a\\u0000b"}`, 'invalid_json'],
+    // cJSON reads these; JSON does not allow them, and kept as written they
+    // went on to the target (the payload) or came out cut (a \u with no
+    // hex digits read as NUL: the header value "a\uZZZZb" stored as "a").
+    ['a number with a leading zero', `{"callbackUrl": "${url}", "payload": {"n": 01}}`, 'invalid_json'],
+    ['a number ending in a point', `{"callbackUrl": "${url}", "payload": [1.]}`, 'invalid_json'],
+    ['a number starting with a point', `{"callbackUrl": "${url}", "metadata": {"n": -.5}}`, 'invalid_json'],
+    ['\\u without hex digits', `{"callbackUrl": "${url}", "headers": {"X-A": "a\\uZZZZb"}}`, 'invalid_json'],
+    ['an escape JSON does not have', `{"callbackUrl": "${url}", "payload": ["\\x41"]}`, 'invalid_json'],
     ['nested deeper than 32', `{"callbackUrl": "${url}", "payload": ${'['.repeat(40)}${']'.repeat(40)}}`, 'invalid_json'],
     ['not an object', '[1, 2]', 'invalid_body'],
     ['a string', '"hello"', 'invalid_body'],

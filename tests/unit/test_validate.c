@@ -965,6 +965,68 @@ static void control_characters_between_values_are_refused(void **state)
     json_accepted(" {\t\"a\" :\r\n[1 , 2]\n}\r\n", "space, tab, CR and LF between values");
 }
 
+/* cJSON reads numbers RFC 8259 does not allow (01, 1., -.5), and payload
+ * and metadata are kept as written: {"a":01} was accepted and sent on to
+ * the target, and written into GET answers, exactly so. Such numbers are
+ * refused now, and every number JSON allows still passes. */
+static void numbers_json_does_not_allow_are_refused(void **state)
+{
+    (void)state;
+    static const char *const msg = "numbers must be written as JSON writes them: no leading zeros "
+                                   "(1, not 01), digits on both sides of a decimal point (0.5 and "
+                                   "1.0, not .5 or 1.), an exponent with digits (1e5)";
+    static const char *const bad[] = {
+        "{\"a\":01}", "[00]", "[-01]", "[1.]", "[1.e5]", "[-.5]", "[-]", "[1e]", "[1e+]", "[0.5.]",
+        "[1.5e5e5]", "[01.5]",
+        "{\"callbackUrl\":\"https://example.com/\",\"payload\":{\"n\":007}}",
+        "{\"callbackUrl\":\"https://example.com/\",\"retries\":03}",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        struct api_error err = {0};
+        cJSON *doc = validate_json(bad[i], strlen(bad[i]), &err);
+        if (doc) fail_msg("accepted %s", bad[i]);
+        assert_string_equal(err.message, msg);
+        struct task *t = NULL;
+        assert_int_equal(validate_task_create(bad[i], strlen(bad[i]), &cfg, np_for(&cfg), NOW, &t,
+                                              NULL, false, &err),
+                         -1);
+        assert_null(t);
+    }
+    json_accepted("[0, -0, 1, -1, 10, 0.5, -0.5, 1.0, 1e5, 1E5, 1e+5, 1e-5, 1.5E+3, -0.0e0, "
+                  "123456789, \"01\", \"1.\"]",
+                  "every number JSON allows, and strings that look like bad ones");
+}
+
+/* cJSON reads \u followed by anything but four hex digits as U+0000, and
+ * a string value with one came out cut there ("a\uZZb" read as "a"); kept
+ * as written it was not JSON either. Such escapes, and escapes JSON does
+ * not have, are refused. */
+static void escapes_json_does_not_have_are_refused(void **state)
+{
+    (void)state;
+    struct {
+        const char *body, *message;
+    } bad[] = {
+        {"[\"a\\uZZb\"]", "\\u in a string takes four hex digits (\\u00e9)"},
+        {"[\"\\u://9\"]", "\\u in a string takes four hex digits (\\u00e9)"},
+        {"[\"\\u12\"]", "\\u in a string takes four hex digits (\\u00e9)"},
+        {"[\"\\x41\"]", "a backslash in a string escapes one of \" \\ / b f n r t u; write "
+                          "\\\\ for a backslash"},
+        {"[\"\\'\"]", "a backslash in a string escapes one of \" \\ / b f n r t u; write "
+                        "\\\\ for a backslash"},
+        {"{\"callbackUrl\":\"https://example.com/\",\"headers\":{\"X-A\":\"a\\uZZZZb\"}}",
+         "\\u in a string takes four hex digits (\\u00e9)"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        struct api_error err = {0};
+        cJSON *doc = validate_json(bad[i].body, strlen(bad[i].body), &err);
+        if (doc) fail_msg("accepted %s", bad[i].body);
+        assert_string_equal(err.message, bad[i].message);
+    }
+    json_accepted("[\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\uD83D\\uDE00 \\u00E9\"]",
+                  "every escape JSON has");
+}
+
 /* ---- the idempotency hash ---- */
 
 static void hash_of(const char *json, bool keyed, char out[65])
@@ -1005,6 +1067,8 @@ int main(void)
         cmocka_unit_test(json_depth_counts_structure_not_text),
         cmocka_unit_test(json_problems_are_reported_in_order),
         cmocka_unit_test(control_characters_between_values_are_refused),
+        cmocka_unit_test(numbers_json_does_not_allow_are_refused),
+        cmocka_unit_test(escapes_json_does_not_have_are_refused),
         cmocka_unit_test(json_refuses_very_deep_nesting_without_crashing),
         cmocka_unit_test(json_refuses_duplicate_keys_at_any_depth),
         cmocka_unit_test(json_refuses_numbers_too_large),
