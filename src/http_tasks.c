@@ -3,6 +3,7 @@
  * limit), get (with long-poll), list, attempts, cancel, replay, and the
  * bulk forms of cancel and replay.
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,10 +166,13 @@ enum MHD_Result http_task_get(struct request *r)
     if (!wait || r->state == REQ_WAITING) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
 
     struct http_api *api = r->api;
+    /* Digits and a point only: strtod would also take " 5", "+5", "0x10",
+     * "1e2" and "inf". */
+    bool plain = isdigit((unsigned char)wait[0]) && wait[strspn(wait, "0123456789.")] == '\0';
     char *end;
-    double s = strtod(wait, &end);
+    double s = plain ? strtod(wait, &end) : 0;
     double max_s = (double)api->cfg->max_wait_ms / 1000.0;
-    if (end == wait || *end || !isfinite(s) || s < 0 || s > max_s) {
+    if (!plain || *end || !isfinite(s) || s < 0 || s > max_s) {
         struct api_error e;
         api_error_set(&e, 400, "invalid_field", "wait", "wait must be a number of seconds from 0 to %g",
                       max_s);
@@ -309,7 +313,7 @@ enum MHD_Result http_task_list(struct request *r)
     if (v) {
         char *end;
         long n = strtol(v, &end, 10);
-        if (end == v || *end || n < 1 || n > LIST_MAX_LIMIT) {
+        if (!isdigit((unsigned char)v[0]) || *end || n < 1 || n > LIST_MAX_LIMIT) {
             api_error_set(&e, 400, "invalid_field", "limit", "limit must be a whole number from 1 to %d",
                           LIST_MAX_LIMIT);
             return http_respond_error(r, &e);
@@ -327,7 +331,7 @@ enum MHD_Result http_task_list(struct request *r)
     if (v && *v) {
         char *end;
         long long n = strtoll(v + 1, &end, 10);
-        if (v[0] != (asc ? 'a' : 'd') || end == v + 1 || *end || n <= 0) {
+        if (v[0] != (asc ? 'a' : 'd') || !isdigit((unsigned char)v[1]) || *end || n <= 0) {
             api_error_set(&e, 400, "invalid_field", "cursor",
                           "cursor must be a nextCursor from a list with the same order");
             return http_respond_error(r, &e);

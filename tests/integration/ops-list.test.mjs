@@ -112,7 +112,7 @@ test('list limit is 1 to 200 and a bad cursor is refused', async (t) => {
   const made = [];
   for (let i = 0; i < 3; i++) made.push((await create(d, { callbackUrl: 'http://127.0.0.1:9/x', delay: FAR })).id);
 
-  for (const bad of ['0', '201', '-1', '1.5', 'abc']) {
+  for (const bad of ['0', '201', '-1', '1.5', 'abc', '%2010', '+10']) {
     assertError(await api(d.url, 'GET', `/v1/tasks?limit=${bad}`), 400, 'invalid_field', 'limit');
   }
   const one = await api(d.url, 'GET', '/v1/tasks?limit=1');
@@ -130,7 +130,7 @@ test('list limit is 1 to 200 and a bad cursor is refused', async (t) => {
   assert.deepEqual(rest.body.tasks.map((x) => x.id), [made[1], made[0]]);
   assert.equal(rest.body.nextCursor, null);
 
-  for (const bad of ['zzz', 'd', 'd-5', 'x'.repeat(300), '12abc']) {
+  for (const bad of ['zzz', 'd', 'd-5', 'x'.repeat(300), '12abc', 'd 5', 'd+5']) {
     assertError(await api(d.url, 'GET', `/v1/tasks?cursor=${encodeURIComponent(bad)}`), 400, 'invalid_field', 'cursor');
   }
 });

@@ -38,7 +38,8 @@ test('wait=1 on a delayed task returns the unchanged queued task after about 1 s
   const frac = await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=0.2`);
   assert.equal(frac.status, 200);
 
-  for (const bad of ['-1', '301', 'abc', '1e9', 'NaN']) {
+  // strtod would take the last five: only digits and a point are seconds.
+  for (const bad of ['-1', '301', 'abc', '1e9', 'NaN', '0x10', '%205', '+5', '1e1', 'inf']) {
     assertError(await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=${bad}`), 400, 'invalid_field', 'wait');
   }
   // Unknown tasks are 404 at once, not after the wait.
