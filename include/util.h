@@ -73,6 +73,12 @@ const char *util_json_strings_bad(const char *s, size_t len);
  * deepest nesting of arrays and objects outside strings. */
 const char *util_json_scan(const char *s, size_t len, int *max_depth);
 
+/* The length of the RFC 8259 number that starts s (of its len bytes), or 0
+ * when s does not start with one, or the number runs on into a digit, a
+ * point or an exponent it cannot take (cJSON reads 01, 1., 1.e5 and -.5 as
+ * numbers too). */
+size_t util_json_number_len(const char *s, size_t len);
+
 /* True when the n bytes of s are an HTTP token (RFC 9110: what a header
  * name is made of), n > 0. */
 bool util_http_token(const char *s, size_t n);

@@ -341,30 +341,8 @@ static void jobj_string(struct jobj *o, const char *key, const char *value)
  * stricter than strtod: no hex, no "inf", no leading '+'). */
 static bool json_number_valid(const char *s)
 {
-    const char *p = s;
-    if (*p == '-') p++;
-    if (*p == '0') {
-        p++;
-    } else if (isdigit((unsigned char)*p)) {
-        while (isdigit((unsigned char)*p))
-            p++;
-    } else {
-        return false;
-    }
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p)) return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-') p++;
-        if (!isdigit((unsigned char)*p)) return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    return *p == '\0';
+    size_t len = strlen(s);
+    return len > 0 && util_json_number_len(s, len) == len;
 }
 
 /* Reads a whole file ("-": standard input), at most MAX_FILE_BYTES. Returns

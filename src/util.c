@@ -322,11 +322,9 @@ static size_t digits_at(const char *s, size_t len)
     return n;
 }
 
-/* The length of the RFC 8259 number at s (it starts with '-' or a digit),
- * or 0 when the number there is not one: cJSON reads 01, 1., 1.e5 and -.5
- * as numbers too, and they are kept as written. */
-static size_t json_number_len(const char *s, size_t len)
+size_t util_json_number_len(const char *s, size_t len)
 {
+    if (len == 0) return 0;
     size_t i = s[0] == '-';
     if (i >= len || !is_digit(s[i])) return 0;
     if (s[i] == '0') i++;
@@ -361,7 +359,7 @@ const char *util_json_scan(const char *s, size_t len, int *max_depth)
             } else if (c == '}' || c == ']') {
                 depth--;
             } else if (c == '-' || is_digit((char)c)) {
-                size_t n = json_number_len(s + i, len - i);
+                size_t n = util_json_number_len(s + i, len - i);
                 if (n == 0)
                     return "numbers must be written as JSON writes them: no leading zeros (1, not "
                            "01), digits on both sides of a decimal point (0.5 and 1.0, not .5 or "

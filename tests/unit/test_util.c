@@ -574,9 +574,34 @@ static void hex_writes_two_lower_case_digits_a_byte(void **state)
     assert_string_equal(out, "");
 }
 
+/* RFC 8259's number grammar: the length of the number at the start, 0 when
+ * there is none or it runs on into what no JSON number takes. */
+static void json_number_len_follows_rfc_8259(void **state)
+{
+    (void)state;
+    struct {
+        const char *s;
+        size_t len;
+    } cases[] = {
+        {"0", 1}, {"-0", 2}, {"7", 1}, {"42,", 2}, {"-12]", 3}, {"0.5}", 3}, {"1.25e10 ", 7},
+        {"1E+2", 4}, {"1e-2", 4}, {"-0.0e0", 6}, {"123456789012345678901234567890", 30},
+        {"01", 0}, {"00", 0}, {"-01", 0}, {"1.", 0}, {"1.e5", 0}, {".5", 0}, {"-.5", 0},
+        {"-", 0}, {"+1", 0}, {"1e", 0}, {"1e+", 0}, {"0.5.", 0}, {"1e5e5", 0}, {"1e5.", 0},
+        {"", 0}, {"x", 0},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        size_t n = util_json_number_len(cases[i].s, strlen(cases[i].s));
+        if (n != cases[i].len) fail_msg("'%s': %zu, want %zu", cases[i].s, n, cases[i].len);
+    }
+    /* Only len bytes are read: "12" of "123" is a number of 2. */
+    assert_int_equal(util_json_number_len("123", 2), 2);
+    assert_int_equal(util_json_number_len("1.5", 2), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_number_len_follows_rfc_8259),
         cmocka_unit_test(rfc3339_formats_utc_with_milliseconds),
         cmocka_unit_test(rfc3339_formats_times_before_the_epoch),
         cmocka_unit_test(rfc3339_matches_gmtime),
