@@ -166,9 +166,10 @@ enum MHD_Result http_task_get(struct request *r)
     if (!wait || r->state == REQ_WAITING) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
 
     struct http_api *api = r->api;
-    /* Digits and a point only: strtod would also take " 5", "+5", "0x10",
-     * "1e2" and "inf". */
-    bool plain = isdigit((unsigned char)wait[0]) && wait[strspn(wait, "0123456789.")] == '\0';
+    /* A number as JSON writes it (clients print floats so: Python's str()
+     * gives 5e-05): strtod would also take " 5", "+5", "0x10" and "inf". */
+    size_t len = strlen(wait);
+    bool plain = len > 0 && util_json_number_len(wait, len) == len;
     char *end;
     double s = plain ? strtod(wait, &end) : 0;
     double max_s = (double)api->cfg->max_wait_ms / 1000.0;

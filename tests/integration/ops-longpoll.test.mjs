@@ -37,9 +37,12 @@ test('wait=1 on a delayed task returns the unchanged queued task after about 1 s
   assert.equal(zero.body.status, 'queued');
   const frac = await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=0.2`);
   assert.equal(frac.status, 200);
+  // As Python's str() prints a small float.
+  const tiny = await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=5e-05`);
+  assert.equal(tiny.status, 200, JSON.stringify(tiny.body));
 
-  // strtod would take the last five: only digits and a point are seconds.
-  for (const bad of ['-1', '301', 'abc', '1e9', 'NaN', '0x10', '%205', '+5', '1e1', 'inf']) {
+  // strtod would take the last five: wait is a number as JSON writes it.
+  for (const bad of ['-1', '301', 'abc', '1e9', 'NaN', '0x10', '%205', '+5', '.5', 'inf']) {
     assertError(await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=${bad}`), 400, 'invalid_field', 'wait');
   }
   // Unknown tasks are 404 at once, not after the wait.
