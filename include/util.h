@@ -65,9 +65,10 @@ size_t util_utf8_char(const char *s, size_t avail);
  * must not see: raw control characters in strings (RFC 8259 forbids them),
  * "\u0000" escapes, and control characters between values other than the
  * tab, CR and LF that RFC 8259 allows there (cJSON takes every byte up to a
- * space for whitespace, a NUL too), and numbers RFC 8259 does not allow
- * (cJSON reads 01, 1. and -.5). Returns NULL, or a static sentence saying
- * what is wrong. */
+ * space for whitespace, a NUL too), numbers RFC 8259 does not allow (cJSON
+ * reads 01, 1. and -.5) and escapes it does not have (cJSON reads a \u
+ * without four hex digits as U+0000). Returns NULL, or a static sentence
+ * saying what is wrong. */
 const char *util_json_strings_bad(const char *s, size_t len);
 /* The same, in the same pass, also setting *max_depth (when not NULL) to the
  * deepest nesting of arrays and objects outside strings. */
