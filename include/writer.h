@@ -10,7 +10,10 @@
  *   (up to batch_max), runs them all in one transaction, commits once (one
  *   fsync), then calls each op's done() in submission order. An HTTP request
  *   therefore gets its 202 only after its task is durable, and many
- *   requests share each fsync.
+ *   requests share each fsync. While the syncer is still syncing the last
+ *   commit, ops that arrive join the open transaction, which commits when
+ *   the syncer is free: a commit then would only wait for the next sync,
+ *   and each commit writes again the pages the one before it wrote.
  * - Pipelined: where the store can split a commit from its sync
  *   (store_defer_sync), a second thread, the syncer, makes the commits
  *   durable while the writer runs the next transaction. A committed batch

@@ -868,6 +868,43 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
+/* While the syncer is busy, a commit would only wait for its next sync,
+ * and would write again the pages the commit after it writes (page 1, the
+ * last leaves of the table and its indexes, their parents): the ops that
+ * arrive meanwhile join this transaction instead, applied as they come,
+ * and it commits when the syncer is free (or batch_max ops are in it). So
+ * each sync covers one commit. Appends the ops taken after *last and
+ * returns how many; *rc is the first failure. */
+static int join_while_syncing(struct writer *w, struct writer_txn *tx, struct writer_op **last,
+                              int n_ops, int *rc)
+{
+    int added = 0;
+    pthread_mutex_lock(&w->lock);
+    while (*rc == STORE_OK && !w->stopping && w->sync_want != atomic_load(&w->synced) &&
+           n_ops + added < w->cfg->batch_max) {
+        if (!w->head) {
+            pthread_cond_wait(&w->cond, &w->lock); /* an op, or the sync done */
+            continue;
+        }
+        struct writer_op *more = w->head, *tail = NULL;
+        for (struct writer_op *op = more; op && n_ops + added < w->cfg->batch_max; op = op->next) {
+            tail = op;
+            added++;
+        }
+        w->head = tail->next;
+        if (!w->head) w->tail = NULL;
+        tail->next = NULL;
+        pthread_mutex_unlock(&w->lock);
+        (*last)->next = more;
+        *last = tail;
+        for (struct writer_op *op = more; op && *rc == STORE_OK; op = op->next)
+            *rc = op->rc = op->apply(tx, op->arg);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return added;
+}
+
 static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int slots)
 {
     int64_t now = watch_clock(w);
@@ -890,8 +927,21 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
     if (rc == STORE_OK && shifting) rc = shift_waits(w, now);
     if (rc == STORE_OK && sweeping) rc = sweep(w, now);
     if (rc == STORE_OK && probing) rc = store_write_probe(w->conn, PROBE_BYTES);
-    for (struct writer_op *op = ops; op && rc == STORE_OK; op = op->next)
+    struct writer_op *last = NULL;
+    for (struct writer_op *op = ops; op && rc == STORE_OK; op = op->next) {
         rc = op->rc = op->apply(&tx, op->arg);
+        last = op;
+    }
+    int joined = rc == STORE_OK && ops && w->deferred ? join_while_syncing(w, &tx, &last, n_ops, &rc) : 0;
+    if (joined > 0) {
+        n_ops += joined;
+        /* Calls may have finished meanwhile: claim for the slots free now. */
+        if (w->has_sink && atomic_load(&w->claiming)) {
+            int fresh = w->sink.free_slots(w->sink.arg) - w->pending_jobs;
+            tx.slots += fresh - slots;
+            claiming = claim_due(w, now, fresh);
+        }
+    }
     if (rc == STORE_OK && claiming && tx.slots > 0) rc = claim(w, &tx, now);
     if (rc == STORE_OK && purging) rc = purge(w, now, &purged);
     if (rc == STORE_OK) rc = store_commit(w->conn);

@@ -191,6 +191,8 @@ struct probe {
     bool then_from_done;
     atomic_bool *wait_for; /* apply waits (bounded) for this flag */
     bool saw_it;           /* ... and records whether it came */
+    atomic_bool *done_waits_for; /* done() waits (bounded) for this flag */
+    atomic_bool in_done;
     pthread_t apply_thread, done_thread;
     atomic_bool applied, done;
     int rc;
@@ -212,6 +214,8 @@ static void probe_done(void *arg, int rc)
     struct probe *p = arg;
     p->rc = rc;
     p->done_thread = pthread_self();
+    atomic_store(&p->in_done, true);
+    if (p->done_waits_for) wait_flag(p->done_waits_for, WAIT_MS);
     if (p->then && p->then_from_done) writer_submit(p->w, &p->then->op);
     atomic_store(&p->done, true);
 }
@@ -227,6 +231,7 @@ static void probe_init(struct probe *p, struct writer *w, bool anywhere)
     p->rc = -1;
     atomic_init(&p->applied, false);
     atomic_init(&p->done, false);
+    atomic_init(&p->in_done, false);
 }
 
 /* An op that allows it is answered as soon as its commit is on disk, while
@@ -353,6 +358,36 @@ static void stop_and_free(struct fx *f, struct create *c)
     task_free(c->t);
 }
 
+/* Ops that arrive while the syncer is busy join the open transaction, and
+ * it commits when the syncer is free: b and c, submitted one after the
+ * other while the syncer is held inside a's done(), end in one batch. A
+ * writer that committed b at once would make three batches. */
+static void ops_arriving_during_a_sync_share_one_commit(void **state)
+{
+    struct fx *f = *state;
+    static struct probe a, b, c; /* not on the stack: a failed assert leaves the writer with them */
+    static atomic_bool release;
+    atomic_init(&release, false);
+    probe_init(&a, f->w, true); /* its done() runs on the syncer, before the sync counts as done */
+    a.done_waits_for = &release;
+    probe_init(&b, f->w, false);
+    probe_init(&c, f->w, false);
+    writer_submit(f->w, &a.op);
+    assert_true(wait_flag(&a.in_done, WAIT_MS)); /* the syncer is busy from here */
+    writer_submit(f->w, &b.op);
+    assert_true(wait_flag(&b.applied, WAIT_MS));
+    writer_submit(f->w, &c.op);
+    assert_true(wait_flag(&c.applied, WAIT_MS));
+    assert_false(atomic_load(&b.done)); /* nothing is done before its sync */
+    atomic_store(&release, true);
+    assert_true(wait_flag(&c.done, WAIT_MS));
+    writer_free(f->w, NULL); /* waits for every batch's end */
+    f->w = NULL;
+    assert_int_equal(b.rc, STORE_OK);
+    assert_int_equal(c.rc, STORE_OK);
+    expect_seen("| |");
+}
+
 /* A task due now in a queue without limits starts from its insert: written
  * running and leased, and handed over with the batch that wrote it (its
  * "started" comes before that batch's end, with its "accepted"). */
@@ -410,6 +445,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_done_anywhere_runs_while_the_writer_is_busy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_what_an_early_done_submits, setup, teardown),
+        cmocka_unit_test_setup_teardown(ops_arriving_during_a_sync_share_one_commit, setup_with_sink,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_new_task_due_now_starts_from_its_insert, setup_with_sink, teardown),
         cmocka_unit_test_setup_teardown(a_task_in_a_limited_queue_waits_for_the_plan, setup_with_sink,
                                         teardown),
