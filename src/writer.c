@@ -601,6 +601,10 @@ static int claim(struct writer *w, struct writer_txn *tx, int64_t now)
     int n_plan = scheduler_plan(w->sched, now, slots, plan, PLAN_MAX, &hosts, &n_hosts);
     struct host_room room = {.sched = w->sched};
     strmap_init(&room.taken);
+    /* Tasks this transaction already started (from their insert) are not in
+     * the scheduler's counts before the commit: their hosts are taken. */
+    for (const struct job *j = tx->jobs; j; j = j->next)
+        if (j->kind == JOB_TASK) count_taken(&room, j->task->host);
     struct claim_filter filter = {.exclude_hosts = hosts, .n_exclude = n_hosts};
     for (int p = 0; p < n_plan && rc == STORE_OK; p++) {
         struct task **tasks = NULL;

@@ -107,6 +107,8 @@ static int seen_jobs(void)
     return n;
 }
 
+static int fx_max_per_host; /* when set, the next open_fx uses it */
+
 /* A writer on a fresh store; with a sink and hooks when sink is true. */
 static int open_fx(void **state, bool with_sink)
 {
@@ -115,6 +117,8 @@ static int open_fx(void **state, bool with_sink)
     tu_mkdtemp(f->dir, sizeof f->dir);
     tu_config_defaults(&f->cfg);
     assert_int_equal(f->cfg.synchronous, CONFIG_SYNC_FULL);
+    if (fx_max_per_host) f->cfg.max_per_host = fx_max_per_host;
+    fx_max_per_host = 0;
     free(f->cfg.db);
     char path[600];
     snprintf(path, sizeof path, "%s/test.db", f->dir);
@@ -149,6 +153,12 @@ static int setup_with_sink(void **state)
     seen.jobs = NULL;
     seen.n_jobs = 0;
     return open_fx(state, true);
+}
+
+static int setup_with_sink_host_cap_2(void **state)
+{
+    fx_max_per_host = 2;
+    return setup_with_sink(state);
 }
 
 static int teardown(void **state)
@@ -283,14 +293,21 @@ static void test_stop_runs_what_an_early_done_submits(void **state)
 struct create {
     struct writer_op op;
     struct task *t;
-    atomic_bool done;
+    atomic_bool applied, done;
     int rc;
 };
 
 static int create_apply(struct writer_txn *tx, void *arg)
 {
     struct create *c = arg;
-    return writer_txn_task_insert(tx, c->t);
+    int rc = writer_txn_task_insert(tx, c->t);
+    atomic_store(&c->applied, true);
+    return rc;
+}
+
+static bool create_applied(const void *arg)
+{
+    return atomic_load(&((const struct create *)arg)->applied);
 }
 
 static void create_done(void *arg, int rc)
@@ -300,7 +317,9 @@ static void create_done(void *arg, int rc)
     atomic_store(&c->done, true);
 }
 
-static void create_task(struct fx *f, struct create *c, const char *queue)
+/* Submits a new task of queue to 127.0.0.1:9, due ago_ms ago, without
+ * waiting. */
+static void submit_create(struct fx *f, struct create *c, const char *queue, int64_t ago_ms)
 {
     memset(c, 0, sizeof *c);
     int64_t now = util_now_ms();
@@ -316,14 +335,21 @@ static void create_task(struct fx *f, struct create *c, const char *queue)
     t->body_len = 2;
     t->body_kind = TASK_BODY_JSON;
     t->timeout_ms = 30000;
-    t->run_at_ms = t->created_at_ms = t->updated_at_ms = now;
+    t->created_at_ms = t->updated_at_ms = now;
+    t->run_at_ms = now - ago_ms;
     c->t = t;
     c->op.apply = create_apply;
     c->op.done = create_done;
     c->op.arg = c;
     c->rc = -1;
+    atomic_init(&c->applied, false);
     atomic_init(&c->done, false);
     writer_submit(f->w, &c->op);
+}
+
+static void create_task(struct fx *f, struct create *c, const char *queue)
+{
+    submit_create(f, c, queue, 0);
     assert_true(wait_flag(&c->done, WAIT_MS));
     assert_int_equal(c->rc, STORE_OK);
 }
@@ -438,6 +464,39 @@ static void a_task_in_a_limited_queue_waits_for_the_plan(void **state)
     stop_and_free(f, &c);
 }
 
+/* A claim in the transaction that started tasks from their insert counts
+ * them on their host: their starts reach the scheduler only at the commit.
+ * With a cap of 2, c1 and c2 start from their inserts and c3, queued and
+ * due, is left for later: a claim that saw the host's room as 2 took it
+ * too (three calls to one host). The syncer is held busy, so c2 and c3
+ * join c1's transaction, whose claim, after the join, runs because c3 is
+ * due. */
+static void a_claim_counts_the_tasks_its_transaction_started(void **state)
+{
+    struct fx *f = *state;
+    static struct probe a; /* not on the stack: a failed assert leaves the writer with them */
+    static struct create c[3];
+    static atomic_bool release;
+    atomic_init(&release, false);
+    probe_init(&a, f->w, true);
+    a.done_waits_for = &release;
+    writer_submit(f->w, &a.op);
+    assert_true(wait_flag(&a.in_done, WAIT_MS)); /* the syncer is busy from here */
+    for (int i = 0; i < 3; i++) { /* one by one: c[1] and c[2] join c[0]'s transaction */
+        submit_create(f, &c[i], "default", 1000);
+        assert_true(wait_for(create_applied, &c[i], WAIT_MS));
+    }
+    atomic_store(&release, true);
+    for (int i = 0; i < 3; i++) assert_true(wait_flag(&c[i].done, WAIT_MS));
+    writer_free(f->w, NULL); /* every batch ended, its jobs handed over */
+    f->w = NULL;
+    assert_int_equal(seen_jobs(), 2);
+    for (const struct job *j = seen.jobs; j; j = j->next)
+        assert_true(j->task->seq == c[0].t->seq || j->task->seq == c[1].t->seq);
+    job_list_free(seen.jobs);
+    for (int i = 0; i < 3; i++) task_free(c[i].t);
+}
+
 int main(void)
 {
     log_set_level(LOG_OFF);
@@ -450,6 +509,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_new_task_due_now_starts_from_its_insert, setup_with_sink, teardown),
         cmocka_unit_test_setup_teardown(a_task_in_a_limited_queue_waits_for_the_plan, setup_with_sink,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_claim_counts_the_tasks_its_transaction_started,
+                                        setup_with_sink_host_cap_2, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
