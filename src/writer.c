@@ -890,11 +890,8 @@ static int join_while_syncing(struct writer *w, struct writer_txn *tx, struct wr
             pthread_cond_wait(&w->cond, &w->lock); /* an op, or the sync done */
             continue;
         }
-        struct writer_op *more = w->head, *tail = NULL;
-        for (struct writer_op *op = more; op && n_ops + added < w->cfg->batch_max; op = op->next) {
-            tail = op;
-            added++;
-        }
+        struct writer_op *more = w->head, *tail = more; /* there is room for one: see the loop */
+        for (added++; tail->next && n_ops + added < w->cfg->batch_max; added++) tail = tail->next;
         w->head = tail->next;
         if (!w->head) w->tail = NULL;
         tail->next = NULL;
