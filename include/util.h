@@ -80,6 +80,10 @@ const char *util_json_scan(const char *s, size_t len, int *max_depth);
  * numbers too). */
 size_t util_json_number_len(const char *s, size_t len);
 
+/* True when s is a whole number written in digits only (no sign, space or
+ * other base) from lo to hi; then *out holds it. */
+bool util_whole_number(const char *s, int64_t lo, int64_t hi, int64_t *out);
+
 /* True when the n bytes of s are an HTTP token (RFC 9110: what a header
  * name is made of), n > 0. */
 bool util_http_token(const char *s, size_t n);

@@ -192,7 +192,14 @@ void http_client_ip(struct request *r, char *out, size_t len)
 
 const char *http_arg(struct request *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = NULL;
+    size_t len = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v, &len) !=
+        MHD_YES)
+        return NULL;
+    /* A value with a NUL in it (%00) would read as the C string before it
+     * (limit=10%00 as 10): hand over one that no parameter takes instead. */
+    return v && memchr(v, '\0', len) ? "\x7f" : v;
 }
 
 const char *http_body(struct request *r)

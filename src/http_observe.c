@@ -110,13 +110,13 @@ enum MHD_Result http_stats(struct request *r)
 {
     struct http_api *api = r->api;
     const char *m = http_arg(r, "minutes");
-    int minutes = m ? atoi(m) : 60;
-    if (minutes < 1 || minutes > 60) {
+    int64_t minutes = 60;
+    if (m && !util_whole_number(m, 1, 60, &minutes)) {
         struct api_error e;
         api_error_set(&e, 400, "invalid_field", "minutes", "minutes must be from 1 to 60");
         return http_respond_error(r, &e);
     }
-    char *hist = metrics_history_json(minutes);
+    char *hist = metrics_history_json((int)minutes);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "minutes", cJSON_Parse(hist));
     free(hist);

@@ -3,7 +3,6 @@
  * limit), get (with long-poll), list, attempts, cancel, replay, and the
  * bulk forms of cancel and replay.
  */
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,9 +311,8 @@ enum MHD_Result http_task_list(struct request *r)
     int limit = LIST_DEFAULT_LIMIT;
     const char *v = http_arg(r, "limit");
     if (v) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (!isdigit((unsigned char)v[0]) || *end || n < 1 || n > LIST_MAX_LIMIT) {
+        int64_t n;
+        if (!util_whole_number(v, 1, LIST_MAX_LIMIT, &n)) {
             api_error_set(&e, 400, "invalid_field", "limit", "limit must be a whole number from 1 to %d",
                           LIST_MAX_LIMIT);
             return http_respond_error(r, &e);
@@ -330,14 +328,11 @@ enum MHD_Result http_task_list(struct request *r)
     int64_t cursor = 0;
     v = http_arg(r, "cursor");
     if (v && *v) {
-        char *end;
-        long long n = strtoll(v + 1, &end, 10);
-        if (v[0] != (asc ? 'a' : 'd') || !isdigit((unsigned char)v[1]) || *end || n <= 0) {
+        if (v[0] != (asc ? 'a' : 'd') || !util_whole_number(v + 1, 1, INT64_MAX, &cursor)) {
             api_error_set(&e, 400, "invalid_field", "cursor",
                           "cursor must be a nextCursor from a list with the same order");
             return http_respond_error(r, &e);
         }
-        cursor = n;
     }
     struct store_conn *c = store_conn_acquire(r->api->store);
     if (!c) return http_unavailable(r, "the database cannot be read right now; try again");

@@ -345,6 +345,17 @@ size_t util_json_number_len(const char *s, size_t len)
     return i;
 }
 
+bool util_whole_number(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || digits_at(s, n) != n || n > 18) return false; /* 18 digits fit in int64_t */
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+    if (v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
 const char *util_json_scan(const char *s, size_t len, int *max_depth)
 {
     bool in_string = false;

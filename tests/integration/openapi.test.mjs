@@ -310,6 +310,9 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
   assert.equal(stats.status, 200);
   assert.equal(stats.body.minutes.length, 5);
   assert.equal((await call('GET', '/v1/stats', '/v1/stats?minutes=0')).status, 400);
+  for (const bad of ['5abc', '%205', '+5', '5%00', '5.0']) { // atoi took them all as 5
+    assert.equal((await call('GET', '/v1/stats', `/v1/stats?minutes=${bad}`)).status, 400, `minutes=${bad}`);
+  }
   const metrics = await call('GET', '/metrics', '/metrics');
   assert.equal(metrics.status, 200);
   assert.match(metrics.body, /^asyncqueue_tasks_accepted_total\{queue="default"\} \d+$/m);

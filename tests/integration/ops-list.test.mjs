@@ -105,6 +105,10 @@ test('list filters by status list, queue and created time; newest first by defau
   assertError(await api(d.url, 'GET', '/v1/tasks?createdBefore=2026-13-45T99:00:00Z'), 400, 'invalid_field', 'createdBefore');
   assertError(await api(d.url, 'GET', '/v1/tasks?status=done'), 400, 'invalid_field', 'status');
   assertError(await api(d.url, 'GET', '/v1/tasks?order=sideways'), 400, 'invalid_field', 'order');
+  // A NUL (%00) would cut the value short as a C string: refused, not read as its start.
+  assertError(await api(d.url, 'GET', '/v1/tasks?status=queued%00x'), 400, 'invalid_field', 'status');
+  assertError(await api(d.url, 'GET', '/v1/tasks?queue=default%00x'), 400, 'invalid_field', 'queue');
+  assertError(await api(d.url, 'GET', '/v1/tasks?order=asc%00x'), 400, 'invalid_field', 'order');
 });
 
 test('list limit is 1 to 200 and a bad cursor is refused', async (t) => {
@@ -112,7 +116,7 @@ test('list limit is 1 to 200 and a bad cursor is refused', async (t) => {
   const made = [];
   for (let i = 0; i < 3; i++) made.push((await create(d, { callbackUrl: 'http://127.0.0.1:9/x', delay: FAR })).id);
 
-  for (const bad of ['0', '201', '-1', '1.5', 'abc', '%2010', '+10']) {
+  for (const bad of ['0', '201', '-1', '1.5', 'abc', '%2010', '+10', '10%00']) {
     assertError(await api(d.url, 'GET', `/v1/tasks?limit=${bad}`), 400, 'invalid_field', 'limit');
   }
   const one = await api(d.url, 'GET', '/v1/tasks?limit=1');

@@ -598,10 +598,32 @@ static void json_number_len_follows_rfc_8259(void **state)
     assert_int_equal(util_json_number_len("1.5", 2), 0);
 }
 
+static void whole_numbers_are_digits_in_range(void **state)
+{
+    (void)state;
+    int64_t v = -1;
+    assert_true(util_whole_number("1", 1, 200, &v));
+    assert_int_equal(v, 1);
+    assert_true(util_whole_number("200", 1, 200, &v));
+    assert_int_equal(v, 200);
+    assert_true(util_whole_number("007", 1, 200, &v));
+    assert_int_equal(v, 7);
+    assert_true(util_whole_number("999999999999999999", 1, INT64_MAX, &v));
+    assert_true(v == 999999999999999999LL);
+    static const char *const bad[] = {"", "0", "201", "-1", "+1", " 1", "1 ", "1.0", "1e2",
+                                      "0x10", "10abc", "9999999999999999999"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        v = -1;
+        if (util_whole_number(bad[i], 1, 200, &v)) fail_msg("'%s' taken", bad[i]);
+        assert_int_equal(v, -1); /* left alone */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_number_len_follows_rfc_8259),
+        cmocka_unit_test(whole_numbers_are_digits_in_range),
         cmocka_unit_test(rfc3339_formats_utc_with_milliseconds),
         cmocka_unit_test(rfc3339_formats_times_before_the_epoch),
         cmocka_unit_test(rfc3339_matches_gmtime),
