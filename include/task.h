@@ -111,6 +111,12 @@ bool task_status_final(enum task_status s);
 
 /* Frees everything the task owns and the task itself; NULL is a no-op. */
 void task_free(struct task *t);
+/* Stored client JSON (payload, metadata) that an earlier version let in
+ * though JSON does not allow it (cJSON reads 01, 1. and a \u without hex
+ * digits): replaces *json with cJSON's reading of it written again (NULL
+ * when cJSON cannot read it either) and sets *len (when not NULL). JSON
+ * that passes util_json_strings_bad is left alone. */
+void task_json_repair(char **json, size_t *len);
 /* A deep copy (free with task_free). */
 struct task *task_dup(const struct task *t);
 void attempt_clear(struct attempt *a);

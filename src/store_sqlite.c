@@ -405,6 +405,10 @@ static struct task *row_to_task(sqlite3_stmt *s)
     t->response_ms = sqlite3_column_int64(s, i++);
     t->error_code = col_text(s, i++);
     t->error_message = col_text(s, i++);
+    /* Only rows an earlier version wrote can need it: what leaves the
+     * daemon (answers, calls, webhooks) stays JSON. */
+    if (t->body_kind == TASK_BODY_JSON) task_json_repair(&t->body, &t->body_len);
+    task_json_repair(&t->metadata_json, NULL);
     return t;
 }
 

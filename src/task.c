@@ -122,25 +122,27 @@ static void write_stored(struct jsonw *w, const char *json)
 }
 
 /* A client's JSON (payload, metadata) as it was written: validated at
- * creation and stored verbatim, so it goes out verbatim. A database written
- * before validation refused what cJSON reads but JSON does not allow (01,
- * 1., \u without hex digits) may still hold such text: that goes out as
- * cJSON reads it, written again, so what the daemon writes stays JSON. */
+ * creation and stored verbatim (or repaired when read, see
+ * task_json_repair), so it goes out verbatim. */
 static void write_client_json(struct jsonw *w, const char *json)
 {
-    size_t len = json ? strlen(json) : 0;
-    if (!json) {
-        jw_null(w);
-    } else if (!util_json_strings_bad(json, len)) {
-        jw_raw(w, json, len);
-    } else {
-        cJSON *v = cJSON_ParseWithLength(json, len);
-        char *again = v ? cJSON_PrintUnformatted(v) : NULL;
-        if (again && !util_json_strings_bad(again, strlen(again))) jw_raw(w, again, strlen(again));
-        else jw_null(w);
+    if (json) jw_raw(w, json, strlen(json));
+    else jw_null(w);
+}
+
+void task_json_repair(char **json, size_t *len)
+{
+    if (!*json || !util_json_strings_bad(*json, strlen(*json))) return;
+    cJSON *v = cJSON_Parse(*json);
+    char *again = v ? cJSON_PrintUnformatted(v) : NULL;
+    cJSON_Delete(v);
+    if (again && util_json_strings_bad(again, strlen(again))) {
         free(again);
-        cJSON_Delete(v);
+        again = NULL;
     }
+    free(*json);
+    *json = again;
+    if (len) *len = again ? strlen(again) : 0;
 }
 
 static bool content_type_is_json(const char *headers_json)

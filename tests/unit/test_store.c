@@ -402,6 +402,34 @@ static void insert_get_keeps_nulls(void **state)
     task_free(t);
 }
 
+/* A database written before creation refused numbers such as 01 may hold
+ * them in payload and metadata: they are read as cJSON reads them, written
+ * again, so GET answers, calls and webhooks stay JSON. */
+static void stored_json_that_json_does_not_allow_goes_out_rewritten(void **state)
+{
+    struct fx *f = *state;
+    struct task *t = new_task(NOW, NOW);
+    t->body = xstrdup("{\"n\": 01, \"m\": [1.]}");
+    t->body_len = strlen(t->body);
+    t->body_kind = TASK_BODY_JSON;
+    t->metadata_json = xstrdup("{\"u\": -.5, \"s\": \"a\\uZZZZ\"}");
+    insert(f, t); /* the store writes what it is given, as an earlier version's validation let in */
+    struct loaded l;
+    assert_int_equal(load(f, t->id, &l), STORE_OK);
+    char *text = task_json(l.t, NULL, 0, NULL, false);
+    assert_non_null(strstr(text, "\"payload\":{\"n\":1,\"m\":[1]}"));
+    assert_non_null(strstr(text, "\"metadata\":{\"u\":-0.5,\"s\":\"a\"}"));
+    assert_null(util_json_strings_bad(text, strlen(text)));
+    free(text);
+    text = task_webhook_payload(l.t);
+    assert_non_null(strstr(text, "\"metadata\":{\"u\":-0.5,\"s\":\"a\"}"));
+    assert_null(util_json_strings_bad(text, strlen(text)));
+    free(text);
+    assert_int_equal(l.t->body_len, strlen(l.t->body));
+    loaded_free(&l);
+    task_free(t);
+}
+
 static void get_unknown_id_is_not_found(void **state)
 {
     struct fx *f = *state;
@@ -1523,6 +1551,7 @@ int main(void)
         T(open_refuses_an_unusable_path),
         T(insert_get_round_trip),
         T(insert_get_keeps_nulls),
+        T(stored_json_that_json_does_not_allow_goes_out_rewritten),
         T(get_unknown_id_is_not_found),
         T(insert_duplicate_id_fails_and_rolls_back),
         T(rollback_discards_writes),

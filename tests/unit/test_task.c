@@ -647,31 +647,6 @@ static void a_result_json_does_not_allow_is_not_raw(void **state)
     }
 }
 
-/* A database written before creation refused numbers such as 01 may hold
- * them in payload and metadata: they go out as cJSON reads them, written
- * again, so GET answers and webhooks stay JSON. */
-static void stored_json_that_json_does_not_allow_goes_out_rewritten(void **state)
-{
-    (void)state;
-    struct task *t = full_task();
-    free(t->body);
-    t->body = xstrdup("{\"n\": 01, \"m\": [1.]}");
-    t->body_len = strlen(t->body);
-    t->body_kind = TASK_BODY_JSON;
-    free(t->metadata_json);
-    t->metadata_json = xstrdup("{\"u\": -.5, \"s\": \"a\\uZZZZ\"}");
-    char *text = task_json(t, NULL, 0, NULL, false);
-    assert_non_null(strstr(text, "\"payload\":{\"n\":1,\"m\":[1]}"));
-    assert_non_null(strstr(text, "\"metadata\":{\"u\":-0.5,\"s\":\"a\"}"));
-    assert_null(util_json_strings_bad(text, strlen(text)));
-    free(text);
-    text = task_webhook_payload(t);
-    assert_non_null(strstr(text, "\"metadata\":{\"u\":-0.5,\"s\":\"a\"}"));
-    assert_null(util_json_strings_bad(text, strlen(text)));
-    free(text);
-    task_free(t);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,7 +654,6 @@ int main(void)
         cmocka_unit_test(a_result_with_raw_control_bytes_is_not_raw),
         cmocka_unit_test(a_result_with_control_bytes_between_values_is_not_raw),
         cmocka_unit_test(a_result_json_does_not_allow_is_not_raw),
-        cmocka_unit_test(stored_json_that_json_does_not_allow_goes_out_rewritten),
         cmocka_unit_test(status_names_round_trip),
         cmocka_unit_test(free_functions_accept_empty_values),
         cmocka_unit_test(result_json_content_types_are_parsed),
