@@ -117,6 +117,11 @@ void task_free(struct task *t);
  * when cJSON cannot read it either) and sets *len (when not NULL). JSON
  * that passes util_json_strings_bad is left alone. */
 void task_json_repair(char **json, size_t *len);
+/* A header object the daemon stored itself (a task's headers, a target's
+ * response headers): left alone when it is a JSON object JSON allows, else
+ * freed and set to NULL (a damaged row shows no headers rather than broken
+ * output, and the call goes out without them). */
+void task_json_object_check(char **json);
 /* A deep copy (free with task_free). */
 struct task *task_dup(const struct task *t);
 void attempt_clear(struct attempt *a);

@@ -405,10 +405,13 @@ static struct task *row_to_task(sqlite3_stmt *s)
     t->response_ms = sqlite3_column_int64(s, i++);
     t->error_code = col_text(s, i++);
     t->error_message = col_text(s, i++);
-    /* Only rows an earlier version wrote can need it: what leaves the
-     * daemon (answers, calls, webhooks) stays JSON. */
+    /* Only rows an earlier version wrote (the client's JSON) or a damaged
+     * file (the daemon's own header objects) can need it: what leaves the
+     * daemon (answers, calls, webhooks) stays JSON, written as stored. */
     if (t->body_kind == TASK_BODY_JSON) task_json_repair(&t->body, &t->body_len);
     task_json_repair(&t->metadata_json, NULL);
+    task_json_object_check(&t->headers_json);
+    task_json_object_check(&t->response_headers_json);
     return t;
 }
 

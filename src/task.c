@@ -110,24 +110,26 @@ void webhook_state_clear(struct webhook_state *w)
     memset(w, 0, sizeof *w);
 }
 
-/* Stored JSON text the daemon wrote itself (headers): written as it is when
- * it parses; a failure means corruption and shows as null rather than as
- * broken output. */
-static void write_stored(struct jsonw *w, const char *json)
-{
-    cJSON *v = json ? cJSON_Parse(json) : NULL;
-    if (v) jw_raw(w, json, strlen(json));
-    else jw_null(w);
-    cJSON_Delete(v);
-}
-
-/* A client's JSON (payload, metadata) as it was written: validated at
- * creation and stored verbatim (or repaired when read, see
- * task_json_repair), so it goes out verbatim. */
+/* JSON as stored: a client's payload and metadata (validated at creation,
+ * stored verbatim, repaired when read if an earlier version let in what
+ * JSON does not allow: task_json_repair) and the header objects the daemon
+ * wrote itself (checked when read: task_json_object_check). So it goes out
+ * verbatim, with no second parse on the way out. */
 static void write_client_json(struct jsonw *w, const char *json)
 {
     if (json) jw_raw(w, json, strlen(json));
     else jw_null(w);
+}
+
+void task_json_object_check(char **json)
+{
+    if (!*json) return;
+    cJSON *v = util_json_strings_bad(*json, strlen(*json)) ? NULL : cJSON_Parse(*json);
+    if (!cJSON_IsObject(v)) {
+        free(*json);
+        *json = NULL;
+    }
+    cJSON_Delete(v);
 }
 
 void task_json_repair(char **json, size_t *len)
@@ -206,7 +208,7 @@ static void write_response(struct jsonw *w, const struct task *t)
     jw_key(w, "statusCode");
     jw_number(w, t->response_status);
     jw_key(w, "headers");
-    write_stored(w, t->response_headers_json);
+    write_client_json(w, t->response_headers_json);
     jw_key(w, "durationMs");
     jw_number(w, (double)t->response_ms);
     jw_object_end(w);
@@ -316,7 +318,7 @@ void task_write_json(struct jsonw *w, const struct task *t, const struct attempt
     jw_key(w, "method");
     jw_string(w, t->method ? t->method : "POST");
     jw_key(w, "headers");
-    if (t->headers_json) write_stored(w, t->headers_json);
+    if (t->headers_json) write_client_json(w, t->headers_json);
     else jw_raw(w, "{}", 2);
     if (t->body_kind == TASK_BODY_JSON) {
         jw_key(w, "payload");

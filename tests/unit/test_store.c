@@ -6,6 +6,7 @@
  */
 #include "testutil.h"
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "id.h"
@@ -426,6 +427,27 @@ static void stored_json_that_json_does_not_allow_goes_out_rewritten(void **state
     assert_null(util_json_strings_bad(text, strlen(text)));
     free(text);
     assert_int_equal(l.t->body_len, strlen(l.t->body));
+    loaded_free(&l);
+    task_free(t);
+}
+
+static void damaged_stored_headers_go_out_as_none(void **state)
+{
+    struct fx *f = *state;
+    struct task *t = new_task(NOW, NOW);
+    free(t->headers_json);
+    t->headers_json = xstrdup("{\"x-model\":\"big\""); /* cut short, as a damaged page reads */
+    insert(f, t);
+    struct loaded l;
+    assert_int_equal(load(f, t->id, &l), STORE_OK);
+    assert_null(l.t->headers_json); /* the call goes out without them */
+    char *text = task_json(l.t, NULL, 0, NULL, false);
+    assert_non_null(strstr(text, "\"headers\":{}"));
+    assert_null(util_json_strings_bad(text, strlen(text)));
+    cJSON *v = cJSON_Parse(text);
+    assert_non_null(v);
+    cJSON_Delete(v);
+    free(text);
     loaded_free(&l);
     task_free(t);
 }
@@ -1552,6 +1574,7 @@ int main(void)
         T(insert_get_round_trip),
         T(insert_get_keeps_nulls),
         T(stored_json_that_json_does_not_allow_goes_out_rewritten),
+        T(damaged_stored_headers_go_out_as_none),
         T(get_unknown_id_is_not_found),
         T(insert_duplicate_id_fails_and_rolls_back),
         T(rollback_discards_writes),

@@ -647,6 +647,33 @@ static void a_result_json_does_not_allow_is_not_raw(void **state)
     }
 }
 
+/* The header objects the daemon stored are written out as stored, with no
+ * parse on the way out; a row whose text is not a JSON object JSON allows
+ * loses it when read instead. */
+static void only_stored_header_objects_survive_the_read_check(void **state)
+{
+    (void)state;
+    static const char *const kept[] = {"{}", "{\"content-type\":\"text/plain\"}",
+                                       "{\"x\":\"a, b\",\"y\":\"\\u00e9\"}"};
+    static const char *const dropped[] = {"{\"x\":\"a\"", "[\"x\"]", "\"x\"", "null", "",
+                                          "{\"x\":01}", "{\"x\":\"\\u0000\"}"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        char *j = xstrdup(kept[i]);
+        task_json_object_check(&j);
+        if (!j) fail_msg("%s dropped", kept[i]);
+        assert_string_equal(j, kept[i]);
+        free(j);
+    }
+    for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++) {
+        char *j = xstrdup(dropped[i]);
+        task_json_object_check(&j);
+        if (j) fail_msg("%s kept", dropped[i]);
+    }
+    char *none = NULL;
+    task_json_object_check(&none);
+    assert_null(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +681,7 @@ int main(void)
         cmocka_unit_test(a_result_with_raw_control_bytes_is_not_raw),
         cmocka_unit_test(a_result_with_control_bytes_between_values_is_not_raw),
         cmocka_unit_test(a_result_json_does_not_allow_is_not_raw),
+        cmocka_unit_test(only_stored_header_objects_survive_the_read_check),
         cmocka_unit_test(status_names_round_trip),
         cmocka_unit_test(free_functions_accept_empty_values),
         cmocka_unit_test(result_json_content_types_are_parsed),
