@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "util.h"
 #include "version.h"
 
@@ -46,29 +47,33 @@ struct config_key {
 static const struct config_key keys[] = {
     {"listen", KT_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, false,
      "Address and port to serve the HTTP API on, as host:port ([v6]:port for IPv6).\n"
-     "Port 0 picks a free port (the chosen one is logged). Without api_key the\n"
-     "daemon refuses any address that is not loopback.", 0},
+     "Port 0 picks a free port (the chosen one is logged). Without any API key\n"
+     "(api_key or a key.<label> line) the daemon refuses any address that is not\n"
+     "loopback.", 0},
     {"db", KT_STRING, OFF(db), "asyncqueue.db", 0, 0, false,
      "Path of the SQLite database file (created if missing; -wal and -shm files\n"
      "sit beside it). Only one daemon may use a database file at a time.", 0},
     {"metrics_listen", KT_STRING, OFF(metrics_listen), "", 0, 0, false,
-     "An extra host:port that serves only GET /metrics, without a key, for a\n"
-     "Prometheus that cannot send one. Empty: /metrics is served on the main\n"
-     "address only, and needs a key when keys are configured. Keep it on\n"
-     "loopback or a private network.", 0},
+     "An extra host:port that serves only GET /metrics (and GET /healthz, for a\n"
+     "probe), without a key, for a Prometheus that cannot send one. Empty:\n"
+     "/metrics is served on the main address only, and needs a key when keys\n"
+     "are configured. Keep it on loopback or a private network.", 0},
     {"api_key", KT_STRING_LIST, OFF(api_keys), "", 0, 0, true,
      "Admin API keys accepted in 'Authorization: Bearer <key>', separated by\n"
      "commas (several keys allow rotation without downtime); an item may be the\n"
      "key's sha256:<hex> digest instead (asyncqueue --hash-key). Keys with a scope or\n"
      "a tenant are 'key.<label>' lines (see the end of this file). With no key\n"
      "at all there is no authentication, and the daemon only listens on loopback.\n"
-     "Keys are reloaded on SIGHUP.", .count_off = OFF(n_api_keys)},
+     "Keys in this file are reloaded on SIGHUP; keys from the environment\n"
+     "(ASYNCQUEUE_API_KEY) or a flag are read at start only.", .count_off = OFF(n_api_keys)},
     {"webhook_secret", KT_STRING_LIST, OFF(webhook_secrets), "", 0, 0, true,
      "Secrets for signing webhooks (Standard Webhooks, 'whsec_' + base64 of 24 to\n"
-     "64 bytes), separated by commas: every delivery is signed with each, so a\n"
-     "receiver can move from the old to the new one (list the new one first).\n"
+     "64 bytes), at most 8, separated by commas: every delivery is signed with\n"
+     "each, so a receiver can move from the old to the new one (list the new one\n"
+     "first).\n"
      "Empty: one is generated on first start and kept in the database; print it\n"
-     "with 'asyncqueue --print-webhook-secret'. Reloaded on SIGHUP.",
+     "with 'asyncqueue --print-webhook-secret'. Reloaded from this file on SIGHUP\n"
+     "(from the environment or a flag, read at start only).",
      .count_off = OFF(n_webhook_secrets)},
     {"allow_private_targets", KT_BOOL, OFF(allow_private_targets), "false", 0, 0, false,
      "Allow targets and webhooks on loopback, private (RFC 1918, fc00::/7),\n"
@@ -91,7 +96,7 @@ static const struct config_key keys[] = {
      "low_speed_time. 0: off, because a slow service (an AI model thinking for\n"
      "minutes) sends nothing until it answers; the task timeout still applies.", 0},
     {"low_speed_time", KT_DURATION, OFF(low_speed_time_ms), "60s", 1000, DAY_MS, false,
-     "See low_speed_limit.", 0},
+     "See low_speed_limit. Counted in whole seconds (a fraction is rounded up).", 0},
     {"http_max_connections", KT_INT, OFF(http_max_connections), "4096", 16, 1000000, false,
      "Most client connections at once (long-polls included). Past it, new\n"
      "connections are not accepted: they wait in the kernel's listen queue\n"
@@ -103,7 +108,7 @@ static const struct config_key keys[] = {
     {"http_timeout", KT_DURATION, OFF(http_timeout_ms), "30s", 1000, 3600000, false,
      "A client connection idle this long (mid-request or between requests) is\n"
      "closed, so slow or stalled clients cannot hold the server. Long-polls are\n"
-     "not idle.", 0},
+     "not idle. Counted in whole seconds (a fraction is rounded up).", 0},
     {"http_memory_limit", KT_SIZE, OFF(http_memory_limit), "16KiB", 4096, 1LL << 20, false,
      "Memory per client connection for the request line and headers; larger\n"
      "headers are refused (16KiB takes a header block of about 15 KB, more\n"
@@ -320,22 +325,29 @@ static int set_queue_value(struct config *cfg, const char *name, const char *v, 
     int64_t ms;
     errno = 0;
     if (strcmp(key, "max_concurrency") == 0 || strcmp(key, "burst") == 0 || strcmp(key, "retries") == 0) {
+        /* The ranges PUT /v1/queues takes; retries is held to max_retries
+         * once every source is read (check_consistency). */
+        long long lo = key[0] == 'b' ? 1 : 0;
         n = strtoll(v, &end, 10);
-        if (errno || end == v || *end || n < 0 || n > 1000000) {
-            snprintf(err, err_len, "%s must be a whole number from 0 to 1000000, not '%s'", name, v);
+        if (errno || end == v || *end || n < lo || n > 1000000) {
+            snprintf(err, err_len, "%s must be a whole number from %lld to 1000000, not '%s'", name, lo, v);
             return -1;
         }
         if (key[0] == 'm') q->s.max_concurrency = (int)n;
         else if (key[0] == 'b') q->s.burst = (int)n;
         else q->s.default_retries = (int)n;
     } else if (strcmp(key, "rate") == 0) {
-        if (config_parse_rate(v, &q->s.rate_per_sec)) {
-            snprintf(err, err_len, "%s must be a rate such as 10/s, 600/m or 36000/h, not '%s'", name, v);
+        double per_sec;
+        if (config_parse_rate(v, &per_sec) || per_sec > 1e6) {
+            snprintf(err, err_len, "%s must be a rate such as 10/s, 600/m or 36000/h, at most "
+                     "1000000/s, not '%s'", name, v);
             return -1;
         }
+        q->s.rate_per_sec = per_sec;
     } else if (strcmp(key, "timeout") == 0) {
         if (config_parse_duration_ms(v, &ms) || ms < 100) {
-            snprintf(err, err_len, "%s must be a duration such as 300s or 10m, not '%s'", name, v);
+            snprintf(err, err_len, "%s must be a duration such as 300s or 10m (at least 100ms), not "
+                     "'%s'", name, v);
             return -1;
         }
         q->s.default_timeout_ms = ms;
@@ -793,6 +805,27 @@ static int check_consistency(const struct config *cfg, char *err, size_t err_len
         snprintf(err, err_len, "default_retries must not exceed max_retries");
         return EXIT_CONFIG;
     }
+    for (size_t i = 0; i < cfg->n_trust_proxy; i++) {
+        struct cidr c;
+        if (!cidr_parse(cfg->trust_proxy[i], &c)) {
+            snprintf(err, err_len, "trust_proxy: '%s' is not an address or CIDR (127.0.0.1, "
+                     "10.0.0.0/8, ::1); names are not looked up", cfg->trust_proxy[i]);
+            return EXIT_CONFIG;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_queues; i++) { /* the bounds a task itself is held to */
+        const struct config_queue *q = &cfg->queues[i];
+        if (q->s.default_retries > cfg->max_retries) {
+            snprintf(err, err_len, "queue.%s.retries (%d) must not exceed max_retries (%d)", q->name,
+                     q->s.default_retries, cfg->max_retries);
+            return EXIT_CONFIG;
+        }
+        if (q->s.default_timeout_ms > cfg->max_timeout_ms) {
+            snprintf(err, err_len, "queue.%s.timeout must not exceed max_timeout (%llds)", q->name,
+                     (long long)(cfg->max_timeout_ms / 1000));
+            return EXIT_CONFIG;
+        }
+    }
     if (cfg->retry_base_ms > cfg->retry_cap_ms) {
         snprintf(err, err_len, "retry_base must not exceed retry_cap");
         return EXIT_CONFIG;
@@ -873,7 +906,8 @@ void config_print_example(FILE *out)
             "# (upper case) or a flag --<key> (with '-' for '_'). Flags beat the\n"
             "# environment, which beats this file.\n"
             "# Durations take ms, s, m, h or d (a bare number is seconds); sizes take\n"
-            "# KiB, MiB or GiB (a bare number is bytes).\n"
+            "# KiB, MiB or GiB (also written K or KB, M or MB, G or GB: powers of 1024\n"
+            "# all the same; a bare number is bytes).\n"
             "#\n"
             "# This file is generated by 'asyncqueue --print-config-example'.\n");
     char env[96];
@@ -891,7 +925,8 @@ void config_print_example(FILE *out)
             "# file only). Keys: max_concurrency (0: no limit; 1: strict FIFO, one task at\n"
             "# a time), rate (dispatches: 10/s, 600/m, 36000/h), burst (tasks that may\n"
             "# start at once when the rate allows, default 1), retries and timeout (the\n"
-            "# queue's defaults for tasks that give none), paused (true/false). At start\n"
+            "# queue's defaults for tasks that give none, at most max_retries and\n"
+            "# max_timeout), paused (true/false). At start\n"
             "# these replace what PUT /v1/queues/{name} stored for the same queue.\n"
             "#queue.emails.max_concurrency = 5\n"
             "#queue.emails.rate = 10/s\n"
@@ -902,9 +937,9 @@ void config_print_example(FILE *out)
             "# scope: admin (everything, the default), enqueue (create tasks only), read\n"
             "# (look only). A key with a tenant sees only its tenant's tasks; another\n"
             "# tenant's task answers 404. Store keys hashed: 'asyncqueue --hash-key' reads\n"
-            "# a key on stdin and prints its sha256: form. Keys are reloaded on SIGHUP,\n"
-            "# so a new key can be added, clients moved, and the old one removed with no\n"
-            "# restart. Plain keys must be at least 16 characters.\n"
+            "# a key on stdin and prints its sha256: form. Keys in this file are reloaded\n"
+            "# on SIGHUP, so a new key can be added, clients moved, and the old one\n"
+            "# removed with no restart. Plain keys must be at least 16 characters.\n"
             "#key.ci = sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 scope=enqueue tenant=acme\n"
             "#key.dashboard = 3f1c0e8a2b7d4c6e9a1b5d3f7c2e8a4b scope=read\n");
 }
@@ -974,7 +1009,7 @@ void config_print_usage(FILE *out)
             "       asyncqueue --print-webhook-secret [options]\n"
             "       asyncqueue --print-config-example\n"
             "       asyncqueue --hash-key < key.txt       print sha256:<hex> for key.<label> lines\n"
-            "       asyncqueue --help | --version\n"
+            "       asyncqueue --help | -h | --version | -V\n"
             "       asyncqueue task|queue ...                the command-line client (task --help)\n"
             "\n"
             "Every setting is a flag --<key> (with '-' for '_'), an environment variable\n"

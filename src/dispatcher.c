@@ -599,7 +599,7 @@ static void common_options(struct dispatcher *d, struct transfer *t, const char 
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
     if (d->cfg->low_speed_limit > 0) {
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)d->cfg->low_speed_limit);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)(d->cfg->low_speed_time_ms / 1000));
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((d->cfg->low_speed_time_ms + 999) / 1000));
     }
     set_policy_host(t, url);
     t->headers = curl_slist_append(t->headers, "Expect:"); /* no 100-continue round trip */

@@ -62,6 +62,8 @@ test('make install DESTDIR=... PREFIX=/usr lays out the files with sane modes', 
   const unit = readFileSync(join(dest, 'usr/lib/systemd/system/asyncqueue.service'), 'utf8');
   assert.match(unit, /^ExecStart=\/usr\/bin\/asyncqueue --config \/etc\/asyncqueue\/asyncqueue\.conf /m);
   assert.match(unit, /^EnvironmentFile=-\/etc\/asyncqueue\/asyncqueue\.env$/m);
+  // systemctl reload sends the SIGHUP that re-reads keys (docs/security.md)
+  assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
 });
 
 test('the installed binary runs with the installed configuration', () => {

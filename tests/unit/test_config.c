@@ -294,6 +294,54 @@ static void file_errors_name_file_and_line(void **state)
     expect_file_error(f->dir, "Workers = 2\n", 1, "Workers"); /* keys are case-sensitive */
 }
 
+/* Loads text as the config file with envp; returns the exit code, err set. */
+static int load_text(const char *dir, const char *text, char **envp, char *err, size_t err_len)
+{
+    char *path = tu_write_file(dir, "q.conf", text);
+    char *argv[] = {"asyncqueue", "--config", path, NULL};
+    struct config cfg;
+    int rc = load(&cfg, argv, envp, NULL, err, err_len);
+    config_free(&cfg);
+    free(path);
+    return rc;
+}
+
+/* A queue's settings in the file are held to what PUT /v1/queues takes and
+ * to the bounds every task is held to; a trusted proxy is an address. */
+static void queue_and_proxy_settings_keep_their_bounds(void **state)
+{
+    struct fixture *f = *state;
+    expect_file_error(f->dir, "queue.q.burst = 0\n", 1, "queue.q.burst");
+    expect_file_error(f->dir, "queue.q.rate = 2000000/s\n", 1, "queue.q.rate");
+    expect_file_error(f->dir, "queue.q.timeout = 50ms\n", 1, "queue.q.timeout");
+    char *none[] = {NULL};
+    char err[512];
+    static const struct {
+        const char *text, *needle;
+    } refused[] = {
+        {"queue.q.retries = 101\n", "max_retries"},
+        {"max_retries = 10\nqueue.q.retries = 11\n", "max_retries (10)"},
+        {"queue.q.timeout = 25h\n", "max_timeout"},
+        {"trust_proxy = 127.0.0.1, nginx.local\n", "'nginx.local'"},
+        {"trust_proxy = 10.0.0.0/33\n", "10.0.0.0/33"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int rc = load_text(f->dir, refused[i].text, none, err, sizeof err);
+        if (rc != EXIT_CONFIG) fail_msg("rc %d for %s", rc, refused[i].text);
+        if (!strstr(err, refused[i].needle)) fail_msg("'%s' does not mention %s", err, refused[i].needle);
+    }
+    static const char *const taken[] = {
+        "queue.q.retries = 100\nqueue.q.timeout = 24h\nqueue.q.burst = 1\nqueue.q.rate = 1000000/s\n",
+        "max_retries = 500\nqueue.q.retries = 400\nmax_timeout = 48h\nqueue.q.timeout = 30h\n",
+        "trust_proxy = 127.0.0.1, 10.0.0.0/8, ::1, fd00::/8\n",
+    };
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
+        if (load_text(f->dir, taken[i], none, err, sizeof err) != EXIT_OK) fail_msg("%s: %s", taken[i], err);
+    /* The bound is checked once every source is read: a later source may raise it. */
+    char *raised[] = {"ASYNCQUEUE_MAX_RETRIES=1000", NULL};
+    if (load_text(f->dir, "queue.q.retries = 900\n", raised, err, sizeof err) != EXIT_OK) fail_msg("%s", err);
+}
+
 static void file_refuses_overlong_lines(void **state)
 {
     struct fixture *f = *state;
@@ -701,6 +749,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(file_sets_values_with_quotes_comments_and_spaces, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(file_errors_name_file_and_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(queue_and_proxy_settings_keep_their_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(file_refuses_overlong_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(file_missing_is_a_config_error, setup, teardown),
         cmocka_unit_test_setup_teardown(env_beats_file_and_flags_beat_env, setup, teardown),
