@@ -123,7 +123,9 @@ static int print_webhook_secret(const struct config *cfg)
     struct webhook_keys keys;
     char *secret = NULL;
     struct store *store = NULL;
+    bool fresh = false;
     if (cfg->n_webhook_secrets == 0) {
+        fresh = access(cfg->db, F_OK) != 0;
         store = store_open(cfg, true, err, sizeof err);
         if (!store) {
             fprintf(stderr, "asyncqueue: %s\n", err);
@@ -137,6 +139,10 @@ static int print_webhook_secret(const struct config *cfg)
         return rc;
     }
     printf("%s\n", secret);
+    /* A wrong --db would otherwise print a secret no running daemon signs with. */
+    if (fresh)
+        fprintf(stderr, "asyncqueue: there was no database at %s: it was created, with this new "
+                "secret; for a running daemon's secret, pass the --db it uses\n", cfg->db);
     free(secret);
     return EXIT_OK;
 }

@@ -107,6 +107,12 @@ test('the generated secret (--print-webhook-secret) verifies the delivery with s
   assert.match(secret, /^whsec_[A-Za-z0-9+/]+=*$/);
   const again = await runBinary(['--print-webhook-secret', '--db', d.db]);
   assert.equal(again.stdout.trim(), secret, 'the secret is kept in the database, not made anew');
+  assert.doesNotMatch(printed.stderr + again.stderr, /no database/);
+  // A path no daemon uses gets a database of its own, with another secret: said on stderr.
+  const elsewhere = await runBinary(['--print-webhook-secret', '--db', `${d.db}-other`]);
+  assert.equal(elsewhere.code, 0, elsewhere.stderr);
+  assert.notEqual(elsewhere.stdout.trim(), secret);
+  assert.match(elsewhere.stderr, /there was no database at .*-other: it was created, with this new secret/);
 
   const body = verify(secret, delivery);
   assert.equal(body.taskId, created.body.id);
