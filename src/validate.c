@@ -577,11 +577,38 @@ static int apply_fields(const cJSON *const found[F_COUNT], const char *body, siz
     return 0;
 }
 
+static int by_member_name(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* Puts the members of every object in v in name order (names are unique:
+ * validate_json refuses duplicates), keeping cJSON's list links (the first
+ * item's prev is the last). Depth is bounded by validate_json. */
+static void sort_members(cJSON *v)
+{
+    size_t n = 0;
+    for (cJSON *c = v->child; c; c = c->next, n++) sort_members(c);
+    if (!cJSON_IsObject(v) || n < 2) return;
+    cJSON **items = xmalloc(n * sizeof *items);
+    n = 0;
+    for (cJSON *c = v->child; c; c = c->next) items[n++] = c;
+    qsort(items, n, sizeof *items, by_member_name);
+    for (size_t i = 0; i < n; i++) {
+        items[i]->prev = items[i ? i - 1 : n - 1];
+        items[i]->next = i + 1 < n ? items[i + 1] : NULL;
+    }
+    v->child = items[0];
+    free(items);
+}
+
 /* SHA-256 (hex) of the request without its idempotencyKey: what makes two
- * requests with one key "the same request". */
+ * requests with one key "the same request". JSON as parsed, so spacing,
+ * number spelling and the order of object members do not count. */
 static void request_hash(cJSON *doc, char out[65])
 {
     cJSON *key = cJSON_DetachItemFromObjectCaseSensitive(doc, "idempotencyKey");
+    sort_members(doc);
     char *text = cJSON_PrintUnformatted(doc);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, strlen(text), md);

@@ -15,27 +15,41 @@ test('same Idempotency-Key and body: 200, the same task, Idempotent-Replayed: tr
   assert.notEqual(first.headers.get('idempotent-replayed'), 'true');
   assert.equal(first.body.idempotencyKey, 'order-1234');
 
-  // The same JSON with other whitespace is the same request.
+  // The same JSON with other whitespace, or its members in another order (at
+  // any depth: JSON objects are unordered), is the same request.
   const spaced = JSON.stringify(body, null, 4);
-  for (const b of [body, spaced]) {
+  const reordered = '{"delay":3600,"payload":{"order":1234},"callbackUrl":"http://127.0.0.1:9/report"}';
+  const nested = { callbackUrl: 'http://127.0.0.1:9/n', payload: { a: 1, b: { y: [{ q: 1, p: 2 }], x: 2 } }, delay: 3600 };
+  const nestedFirst = await api(d.url, 'POST', '/v1/tasks', nested, { 'idempotency-key': 'nested' });
+  assert.equal(nestedFirst.status, 202);
+  const nestedAgain = await api(d.url, 'POST', '/v1/tasks',
+    '{"payload":{"b":{"x":2,"y":[{"p":2,"q":1}]},"a":1},"delay":3600,"callbackUrl":"http://127.0.0.1:9/n"}',
+    { 'idempotency-key': 'nested' });
+  assert.equal(nestedAgain.status, 200, JSON.stringify(nestedAgain.body));
+  assert.equal(nestedAgain.body.id, nestedFirst.body.id);
+  // Array order does count: another request.
+  assertError(await api(d.url, 'POST', '/v1/tasks',
+    { ...nested, payload: { a: 1, b: { y: [{ q: 1, p: 2 }, 3], x: 2 } } }, { 'idempotency-key': 'nested' }),
+  422, 'idempotency_key_reused');
+  for (const b of [body, spaced, reordered]) {
     const again = await api(d.url, 'POST', '/v1/tasks', b, { 'idempotency-key': 'order-1234' });
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.equal(again.headers.get('idempotent-replayed'), 'true');
     assert.equal(again.body.id, first.body.id);
   }
-  assert.equal(await countTasks(d.db), 1);
+  assert.equal(await countTasks(d.db), 2);
 
   // The same key with a different request: 422, nothing stored.
   const other = await api(d.url, 'POST', '/v1/tasks', { ...body, payload: { order: 9999 } },
     { 'idempotency-key': 'order-1234' });
   assertError(other, 422, 'idempotency_key_reused');
-  assert.equal(await countTasks(d.db), 1);
+  assert.equal(await countTasks(d.db), 2);
 
   // Another key is another task.
   const second = await api(d.url, 'POST', '/v1/tasks', body, { 'idempotency-key': 'order-1235' });
   assert.equal(second.status, 202);
   assert.notEqual(second.body.id, first.body.id);
-  assert.equal(await countTasks(d.db), 2);
+  assert.equal(await countTasks(d.db), 3);
 });
 
 test('the key as the idempotencyKey field works the same, and equals the header form', async (t) => {

@@ -1055,6 +1055,22 @@ static void request_hash_only_for_keyed_requests(void **state)
     assert_string_not_equal(d, b);
 }
 
+/* Objects are unordered: the members' order, at any depth, is not part of
+ * the request; the order of array items is. */
+static void request_hash_ignores_member_order(void **state)
+{
+    (void)state;
+    char a[65], b[65], c[65], d[65];
+    hash_of("{\"callbackUrl\":\"https://example.com/x\",\"retries\":2,"
+            "\"payload\":{\"a\":1,\"b\":{\"z\":[{\"q\":1,\"p\":2}],\"y\":null},\"c\":3}}", true, a);
+    hash_of("{\"payload\":{\"c\":3,\"b\":{\"y\":null,\"z\":[{\"p\":2,\"q\":1}]},\"a\":1},"
+            "\"retries\":2,\"callbackUrl\":\"https://example.com/x\"}", true, b);
+    assert_string_equal(a, b);
+    hash_of("{\"callbackUrl\":\"https://example.com/x\",\"payload\":[1,2]}", true, c);
+    hash_of("{\"callbackUrl\":\"https://example.com/x\",\"payload\":[2,1]}", true, d);
+    assert_string_not_equal(c, d);
+}
+
 int main(void)
 {
     log_set_level(LOG_OFF);
@@ -1104,6 +1120,7 @@ int main(void)
         cmocka_unit_test(scalar_inside_32_levels_is_accepted),
         cmocka_unit_test(raw_nul_byte_in_a_string_is_refused),
         cmocka_unit_test(request_hash_only_for_keyed_requests),
+        cmocka_unit_test(request_hash_ignores_member_order),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
