@@ -19,6 +19,17 @@
 
 /* ---- create ---- */
 
+/* Sets a 429 queue_full when max_backlog tasks are waiting or running. */
+static bool backlog_full(const struct http_api *api, struct api_error *e)
+{
+    if (writer_backlog(api->writer) < api->cfg->max_backlog) return false;
+    api_error_set(e, 429, "queue_full", NULL,
+                  "%lld tasks are waiting or running, the most this daemon takes "
+                  "(max_backlog); retry later", (long long)api->cfg->max_backlog);
+    e->retry_after_s = 1;
+    return true;
+}
+
 static int create_apply(struct writer_txn *tx, struct request *r)
 {
     struct store_conn *c = writer_txn_conn(tx);
@@ -42,6 +53,13 @@ static int create_apply(struct writer_txn *tx, struct request *r)
             return STORE_OK;
         }
         if (rc != STORE_NOT_FOUND) return rc;
+        /* A new key makes a new task: the backlog bound applies (a retry of
+         * a request already taken got its task above, full or not). */
+        struct api_error full;
+        if (backlog_full(r->api, &full)) {
+            *http_request_error(r) = full;
+            return STORE_OK;
+        }
     }
     int rc = writer_txn_task_insert(tx, t);
     if (rc == STORE_OK && t->idempotency_key)
@@ -73,13 +91,6 @@ enum MHD_Result http_task_create(struct request *r)
 {
     struct http_api *api = r->api;
     struct api_error e;
-    if (writer_backlog(api->writer) >= api->cfg->max_backlog) {
-        api_error_set(&e, 429, "queue_full", NULL,
-                      "%lld tasks are waiting or running, the most this daemon takes "
-                      "(max_backlog); retry later", (long long)api->cfg->max_backlog);
-        e.retry_after_s = 1;
-        return http_respond_error(r, &e);
-    }
     int64_t now = util_now_ms();
     const char *header_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
     if (validate_task_create(http_body(r), r->body.len, api->cfg, api->np, now, &r->task, r->hash,
@@ -101,6 +112,8 @@ enum MHD_Result http_task_create(struct request *r)
         }
         if (!t->idempotency_key) t->idempotency_key = xstrdup(header_key);
     }
+    /* A keyed request is checked where its key is looked up (create_apply). */
+    if (!t->idempotency_key && backlog_full(api, &e)) return http_respond_error(r, &e);
     struct queue_settings qs;
     bool configured = scheduler_queue_get(writer_scheduler(api->writer), t->queue, &qs);
     validate_apply_defaults(t, api->cfg, configured ? &qs : NULL);
@@ -265,18 +278,32 @@ static int parse_filter(struct request *r, const cJSON *doc, struct api_error *e
     }
     if (st) {
         if (!cJSON_IsArray(st) && !cJSON_IsString(st)) goto bad_status;
+        if (cJSON_IsArray(st) && !st->child) { /* no status at all, not every status */
+            api_error_set(e, 400, "invalid_field", "status",
+                          "status must name at least one status (queued, running, completed, "
+                          "failed, cancelled); an empty list would take every task");
+            return -1;
+        }
         for (const cJSON *it = cJSON_IsArray(st) ? st->child : st; it; it = cJSON_IsArray(st) ? it->next : NULL) {
             enum task_status s;
             if (!cJSON_IsString(it) || task_status_parse(it->valuestring, &s)) goto bad_status;
             f->status_mask |= 1u << s;
         }
     } else if (status && *status) {
-        char tmp[128];
-        snprintf(tmp, sizeof tmp, "%s", status);
-        for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        /* Names between commas (empty ones skipped), read in place: a copy
+         * of bounded size once cut a long list short. */
+        for (const char *p = status; *p;) {
+            size_t n = strcspn(p, ",");
+            char name[16];
             enum task_status s;
-            if (task_status_parse(tok, &s)) goto bad_status;
-            f->status_mask |= 1u << s;
+            if (n > 0) {
+                if (n >= sizeof name) goto bad_status;
+                memcpy(name, p, n);
+                name[n] = '\0';
+                if (task_status_parse(name, &s)) goto bad_status;
+                f->status_mask |= 1u << s;
+            }
+            p += n + (p[n] == ',');
         }
     }
     if (queue) {

@@ -31,6 +31,25 @@ test('max-backlog 3: the 4th create is 429 with Retry-After and nothing stored; 
   assert.equal((await api(d.url, 'POST', '/v1/tasks', mk(5), { 'idempotency-key': 'k' })).status, 202);
 });
 
+test('a full backlog still answers the retry of a keyed request it took: 200 with the first task, not 429', async (t) => {
+  const d = await daemon(t, { args: ['--max-backlog', '1'] });
+  const body = { callbackUrl: 'http://127.0.0.1:9/k', delay: 3600 };
+  const first = await api(d.url, 'POST', '/v1/tasks', body, { 'idempotency-key': 'k1' });
+  assert.equal(first.status, 202);
+  // Full now: a new key is refused, the retry of the taken one is replayed,
+  // with the key in the header or in the body alike.
+  assertError(await api(d.url, 'POST', '/v1/tasks', body, { 'idempotency-key': 'k2' }), 429, 'queue_full');
+  assertError(await api(d.url, 'POST', '/v1/tasks', { ...body, idempotencyKey: 'k3' }), 429, 'queue_full');
+  const again = await api(d.url, 'POST', '/v1/tasks', body, { 'idempotency-key': 'k1' });
+  assert.equal(again.status, 200, JSON.stringify(again.body));
+  assert.equal(again.body.id, first.body.id);
+  assert.equal(again.headers.get('idempotent-replayed'), 'true');
+  const inBody = await api(d.url, 'POST', '/v1/tasks', { ...body, idempotencyKey: 'k1' });
+  assert.equal(inBody.status, 200);
+  assert.equal(inBody.body.id, first.body.id);
+  assert.equal(await countTasks(d.db), 1);
+});
+
 test('finished tasks free backlog slots', async (t) => {
   const target = await fake(t, [{ status: 200 }]);
   const d = await daemon(t, { args: ['--max-backlog', '2'] });

@@ -107,7 +107,11 @@ test('bulk cancel by queue and by status answers counts; a filter is required', 
   assert.equal((await api(d.url, 'POST', '/v1/tasks/cancel', '')).status, 400, 'an empty body is no filter');
   assertError(await api(d.url, 'POST', '/v1/tasks/cancel', { status: 'completed' }), 400, 'invalid_field', 'status');
   assertError(await api(d.url, 'POST', '/v1/tasks/cancel', { queue: 'bulk-a', colour: 'red' }), 400, 'unknown_field');
+  // An empty status list names no status: refused, not read as every status.
+  assertError(await api(d.url, 'POST', '/v1/tasks/cancel', { status: [] }), 400, 'invalid_field', 'status');
+  assertError(await api(d.url, 'POST', '/v1/tasks/retry', { status: [] }), 400, 'invalid_field', 'status');
   for (const x of [...qa, ...qb]) assert.equal((await getTask(d, x.id)).status, 'queued');
+  assert.equal((await getTask(d, running.id)).status, 'running');
 
   const byQueue = await api(d.url, 'POST', '/v1/tasks/cancel', { queue: 'bulk-a' });
   assert.equal(byQueue.status, 200, JSON.stringify(byQueue.body));
