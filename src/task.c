@@ -115,7 +115,7 @@ void webhook_state_clear(struct webhook_state *w)
  * JSON does not allow: task_json_repair) and the header objects the daemon
  * wrote itself (checked when read: task_json_object_check). So it goes out
  * verbatim, with no second parse on the way out. */
-static void write_client_json(struct jsonw *w, const char *json)
+static void write_stored_json(struct jsonw *w, const char *json)
 {
     if (json) jw_raw(w, json, strlen(json));
     else jw_null(w);
@@ -208,7 +208,7 @@ static void write_response(struct jsonw *w, const struct task *t)
     jw_key(w, "statusCode");
     jw_number(w, t->response_status);
     jw_key(w, "headers");
-    write_client_json(w, t->response_headers_json);
+    write_stored_json(w, t->response_headers_json);
     jw_key(w, "durationMs");
     jw_number(w, (double)t->response_ms);
     jw_object_end(w);
@@ -318,11 +318,11 @@ void task_write_json(struct jsonw *w, const struct task *t, const struct attempt
     jw_key(w, "method");
     jw_string(w, t->method ? t->method : "POST");
     jw_key(w, "headers");
-    if (t->headers_json) write_client_json(w, t->headers_json);
+    if (t->headers_json) write_stored_json(w, t->headers_json);
     else jw_raw(w, "{}", 2);
     if (t->body_kind == TASK_BODY_JSON) {
         jw_key(w, "payload");
-        write_client_json(w, t->body);
+        write_stored_json(w, t->body);
     } else if (t->body_kind == TASK_BODY_RAW) {
         jw_key(w, "body");
         /* As a C string: a raw body is UTF-8 text without NULs (validated). */
@@ -338,7 +338,7 @@ void task_write_json(struct jsonw *w, const struct task *t, const struct attempt
     jw_key(w, "followRedirects");
     jw_bool(w, t->follow_redirects);
     jw_key(w, "metadata");
-    write_client_json(w, t->metadata_json);
+    write_stored_json(w, t->metadata_json);
     jw_key(w, "attempts");
     jw_number(w, t->attempts);
     jw_key(w, "replays");
@@ -401,7 +401,7 @@ char *task_webhook_payload(const struct task *t)
     jw_key(&w, "error");
     write_error(&w, t->error_code, t->error_message);
     jw_key(&w, "metadata");
-    write_client_json(&w, t->metadata_json);
+    write_stored_json(&w, t->metadata_json);
     jw_key(&w, "createdAt");
     jw_time(&w, t->created_at_ms);
     jw_key(&w, "finishedAt");
