@@ -9,6 +9,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,6 +324,11 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* Started with 0, 1 or 2 closed, the next file opened (a socket, the
+     * database) would take its number, and what is written to stdout or
+     * stderr would land in it: put /dev/null there first. */
+    for (int fd = 0; fd <= 2; fd++) /* the lowest free number is fd: those below are open */
+        if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) != fd) return EXIT_RUNTIME;
     /* The command-line client shares the binary, not the daemon's start-up. */
     if (argc > 1 && (!strcmp(argv[1], "task") || !strcmp(argv[1], "queue")))
         return cli_main(argc, argv);

@@ -3,10 +3,11 @@
 // the daemon cannot start.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, chmodSync, readdirSync, readlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scope, api, runBinary } from './lib/harness.mjs';
+import { scope, api, runBinary, BIN, waitFor, queryDb, countTasks } from './lib/harness.mjs';
 
 const EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '../../asyncqueue.conf.example');
 const KEYS = [...readFileSync(EXAMPLE, 'utf8').matchAll(/^#([a-z_]+) =/gm)].map((m) => m[1]);
@@ -165,4 +166,41 @@ test('a port already in use exits 5', async (t) => {
   assert.equal(r.code, 5, r.stderr);
   assert.match(r.stderr, /listen/);
   assert.equal((await api(d.url, 'GET', '/healthz')).status, 200);
+});
+
+/** The port a process listens on, read from /proc (its stderr may be closed). */
+function listeningPort(pid) {
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 9 && f[3] === '0A' && inodes.has(f[9])) return parseInt(f[1].split(':')[1], 16);
+  }
+  return null;
+}
+
+test('started with standard error closed, the daemon logs into /dev/null, not into its database', async (t) => {
+  const s = scope(t);
+  const db = join(s.tempDir('aq-closed-').dir, 'closed.db');
+  // `2>&-`: the first file the daemon opened took descriptor 2, and every
+  // log line went into it (the database file: "malformed").
+  const proc = spawn('sh', ['-c', 'exec "$0" --listen 127.0.0.1:0 --db "$1" --allow-private-targets 2>&-', BIN, db],
+    { stdio: ['ignore', 'ignore', 'ignore'] });
+  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  s.defer(() => { proc.kill('SIGKILL'); });
+  const port = await waitFor(() => listeningPort(proc.pid), { what: 'the daemon listening' });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 5; i++) {
+    const r = await api(url, 'POST', '/v1/tasks', { callbackUrl: 'http://127.0.0.1:9/x', delay: 3600 });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+  }
+  proc.kill('SIGTERM');
+  assert.equal((await exited).code, 0);
+  assert.deepEqual(queryDb(db, 'PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
+  assert.equal(await countTasks(db), 5);
 });
