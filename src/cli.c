@@ -37,6 +37,7 @@
  * works behind an untuned proxy. */
 #define WAIT_CHUNK_S 50.0
 #define WAIT_SLACK_MS 30000L /* transfer timeout of a long-poll beyond its wait */
+#define WAIT_MAX_S 1e9        /* --wait beyond this waits this long: about 31 years */
 /* A list page of 200 tasks, each with a 1 MiB payload and a 1 MiB result
  * (base64 makes that 1.4 MiB), fits. */
 #define MAX_ANSWER_BYTES ((size_t)512 << 20)
@@ -244,7 +245,8 @@ static void usage_common(FILE *out)
             "Connection:\n"
             "  --server URL            the daemon (default: $ASYNCQUEUE_URL, else %s)\n"
             "  --api-key KEY           the API key (default: $ASYNCQUEUE_API_KEY; its first key\n"
-            "                          when it lists several, as the daemon's setting may)\n"
+            "                          when it lists several, as the daemon's setting may,\n"
+            "                          skipping sha256: digests)\n"
             "\n"
             "The API's JSON answer goes to standard output (an error's too); what went wrong\n"
             "goes to standard error as one line.\n"
@@ -256,7 +258,8 @@ static void usage_common(FILE *out)
             "  3  with --wait SECONDS: time ran out while the task was still queued or running\n"
             "  4  the API refused the request (HTTP 4xx: invalid field, no such task, wrong\n"
             "     key, task already finished, queue full)\n"
-            "  5  the server could not be reached, or answered 5xx or not as the API does\n",
+            "  5  the server could not be reached, or answered 5xx or not as the API does\n"
+            "     (a 4xx page from a proxy or another server), or stdout cannot be written\n",
             DEFAULT_SERVER);
 }
 
@@ -660,8 +663,9 @@ static int print_body(const char *data, size_t len)
     return 0;
 }
 
-/* The one stderr line for an answer that is not 2xx. */
-static void report_http_error(const struct cli *c, const struct reply *r)
+/* The one stderr line for an answer that is not 2xx. Returns whether it
+ * was an error of the API ({"error": {"code": ...}}). */
+static bool report_http_error(const struct cli *c, const struct reply *r)
 {
     cJSON *doc = r->body.len ? cJSON_ParseWithLength(r->body.data, r->body.len) : NULL;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "error");
@@ -694,7 +698,9 @@ static void report_http_error(const struct cli *c, const struct reply *r)
         fputs(" s)", stderr);
     }
     fputc('\n', stderr);
+    bool api = cJSON_IsString(code);
     cJSON_Delete(doc);
+    return api;
 }
 
 static void report_unreachable(const struct cli *c, const struct reply *r)
@@ -713,8 +719,10 @@ static int finish(const struct cli *c, int call_rc, const struct reply *r)
     }
     if (print_body(r->body.data, r->body.len)) return CLI_EXIT_SERVER;
     if (r->status >= 200 && r->status < 300) return CLI_EXIT_OK;
-    report_http_error(c, r);
-    return r->status >= 400 && r->status < 500 ? CLI_EXIT_API : CLI_EXIT_SERVER;
+    /* A 4xx the API did not write (another server at that address, a proxy's
+     * page) is "not as the API does": 5, not 4. */
+    bool api = report_http_error(c, r);
+    return api && r->status >= 400 && r->status < 500 ? CLI_EXIT_API : CLI_EXIT_SERVER;
 }
 
 /* One request, printed: the shape of most commands. */
@@ -765,13 +773,14 @@ static int wait_task(struct cli *c, const char *id)
         int call =
             http_call(c, "GET", path, NULL, 0, NULL, (long)(chunk * 1000) + WAIT_SLACK_MS, &r);
         free(path);
-        if (call == 0 && r.status == 400 && chunk_max >= 2) {
-            /* The daemon's max_wait is below our chunk: ask for less. */
+        if (call == 0 && r.status == 400 && chunk_max > 0) {
+            /* The daemon's max_wait is below our chunk: ask for less, down to
+             * plain polls (wait=0) for a daemon that takes no wait at all. */
             char *field = answer_string(&r, "error", "field");
             bool wait_refused = field && !strcmp(field, "wait");
             free(field);
             if (wait_refused) {
-                chunk_max = floor(chunk_max / 2);
+                chunk_max = chunk_max >= 2 ? floor(chunk_max / 2) : 0;
                 reply_clear(&r);
                 continue;
             }
@@ -820,9 +829,9 @@ static int wait_task(struct cli *c, const char *id)
         }
         free(status);
         reply_clear(&r);
-        /* A long-poll the daemon ended early (it is shutting down, say) must
-         * not turn this loop into a busy one. */
-        if ((double)(now - start) < chunk * 500.0) {
+        /* A long-poll the daemon ended early (it is shutting down, say), or
+         * plain polls, must not turn this loop into a busy one. */
+        if (chunk == 0 || (double)(now - start) < chunk * 500.0) {
             int64_t pause = 250;
             if (!forever && deadline - now < pause) pause = deadline - now;
             if (pause > 0) sleep_ms(pause);
@@ -853,6 +862,9 @@ static int cmd_task_create(struct cli *c)
         char *id = answer_string(&r, "id", NULL);
         if (id) {
             rc = wait_task(c, id);
+            if (rc == CLI_EXIT_API || rc == CLI_EXIT_SERVER) /* the task exists all the same */
+                fprintf(stderr, "asyncqueue: task %s was created; the wait for it failed (see "
+                        "above): 'asyncqueue task get %s' looks at it\n", id, id);
         } else {
             fprintf(stderr, "asyncqueue: the answer from %s has no task id\n", c->base);
             rc = CLI_EXIT_SERVER;
@@ -1110,6 +1122,7 @@ static bool wait_seconds(const char *s, double *out)
 {
     if (!json_number_valid(s) || s[0] == '-') return false;
     *out = strtod(s, NULL);
+    if (*out > WAIT_MAX_S) *out = WAIT_MAX_S; /* at most: 31 years is as good as forever */
     return isfinite(*out);
 }
 
@@ -1126,6 +1139,10 @@ static int parse_args(struct cli *c, int argc, char **argv)
             c->set[OPT_HELP] = true;
             continue;
         }
+        /* An id or a name never starts with '-': "-x" is a mistyped option
+         * (a value that does, such as "-1" for --delay, follows its option). */
+        if (!options_done && a[0] == '-' && a[1] && a[1] != '-')
+            return usage_error(c, "unknown option '%s' (options are --name; '--' ends them)", a);
         if (options_done || strncmp(a, "--", 2) != 0) {
             if (!c->verb)
                 c->verb = a;
@@ -1179,12 +1196,21 @@ static int parse_args(struct cli *c, int argc, char **argv)
 /* The server URL and the key, from flags or the environment. */
 static int resolve_connection(struct cli *c)
 {
-    const char *server = c->val[OPT_SERVER];
-    if (!server) server = getenv("ASYNCQUEUE_URL");
+    const char *server = c->val[OPT_SERVER], *from = "--server";
+    if (server && !*server) return usage_error(c, "--server needs a URL");
+    if (!server && (server = getenv("ASYNCQUEUE_URL")) && *server) from = "ASYNCQUEUE_URL";
     if (!server || !*server) server = DEFAULT_SERVER;
     if (strncasecmp(server, "http://", 7) != 0 && strncasecmp(server, "https://", 8) != 0)
-        return usage_error(c, "the server URL must start with http:// or https://, not '%s'",
-                           server);
+        return usage_error(c, "the server URL (%s) must start with http:// or https://, not '%s'",
+                           from, server);
+    /* Refused here, with nothing sent, rather than as a failed request. */
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool ok = u && curl_url_set(u, CURLUPART_URL, server, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host;
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (!ok) return usage_error(c, "the server URL (%s) '%s' is not a URL with a host and a valid port", from, server);
     c->base = xstrdup(server);
     size_t n = strlen(c->base);
     while (n && c->base[n - 1] == '/')
@@ -1192,15 +1218,24 @@ static int resolve_connection(struct cli *c)
 
     const char *key = c->val[OPT_API_KEY];
     if (!key) key = getenv("ASYNCQUEUE_API_KEY");
-    if (key) {
-        /* The daemon's setting may list several keys (rotation): use the first. */
-        while (isspace((unsigned char)*key))
-            key++;
-        size_t len = strcspn(key, ",");
-        while (len && isspace((unsigned char)key[len - 1]))
-            len--;
-        if (len) c->auth_header = xasprintf("Authorization: Bearer %.*s", (int)len, key);
+    /* The daemon's setting may list several keys (rotation): use the first
+     * that is a key, not the sha256: digest of one (the daemon's alone). */
+    bool digests = false;
+    for (const char *k = key; k && *k && !c->auth_header;) {
+        while (isspace((unsigned char)*k))
+            k++;
+        size_t len = strcspn(k, ",");
+        size_t end = len;
+        while (end && isspace((unsigned char)k[end - 1]))
+            end--;
+        if (end > 7 && !strncmp(k, "sha256:", 7)) digests = true;
+        else if (end) c->auth_header = xasprintf("Authorization: Bearer %.*s", (int)end, k);
+        k += len + (k[len] == ',');
     }
+    if (digests && !c->auth_header)
+        return usage_error(c, "the API key (%s) lists only sha256: digests, which the daemon "
+                           "checks keys against; give the key itself", c->val[OPT_API_KEY] ?
+                           "--api-key" : "ASYNCQUEUE_API_KEY");
     return CLI_EXIT_OK;
 }
 
@@ -1213,6 +1248,10 @@ int cli_main(int argc, char **argv)
     if (rc != CLI_EXIT_OK) goto out;
     if (c.set[OPT_HELP]) {
         print_usage(c.noun, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "asyncqueue: cannot write to standard output: %s\n", strerror(errno));
+            rc = CLI_EXIT_SERVER;
+        }
         goto out;
     }
     if (!c.verb) {

@@ -239,6 +239,27 @@ test('--wait against a daemon whose max_wait is below the CLI\'s long-poll: it a
   assert.equal(r.json.status, 'completed');
   const late = await run(['task', 'create', '--url', tgt.url('/x'), '--delay', '60', '--wait', '1.5', '--server', short.url]);
   assert.equal(late.code, EXIT.WAIT_TIMEOUT, late.stderr);
+  // A daemon that takes no wait at all (max_wait 0): plain polls.
+  const none = await startDaemon({ args: ['--max-wait', '0'] });
+  t.after(async () => { await none.stop(); none.cleanup(); });
+  const polled = await run(['task', 'create', '--url', tgt.url('/slow'), '--wait', '10', '--server', none.url]);
+  assert.equal(polled.code, EXIT.OK, polled.stderr);
+  assert.equal(polled.json.status, 'completed');
+  // --wait longer than an int64 of milliseconds holds: "at most", not "at once".
+  const huge = await run(['task', 'create', '--url', tgt.url('/slow'), '--wait', '1e17', '--server', short.url]);
+  assert.equal(huge.code, EXIT.OK, huge.stderr);
+  assert.equal(huge.json.status, 'completed');
+});
+
+test('a wait that fails after the create names the task it created', async (t) => {
+  // Answers the create like the API, then anything else with a 503.
+  const half = await startFake((req) => (req.method === 'POST'
+    ? { status: 202, body: { id: '01a221b7-4f1f-707d-9c40-a269a508bd38', status: 'queued' } }
+    : { status: 503, body: { error: { code: 'unavailable', message: 'gone' } } }));
+  t.after(() => half.close());
+  const r = await run(['task', 'create', '--url', tgt.url('/x'), '--wait', '5', '--server', half.url('/')], { env });
+  assert.equal(r.code, EXIT.SERVER);
+  assert.match(r.stderr, /task 01a221b7-4f1f-707d-9c40-a269a508bd38 was created; the wait for it failed/);
 });
 
 test('API errors exit 4 with the error on stdout and one line on stderr', async () => {
@@ -272,7 +293,9 @@ test('no server, or a server that fails: exit 5', async () => {
 
   const broken = await startFake((req) => (req.url.startsWith('/v1/tasks/json')
     ? { status: 503, headers: { 'retry-after': '7' }, body: { error: { code: 'unavailable', message: 'disk full' } } }
-    : { status: 502, body: '<html>Bad Gateway\n</html>', headers: { 'content-type': 'text/html' } }));
+    : req.url.startsWith('/v1/tasks/page404')
+      ? { status: 404, body: '<html>Not Found</html>', headers: { 'content-type': 'text/html' } }
+      : { status: 502, body: '<html>Bad Gateway\n</html>', headers: { 'content-type': 'text/html' } }));
   try {
     const s503 = await run(['task', 'get', 'json', '--server', broken.url('/')], { env });
     assert.equal(s503.code, EXIT.SERVER);
@@ -282,6 +305,10 @@ test('no server, or a server that fails: exit 5', async () => {
     assert.match(oneLine(s502), /HTTP 502 from .* not an AsyncQueue API error: <html>Bad Gateway <\/html>/);
     const wait502 = await run(['task', 'create', '--url', tgt.url('/x'), '--wait', '--server', broken.url('/')], { env });
     assert.equal(wait502.code, EXIT.SERVER);
+    // A 4xx the API did not write (another server there) is 5 too, not 4.
+    const s404 = await run(['task', 'get', 'page404', '--server', broken.url('/')], { env });
+    assert.equal(s404.code, EXIT.SERVER, s404.stderr);
+    assert.match(oneLine(s404), /HTTP 404 from .* not an AsyncQueue API error/);
   } finally {
     await broken.close();
   }
@@ -311,6 +338,11 @@ test('usage errors exit 2 with one line on stderr, and send nothing', async () =
     [['task', 'list', '--bogus'], /unknown option '--bogus'/],
     [['task', 'list', '--all=yes'], /--all takes no value/],
     [['task', 'list', '--server', 'ftp://x'], /must start with http:\/\/ or https:\/\//],
+    [['task', 'list', '--server', ''], /--server needs a URL/],
+    [['task', 'list', '--server', 'http://'], /not a URL with a host and a valid port/],
+    [['task', 'list', '--server', 'http://127.0.0.1:99999'], /not a URL with a host and a valid port/],
+    [['task', 'get', '-x'], /unknown option '-x'/],
+    [['task', 'create', '--url', 'http://x.example', '-x'], /unknown option '-x'/],
     [['queue', 'pause'], /'queue pause' needs NAME/],
     [['queue', 'set', 'q', '--rate', 'fast'], /--rate must be a number/],
   ];
@@ -320,6 +352,13 @@ test('usage errors exit 2 with one line on stderr, and send nothing', async () =
     assert.equal(r.stdout, '', args.join(' '));
     assert.match(oneLine(r), re, args.join(' '));
   }
+  const fromEnv = await run(['task', 'list'], { env: { ASYNCQUEUE_URL: 'localhost:1' } });
+  assert.equal(fromEnv.code, EXIT.USAGE);
+  assert.match(oneLine(fromEnv), /server URL \(ASYNCQUEUE_URL\) must start with http/);
+  const digest = `sha256:${'ab'.repeat(32)}`;
+  const onlyDigests = await run(['task', 'list'], { env: { ...env, ASYNCQUEUE_API_KEY: digest } });
+  assert.equal(onlyDigests.code, EXIT.USAGE);
+  assert.match(oneLine(onlyDigests), /ASYNCQUEUE_API_KEY\) lists only sha256: digests/);
   const bare = await run(['task'], { env });
   assert.equal(bare.code, EXIT.USAGE);
   assert.match(bare.stderr, /^Usage: asyncqueue task/);
@@ -336,6 +375,10 @@ test('--help documents the commands and every exit code', async () => {
     assert.match(r.stdout, /ASYNCQUEUE_URL/);
     assert.match(r.stdout, /ASYNCQUEUE_API_KEY/);
   }
+  // Output that cannot be written is an error, not a silent exit 0.
+  const full = spawnSync('sh', ['-c', 'exec "$0" task --help >/dev/full', BIN], { encoding: 'utf8' });
+  assert.equal(full.status, EXIT.SERVER);
+  assert.match(full.stderr, /cannot write to standard output/);
   const sub = await run(['task', 'create', '-h']);
   assert.equal(sub.code, EXIT.OK);
   assert.match(sub.stdout, /--idempotency-key/);
@@ -351,6 +394,10 @@ test('server and key: flags beat the environment; the default server; a key list
   assert.equal(flagKey.code, EXIT.OK, flagKey.stderr);
   const list = await run(['task', 'list', '--limit', '1'], { env: { ASYNCQUEUE_URL: d.url, ASYNCQUEUE_API_KEY: ` ${KEY} , other-key` } });
   assert.equal(list.code, EXIT.OK, `the first key of a list: ${list.stderr}`);
+  // The daemon's own list may start with digests of keys: the client skips them.
+  const mixed = await run(['task', 'list', '--limit', '1'],
+    { env: { ASYNCQUEUE_URL: d.url, ASYNCQUEUE_API_KEY: `sha256:${'cd'.repeat(32)}, ${KEY}` } });
+  assert.equal(mixed.code, EXIT.OK, `the first key that is not a digest: ${mixed.stderr}`);
 
   const port = await deadPort();
   const badEnvUrl = { ASYNCQUEUE_URL: `http://127.0.0.1:${port}`, ASYNCQUEUE_API_KEY: KEY };
