@@ -192,14 +192,21 @@ void http_client_ip(struct request *r, char *out, size_t len)
 
 const char *http_arg(struct request *r, const char *name)
 {
-    const char *v = NULL;
-    size_t len = 0;
-    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v, &len) !=
-        MHD_YES)
-        return NULL;
-    /* A value with a NUL in it (%00) would read as the C string before it
-     * (limit=10%00 as 10): hand over one that no parameter takes instead. */
-    return v && memchr(v, '\0', len) ? "\x7f" : v;
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* %HH decoding of the path and the query, as libmicrohttpd's own, except
+ * that %00 becomes DEL (0x7f): a NUL would end the C string early, and
+ * /v1/queues/a%00b would act on queue a, limit=10%00 read as 10. DEL is a
+ * byte no id, name or parameter takes, so such a request is refused. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    size_t n = MHD_http_unescape(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0') s[i] = '\x7f';
+    return n;
 }
 
 const char *http_body(struct request *r)
@@ -417,6 +424,21 @@ static enum MHD_Result handle_ready(struct request *r)
 
 /* ---- the access handler ---- */
 
+struct framing {
+    int content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->content_length++;
+    else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) f->transfer_encoding++;
+    return MHD_YES;
+}
+
 /* Checks made as soon as the headers are in, before any body is read. */
 static enum MHD_Result first_call(struct request *r, const char *url, const char *method)
 {
@@ -425,6 +447,18 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
     struct api_error e;
     r->method = method;
     r->started_us = util_mono_us();
+    /* libmicrohttpd frames the body by the first Content-Length it finds; a
+     * proxy in front may have used another, or the Transfer-Encoding, and
+     * would read what follows as another request (smuggling). A message
+     * framed two ways is refused and its connection closed (RFC 9112 6.3). */
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length && f.transfer_encoding)) {
+        api_error_set(&e, 400, "invalid_request", NULL,
+                      "a request may carry one Content-Length or one Transfer-Encoding, not "
+                      "several or both; this connection is closed");
+        return http_respond_error_with(r, &e, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
     r->route = match_route(r, url);
     if (api->metrics_only && r->route != ROUTE_METRICS && r->route != ROUTE_HEALTH)
         r->route = ROUTE_NONE;
@@ -437,9 +471,10 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
     if (!open) {
         const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (!auth_check(api->auth, authz, &r->who)) {
+            char m[48]; /* the method is the client's bytes: quoted, as every such value */
             http_client_ip(r, ip, sizeof ip);
-            log_msg(LOG_WARN, "auth.denied", "ip=%s method=%s reason=%s", ip, method,
-                    authz ? "unknown_key" : "no_key");
+            log_msg(LOG_WARN, "auth.denied", "ip=%s method=%s reason=%s", ip,
+                    log_quote(m, sizeof m, method), authz ? "unknown_key" : "no_key");
             api_error_set(&e, 401, "unauthorized", NULL,
                           "send a valid API key as 'Authorization: Bearer <key>'");
             return http_respond_error_with(r, &e, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
@@ -455,8 +490,10 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
     if (!open) {
         const char *why = scope_refusal(&r->who, r->route, method);
         if (why) {
+            char m[48];
             http_client_ip(r, ip, sizeof ip);
-            log_msg(LOG_WARN, "auth.forbidden", "ip=%s key=%s method=%s", ip, r->who.label, method);
+            log_msg(LOG_WARN, "auth.forbidden", "ip=%s key=%s method=%s", ip, r->who.label,
+                    log_quote(m, sizeof m, method));
             api_error_set(&e, 403, "forbidden", NULL, "%s", why);
             return http_respond_error(r, &e);
         }
@@ -632,7 +669,8 @@ struct http_api *http_api_start(const struct http_deps *deps, int listen_fd, boo
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->http_timeout_ms + 999) / 1000),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections_per_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->http_memory_limit, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->http_memory_limit, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape, NULL, MHD_OPTION_END);
     if (!api->daemon) {
         log_msg(LOG_ERROR, "http.start_failed", "error=\"libmicrohttpd did not start\"");
         free(api->trusted);

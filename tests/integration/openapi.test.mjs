@@ -4,6 +4,7 @@
 // (errors included), and the webhook it sends.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request as httpRequest } from 'node:http';
@@ -363,6 +364,21 @@ test('limits and refusals match the spec: 413, 429, blocked_destination', async 
   const full = await call('POST', '/v1/tasks', '/v1/tasks', { callbackUrl: 'https://example.com/y', delay: 3600 });
   assert.equal(full.status, 429);
   assert.ok(Number(full.headers.get('retry-after')) >= 1);
+
+  // Framed two ways (fetch cannot send it): 400 invalid_request, as the spec says.
+  const text = await new Promise((res) => {
+    let got = '';
+    const sock = connect({ port: d.port, host: '127.0.0.1' }, () => sock.write(
+      'POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}'));
+    sock.on('data', (c) => { got += c; });
+    sock.on('close', () => res(got));
+    sock.on('error', () => {});
+  });
+  const [head, raw] = text.split('\r\n\r\n');
+  const lines = head.split('\r\n');
+  const headers = new Headers(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+  const framed = checker.check('POST', '/v1/tasks', { status: Number(lines[0].split(' ')[1]), headers, body: JSON.parse(raw) });
+  assert.equal(framed.body.error.code, 'invalid_request');
 
   record(checker);
 });

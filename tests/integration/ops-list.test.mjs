@@ -115,6 +115,20 @@ test('list filters by status list, queue and created time; newest first by defau
   assertError(await api(d.url, 'GET', '/v1/tasks?status=queued%00x'), 400, 'invalid_field', 'status');
   assertError(await api(d.url, 'GET', '/v1/tasks?queue=default%00x'), 400, 'invalid_field', 'queue');
   assertError(await api(d.url, 'GET', '/v1/tasks?order=asc%00x'), 400, 'invalid_field', 'order');
+  // In the path too: /v1/tasks/<id>%00x is no task, and a queue named
+  // trunc%00zzz is not queue trunc (a NUL cut the path: DELETE acted on trunc).
+  assert.equal((await api(d.url, 'GET', `/v1/tasks/${a0.id}`)).status, 200);
+  assertError(await api(d.url, 'GET', `/v1/tasks/${a0.id}%00x`), 404, 'not_found');
+  assert.equal((await api(d.url, 'PUT', '/v1/queues/trunc', { maxConcurrency: 2 })).status, 200);
+  for (const [method, path, body] of [['DELETE', '/v1/queues/trunc%00zzz'], ['PUT', '/v1/queues/trunc%00x', { maxConcurrency: 9 }],
+    ['POST', '/v1/queues/trunc%00x/pause']]) {
+    const r = await api(d.url, method, path, body);
+    assert.ok(r.status === 400 || r.status === 404, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  const trunc = await api(d.url, 'GET', '/v1/queues/trunc');
+  assert.equal(trunc.status, 200);
+  assert.equal(trunc.body.maxConcurrency, 2);
+  assert.equal(trunc.body.paused, false);
 });
 
 test('list limit is 1 to 200 and a bad cursor is refused', async (t) => {

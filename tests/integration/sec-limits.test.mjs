@@ -192,6 +192,31 @@ test('raw control characters inside JSON strings (NUL, LF) are invalid JSON, not
   assert.equal(await countTasks(d.db), 0);
 });
 
+test('a request framed two ways (two Content-Lengths, or one with Transfer-Encoding) is refused, its connection closed, nothing stored', async (t) => {
+  const d = await startDaemon();
+  t.after(async () => { await d.stop(); d.cleanup(); });
+  const task = JSON.stringify({ callbackUrl: 'http://127.0.0.1:9/smuggled', delay: 3600 });
+  const second = `POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${task.length}\r\n\r\n${task}`;
+  // The first Content-Length frames "{}"; a proxy reading the last one saw a
+  // single request, whose body is a second POST the daemon took (a task stored).
+  const cases = [
+    `POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: ${2 + second.length}\r\n\r\n{}${second}`,
+    `POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}${second}`,
+    `POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n${second}`,
+  ];
+  for (const raw of cases) {
+    const r = await rawRequest(d.port, raw);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.text, /"code":"invalid_request"/);
+    assert.equal((r.text.match(/^HTTP\/1\.1 /gm) || []).length, 1, `one answer, then closed: ${r.text}`);
+    assert.ok(r.closed, 'the connection is closed');
+  }
+  assert.equal(await countTasks(d.db), 0);
+  // One Content-Length, or one Transfer-Encoding: fine.
+  const ok = await rawRequest(d.port, second, { untilText: '"id"' });
+  assert.equal(ok.status, 202, ok.text);
+});
+
 test('a request header block over http_memory_limit is refused (431 or closed) and the daemon stays up', async (t) => {
   const d = await daemon(t, { args: ['--http-memory-limit', '8KiB'] });
   const body = '{"callbackUrl":"http://127.0.0.1:9/x","delay":3600}';
