@@ -11,6 +11,11 @@
  * - The race between "the task finished" and "the request suspends" is
  *   closed by arming under the lock: a waiter is registered before the
  *   request reads the task, and suspended only if it has not fired yet.
+ * - A suspended connection is not watched by libmicrohttpd: a client that
+ *   went away would hold its connection slot until the wait ended (up to
+ *   max_wait, and http_max_connections such clients lock everyone out).
+ *   The timer thread polls the suspended waiters' sockets each second and
+ *   resumes those whose peer hung up, so their connections close.
  */
 #ifndef AQ_LONGPOLL_H
 #define AQ_LONGPOLL_H
@@ -28,9 +33,10 @@ struct longpoll *longpoll_new(void (*resume)(void *arg));
 void longpoll_free(struct longpoll *lp);
 
 /* Registers a waiter for task_id until deadline_mono_ms. arg identifies the
- * request (passed to resume). */
+ * request (passed to resume); fd is its client socket, watched for a hang-up
+ * while suspended (-1: not watched). */
 struct longpoll_waiter *longpoll_add(struct longpoll *lp, const char *task_id,
-                                     int64_t deadline_mono_ms, void *arg);
+                                     int64_t deadline_mono_ms, int fd, void *arg);
 /* Suspends the request by calling suspend(arg) under the lock, unless the
  * waiter already fired; returns true when suspended. */
 bool longpoll_arm(struct longpoll *lp, struct longpoll_waiter *w, void (*suspend)(void *arg));

@@ -139,8 +139,10 @@ static enum MHD_Result respond_task(struct request *r, unsigned status, const ch
     struct webhook_state wh = {0};
     bool has_wh = false;
     int rc = store_task_get(c, id, http_tenant(r), &t, &attempts, &n, &wh, &has_wh);
+    char q[96]; /* the id is the client's text, not yet known to be an id */
     if (rc == STORE_ERROR)
-        log_msg(LOG_ERROR, "store.read_failed", "task=%s error=\"%s\"", id, store_conn_error(c));
+        log_msg(LOG_ERROR, "store.read_failed", "task=%s error=\"%s\"", log_quote(q, sizeof q, id),
+                store_conn_error(c));
     store_conn_release(c);
     if (rc == STORE_NOT_FOUND) return http_not_found(r, "no task has this id");
     if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
@@ -193,7 +195,9 @@ enum MHD_Result http_task_get(struct request *r)
     }
     if (s == 0 || atomic_load(&api->quiescing)) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
     /* Register before reading, so a finish in between is not missed. */
-    r->waiter = longpoll_add(api->longpoll, r->id, util_mono_ms() + (int64_t)(s * 1000), r);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->waiter = longpoll_add(api->longpoll, r->id, util_mono_ms() + (int64_t)(s * 1000),
+                             ci ? ci->connect_fd : -1, r);
     enum task_status status;
     int rc = read_status(r, &status);
     if (rc != STORE_OK || task_status_final(status) ||

@@ -4,6 +4,7 @@
  */
 #include "longpoll.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,12 @@
 
 enum waiter_state { W_REGISTERED, W_SUSPENDED, W_FIRED };
 
+#define HANGUP_CHECK_MS 1000 /* how often suspended clients are looked at */
+
 struct longpoll_waiter {
     char *task_id;
     int64_t deadline_ms;
+    int fd;
     void *arg;
     enum waiter_state state;
     bool linked;
@@ -29,6 +33,7 @@ struct longpoll {
     pthread_cond_t cond;
     struct strmap by_task;         /* task id -> first waiter */
     int count;
+    int64_t next_hangup_check;
     bool stopping;
     pthread_t timer;
 };
@@ -82,6 +87,42 @@ static void find_expired(const char *key, void *value, void *arg)
     }
 }
 
+struct watched {
+    struct pollfd *fds;
+    struct longpoll_waiter **w;
+    size_t n, cap;
+};
+
+static void find_suspended(const char *key, void *value, void *arg)
+{
+    struct watched *s = arg;
+    (void)key;
+    for (struct longpoll_waiter *w = value; w; w = w->next) {
+        if (w->state != W_SUSPENDED || w->fd < 0) continue;
+        if (s->n == s->cap) {
+            s->cap = s->cap ? s->cap * 2 : 16;
+            s->fds = xrealloc(s->fds, s->cap * sizeof *s->fds);
+            s->w = xrealloc(s->w, s->cap * sizeof *s->w);
+        }
+        s->fds[s->n] = (struct pollfd){.fd = w->fd, .events = POLLRDHUP};
+        s->w[s->n++] = w;
+    }
+}
+
+/* Under the lock: resumes the suspended waiters whose client hung up (the
+ * socket stays theirs: libmicrohttpd closes it only after the resume). */
+static void fire_hung_up(struct longpoll *lp)
+{
+    struct watched s = {0};
+    strmap_each(&lp->by_task, find_suspended, &s);
+    if (s.n && poll(s.fds, s.n, 0) > 0) {
+        for (size_t i = 0; i < s.n; i++)
+            if (s.fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) fire(lp, s.w[i]);
+    }
+    free(s.fds);
+    free(s.w);
+}
+
 static void *timer_main(void *arg)
 {
     struct longpoll *lp = arg;
@@ -91,6 +132,11 @@ static void *timer_main(void *arg)
         strmap_each(&lp->by_task, find_expired, &e);
         for (size_t i = 0; i < e.n; i++) fire(lp, e.due[i]);
         free(e.due);
+        if (e.now >= lp->next_hangup_check) {
+            fire_hung_up(lp);
+            lp->next_hangup_check = e.now + HANGUP_CHECK_MS;
+        }
+        if (lp->count > 0 && lp->next_hangup_check < e.next) e.next = lp->next_hangup_check;
         int64_t wait = e.next == INT64_MAX ? 60000 : e.next - util_mono_ms();
         if (wait < 1) continue;
         struct timespec ts;
@@ -162,11 +208,12 @@ void longpoll_free(struct longpoll *lp)
 }
 
 struct longpoll_waiter *longpoll_add(struct longpoll *lp, const char *task_id,
-                                     int64_t deadline_mono_ms, void *arg)
+                                     int64_t deadline_mono_ms, int fd, void *arg)
 {
     struct longpoll_waiter *w = xcalloc(1, sizeof *w);
     w->task_id = xstrdup(task_id);
     w->deadline_ms = deadline_mono_ms;
+    w->fd = fd;
     w->arg = arg;
     w->state = W_REGISTERED;
     pthread_mutex_lock(&lp->lock);

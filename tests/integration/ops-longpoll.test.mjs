@@ -2,6 +2,7 @@
 // or with the unchanged task when the wait ends; waiting costs no thread.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { api, waitFor } from './lib/harness.mjs';
 import { daemon, fake, create, assertError, gate, threadCount, fdCount, getOwnConnection } from './lib/ops.mjs';
 
@@ -127,4 +128,33 @@ test('a finished task answers a wait at once; SIGTERM answers the waiters and ex
     assert.ok(!(a instanceof Error), `a waiter got no answer: ${a.message}`);
     assert.ok([200, 503].includes(a.status), `waiter answered ${a.status}`);
   }
+});
+
+test('a waiter whose client went away frees its connection within seconds, not at the end of its wait', async (t) => {
+  // 16 is the fewest connections the daemon takes: 15 waiters and one left
+  // to look with; before, the abandoned waiters held their slots for the
+  // whole wait and, all 16 taken, nothing was served for 60 s.
+  const d = await daemon(t, { args: ['--http-max-connections', '16'] });
+  const task = await create(d, { callbackUrl: 'http://127.0.0.1:9/later', delay: 3600 });
+  const sockets = [];
+  t.after(() => { for (const s of sockets) s.destroy(); });
+  for (let i = 0; i < 15; i++) {
+    const s = connect({ port: d.port, host: '127.0.0.1' });
+    s.on('error', () => {});
+    await new Promise((r) => s.on('connect', r));
+    s.write(`GET /v1/tasks/${task.id}?wait=60 HTTP/1.1\r\nHost: x\r\n\r\n`);
+    sockets.push(s);
+  }
+  const waiters = async () => Number(/^asyncqueue_longpoll_waiters (\d+)$/m.exec((await api(d.url, 'GET', '/metrics')).body)[1]);
+  await waitFor(async () => (await waiters()) === 15, { what: '15 waiters' });
+  for (const s of sockets) s.destroy(); // gone without a word, as a killed client
+  await waitFor(async () => (await waiters()) === 0, { timeout: 5000, what: 'the abandoned waiters resumed' });
+  // Every slot is free again: 15 new connections are all served.
+  const more = await Promise.all(Array.from({ length: 15 }, () => api(d.url, 'GET', `/v1/tasks/${task.id}`)));
+  for (const r of more) assert.equal(r.status, 200);
+  // A client that stays gets its full wait: only hung-up ones are let go.
+  const t0 = Date.now();
+  const stays = await api(d.url, 'GET', `/v1/tasks/${task.id}?wait=2`);
+  assert.equal(stays.status, 200);
+  assert.ok(Date.now() - t0 >= 1900, `waited ${Date.now() - t0} ms`);
 });
