@@ -27,6 +27,7 @@
 #include <cjson/cJSON.h>
 
 #include "util.h"
+#include "validate.h"
 #include "version.h"
 
 #define DEFAULT_SERVER "http://127.0.0.1:8080"
@@ -402,10 +403,16 @@ static char *json_arg(const struct cli *c, enum opt_id opt, size_t *len_out)
         len = strlen(text);
     }
     const char *problem = NULL;
+    int depth = 0;
     if (memchr(text, '\0', len)) {
         problem = "contains a NUL byte";
     } else if (!util_utf8_valid(text, len)) {
         problem = "is not valid UTF-8";
+    } else if (util_json_scan(text, len, &depth), depth > VALIDATE_MAX_DEPTH - 1) {
+        /* Said here, before a parser's own nesting limit calls it invalid. */
+        snprintf(why, sizeof why, "nests %d levels deep; inside a task the daemon takes %d", depth,
+                 VALIDATE_MAX_DEPTH - 1);
+        problem = why;
     } else {
         const char *end = NULL;
         cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, false);

@@ -324,6 +324,10 @@ test('usage errors exit 2 with one line on stderr, and send nothing', async () =
     [['task', 'create', '--url', 'http://x.example', '--payload', '{"a":1} extra'], /--payload has more after the JSON value/],
     [['task', 'create', '--url', 'http://x.example', '--payload', `@${missingFile}`], /cannot open .*missing\.json/],
     [['task', 'create', '--url', 'http://x.example', '--metadata', 'nope'], /--metadata is not valid JSON/],
+    // Deeper than the daemon takes: said as such, at 32 as at 2000 (where
+    // cJSON's own limit called it "not valid JSON").
+    [['task', 'create', '--url', 'http://x.example', '--payload', `${'['.repeat(32)}${']'.repeat(32)}`], /--payload nests 32 levels deep; inside a task the daemon takes 31/],
+    [['task', 'create', '--url', 'http://x.example', '--payload', `${'['.repeat(2000)}${']'.repeat(2000)}`], /--payload nests 2000 levels deep/],
     [['task', 'create', '--url', 'http://x.example', '--payload', '1', '--body', 'b'], /cannot both be given/],
     [['task', 'create', '--url', 'http://x.example', '--retries', 'three'], /--retries must be a number/],
     [['task', 'create', '--url', 'http://x.example', '--timeout', '0x10'], /--timeout must be a number/],
