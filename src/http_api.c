@@ -459,6 +459,13 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
                       "several or both; this connection is closed");
         return http_respond_error_with(r, &e, MHD_HTTP_HEADER_CONNECTION, "close");
     }
+    /* The absolute form a server must also take (RFC 9112 3.2.2): the path
+     * after the authority names the resource. */
+    size_t scheme = !strncasecmp(url, "http://", 7) ? 7 : !strncasecmp(url, "https://", 8) ? 8 : 0;
+    if (scheme) {
+        const char *path = strchr(url + scheme, '/');
+        url = path ? path : "/";
+    }
     r->route = match_route(r, url);
     if (api->metrics_only && r->route != ROUTE_METRICS && r->route != ROUTE_HEALTH)
         r->route = ROUTE_NONE;

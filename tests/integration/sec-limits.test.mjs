@@ -217,6 +217,20 @@ test('a request framed two ways (two Content-Lengths, or one with Transfer-Encod
   assert.equal(ok.status, 202, ok.text);
 });
 
+test('a request target in absolute form (http://host/path) names the same resource as its path', async (t) => {
+  const d = await startDaemon();
+  t.after(async () => { await d.stop(); d.cleanup(); });
+  const created = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: 'http://127.0.0.1:9/abs', delay: 3600 });
+  assert.equal(created.status, 202);
+  for (const target of [`http://127.0.0.1:${d.port}/v1/tasks/${created.body.id}`, `HTTP://x/v1/tasks/${created.body.id}`]) {
+    const r = await rawRequest(d.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.text.includes(created.body.id));
+  }
+  const health = await rawRequest(d.port, `GET http://127.0.0.1:${d.port}/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  assert.equal(health.status, 200, health.text);
+});
+
 test('a request header block over http_memory_limit is refused (431 or closed) and the daemon stays up', async (t) => {
   const d = await daemon(t, { args: ['--http-memory-limit', '8KiB'] });
   const body = '{"callbackUrl":"http://127.0.0.1:9/x","delay":3600}';
