@@ -71,11 +71,16 @@ function normaliseUrls(input) {
 
 function requireId(id, what = 'task id') {
   if (typeof id !== 'string' || id === '') throw new TypeError(`a ${what} (non-empty string) is required`);
+  // URL parsing removes "." and ".." segments (encoded or not): /v1/tasks/./retry
+  // would reach /v1/tasks/retry, the bulk replay. No id or name is either.
+  if (id === '.' || id === '..') throw new TypeError(`'${id}' is not a ${what}`);
   return encodeURIComponent(id);
 }
 
 function isoTime(v) {
-  return v instanceof Date ? v.toISOString() : v;
+  if (!(v instanceof Date)) return v;
+  if (Number.isNaN(v.getTime())) throw new TypeError('an invalid Date was given as a time filter');
+  return v.toISOString();
 }
 
 /** Turns a filter (status string or array, Dates) into its JSON body form. */
@@ -403,6 +408,9 @@ export class AsyncQueue {
         }
         return data;
       }
+      // A DELETE sent again after its answer was lost: 404 says the first one
+      // got there (the state asked for holds), not that there was nothing.
+      if (res.status === 404 && method === 'DELETE' && attempt > 0) return undefined;
       const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
       const error = errorFromResponse(res.status, res.statusText, res.headers, data, retryAfter);
       hint(error, body);

@@ -31,6 +31,8 @@ export class AsyncQueueError extends Error {
 export class ValidationError extends AsyncQueueError {}
 /** 401: missing or wrong API key. */
 export class AuthenticationError extends AsyncQueueError {}
+/** 403 `forbidden`: the key's scope (read, enqueue) or tenant does not allow this call. */
+export class PermissionDeniedError extends AsyncQueueError {}
 /** 404: no such task, queue or route. */
 export class NotFoundError extends AsyncQueueError {}
 /** 409 (`task_finished`, `task_not_finished`) and 422 (`idempotency_key_reused`). */
@@ -64,6 +66,7 @@ export class WebhookVerificationError extends Error {
 const byStatus = {
   400: ValidationError,
   401: AuthenticationError,
+  403: PermissionDeniedError,
   404: NotFoundError,
   409: ConflictError,
   413: ValidationError,

@@ -39,7 +39,7 @@ export interface TaskInput {
   /** http(s) URL of the target. A bare `host/path` gets https:// (http:// for loopback). */
   callbackUrl: string;
   method?: HttpMethod | Lowercase<HttpMethod>;
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | null;
   /** Sent as the JSON body. Not with `body`. */
   payload?: unknown;
   /** Sent as the body exactly. Not with `payload`. */
@@ -52,9 +52,11 @@ export interface TaskInput {
   /** Seconds before the first attempt. Not with `runAt`. */
   delay?: number;
   runAt?: string | Date;
-  queue?: string;
+  queue?: string | null;
   metadata?: unknown;
-  idempotencyKey?: string;
+  /** Follow up to the daemon's max_redirects redirects, each checked as a new target. */
+  followRedirects?: boolean;
+  idempotencyKey?: string | null;
 }
 
 /** Fields a replay may change (`tasks.retry(id, overrides)`). */
@@ -103,6 +105,7 @@ export interface Task<Result = unknown, Metadata = unknown> {
   webhookUrl: string | null;
   retries: number;
   timeout: number;
+  followRedirects: boolean;
   metadata: Metadata | null;
   attempts: number;
   replays: number;
@@ -116,9 +119,9 @@ export interface Task<Result = unknown, Metadata = unknown> {
   resultEncoding?: 'base64';
   response: TaskResponse | null;
   error: TaskError | null;
-  /** In `get`, `wait`, `cancel`, `retry` answers only. */
+  /** In `get`, `wait` and `cancel` answers, and a create replayed by its idempotency key; not in lists, a 202 or a replay's answer. */
   attemptHistory?: Attempt[];
-  /** In `get` answers, once a task with a webhookUrl has finished. */
+  /** Where `attemptHistory` is, once a task with a webhookUrl has finished (after a replay: the last run's, until this one finishes). */
   webhook?: WebhookState;
 }
 
@@ -288,6 +291,7 @@ export declare class AsyncQueueError extends Error {
 }
 export declare class ValidationError extends AsyncQueueError {}
 export declare class AuthenticationError extends AsyncQueueError {}
+export declare class PermissionDeniedError extends AsyncQueueError {}
 export declare class NotFoundError extends AsyncQueueError {}
 export declare class ConflictError extends AsyncQueueError {}
 export declare class RateLimitError extends AsyncQueueError {}

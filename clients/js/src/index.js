@@ -1,7 +1,7 @@
 // asyncqueue-js: the client for AsyncQueue, a self-hosted HTTP task queue.
 export { AsyncQueue, Page, PagePromise, VERSION, parseRetryAfter } from './client.js';
 export {
-  AsyncQueueError, ValidationError, AuthenticationError, NotFoundError, ConflictError,
+  AsyncQueueError, ValidationError, AuthenticationError, PermissionDeniedError, NotFoundError, ConflictError,
   RateLimitError, UnavailableError, NetworkError, TimeoutError, WaitTimeoutError,
   WebhookVerificationError,
 } from './errors.js';

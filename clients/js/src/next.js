@@ -23,7 +23,8 @@ function json(status, value) {
  *   500 when onEvent throws, or no secret is configured: the daemon retries
  *       the delivery later with the same webhook-id.
  * secret: a `whsec_...` string or an array of them (key rotation); default:
- * ASYNCQUEUE_WEBHOOK_SECRET, read at each request.
+ * ASYNCQUEUE_WEBHOOK_SECRET (one, or several separated by commas, as the
+ * daemon reads it), read at each request. A malformed secret answers 500.
  */
 export function webhookHandler({ secret, onEvent, toleranceSeconds = 300 } = {}) {
   if (typeof onEvent !== 'function') throw new TypeError('webhookHandler({ onEvent }) needs an onEvent function');
@@ -40,6 +41,10 @@ export function webhookHandler({ secret, onEvent, toleranceSeconds = 300 } = {})
     } catch (e) {
       if (e instanceof WebhookVerificationError) {
         return json(401, { error: { code: e.code, message: e.message } });
+      }
+      if (e instanceof TypeError) { // the secret itself is malformed: a set-up fault, retried later
+        console.error(`asyncqueue-js: the webhook secret cannot be used: ${e.message}`);
+        return json(500, { error: { code: 'not_configured', message: 'the webhook secret is malformed' } });
       }
       throw e;
     }

@@ -119,7 +119,12 @@ export async function signWebhook(secret, id, timestamp, rawBody) {
 export async function verifyWebhook(rawBody, headers, secret, options = {}) {
   const { toleranceSeconds = 300, now } = options;
   const body = toBytes(rawBody);
-  const secrets = (Array.isArray(secret) ? secret : [secret]).map(secretKey);
+  // A string may list several, separated by commas, as the daemon's own
+  // webhook_secret does (rotation); base64 has no comma, so it is unambiguous.
+  const list = Array.isArray(secret) ? secret
+    : typeof secret === 'string' && secret.includes(',') ? secret.split(',').map((s) => s.trim()).filter(Boolean)
+      : [secret];
+  const secrets = list.map(secretKey);
   if (secrets.length === 0) throw new TypeError('give at least one webhook secret');
 
   const id = headerValue(headers, 'webhook-id');

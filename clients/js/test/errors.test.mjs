@@ -6,10 +6,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AsyncQueue, AsyncQueueError, ValidationError, AuthenticationError, NotFoundError, ConflictError,
-  RateLimitError, UnavailableError, NetworkError, TimeoutError,
+  AsyncQueue, AsyncQueueError, ValidationError, AuthenticationError, PermissionDeniedError, NotFoundError,
+  ConflictError, RateLimitError, UnavailableError, NetworkError, TimeoutError,
 } from 'asyncqueue-js';
-import { startDaemon, startFake, recordingFetch, closedPort, api, stopDaemon } from './helpers.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDaemon, startFake, recordingFetch, closedPort, api, stopDaemon, tempDir } from './helpers.mjs';
 
 let d, target, aq;
 before(async () => {
@@ -71,6 +73,21 @@ test('401 unauthorized: AuthenticationError, for a wrong key and for none', asyn
     const page = await right.tasks.list();
     assert.deepEqual(page.tasks, []);
   } finally { await stopDaemon(dk); }
+});
+
+test('403 forbidden: PermissionDeniedError, for a read key that changes and an enqueue key that looks', async () => {
+  const dir = tempDir('aq-js-403-');
+  const conf = join(dir.dir, 'keys.conf');
+  writeFileSync(conf, 'key.reader = reader-key-0123456789 scope=read\nkey.writer = writer-key-0123456789 scope=enqueue\n');
+  const dk = await startDaemon({ args: ['--config', conf] });
+  try {
+    const reader = new AsyncQueue({ baseUrl: dk.url, apiKey: 'reader-key-0123456789', maxRetries: 0 });
+    await assert.rejects(reader.tasks.create({ callbackUrl: target.url('/') }),
+      check(PermissionDeniedError, { status: 403, code: 'forbidden', field: null }));
+    const writer = new AsyncQueue({ baseUrl: dk.url, apiKey: 'writer-key-0123456789', maxRetries: 0 });
+    await assert.rejects(writer.queues.list(), check(PermissionDeniedError, { status: 403, code: 'forbidden' }));
+    assert.deepEqual((await reader.tasks.list()).tasks, []);
+  } finally { await stopDaemon(dk); dir.cleanup(); }
 });
 
 test('404 not_found: NotFoundError for an unknown task, its attempts, cancel, retry', async () => {

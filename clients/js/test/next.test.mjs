@@ -80,11 +80,30 @@ test('500 when onEvent throws (the daemon will retry), or when no secret is conf
       // Read at each request: setting it later is enough.
       process.env.ASYNCQUEUE_WEBHOOK_SECRET = secret;
       assert.equal((await none(await signed())).status, 200);
+      // A comma list, as the daemon reads the same variable (rotation): each verifies.
+      const old = `whsec_${randomBytes(24).toString('base64')}`;
+      process.env.ASYNCQUEUE_WEBHOOK_SECRET = ` ${secret} , ${old}`;
+      assert.equal((await none(await signed())).status, 200);
+      assert.equal((await none(await signed(undefined, { key: old }))).status, 200);
+      // A malformed secret is the set-up's fault: 500 not_configured, not a throw.
+      process.env.ASYNCQUEUE_WEBHOOK_SECRET = 'whsec_%%%';
+      const bad = await none(await signed());
+      assert.equal(bad.status, 500);
+      assert.equal((await bad.json()).error.code, 'not_configured');
     } finally {
       if (saved === undefined) delete process.env.ASYNCQUEUE_WEBHOOK_SECRET;
       else process.env.ASYNCQUEUE_WEBHOOK_SECRET = saved;
     }
   } finally { console.error = orig; }
+});
+
+test('verifyWebhook takes a comma list as the daemon writes it (ASYNCQUEUE_WEBHOOK_SECRET=new,old)', async () => {
+  const old = `whsec_${randomBytes(24).toString('base64')}`;
+  const req = await signed(undefined, { key: old });
+  const got = await verifyWebhook(new Uint8Array(await req.arrayBuffer()), req.headers, `${secret}, ${old}`);
+  assert.deepEqual(got, event);
+  const POST = webhookHandler({ secret: `${old},${secret}`, onEvent: () => {} });
+  assert.equal((await POST(await signed())).status, 200);
 });
 
 test('a Response returned by onEvent is the answer; several secrets for rotation', async () => {

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsyncQueue, NotFoundError, ValidationError } from 'asyncqueue-js';
-import { startDaemon, startFake, stopDaemon } from './helpers.mjs';
+import { startDaemon, startFake, startProxy, stopDaemon } from './helpers.mjs';
 
 let d, target, aq;
 before(async () => {
@@ -110,4 +110,27 @@ test('a queue without settings reports the documented default burst of 1', async
   await aq.tasks.create({ callbackUrl: target.url('/'), queue: 'plain', delay: 3600 });
   assert.equal((await aq.queues.get('plain')).burst, 1);
   assert.equal((await aq.queues.update('plain2', {})).burst, 1);
+});
+
+test('a delete whose answer was lost is sent again, and the 404 it then gets means done', async () => {
+  await aq.queues.update('lostanswer', { maxConcurrency: 2 });
+  const proxy = await startProxy(d.url, (req, n) => (n === 1 ? 'forward-drop' : 'forward'));
+  try {
+    const viaProxy = new AsyncQueue({ baseUrl: proxy.url });
+    assert.equal(await viaProxy.queues.delete('lostanswer'), undefined);
+    assert.equal(proxy.requests.length, 2, 'sent twice');
+  } finally { await proxy.close(); }
+  await assert.rejects(aq.queues.get('lostanswer'), NotFoundError);
+  // Without a lost answer, a 404 is still a NotFoundError.
+  await assert.rejects(aq.queues.delete('lostanswer'), NotFoundError);
+});
+
+test('"." and ".." are no id or name: refused before a request (a URL would resolve them to another route)', async () => {
+  for (const call of [() => aq.queues.get('.'), () => aq.queues.delete('..'), () => aq.queues.pause('.')]) {
+    await assert.rejects(call(), TypeError);
+  }
+  for (const call of [() => aq.tasks.retry('.', { queue: 'x' }), () => aq.tasks.cancel('..'), () => aq.tasks.get('.')]) {
+    await assert.rejects(call(), TypeError);
+  }
+  await assert.rejects(aq.tasks.list({ createdAfter: new Date('not a date') }), TypeError);
 });
