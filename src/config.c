@@ -15,6 +15,7 @@
 
 #include "cidr.h"
 #include "util.h"
+#include "validate.h"
 #include "version.h"
 
 enum key_type {
@@ -303,11 +304,9 @@ static int set_queue_value(struct config *cfg, const char *name, const char *v, 
     if (qlen >= sizeof qname) qlen = sizeof qname - 1;
     memcpy(qname, name + 6, qlen);
     qname[qlen] = '\0';
-    bool valid = qlen > 0 && qlen <= 64;
-    for (size_t i = 0; i < qlen && valid; i++)
-        valid = isalnum((unsigned char)qname[i]) || strchr("._-", qname[i]);
-    if (!valid) {
-        snprintf(err, err_len, "'%s' is not a valid queue name (1 to 64 of letters, digits, '.', '_', '-')", qname);
+    if (!validate_queue_name(qname)) {
+        snprintf(err, err_len, "'%s' is not a valid queue name (1 to 64 of letters, digits, '.', "
+                 "'_', '-'; not . or ..)", qname);
         return -1;
     }
     struct config_queue *q = NULL;

@@ -133,7 +133,9 @@ bool validate_queue_name(const char *name)
         char c = name[i];
         if (!isalnum((unsigned char)c) && c != '.' && c != '_' && c != '-') return false;
     }
-    return true;
+    /* A path segment "." or ".." is resolved away by URL parsers: such a
+     * queue could never be named in /v1/queues/{name}. */
+    return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 static int check_url(const cJSON *v, const char *field, const struct netpolicy *np, char **out,
@@ -537,8 +539,8 @@ static int apply_fields(const cJSON *const found[F_COUNT], const char *body, siz
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsString(v) || !validate_queue_name(v->valuestring)) {
             api_error_set(err, 400, "invalid_field", "queue",
-                          "queue must be 1 to %d characters of letters, digits, '.', '_' or '-'",
-                          VALIDATE_MAX_QUEUE_NAME);
+                          "queue must be 1 to %d characters of letters, digits, '.', '_' or '-' "
+                          "(not . or ..)", VALIDATE_MAX_QUEUE_NAME);
             return -1;
         }
         free(t->queue);

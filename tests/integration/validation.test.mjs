@@ -78,6 +78,8 @@ test('invalid task bodies: right status, code and field, and the task count does
     ['webhookUrl not http', { callbackUrl: url, webhookUrl: 'mailto:a@b.c' }, 'invalid_field', 'webhookUrl'],
     ['queue with a space', { callbackUrl: url, queue: 'my queue' }, 'invalid_field', 'queue'],
     ['queue too long', { callbackUrl: url, queue: 'q'.repeat(65) }, 'invalid_field', 'queue'],
+    ['queue "." (a URL path resolves it away)', { callbackUrl: url, queue: '.' }, 'invalid_field', 'queue'],
+    ['queue ".."', { callbackUrl: url, queue: '..' }, 'invalid_field', 'queue'],
   ];
   for (const [what, body, code, field] of cases) {
     const r = await api(d.url, 'POST', '/v1/tasks', body);

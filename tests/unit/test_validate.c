@@ -867,6 +867,10 @@ static void queue_name_predicate(void **state)
     assert_false(validate_queue_name(""));
     assert_false(validate_queue_name("a b"));
     assert_false(validate_queue_name("a*"));
+    assert_false(validate_queue_name("."));  /* resolved away in a URL path */
+    assert_false(validate_queue_name(".."));
+    assert_true(validate_queue_name("..."));
+    assert_true(validate_queue_name(".a"));
     char name[80];
     memset(name, 'x', sizeof name);
     name[64] = '\0';
