@@ -56,6 +56,7 @@ struct webhook_attempt {
 /* The state of a task's webhook delivery (the outbox row). */
 struct webhook_state {
     char id[48];           /* "msg_" + uuid: the webhook-id header */
+    char *url;             /* where this message goes (the task's webhookUrl when it was written) */
     char *status;          /* "pending", "delivering", "delivered", "failed" */
     int attempts;
     int64_t next_at_ms;

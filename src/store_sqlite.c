@@ -251,7 +251,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT n, started_at, finished_at, duration_ms, status_code, error_code, error_message "
         "FROM attempts WHERE task_seq = ?1 ORDER BY n",
     [ST_GET_WEBHOOK] =
-        "SELECT id, status, attempts, next_at, delivered_at, last_status_code, last_error "
+        "SELECT id, status, attempts, next_at, delivered_at, last_status_code, last_error, url "
         "FROM webhooks WHERE task_seq = ?1 ORDER BY seq DESC LIMIT 1",
     [ST_GET_WEBHOOK_ATTEMPTS] =
         "SELECT w.id, a.n, a.started_at, a.finished_at, a.duration_ms, a.status_code, a.error "
@@ -1558,7 +1558,7 @@ static int sq_task_get(void *impl, const char *id, const char *tenant, struct ta
     int rc = get_task_row(c, id, tenant, &t);
     if (rc != STORE_OK) return rc;
     if (attempts && sq_attempts_get(impl, t->seq, attempts, n_attempts) != STORE_OK) goto error;
-    if (webhook && t->webhook_url) {
+    if (webhook) { /* the latest message, even when a replay took the webhookUrl away */
         sqlite3_stmt *s = stmt(c, ST_GET_WEBHOOK);
         if (!s) goto error;
         sqlite3_bind_int64(s, 1, t->seq);
@@ -1572,6 +1572,7 @@ static int sq_task_get(void *impl, const char *id, const char *tenant, struct ta
             webhook->delivered_at_ms = sqlite3_column_int64(s, 4);
             webhook->last_status_code = sqlite3_column_int(s, 5);
             webhook->last_error = col_text(s, 6);
+            webhook->url = col_text(s, 7);
             *has_webhook = true;
         }
         sqlite3_reset(s);

@@ -105,6 +105,7 @@ char *task_url_host(const char *url)
 
 void webhook_state_clear(struct webhook_state *w)
 {
+    free(w->url);
     free(w->status);
     free(w->last_error);
     memset(w, 0, sizeof *w);
@@ -281,13 +282,13 @@ void webhook_attempt_write_json(struct jsonw *w, const struct webhook_attempt *a
     jw_object_end(w);
 }
 
-static void write_webhook(struct jsonw *w, const struct task *t, const struct webhook_state *wh)
+static void write_webhook(struct jsonw *w, const struct webhook_state *wh)
 {
     jw_object(w);
     jw_key(w, "id");
     jw_string(w, wh->id);
-    jw_key(w, "url");
-    jw_string(w, t->webhook_url ? t->webhook_url : "");
+    jw_key(w, "url"); /* the message's: a replay may have changed the task's since */
+    jw_string(w, wh->url ? wh->url : "");
     jw_key(w, "status");
     jw_string(w, wh->status ? wh->status : "pending");
     jw_key(w, "attempts");
@@ -368,7 +369,7 @@ void task_write_json(struct jsonw *w, const struct task *t, const struct attempt
     }
     if (webhook) {
         jw_key(w, "webhook");
-        write_webhook(w, t, webhook);
+        write_webhook(w, webhook);
     }
     jw_object_end(w);
 }
@@ -398,6 +399,10 @@ char *task_webhook_payload(const struct task *t)
     write_response(&w, t);
     jw_key(&w, "attempts");
     jw_number(&w, t->attempts);
+    /* Which run this is the outcome of: an earlier run's message may still
+     * be in its retries when a replay's arrives. */
+    jw_key(&w, "replays");
+    jw_number(&w, t->replays);
     jw_key(&w, "error");
     write_error(&w, t->error_code, t->error_message);
     jw_key(&w, "metadata");

@@ -3,7 +3,7 @@
 // bad overrides change nothing; bulk retry by filter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, waitForStatus } from './lib/harness.mjs';
+import { api, waitForStatus, waitForTask, waitForWebhook } from './lib/harness.mjs';
 import { daemon, fake, create, assertError, taskIdOf, getTask, perTask } from './lib/ops.mjs';
 
 const RETRY = ['--retry-base', '50ms', '--retry-jitter', 'false'];
@@ -164,4 +164,40 @@ test('a cancelled task is on the dead-letter list and can be replayed', async (t
   assert.deepEqual((await api(d.url, 'POST', '/v1/tasks/retry', { queue: 'cq', status: ['cancelled'] })).body, { retried: 1 });
   // A replay runs now: the original hour's delay is not applied again.
   assert.equal((await waitForStatus(d.url, other.id, 'completed')).replays, 1);
+});
+
+test('after a replay, the task shows its latest webhook message as it was sent (its own url), and each run\'s payload says its run', async (t) => {
+  const target = await fake(t, [{ status: 200, body: { ok: 1 } }]);
+  const hookA = await fake(t, [{ status: 200 }]);
+  const hookB = await fake(t, [{ status: 200 }]);
+  const d = await daemon(t, { args: RETRY });
+  const task = await create(d, { callbackUrl: target.url('/r'), webhookUrl: hookA.url('/a') });
+  const first = (await hookA.waitForRequests(1))[0];
+  assert.equal(JSON.parse(first.body.toString()).replays, 0);
+  const done = await waitForWebhook(d.url, task.id, 'delivered');
+  assert.equal(done.webhook.url, hookA.url('/a'));
+
+  // Replayed later, to another receiver: until this run finishes, the
+  // message shown is the first run's, with the url it went to.
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${task.id}/retry`, { webhookUrl: hookB.url('/b'), delay: 3600 })).status, 202);
+  const waiting = await getTask(d, task.id);
+  assert.equal(waiting.status, 'queued');
+  assert.equal(waiting.webhook.id, done.webhook.id);
+  assert.equal(waiting.webhook.url, hookA.url('/a'));
+
+  // Run now, to the second receiver: a new message, its own url, replays 1.
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${task.id}/cancel`)).status, 200);
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${task.id}/retry`)).status, 202);
+  const [, second] = await hookB.waitForRequests(2); // the cancel's message, then the run's
+  assert.deepEqual(hookB.requests.map((r) => JSON.parse(r.body.toString()).replays), [1, 2]);
+  assert.equal(JSON.parse(second.body.toString()).status, 'completed');
+  const last = await waitForTask(d.url, task.id, (x) => x.webhook?.status === 'delivered' && x.replays === 2);
+  assert.notEqual(last.webhook.id, done.webhook.id);
+  assert.equal(last.webhook.url, hookB.url('/b'));
+
+  // A replay that drops the webhookUrl still shows the last message sent.
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${task.id}/retry`, { webhookUrl: null, delay: 3600 })).status, 202);
+  const dropped = await getTask(d, task.id);
+  assert.equal(dropped.webhookUrl, null);
+  assert.equal(dropped.webhook?.id, last.webhook.id);
 });

@@ -97,9 +97,11 @@ static void free_functions_accept_empty_values(void **state)
     assert_null(a.error_code);
     assert_int_equal(a.n, 0);
     attempt_clear(&a); /* twice is fine */
-    struct webhook_state w = {.status = xstrdup("pending"), .last_error = xstrdup("500")};
+    struct webhook_state w = {.status = xstrdup("pending"), .url = xstrdup("https://x.example/h"),
+                              .last_error = xstrdup("500")};
     webhook_state_clear(&w);
     assert_null(w.status);
+    assert_null(w.url);
     webhook_state_clear(&w);
 }
 
@@ -286,6 +288,7 @@ static void to_json_full_task_has_every_documented_field(void **state)
          .status_code = 200},
     };
     struct webhook_state w = {.status = xstrdup("delivered"),
+                              .url = xstrdup("https://app.example.com/done"),
                               .attempts = 1,
                               .next_at_ms = T0 + 5000,
                               .delivered_at_ms = T0 + 5004,
@@ -493,8 +496,8 @@ static void webhook_payload_shape(void **state)
     char *s = task_webhook_payload(t);
     cJSON *o = cJSON_Parse(s);
     assert_non_null(o);
-    static const char *const keys[] = {"taskId",   "status", "queue",    "result",    "response",
-                                       "attempts", "error",  "metadata", "createdAt", "finishedAt"};
+    static const char *const keys[] = {"taskId",   "status",  "queue", "result",   "response", "attempts",
+                                       "replays", "error", "metadata", "createdAt", "finishedAt"};
     assert_keys(o, keys, ARRAY_LEN(keys));
     assert_string_equal(str(o, "taskId"), "01a221b7-4f1f-707d-9c40-a269a508bd38");
     assert_string_equal(str(o, "status"), "completed");

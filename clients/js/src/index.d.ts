@@ -326,6 +326,8 @@ export interface WebhookEvent<Result = unknown, Metadata = unknown> {
   resultEncoding?: 'base64';
   response: TaskResponse | null;
   attempts: number;
+  /** The run this is the outcome of: 0, then one more for each replay. */
+  replays: number;
   error: TaskError | null;
   metadata: Metadata | null;
   createdAt: string;
