@@ -165,8 +165,8 @@ function codeClass(code) {
   return `code-${Math.floor(code / 100)}xx`;
 }
 
-function pretty(value) {
-  const s = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+function pretty(value, { json = false } = {}) {
+  const s = typeof value === 'string' && !json ? value : JSON.stringify(value, null, 2);
   if (s === undefined) return '';
   return s.length > SHOW_MAX ? `${s.slice(0, SHOW_MAX)}\n… (${s.length - SHOW_MAX} more characters not shown)` : s;
 }
@@ -240,20 +240,21 @@ async function whoami(key) {
   let data = null;
   try { data = await res.json(); } catch { /* not JSON */ }
   if (res.ok) return { who: data };
-  if (res.status === 401) return { error: key ? 'This key is not accepted.' : '' };
+  if (res.status === 401) return { error: key ? 'This key is not accepted.' : '', refused: true };
   if (res.status === 403) {
-    return { error: 'This key may only create tasks (scope enqueue); the dashboard needs a read or admin key.' };
+    return { error: 'This key may only create tasks (scope enqueue); the dashboard needs a read or admin key.', refused: true };
   }
   return { error: (data && data.error && data.error.message) || `The daemon answered ${res.status}.` };
 }
 
-async function login(key) {
+/** Returns null once logged in, else { error, refused } (refused: the daemon said no to the key). */
+async function login(key, interactive = false) {
   const r = await whoami(key);
-  if (!r.who) return r.error;
+  if (!r.who) return r;
   state.key = r.who.authRequired ? key : '';
   if (state.key) sessionStorage.setItem(KEY_STORE, state.key);
   else sessionStorage.removeItem(KEY_STORE);
-  start(r.who);
+  start(r.who, interactive);
   return null;
 }
 
@@ -285,10 +286,17 @@ function stop() {
   state.detailId = null;
   state.detail = null;
   state.view = null;
+  // The next log-in may be another key (a tenant's): nothing of this one stays.
+  state.filter = { status: '', queue: '', q: '' };
+  state.knownQueues.clear();
+  $('#f-status').value = '';
+  $('#f-search').value = '';
+  $('#f-queue').replaceChildren(h('option', { value: '' }, 'All'));
+  rowEls.clear();
   $('#tasks-body').replaceChildren();
 }
 
-function start(who) {
+function start(who, interactive = false) {
   state.who = who;
   show($('#view-login'), false);
   show($('#boot'), false);
@@ -314,7 +322,7 @@ function start(who) {
     if (state.view === 'activity') loadStats();
   }, 5000));
   if (daemonWide()) loadQueueNames();
-  route(false);
+  route(interactive); // after a typed key, focus moves to the view's heading
 }
 
 // ---------------------------------------------------------------- live events
@@ -404,6 +412,12 @@ function matchesSearch(r) {
   return !q || r.id.toLowerCase().includes(q);
 }
 
+/** Shown: matches the search and, for listed rows, the filter (a task that
+ * stopped matching, e.g. no longer running, is hidden, not counted). */
+function rowVisible(r) {
+  return matchesSearch(r) && (r === state.extra || matchesFilter(r));
+}
+
 function applyEvent(e) {
   const row = state.rows.get(e.id) || (state.extra && state.extra.id === e.id ? state.extra : null);
   if (row) {
@@ -411,6 +425,8 @@ function applyEvent(e) {
     const was = row.status;
     Object.assign(row, rowFromEvent(e));
     updateRowEl(row, was !== row.status);
+    const tr = rowEls.get(row.id);
+    if (tr) tr.hidden = !rowVisible(row);
     summarize();
     return;
   }
@@ -483,7 +499,7 @@ function renderTasks() {
   for (const id of state.order) {
     const r = state.rows.get(id);
     const tr = rowEl(r);
-    tr.hidden = !matchesSearch(r);
+    tr.hidden = !rowVisible(r);
     trs.push(tr);
   }
   if (state.extra && !state.rows.has(state.extra.id)) {
@@ -600,9 +616,17 @@ async function loadQueueNames() {
 let searchTimer = null;
 async function searchById() {
   const q = state.filter.q;
+  // The row a full-id lookup added goes when the search no longer names it
+  // (it sits outside the loaded, newest-first window).
+  if (state.extra && state.extra.id !== q && !state.rows.has(state.extra.id)) {
+    const tr = rowEls.get(state.extra.id);
+    if (tr) tr.remove();
+    rowEls.delete(state.extra.id);
+    state.extra = null;
+  }
   for (const [id, tr] of rowEls) {
     const r = state.rows.get(id) || state.extra;
-    tr.hidden = !r || !matchesSearch(r);
+    tr.hidden = !r || !rowVisible(r);
   }
   // A full id that is not among the loaded rows: ask the daemon for it.
   if (ID_RE.test(q) && !state.rows.has(q)) {
@@ -737,8 +761,9 @@ function section(title, ...children) {
   return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), ...children);
 }
 
-function pre(value, label) {
-  return h('pre', { class: 'code', tabindex: '0', 'aria-label': label }, pretty(value));
+/** json: value is JSON to show as JSON (a string quoted), not a text to show as it is. */
+function pre(value, label, json = false) {
+  return h('pre', { class: 'code', tabindex: '0', 'aria-label': label }, pretty(value, { json }));
 }
 
 function headersTable(obj, label) {
@@ -746,7 +771,10 @@ function headersTable(obj, label) {
   if (!entries.length) return h('p', { class: 'muted' }, 'No headers.');
   return h('table', { class: 'headers' },
     h('caption', { class: 'visually-hidden' }, label),
-    h('tbody', {}, entries.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, String(v))))));
+    h('tbody', {}, entries.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k),
+      // A long value scrolls in its cell, and takes focus so a keyboard can scroll it.
+      h('td', {}, h('span', String(v).length > 300 ? { class: 'header-value', tabindex: '0' } : { class: 'header-value' },
+        String(v)))))));
 }
 
 function renderDetail(t, att) {
@@ -786,7 +814,7 @@ function renderDetail(t, att) {
 
   grid.append(section('Attempts', timeline(t, att.attempts)));
 
-  const body = 'payload' in t ? pre(t.payload, 'Payload (JSON)')
+  const body = 'payload' in t ? pre(t.payload, 'Payload (JSON)', true)
     : 'body' in t ? pre(t.body, 'Body')
       : h('p', { class: 'muted' }, 'No body.');
   grid.append(section('Request',
@@ -818,7 +846,7 @@ function renderDetail(t, att) {
 
   grid.append(section('Webhook', webhookView(t, att.webhookDeliveries)));
   grid.append(section('Metadata', t.metadata === null || t.metadata === undefined
-    ? h('p', { class: 'muted' }, 'None.') : pre(t.metadata, 'Metadata')));
+    ? h('p', { class: 'muted' }, 'None.') : pre(t.metadata, 'Metadata', true)));
   frag.append(grid);
   return frag;
 }
@@ -1106,10 +1134,10 @@ async function main() {
     }
     const btn = $('#login-form button[type=submit]');
     btn.disabled = true;
-    const err = await login(key);
+    const err = await login(key, true);
     btn.disabled = false;
     if (err !== null) {
-      $('#login-error').textContent = err || 'This key is not accepted.';
+      $('#login-error').textContent = err.error || 'This key is not accepted.';
       $('#login-key').select();
     }
   });
@@ -1124,9 +1152,13 @@ async function main() {
   const stored = state.key;
   const err = await login(stored);
   if (err !== null) {
-    sessionStorage.removeItem(KEY_STORE);
-    state.key = '';
-    showLogin(stored ? err : '');
+    // Only a key the daemon refused is forgotten: an unreachable daemon or a
+    // proxy's 502 says nothing about it, and a reload then works again.
+    if (err.refused) {
+      sessionStorage.removeItem(KEY_STORE);
+      state.key = '';
+    }
+    showLogin(stored ? err.error : '');
   }
 }
 

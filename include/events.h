@@ -37,6 +37,10 @@ struct events *events_new(size_t capacity, void (*resume)(void *arg));
 void events_free(struct events *ev);
 /* Ends every stream: subscribers are woken and read end-of-stream. */
 void events_close_all(struct events *ev);
+/* Ends the streams open now, not later ones: each client reconnects (with
+ * its Last-Event-ID, missing nothing) and so shows its key again. After the
+ * keys change (SIGHUP), a key taken away stops receiving events. */
+void events_end_streams(struct events *ev);
 
 /* True while someone subscribes. Any thread, lock-free. */
 bool events_active(struct events *ev);

@@ -30,6 +30,7 @@ struct events_sub {
     bool suspended;
     bool ping;          /* send a heartbeat comment */
     bool hello;         /* the opening comment is still to send */
+    bool ended;         /* events_end_streams: reads end-of-stream */
 };
 
 struct events {
@@ -103,6 +104,17 @@ void events_close_all(struct events *ev)
     pthread_mutex_lock(&ev->lock);
     ev->closing = true;
     for (struct events_sub *s = ev->subs; s; s = s->next) wake_sub(ev, s);
+    pthread_mutex_unlock(&ev->lock);
+}
+
+void events_end_streams(struct events *ev)
+{
+    if (!ev) return;
+    pthread_mutex_lock(&ev->lock);
+    for (struct events_sub *s = ev->subs; s; s = s->next) {
+        s->ended = true;
+        wake_sub(ev, s);
+    }
     pthread_mutex_unlock(&ev->lock);
 }
 
@@ -203,7 +215,7 @@ ssize_t events_read(struct events *ev, struct events_sub *s, char *buf, size_t m
 {
     size_t o = 0;
     pthread_mutex_lock(&ev->lock);
-    if (ev->closing) {
+    if (ev->closing || s->ended) {
         pthread_mutex_unlock(&ev->lock);
         return -1;
     }

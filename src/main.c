@@ -168,7 +168,8 @@ static int hash_key(void)
 
 /* SIGHUP: re-read the configuration and apply what can change live (keys
  * and webhook secrets); the rest needs a restart, and the log says so. */
-static void reload(int argc, char **argv, struct auth *auth, struct dispatcher *dispatcher)
+static void reload(int argc, char **argv, struct auth *auth, struct dispatcher *dispatcher,
+                   struct events *events)
 {
     struct config fresh;
     enum config_mode mode;
@@ -184,6 +185,9 @@ static void reload(int argc, char **argv, struct auth *auth, struct dispatcher *
                 log_quote(q, sizeof q, err));
     } else {
         auth_reload(auth, &fresh);
+        /* Streams were authorised once, when they opened: their clients
+         * reconnect (losing nothing) and show their keys again. */
+        events_end_streams(events);
         if (fresh.n_webhook_secrets > 0) dispatcher_set_webhook_keys(dispatcher, &keys);
         log_msg(LOG_INFO, "config.reloaded", "keys=%zu webhook_secrets=%zu note=\"other settings "
                 "take effect on restart\"", fresh.n_api_keys + fresh.n_keys, fresh.n_webhook_secrets);
@@ -293,7 +297,7 @@ static int serve(const struct config *cfg, sigset_t *signals, int argc, char **a
         int sig = 0;
         if (sigwait(signals, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            reload(argc, argv, auth, dispatcher);
+            reload(argc, argv, auth, dispatcher, events);
             continue;
         }
         log_msg(LOG_INFO, "asyncqueue.stopping", "signal=%s inflight=%d",

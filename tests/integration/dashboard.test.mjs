@@ -439,3 +439,53 @@ test('without keys the dashboard opens at once, with no log-in form', { timeout:
   await page.click(`tr[data-id="${r.body.id}"] td.c-queue`); // a click anywhere on the row opens it
   await page.locator('#detail-retry').waitFor(); // no key means full access
 });
+
+test('the session keeps to what it shows: filters follow live rows, a new log-in starts clean, a failed look-up keeps the key', { timeout: 60000 }, async (t) => {
+  const slow = await startFake([{ status: 200, delayMs: 1500, body: { ok: 1 } }]);
+  const d = await startDaemon({ args: ['--api-key', ADMIN] });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
+  t.after(async () => { await browser.close(); await d.stop(); d.cleanup(); await slow.close(); });
+  const A = auth(ADMIN);
+  const page = await (await browser.newContext()).newPage();
+  page.setDefaultTimeout(STEP);
+  await page.goto(`${d.url}/dashboard/`);
+  await page.fill('#login-key', ADMIN);
+  await page.press('#login-key', 'Enter');
+  await page.locator('#live[data-live="connected"]').waitFor();
+  // A typed key moves focus to the view's heading, not to the page body.
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'tasks-title');
+
+  // Status "running": the row shows while it runs and goes when it is not.
+  await page.selectOption('#f-status', 'running');
+  const run = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: slow.url('/s'), queue: 'dash' }, A);
+  await rowStatus(page, run.body.id, 'running');
+  await waitForStatus(d.url, run.body.id, 'completed', { headers: A });
+  await page.waitForFunction((i) => document.querySelector(`#tasks-body tr[data-id="${i}"]`)?.hidden === true, run.body.id);
+
+  // A JSON string payload reads as JSON, quoted, not as a text body.
+  const str = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: slow.url('/q'), payload: '<b>quoted?</b>', delay: 3600 }, A);
+  await page.goto(`${d.url}/dashboard/#/tasks/${str.body.id}`);
+  await page.locator('pre[aria-label="Payload (JSON)"]').waitFor();
+  assert.equal(await page.locator('pre[aria-label="Payload (JSON)"]').textContent(), '"<b>quoted?</b>"');
+
+  // Log out with a filter set: the next log-in starts without it.
+  await page.goto(`${d.url}/dashboard/#/tasks`);
+  await page.selectOption('#f-status', 'queued');
+  await page.click('#logout');
+  await page.fill('#login-key', ADMIN);
+  await page.press('#login-key', 'Enter');
+  await page.locator('#live[data-live="connected"]').waitFor();
+  assert.equal(await page.inputValue('#f-status'), '');
+  assert.equal(await page.inputValue('#f-queue'), '');
+
+  // The daemon unreachable at a reload: the page says so and keeps the key,
+  // so the next reload, with the daemon back, is logged in again.
+  await page.route('**/v1/whoami', (route) => route.abort());
+  await page.reload();
+  await page.locator('#login-error', { hasText: 'cannot be reached' }).waitFor();
+  assert.equal(await page.evaluate(() => Object.keys(sessionStorage).length), 1);
+  await page.unroute('**/v1/whoami');
+  await page.reload();
+  await page.locator('#live[data-live="connected"]').waitFor();
+  assert.equal(await page.locator('#view-login').isVisible(), false);
+});

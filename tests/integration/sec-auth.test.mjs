@@ -288,6 +288,33 @@ test('keys rotate on SIGHUP without a restart: new works at once, old until remo
   assert.equal(d.proc.exitCode, null, 'the daemon never restarted');
 });
 
+test('an event stream ends when the keys are reloaded: a removed key gets no more events, a kept one reconnects', async (t) => {
+  const gone = newKey('gone');
+  const kept = newKey('kept');
+  const { d, rewrite } = await daemonWithConfig(t, [`key.gone = ${gone} scope=read`, `key.kept = ${kept} scope=admin`]);
+  const open = async (key) => {
+    const ctl = new AbortController();
+    const res = await fetch(`${d.url}/v1/events`, { headers: bearer(key), signal: ctl.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    await reader.read(); // the opening comment
+    return { reader, ctl };
+  };
+  const streams = [await open(gone), await open(kept)];
+  t.after(() => { for (const x of streams) x.ctl.abort(); });
+  rewrite([`key.kept = ${kept} scope=admin`]);
+  await reload(d, 1);
+  // Both streams end (authorised once, when they opened); each client then
+  // reconnects and shows its key again: the removed one is refused.
+  for (const { reader } of streams) {
+    let done = false;
+    await waitFor(async () => { done = (await reader.read()).done; return done; }, { timeout: 5000, what: 'the stream to end' });
+  }
+  assert.equal((await fetch(`${d.url}/v1/events`, { headers: bearer(gone) })).status, 401);
+  const again = await open(kept);
+  again.ctl.abort();
+});
+
 test('secrets never reach the log or error messages: keys, Authorization values, URL user-info', async (t) => {
   const keys = [newKey('admin'), newKey('hashed'), newKey('enq'), newKey('tenant'), newKey('legacy')];
   const secrets = [whsec(), whsec()];
