@@ -462,6 +462,14 @@ test('the session keeps to what it shows: filters follow live rows, a new log-in
   await waitForStatus(d.url, run.body.id, 'completed', { headers: A });
   await page.waitForFunction((i) => document.querySelector(`#tasks-body tr[data-id="${i}"]`)?.hidden === true, run.body.id);
 
+  // A full id outside the list (queued, while the filter says running) is
+  // looked up and shown; once the search changes, its row goes again.
+  const far = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: slow.url('/far'), delay: 3600 }, A);
+  await page.fill('#f-search', far.body.id);
+  await page.waitForFunction((i) => document.querySelector(`#tasks-body tr[data-id="${i}"]`)?.hidden === false, far.body.id);
+  await page.fill('#f-search', '');
+  await page.waitForFunction((i) => !document.querySelector(`#tasks-body tr[data-id="${i}"]`), far.body.id);
+
   // A JSON string payload reads as JSON, quoted, not as a text body.
   const str = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: slow.url('/q'), payload: '<b>quoted?</b>', delay: 3600 }, A);
   await page.goto(`${d.url}/dashboard/#/tasks/${str.body.id}`);
