@@ -67,9 +67,9 @@ void scheduler_queue_unset(struct scheduler *s, const char *queue);
 /* Copies a queue's settings (defaults when it has none); returns whether it
  * had settings. Any thread. */
 bool scheduler_queue_get(struct scheduler *s, const char *queue, struct queue_settings *out);
-/* Fills up to max infos, ordered by name, for every queue seen (settings,
- * tasks or counters). Returns how many. Any thread. */
-size_t scheduler_snapshot(struct scheduler *s, struct queue_info *out, size_t max);
+/* Every queue seen (settings, tasks or counters), ordered by name: a new
+ * array (caller frees; NULL when there are none) with *n set. Any thread. */
+struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n);
 
 /* Work became due in queue at run_at_ms (insert, retry, requeue). */
 void scheduler_note_due(struct scheduler *s, const char *queue, int64_t run_at_ms);

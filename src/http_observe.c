@@ -11,7 +11,6 @@
 #include "log.h"
 #include "metrics.h"
 
-#define QUEUES_MAX 1024
 
 /* ---- /metrics ---- */
 
@@ -32,8 +31,8 @@ static void add_depth(void *arg, const char *queue, int64_t queued, int64_t due)
 enum MHD_Result http_metrics(struct request *r)
 {
     struct http_api *api = r->api;
-    struct queue_info *qs = xcalloc(QUEUES_MAX, sizeof *qs);
-    size_t n = scheduler_snapshot(writer_scheduler(api->writer), qs, QUEUES_MAX);
+    size_t n;
+    struct queue_info *qs = scheduler_snapshot(writer_scheduler(api->writer), &n);
     int64_t *queued = xcalloc(n ? n : 1, sizeof *queued);
     struct depth_acc acc = {qs, n, queued};
     struct store_conn *c = store_conn_acquire(api->store);

@@ -10,7 +10,6 @@
 #include "log.h"
 #include "validate.h"
 
-#define QUEUES_MAX 1024
 
 struct depth {
     char name[72];
@@ -80,10 +79,13 @@ static enum MHD_Result respond_queues(struct request *r, const char *only)
         free(d.list);
         return http_unavailable(r, "the database cannot be read right now; try again");
     }
-    struct queue_info *qs = xcalloc(QUEUES_MAX, sizeof *qs);
-    size_t n = scheduler_snapshot(writer_scheduler(r->api->writer), qs, QUEUES_MAX);
+    size_t n;
+    struct queue_info *known_qs = scheduler_snapshot(writer_scheduler(r->api->writer), &n);
+    struct queue_info *qs = xcalloc(n + d.n + 1, sizeof *qs);
+    if (n) memcpy(qs, known_qs, n * sizeof *qs);
+    free(known_qs);
     /* Queues that only have waiting tasks so far (e.g. after a restart). */
-    for (size_t i = 0; i < d.n && n < QUEUES_MAX; i++) {
+    for (size_t i = 0; i < d.n; i++) {
         bool known = false;
         for (size_t k = 0; k < n && !known; k++) known = !strcmp(qs[k].name, d.list[i].name);
         if (known) continue;

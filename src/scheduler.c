@@ -186,14 +186,17 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct queue_info *)a)->name, ((const struct queue_info *)b)->name);
 }
 
-size_t scheduler_snapshot(struct scheduler *s, struct queue_info *out, size_t max)
+struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n)
 {
-    struct snap sn = {.out = out, .max = max, .n = 0, .now = util_now_ms()};
+    struct snap sn = {.now = util_now_ms()};
     pthread_mutex_lock(&s->lock);
+    sn.max = s->queues.count; /* all of them: a fixed cap hid queues past it */
+    sn.out = sn.max ? xcalloc(sn.max, sizeof *sn.out) : NULL;
     strmap_each(&s->queues, snap_one, &sn);
     pthread_mutex_unlock(&s->lock);
-    qsort(out, sn.n, sizeof *out, by_name);
-    return sn.n;
+    if (sn.n) qsort(sn.out, sn.n, sizeof *sn.out, by_name);
+    *n = sn.n;
+    return sn.out;
 }
 
 void scheduler_note_due(struct scheduler *s, const char *queue, int64_t run_at_ms)

@@ -73,3 +73,22 @@ test('PUT sets every setting (absent ones take defaults), validates, and DELETE 
   assert.equal((await api(d.url, 'GET', `/v1/tasks/${task.id}`)).body.status, 'queued', 'tasks stay');
   assertError(await api(d.url, 'DELETE', '/v1/queues/never-configured'), 404, 'not_found');
 });
+
+test('every queue is listed and reachable however many there are (a fixed 1024 hid the rest: 404 after a PUT that took)', async (t) => {
+  const d = await daemon(t);
+  const N = 1100;
+  const names = Array.from({ length: N }, (_, i) => `m${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < N; i += 50) {
+    const rs = await Promise.all(names.slice(i, i + 50).map((n) => api(d.url, 'PUT', `/v1/queues/${n}`, { maxConcurrency: 2 })));
+    for (const r of rs) assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  const list = await api(d.url, 'GET', '/v1/queues');
+  assert.equal(list.body.queues.length, N);
+  const last = await api(d.url, 'GET', `/v1/queues/${names[N - 1]}`);
+  assert.equal(last.status, 200);
+  assert.equal(last.body.maxConcurrency, 2);
+  const paused = await api(d.url, 'POST', `/v1/queues/${names[N - 7]}/pause`);
+  assert.equal(paused.status, 200, JSON.stringify(paused.body));
+  assert.equal(paused.body.paused, true);
+  assert.match((await api(d.url, 'GET', '/metrics')).body, new RegExp(`queue="${names[N - 1]}"`));
+});

@@ -291,8 +291,8 @@ static void counters_and_snapshot(void **state)
     scheduler_claimed(s, "emails", "h", T0);
     scheduler_count(s, "emails", SCHEDULER_COUNT_FAILED, T0);
     scheduler_count(s, "other", SCHEDULER_COUNT_CANCELLED, T0);
-    struct queue_info info[4];
-    size_t n = scheduler_snapshot(s, info, 4);
+    size_t n;
+    struct queue_info *info = scheduler_snapshot(s, &n);
     assert_int_equal(n, 2);
     assert_string_equal(info[0].name, "emails"); /* by name */
     assert_true(info[0].configured);
@@ -305,6 +305,17 @@ static void counters_and_snapshot(void **state)
     assert_string_equal(info[1].name, "other");
     assert_false(info[1].configured);
     assert_int_equal(info[1].cancelled_total, 1);
+    free(info);
+    /* Every queue, however many (a fixed 1024 once hid the rest). */
+    char name[16];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof name, "q%04d", i);
+        scheduler_queue_set(s, name, &qs);
+    }
+    info = scheduler_snapshot(s, &n);
+    assert_int_equal(n, 3002);
+    assert_string_equal(info[n - 1].name, "q2999");
+    free(info);
     struct queue_settings got;
     assert_true(scheduler_queue_get(s, "emails", &got));
     assert_true(got.rate_per_sec == 1.5);
