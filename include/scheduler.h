@@ -71,6 +71,12 @@ bool scheduler_queue_get(struct scheduler *s, const char *queue, struct queue_se
  * array (caller frees; NULL when there are none) with *n set. Any thread. */
 struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n);
 
+/* A FIFO queue's (max concurrency 1) task waiting for its retry holds the
+ * tasks behind it until until_ms: set from the store when the hold is not
+ * known from a finished attempt (at start, or when a queue becomes FIFO).
+ * No-op for other queues. */
+void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t until_ms);
+
 /* Work became due in queue at run_at_ms (insert, retry, requeue). */
 void scheduler_note_due(struct scheduler *s, const char *queue, int64_t run_at_ms);
 /* The store says the queue's earliest queued run_at is due_ms (INT64_MAX:

@@ -123,6 +123,7 @@ void scheduler_queue_set(struct scheduler *s, const char *queue, const struct qu
     bool rate_changed = q->s.rate_per_sec != qs->rate_per_sec || q->s.burst != qs->burst;
     q->s = *qs;
     if (q->s.rate_per_sec > 0 && q->s.burst < 1) q->s.burst = 1;
+    if (q->s.max_concurrency != 1) q->hold_seq = 0; /* only a FIFO queue holds */
     q->configured = true;
     if (rate_changed) q->tokens_at_ms = 0; /* a full bucket under the new rate */
     pthread_mutex_unlock(&s->lock);
@@ -197,6 +198,17 @@ struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n)
     if (sn.n) qsort(sn.out, sn.n, sizeof *sn.out, by_name);
     *n = sn.n;
     return sn.out;
+}
+
+void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t until_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    struct squeue *q = queue_get(s, queue);
+    if (q->s.max_concurrency == 1 && seq > 0) {
+        q->hold_seq = seq;
+        q->hold_until_ms = until_ms;
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 void scheduler_note_due(struct scheduler *s, const char *queue, int64_t run_at_ms)

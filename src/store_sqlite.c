@@ -81,6 +81,7 @@ enum stmt_id {
     ST_CLAIM_SEQS,
     ST_QUEUE_NEXT_DUE,
     ST_QUEUES_DUE,
+    ST_QUEUE_RETRYING,
     ST_RUNNING,
     ST_FINISH_TASK,
     ST_INSERT_ATTEMPT,
@@ -151,6 +152,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT run_at FROM tasks WHERE status = 'queued' AND queue = ?1 ORDER BY run_at LIMIT 1",
     [ST_QUEUES_DUE] =
         "SELECT queue, MIN(run_at) FROM tasks WHERE status = 'queued' GROUP BY queue",
+    [ST_QUEUE_RETRYING] =
+        "SELECT seq, run_at FROM tasks WHERE status = 'queued' AND queue = ?1 "
+        "AND attempts > attempts_uncounted ORDER BY run_at, seq LIMIT 1",
     [ST_RUNNING] =
         "SELECT queue, host, count(*) FROM tasks WHERE status = 'running' GROUP BY queue, host",
     [ST_FINISH_TASK] =
@@ -172,7 +176,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "WHERE status = 'running' AND lease_until < ?2 AND (?4 IS NULL OR seq = ?4)",
     [ST_REQUEUE_TASKS] =
         "UPDATE tasks SET status = 'queued', attempts = attempts + 1, "
-        "attempts_uncounted = attempts_uncounted + 1, run_at = ?1, "
+        "attempts_uncounted = attempts_uncounted + 1, run_at = MIN(run_at, ?1), "
         "lease_until = NULL, updated_at = ?1, claim_token = claim_token + 1, "
         "error_code = 'interrupted', error_message = ?3 "
         "WHERE status = 'running' AND lease_until < ?2 AND (?4 IS NULL OR seq = ?4)",
@@ -859,6 +863,23 @@ static int sq_queue_next_due(void *impl, const char *queue, int64_t *due_ms)
     *due_ms = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : INT64_MAX;
     sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : fail(c, "queue next due");
+}
+
+static int sq_queue_retrying(void *impl, const char *queue, int64_t *seq, int64_t *run_at_ms)
+{
+    struct sq_conn *c = impl;
+    *seq = 0;
+    *run_at_ms = 0;
+    sqlite3_stmt *s = stmt(c, ST_QUEUE_RETRYING);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, queue);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(s, 0);
+        *run_at_ms = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : fail(c, "queue retrying");
 }
 
 static int sq_queues_due_each(void *impl, void (*fn)(void *, const char *, int64_t), void *arg)
@@ -1616,6 +1637,7 @@ const struct store_ops store_sqlite_ops = {
     .task_insert = sq_task_insert,
     .tasks_claim = sq_tasks_claim,
     .queue_next_due = sq_queue_next_due,
+    .queue_retrying = sq_queue_retrying,
     .queues_due_each = sq_queues_due_each,
     .running_each = sq_running_each,
     .task_finish = sq_task_finish,

@@ -186,6 +186,20 @@ static void publish(struct writer *w, struct effect *e)
     e->json = NULL; /* the feed owns it now */
 }
 
+/* A FIFO queue's hold (its task waiting for a retry holds the ones behind
+ * it) lives in the scheduler, set when an attempt ends; read back from the
+ * store where no attempt ended in this process: at start, and when a queue
+ * with such a task becomes FIFO. A read between transactions. */
+static void restore_hold(struct writer *w, const char *queue)
+{
+    int64_t seq = 0, run_at = 0;
+    if (store_queue_retrying(w->conn, queue, &seq, &run_at) != STORE_OK) {
+        log_msg(LOG_WARN, "writer.hold_unknown", "queue=%s error=\"%s\"", queue, store_conn_error(w->conn));
+        return;
+    }
+    scheduler_hold(w->sched, queue, seq, run_at);
+}
+
 static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t now)
 {
     struct writer *w = tx->w;
@@ -213,8 +227,12 @@ static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t
         case FX_ABORT: seqset_remove(&w->held_tasks, e->seq); break; /* its result is not recorded */
         case FX_GONE: scheduler_task_gone(w->sched, e->name, e->seq); break;
         case FX_QUEUE:
-            if (e->has_settings) scheduler_queue_set(w->sched, e->name, &e->qs);
-            else scheduler_queue_unset(w->sched, e->name);
+            if (e->has_settings) {
+                scheduler_queue_set(w->sched, e->name, &e->qs);
+                if (e->qs.max_concurrency == 1) restore_hold(w, e->name); /* it may just have become FIFO */
+            } else {
+                scheduler_queue_unset(w->sched, e->name);
+            }
             break;
         }
     }
@@ -428,6 +446,13 @@ static int load_state(struct writer *w)
     if (rc == STORE_OK) rc = store_commit(w->conn);
     else store_rollback(w->conn);
     if (rc == STORE_OK) rc = store_queues_each(w->conn, load_queue, w->sched);
+    if (rc == STORE_OK) {
+        size_t n;
+        struct queue_info *qs = scheduler_snapshot(w->sched, &n);
+        for (size_t i = 0; i < n; i++)
+            if (qs[i].s.max_concurrency == 1) restore_hold(w, qs[i].name);
+        free(qs);
+    }
     if (rc == STORE_OK) rc = store_queues_due_each(w->conn, load_due, w->sched);
     if (rc == STORE_OK) {
         scheduler_resync_begin(w->sched);

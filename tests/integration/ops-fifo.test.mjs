@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, waitFor, waitForStatus, tempDir } from './lib/harness.mjs';
+import { api, waitFor, waitForStatus, tempDir, startDaemon } from './lib/harness.mjs';
 import { daemon, fake, create, taskIdOf, gate } from './lib/ops.mjs';
 
 /** No two calls overlap: each starts after the previous answer was sent. */
@@ -91,4 +91,63 @@ test('FIFO: cancelling the head task while it waits for its retry lets the next 
   await waitForStatus(d.url, next.id, 'completed', { timeout: 4000 });
   assert.ok(Date.now() - t0 < 4000, 'the next task did not wait for the cancelled head\'s backoff');
   assert.deepEqual(target.requests.map(taskIdOf), [head.id, next.id]);
+});
+
+/** Starts a daemon on db (kept when it stops); stopped and removed at the end of t. */
+async function daemonOn(t, db, args) {
+  const d = await startDaemon({ db, args });
+  t.after(async () => { if (!d.exitInfo()) await d.stop(); });
+  return d;
+}
+
+test('FIFO across a restart: the hold of a task waiting for its retry, and the place of an interrupted task, are kept', async (t) => {
+  const tmp = tempDir();
+  t.after(() => tmp.cleanup());
+  const db = join(tmp.dir, 'fifo.db');
+  const held = gate();
+  let firstCalls = 0;
+  const target = await fake(t, (req) => {
+    if (req.url === '/retrying') return ++firstCalls === 1 ? { status: 500 } : { status: 200 };
+    if (req.url === '/held') return { until: held };
+    return { delayMs: 10 };
+  });
+  const args = ['--retry-base', '2s', '--retry-jitter', 'false', '--shutdown-grace', '200ms'];
+  let d = await daemonOn(t, db, args);
+  assert.equal((await api(d.url, 'PUT', '/v1/queues/rf', { maxConcurrency: 1 })).status, 200);
+  // The head fails its first attempt and waits 2 s for its retry; two more behind it.
+  const a = await create(d, { callbackUrl: target.url('/retrying'), queue: 'rf', retries: 1 });
+  await waitFor(async () => (await api(d.url, 'GET', `/v1/tasks/${a.id}`)).body.attempts === 1, { what: 'the first attempt' });
+  const b = await create(d, { callbackUrl: target.url('/b'), queue: 'rf' });
+  const c = await create(d, { callbackUrl: target.url('/c'), queue: 'rf' });
+  await d.stop();
+  d = await daemonOn(t, db, args);
+  for (const x of [a, b, c]) await waitForStatus(d.url, x.id, 'completed', { timeout: 8000 });
+  assert.deepEqual(target.requests.map(taskIdOf), [a.id, a.id, b.id, c.id], 'the retry first, as before the restart');
+
+  // A call cut by the stop keeps its place: it runs again before those behind it.
+  const h = await create(d, { callbackUrl: target.url('/held'), queue: 'rf' });
+  await target.waitForRequests(5);
+  const e = await create(d, { callbackUrl: target.url('/e'), queue: 'rf' });
+  await d.stop(); // its grace (200 ms) ends the held call: interrupted
+  held.open();
+  d = await daemonOn(t, db, args);
+  for (const x of [h, e]) await waitForStatus(d.url, x.id, 'completed', { timeout: 8000 });
+  assert.deepEqual(target.requests.slice(4).map(taskIdOf), [h.id, h.id, e.id]);
+  await d.stop();
+});
+
+test('FIFO set or unset while a task waits for its retry: the hold follows the setting', async (t) => {
+  const target = await fake(t, (req) => (req.url.startsWith('/fails') ? { status: 500 } : { status: 200 }));
+  const d = await daemon(t, { args: ['--retry-base', '4s', '--retry-jitter', 'false'] });
+  // Not FIFO: a task waits for its retry; made FIFO, it holds the next one.
+  const a = await create(d, { callbackUrl: target.url('/fails-a'), queue: 'sw', retries: 1 });
+  await waitFor(async () => (await api(d.url, 'GET', `/v1/tasks/${a.id}`)).body.attempts === 1, { what: 'a first attempt' });
+  assert.equal((await api(d.url, 'PUT', '/v1/queues/sw', { maxConcurrency: 1 })).status, 200);
+  const b = await create(d, { callbackUrl: target.url('/b'), queue: 'sw' });
+  await new Promise((r) => setTimeout(r, 500)); // b would have run by now, were it not held
+  assert.equal((await api(d.url, 'GET', `/v1/tasks/${b.id}`)).body.status, 'queued', 'held behind the retry');
+  // No longer FIFO: nothing holds it any more.
+  assert.equal((await api(d.url, 'PUT', '/v1/queues/sw', { maxConcurrency: 0 })).status, 200);
+  await waitForStatus(d.url, b.id, 'completed', { timeout: 2000 });
+  assert.equal((await api(d.url, 'GET', `/v1/tasks/${a.id}`)).body.attempts, 1, 'before the retry was due');
 });
