@@ -40,7 +40,8 @@ enum retry_transport {
 struct retry_outcome {
     enum retry_transport transport;
     const char *transport_detail;  /* libcurl's text, for the message */
-    int http_status;               /* valid when transport is OK */
+    int http_status;               /* valid when transport is OK or TOO_LARGE (0: none) */
+    int redirects;                 /* > 0: the call followed redirects, up to this many */
     int64_t retry_after_ms;        /* from Retry-After, or -1 */
     bool target_final;             /* the target sent AsyncQueue-Retry: false */
     int attempts;                  /* attempts made, including this one */

@@ -243,7 +243,8 @@ static enum retry_transport classify(CURLcode rc, const struct transfer *t)
         return RETRY_TRANSPORT_BLOCKED;
     if (t->too_large) return RETRY_TRANSPORT_TOO_LARGE;
     switch (rc) {
-    case CURLE_OK: return RETRY_TRANSPORT_OK;
+    case CURLE_OK:
+    case CURLE_TOO_MANY_REDIRECTS: return RETRY_TRANSPORT_OK; /* an answer: the last 3xx */
     case CURLE_OPERATION_TIMEDOUT: return RETRY_TRANSPORT_TIMEOUT;
     case CURLE_COULDNT_RESOLVE_HOST: return RETRY_TRANSPORT_DNS;
     case CURLE_COULDNT_CONNECT:
@@ -263,7 +264,7 @@ static enum retry_transport classify(CURLcode rc, const struct transfer *t)
 }
 
 static void transport_message(CURLcode rc, const struct transfer *t, const struct config *cfg,
-                              int64_t timeout_ms, char *out, size_t len)
+                              int64_t timeout_ms, int64_t elapsed_ms, char *out, size_t len)
 {
     if (t->blocked_range && strncmp(t->blocked_range, "redirect", 8) == 0)
         snprintf(out, len, "refused to follow a %s", t->blocked_range);
@@ -275,6 +276,13 @@ static void transport_message(CURLcode rc, const struct transfer *t, const struc
     else if (t->too_large)
         snprintf(out, len, "the response body is larger than max_response_bytes (%zu bytes)",
                  cfg->max_response_bytes);
+    else if (rc == CURLE_OPERATION_TIMEDOUT && elapsed_ms + 100 < timeout_ms)
+        /* Not the call's own timeout: connecting (connect_timeout, a TLS
+         * handshake) or a transfer slower than low_speed_limit. */
+        snprintf(out, len, "gave up after %lld ms, before the timeout of %lld ms: no connection "
+                 "within connect_timeout (%lld ms), or slower than low_speed_limit (%.120s)",
+                 (long long)elapsed_ms, (long long)timeout_ms, (long long)cfg->connect_timeout_ms,
+                 t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
     else if (rc == CURLE_OPERATION_TIMEDOUT)
         snprintf(out, len, "no complete response within the timeout of %lld ms (%s)",
                  (long long)timeout_ms, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
@@ -350,11 +358,15 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     o.http_status = (int)status;
     o.attempts = task->attempts + 1 - task->attempts_uncounted; /* this attempt series */
     o.max_retries = task->max_retries;
+    o.redirects = task->follow_redirects ? d->cfg->max_redirects : 0;
     char detail[384];
-    transport_message(rc, t, d->cfg, task->timeout_ms, detail, sizeof detail);
+    transport_message(rc, t, d->cfg, task->timeout_ms, duration, detail, sizeof detail);
     o.transport_detail = detail;
     cJSON *headers = parse_headers(&t->head, now, &o.retry_after_ms, &o.target_final);
-    if (o.transport != RETRY_TRANSPORT_OK) o.retry_after_ms = -1;
+    /* A complete answer, or one whose body was too large: its status and
+     * Retry-After count. A cut one says nothing. */
+    bool answered = o.transport == RETRY_TRANSPORT_OK || o.transport == RETRY_TRANSPORT_TOO_LARGE;
+    if (!answered) o.retry_after_ms = -1;
     struct retry_decision dec;
     retry_decide(&o, &d->policy, &dec);
     if (t->local_errno && o.transport == RETRY_TRANSPORT_CONNECT) {
@@ -378,10 +390,13 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     task->response_body = NULL;
     task->response_body_len = 0;
     task->response_status = 0;
-    if (status > 0 && o.transport != RETRY_TRANSPORT_TOO_LARGE) {
+    if (status > 0) {
         task->response_status = (int)status;
         task->response_headers_json = cJSON_PrintUnformatted(headers);
-        task->response_body = buf_steal(&t->body, &task->response_body_len);
+        /* Only a whole body is a result: not one cut short (a closed
+         * connection, a timeout) nor one past max_response_bytes. */
+        if (o.transport == RETRY_TRANSPORT_OK)
+            task->response_body = buf_steal(&t->body, &task->response_body_len);
     }
     task->response_ms = duration;
     task->error_code = xstrdup(dec.error_code);
@@ -501,7 +516,8 @@ static void finish_webhook(struct worker *w, struct transfer *t, CURLcode rc)
         if (rc == CURLE_OK || t->too_large)
             snprintf(detail, sizeof detail, "receiver answered %ld", status);
         else
-            transport_message(rc, t, d->cfg, d->cfg->webhook_timeout_ms, detail, sizeof detail);
+            transport_message(rc, t, d->cfg, d->cfg->webhook_timeout_ms, util_mono_ms() - t->started_mono,
+                              detail, sizeof detail);
         int64_t delay = retry_webhook_delay_ms(r->attempts, d->cfg->webhook_schedule_ms,
                                                d->cfg->n_webhook_schedule);
         if (t->local_errno && !t->blocked_range && rc == CURLE_COULDNT_CONNECT) {

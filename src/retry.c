@@ -74,19 +74,31 @@ void retry_decide(const struct retry_outcome *o, const struct retry_policy *p,
         retryable = retry_status_retryable(s);
         if (retryable)
             snprintf(d->message, sizeof d->message, "target answered %d", s);
+        else if (s >= 300 && s <= 399 && o->redirects > 0)
+            snprintf(d->message, sizeof d->message,
+                     "target answered %d (a redirect) that was not followed: more than "
+                     "max_redirects (%d), or no Location to follow; not retried, as the same "
+                     "chain would end the same way", s, o->redirects);
         else if (s >= 300 && s <= 399)
             snprintf(d->message, sizeof d->message,
-                     "target answered %d (a redirect); redirects are not followed, so point "
-                     "the task at the final URL", s);
-        else
+                     "target answered %d (a redirect); redirects are not followed unless the "
+                     "task sets followRedirects, so point the task at the final URL", s);
+        else if (s >= 400 && s <= 499)
             snprintf(d->message, sizeof d->message,
                      "target answered %d; client errors other than 408, 425 and 429 are not "
                      "retried because the same request would fail again", s);
+        else
+            snprintf(d->message, sizeof d->message, "target answered %d, a status that is not retried", s);
     } else {
         d->error_code = transport_code(o->transport);
+        /* An oversized body still came with a status: a 503 is worth a retry. */
         retryable = o->transport != RETRY_TRANSPORT_BLOCKED &&
-                    o->transport != RETRY_TRANSPORT_TOO_LARGE;
+                    (o->transport != RETRY_TRANSPORT_TOO_LARGE || retry_status_retryable(o->http_status));
         snprintf(d->message, sizeof d->message, "%s", o->transport_detail ? o->transport_detail : d->error_code);
+        if (o->transport == RETRY_TRANSPORT_TOO_LARGE && o->http_status > 0) {
+            size_t n = strlen(d->message);
+            snprintf(d->message + n, sizeof d->message - n, " (status %d)", o->http_status);
+        }
     }
     if (retryable && o->target_final) {
         retryable = false;

@@ -4,6 +4,7 @@
 // wait before retry n is exactly retry_base * 2^(n-1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { scope, api, waitForStatus, waitForWebhook, sleep } from './lib/harness.mjs';
 
 const BASE_MS = 250;
@@ -224,4 +225,37 @@ test('Retry-After as an HTTP date is honoured too', async (t) => {
   const calls = await target.waitForRequests(2);
   assert.ok(calls[1].at >= retryAt - SLACK_MS, `the retry came ${retryAt - calls[1].at} ms before the Retry-After date`);
   await waitForStatus(d.url, created.body.id, 'completed');
+});
+
+test('what an attempt keeps: no result from a cut body; an oversized 503 is retried; a redirect loop is final', async (t) => {
+  const s = scope(t);
+  // Cut short: a status and headers, then 7 of 100 bytes and a close.
+  const cut = createServer((sock) => sock.once('data', () => {
+    sock.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\npartial');
+  }));
+  await new Promise((r) => cut.listen(0, '127.0.0.1', r));
+  s.defer(() => new Promise((r) => cut.close(r)));
+  const big = await s.fake([{ status: 503, body: 'x'.repeat(4096) }, { status: 200, body: { ok: true } }]);
+  const loop = await s.fake((req) => ({ status: 302, headers: { location: req.url } }));
+  const d = await s.daemon({ args: ['--max-response-bytes', '1024', '--retry-base', '50ms', '--retry-jitter', 'false'] });
+
+  const c = (await api(d.url, 'POST', '/v1/tasks', { callbackUrl: `http://127.0.0.1:${cut.address().port}/c`, retries: 0 })).body;
+  const cutTask = await waitForStatus(d.url, c.id, 'failed');
+  assert.equal(cutTask.error.code, 'connection_failed');
+  assert.equal(cutTask.result, null, 'seven bytes of a hundred are no result');
+  assert.equal(cutTask.response.statusCode, 200);
+
+  const b = (await api(d.url, 'POST', '/v1/tasks', { callbackUrl: big.url('/b'), retries: 2 })).body;
+  const bigTask = await waitForStatus(d.url, b.id, 'completed');
+  assert.equal(bigTask.attempts, 2, 'the oversized 503 was retried');
+  const att = (await api(d.url, 'GET', `/v1/tasks/${b.id}/attempts`)).body.attempts;
+  assert.equal(att[0].statusCode, 503);
+  assert.equal(att[0].error.code, 'response_too_large');
+
+  const l = (await api(d.url, 'POST', '/v1/tasks', { callbackUrl: loop.url('/l'), followRedirects: true, retries: 3 })).body;
+  const loopTask = await waitForStatus(d.url, l.id, 'failed');
+  assert.equal(loopTask.attempts, 1, 'the same chain would loop again: not retried');
+  assert.equal(loopTask.error.code, 'http_error');
+  assert.match(loopTask.error.message, /max_redirects \(5\)/);
+  assert.equal(loop.requests.length, 6);
 });

@@ -70,6 +70,51 @@ static void status_3xx_gives_up_and_says_redirect(void **state)
     }
 }
 
+/* With followRedirects, a 3xx that ends the call was past max_redirects (or
+ * had no Location): the same chain would end the same way. */
+static void a_redirect_chain_too_long_is_final_and_says_so(void **state)
+{
+    (void)state;
+    struct retry_outcome o = http(302, 1, 3);
+    o.redirects = 5;
+    struct retry_decision d = decide(&o, &exact);
+    assert_int_equal(d.verdict, RETRY_GIVE_UP);
+    assert_non_null(strstr(d.message, "max_redirects (5)"));
+    assert_null(strstr(d.message, "unless the task sets followRedirects"));
+    o.redirects = 0;
+    d = decide(&o, &exact);
+    assert_non_null(strstr(d.message, "unless the task sets followRedirects"));
+}
+
+/* A body past max_response_bytes still came with a status: 5xx, 408, 425
+ * and 429 are retried (with their Retry-After), the rest final. */
+static void an_oversized_answer_is_judged_by_its_status(void **state)
+{
+    (void)state;
+    struct retry_outcome o = transport(RETRY_TRANSPORT_TOO_LARGE, 1, 3);
+    o.http_status = 503;
+    o.retry_after_ms = 7000;
+    struct retry_decision d = decide(&o, &exact);
+    assert_int_equal(d.verdict, RETRY_AGAIN);
+    assert_int_equal(d.delay_ms, 7000);
+    assert_string_equal(d.error_code, "response_too_large");
+    assert_non_null(strstr(d.message, "(status 503)"));
+    o.http_status = 200;
+    o.retry_after_ms = -1;
+    assert_int_equal(decide(&o, &exact).verdict, RETRY_GIVE_UP);
+}
+
+/* A status outside 100-599 is no client error: said as it is. */
+static void a_status_past_599_is_final_and_not_called_a_client_error(void **state)
+{
+    (void)state;
+    struct retry_outcome o = http(600, 1, 3);
+    struct retry_decision d = decide(&o, &exact);
+    assert_int_equal(d.verdict, RETRY_GIVE_UP);
+    assert_null(strstr(d.message, "client error"));
+    assert_non_null(strstr(d.message, "600"));
+}
+
 static void status_4xx_gives_up_except_408_425_429(void **state)
 {
     (void)state;
@@ -130,11 +175,11 @@ static void transport_kinds(void **state)
         {RETRY_TRANSPORT_TLS, "tls_failed", RETRY_AGAIN},
         {RETRY_TRANSPORT_OTHER, "transport_error", RETRY_AGAIN},
         {RETRY_TRANSPORT_BLOCKED, "blocked_destination", RETRY_GIVE_UP},
-        {RETRY_TRANSPORT_TOO_LARGE, "response_too_large", RETRY_GIVE_UP},
+        {RETRY_TRANSPORT_TOO_LARGE, "response_too_large", RETRY_GIVE_UP}, /* with a 200 */
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         struct retry_outcome o = transport(cases[i].t, 1, 5);
-        o.http_status = 200; /* a status alongside a transport failure is ignored */
+        o.http_status = 200; /* ignored alongside a failure; a too-large 200 is final */
         struct retry_decision d = decide(&o, &exact);
         if (d.verdict != cases[i].verdict) fail_msg("%s: verdict %d", cases[i].code, d.verdict);
         assert_string_equal(d.error_code, cases[i].code);
@@ -386,6 +431,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(status_2xx_completes),
         cmocka_unit_test(status_3xx_gives_up_and_says_redirect),
+        cmocka_unit_test(a_redirect_chain_too_long_is_final_and_says_so),
+        cmocka_unit_test(an_oversized_answer_is_judged_by_its_status),
+        cmocka_unit_test(a_status_past_599_is_final_and_not_called_a_client_error),
         cmocka_unit_test(status_4xx_gives_up_except_408_425_429),
         cmocka_unit_test(status_408_425_429_and_5xx_are_retried),
         cmocka_unit_test(status_outside_2xx_to_5xx_gives_up),
