@@ -78,6 +78,8 @@ struct transfer {
     int local_errno;             /* socket() failed here (EMFILE...): not the target's fault */
     char host[256];              /* the host name being called, no port (changes on redirects) */
     bool follow;                 /* following redirects */
+    bool keep_body;              /* a method other than POST with a body: only 307/308 keep it */
+    int redirect_refused;        /* the 301/302/303 not followed because of keep_body */
     int status;                  /* status of the response whose headers arrive */
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
@@ -165,6 +167,12 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         t->status = sp ? atoi(sp + 1) : 0;
     } else if (t->follow && t->status >= 300 && t->status <= 399 && len > 9 &&
                strncasecmp(data, "location:", 9) == 0) {
+        /* libcurl repeats a custom method after 301/302/303 but drops the
+         * body: a PUT would arrive empty. Not followed; 307 and 308 are. */
+        if (t->keep_body && t->status >= 301 && t->status <= 303) {
+            t->redirect_refused = t->status;
+            return 0; /* aborts the transfer */
+        }
         const char *v = data + 9, *end = data + len;
         while (v < end && (*v == ' ' || *v == '\t')) v++;
         while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
@@ -242,6 +250,7 @@ static enum retry_transport classify(CURLcode rc, const struct transfer *t)
                              rc == CURLE_WRITE_ERROR))
         return RETRY_TRANSPORT_BLOCKED;
     if (t->too_large) return RETRY_TRANSPORT_TOO_LARGE;
+    if (t->redirect_refused && rc == CURLE_WRITE_ERROR) return RETRY_TRANSPORT_OK; /* its 3xx */
     switch (rc) {
     case CURLE_OK:
     case CURLE_TOO_MANY_REDIRECTS: return RETRY_TRANSPORT_OK; /* an answer: the last 3xx */
@@ -359,6 +368,8 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     o.attempts = task->attempts + 1 - task->attempts_uncounted; /* this attempt series */
     o.max_retries = task->max_retries;
     o.redirects = task->follow_redirects ? d->cfg->max_redirects : 0;
+    o.redirect_drops_body = t->redirect_refused != 0;
+    if (t->redirect_refused) o.http_status = t->redirect_refused;
     char detail[384];
     transport_message(rc, t, d->cfg, task->timeout_ms, duration, detail, sizeof detail);
     o.transport_detail = detail;
@@ -673,7 +684,10 @@ static void setup_task(struct dispatcher *d, struct transfer *t)
     if (task->body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, task->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)task->body_len);
-        if (strcmp(m, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        if (strcmp(m, "POST") != 0) {
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+            t->keep_body = true;
+        }
     } else if (strcmp(m, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(m, "HEAD") == 0) {

@@ -74,6 +74,11 @@ void retry_decide(const struct retry_outcome *o, const struct retry_policy *p,
         retryable = retry_status_retryable(s);
         if (retryable)
             snprintf(d->message, sizeof d->message, "target answered %d", s);
+        else if (s >= 300 && s <= 399 && o->redirect_drops_body)
+            snprintf(d->message, sizeof d->message,
+                     "target answered %d (a redirect) that was not followed: it would repeat the "
+                     "request without its body (only 307 and 308 keep it); point the task at "
+                     "the final URL", s);
         else if (s >= 300 && s <= 399 && o->redirects > 0)
             snprintf(d->message, sizeof d->message,
                      "target answered %d (a redirect) that was not followed: more than "

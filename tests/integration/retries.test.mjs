@@ -259,3 +259,25 @@ test('what an attempt keeps: no result from a cut body; an oversized 503 is retr
   assert.match(loopTask.error.message, /max_redirects \(5\)/);
   assert.equal(loop.requests.length, 6);
 });
+
+test('followRedirects with a PUT body: 307 repeats it whole; 301 is not followed (it would arrive empty) and says why', async (t) => {
+  const s = scope(t);
+  const target = await s.fake((req) => (req.url === '/moved' ? { status: 301, headers: { location: '/final' } }
+    : req.url === '/temp' ? { status: 307, headers: { location: '/final' } }
+      : { status: 200, body: { got: req.body } }));
+  const d = await s.daemon({ args: ['--retry-base', '50ms', '--retry-jitter', 'false'] });
+  const make = (path) => api(d.url, 'POST', '/v1/tasks',
+    { callbackUrl: target.url(path), method: 'PUT', payload: { p: 1 }, followRedirects: true, retries: 2 });
+  const temp = (await make('/temp')).body;
+  const done = await waitForStatus(d.url, temp.id, 'completed');
+  assert.deepEqual(done.result, { got: '{"p":1}' }, 'the 307 repeated the PUT with its body');
+  const moved = (await make('/moved')).body;
+  const refused = await waitForStatus(d.url, moved.id, 'failed');
+  assert.equal(refused.attempts, 1, 'not retried: the same redirect would come again');
+  assert.equal(refused.error.code, 'http_error');
+  assert.equal(refused.response.statusCode, 301);
+  assert.match(refused.error.message, /without its body \(only 307 and 308 keep it\)/);
+  const finals = target.requests.filter((r) => r.url === '/final');
+  assert.equal(finals.length, 1, 'only the 307 reached /final');
+  assert.equal(finals[0].method, 'PUT');
+});

@@ -84,6 +84,13 @@ static void a_redirect_chain_too_long_is_final_and_says_so(void **state)
     o.redirects = 0;
     d = decide(&o, &exact);
     assert_non_null(strstr(d.message, "unless the task sets followRedirects"));
+    /* A PUT's 301 left unfollowed, as it would come back without its body. */
+    o = http(301, 1, 3);
+    o.redirects = 5;
+    o.redirect_drops_body = true;
+    d = decide(&o, &exact);
+    assert_int_equal(d.verdict, RETRY_GIVE_UP);
+    assert_non_null(strstr(d.message, "without its body"));
 }
 
 /* A body past max_response_bytes still came with a status: 5xx, 408, 425
