@@ -79,7 +79,7 @@ struct transfer {
     char host[256];              /* the host name being called, no port (changes on redirects) */
     bool follow;                 /* following redirects */
     bool keep_body;              /* a method other than POST with a body: only 307/308 keep it */
-    int redirect_refused;        /* the 301/302/303 not followed because of keep_body */
+    bool redirect_refused;       /* a 301/302/303 not followed because of keep_body */
     int status;                  /* status of the response whose headers arrive */
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
@@ -170,7 +170,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         /* libcurl repeats a custom method after 301/302/303 but drops the
          * body: a PUT would arrive empty. Not followed; 307 and 308 are. */
         if (t->keep_body && t->status >= 301 && t->status <= 303) {
-            t->redirect_refused = t->status;
+            t->redirect_refused = true;
             return 0; /* aborts the transfer */
         }
         const char *v = data + 9, *end = data + len;
@@ -368,8 +368,7 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     o.attempts = task->attempts + 1 - task->attempts_uncounted; /* this attempt series */
     o.max_retries = task->max_retries;
     o.redirects = task->follow_redirects ? d->cfg->max_redirects : 0;
-    o.redirect_drops_body = t->redirect_refused != 0;
-    if (t->redirect_refused) o.http_status = t->redirect_refused;
+    o.redirect_drops_body = t->redirect_refused; /* the status is that 3xx */
     char detail[384];
     transport_message(rc, t, d->cfg, task->timeout_ms, duration, detail, sizeof detail);
     o.transport_detail = detail;

@@ -80,10 +80,8 @@ static enum MHD_Result respond_queues(struct request *r, const char *only)
         return http_unavailable(r, "the database cannot be read right now; try again");
     }
     size_t n;
-    struct queue_info *known_qs = scheduler_snapshot(writer_scheduler(r->api->writer), &n);
-    struct queue_info *qs = xcalloc(n + d.n + 1, sizeof *qs);
-    if (n) memcpy(qs, known_qs, n * sizeof *qs);
-    free(known_qs);
+    struct queue_info *qs = scheduler_snapshot(writer_scheduler(r->api->writer), &n);
+    qs = xrealloc(qs, (n + d.n + 1) * sizeof *qs); /* room for the queues only tasks name */
     /* Queues that only have waiting tasks so far (e.g. after a restart). */
     for (size_t i = 0; i < d.n; i++) {
         bool known = false;

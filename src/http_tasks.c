@@ -184,10 +184,9 @@ enum MHD_Result http_task_get(struct request *r)
      * gives 5e-05): strtod would also take " 5", "+5", "0x10" and "inf". */
     size_t len = strlen(wait);
     bool plain = len > 0 && util_json_number_len(wait, len) == len;
-    char *end;
-    double s = plain ? strtod(wait, &end) : 0;
+    double s = plain ? strtod(wait, NULL) : 0; /* all of it: a JSON number is one strtod reads */
     double max_s = (double)api->cfg->max_wait_ms / 1000.0;
-    if (!plain || *end || !isfinite(s) || s < 0 || s > max_s) {
+    if (!plain || !isfinite(s) || s < 0 || s > max_s) {
         struct api_error e;
         api_error_set(&e, 400, "invalid_field", "wait", "wait must be a number of seconds from 0 to %g",
                       max_s);

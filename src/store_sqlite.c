@@ -370,7 +370,11 @@ static int exec_stmt(struct sq_conn *c, sqlite3_stmt *s, const char *what)
     return STORE_OK;
 }
 
-static struct task *row_to_task(sqlite3_stmt *s)
+/* A row as a task. answer: it is read to be shown (GET, lists, the answer
+ * to a cancel or replay), so the daemon's own header objects are checked
+ * too; a claim leaves them, as the dispatcher reads the headers for its
+ * call itself and the attempt replaces the response's. */
+static struct task *row_to_task(sqlite3_stmt *s, bool answer)
 {
     struct task *t = xcalloc(1, sizeof *t);
     int i = 0;
@@ -414,14 +418,16 @@ static struct task *row_to_task(sqlite3_stmt *s)
      * daemon (answers, calls, webhooks) stays JSON, written as stored. */
     if (t->body_kind == TASK_BODY_JSON) task_json_repair(&t->body, &t->body_len);
     task_json_repair(&t->metadata_json, NULL);
-    task_json_object_check(&t->headers_json);
-    task_json_object_check(&t->response_headers_json);
+    if (answer) {
+        task_json_object_check(&t->headers_json);
+        task_json_object_check(&t->response_headers_json);
+    }
     return t;
 }
 
 /* Steps s collecting tasks; resets s. */
-static int collect_tasks(struct sq_conn *c, sqlite3_stmt *s, const char *what, struct task ***out,
-                         size_t *n_out)
+static int collect_tasks(struct sq_conn *c, sqlite3_stmt *s, const char *what, bool answer,
+                         struct task ***out, size_t *n_out)
 {
     struct task **list = NULL;
     size_t n = 0, cap = 0;
@@ -431,7 +437,7 @@ static int collect_tasks(struct sq_conn *c, sqlite3_stmt *s, const char *what, s
             cap = cap ? cap * 2 : 16;
             list = xrealloc(list, cap * sizeof *list);
         }
-        list[n++] = row_to_task(s);
+        list[n++] = row_to_task(s, answer);
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
@@ -846,7 +852,7 @@ static int sq_tasks_claim(void *impl, const char *queue, int64_t only_seq, int64
         bind_text(s, 4, hosts);
         sqlite3_bind_int(s, 5, limit);
     }
-    int rc = collect_tasks(c, s, "claim tasks", out, n_out);
+    int rc = collect_tasks(c, s, "claim tasks", false, out, n_out);
     free(hosts);
     free(seqs);
     if (rc == STORE_OK && *n_out > 1) qsort(*out, *n_out, sizeof **out, by_due);
@@ -1169,7 +1175,7 @@ static int get_task_row(struct sq_conn *c, const char *id, const char *tenant, s
     bind_text(s, 1, id);
     bind_text(s, 2, tenant);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) *out = row_to_task(s);
+    if (rc == SQLITE_ROW) *out = row_to_task(s, true);
     sqlite3_reset(s);
     if (rc == SQLITE_ROW) return STORE_OK;
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : fail(c, "get task");
@@ -1464,7 +1470,7 @@ static int sq_tasks_list(void *impl, const struct task_filter *f, int64_t cursor
     sqlite3_bind_int64(s, 2, to);
     bind_filter(s, f, &statuses);
     sqlite3_bind_int(s, 8, limit + 1);
-    int rc = collect_tasks(c, s, "list tasks", out, n);
+    int rc = collect_tasks(c, s, "list tasks", true, out, n);
     free(statuses);
     if (rc != STORE_OK) return rc;
     if (*n > (size_t)limit) {
