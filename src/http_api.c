@@ -425,7 +425,8 @@ static enum MHD_Result handle_ready(struct request *r)
 /* ---- the access handler ---- */
 
 struct framing {
-    int content_length, transfer_encoding;
+    int content_length, transfer_encoding, host;
+    bool chunked; /* the Transfer-Encoding is "chunked" alone */
 };
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -434,13 +435,21 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     (void)kind;
     (void)value;
     struct framing *f = cls;
-    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->content_length++;
-    else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) f->transfer_encoding++;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        f->content_length++;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->transfer_encoding++;
+        /* compared as libmicrohttpd compares it (a trailing space fails) */
+        f->chunked = !strcasecmp(value, "chunked");
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) {
+        f->host++;
+    }
     return MHD_YES;
 }
 
 /* Checks made as soon as the headers are in, before any body is read. */
-static enum MHD_Result first_call(struct request *r, const char *url, const char *method)
+static enum MHD_Result first_call(struct request *r, const char *url, const char *method,
+                                   const char *version)
 {
     struct http_api *api = r->api;
     struct MHD_Connection *conn = r->conn;
@@ -458,6 +467,22 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
                       "a request may carry one Content-Length or one Transfer-Encoding, not "
                       "several or both; this connection is closed");
         return http_respond_error_with(r, &e, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    /* libmicrohttpd reads only the chunked coding; any other (gzip, or gzip
+     * then chunked) left it waiting for a body it could not frame until the
+     * connection timed out. RFC 9112 6.3: 400, and the connection closed. */
+    if (f.transfer_encoding && !f.chunked) {
+        api_error_set(&e, 400, "invalid_request", NULL,
+                      "the only Transfer-Encoding understood is 'chunked' (send the body as it "
+                      "is, with Content-Length or chunked); this connection is closed");
+        return http_respond_error_with(r, &e, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    /* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host. */
+    if (f.host != 1 && !strcmp(version, MHD_HTTP_VERSION_1_1)) {
+        api_error_set(&e, 400, "invalid_request", NULL,
+                      f.host ? "a request carries one Host header, not several"
+                             : "an HTTP/1.1 request must carry a Host header");
+        return http_respond_error(r, &e);
     }
     /* The absolute form a server must also take (RFC 9112 3.2.2): the path
      * after the authority names the resource. */
@@ -574,7 +599,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                               size_t *upload_data_size, void **con_cls)
 {
     struct http_api *api = cls;
-    (void)version;
     struct request *r = *con_cls;
     if (!r) {
         r = xcalloc(1, sizeof *r);
@@ -582,7 +606,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         r->conn = conn;
         *con_cls = r;
         atomic_fetch_add(&api->active, 1);
-        return first_call(r, url, method);
+        return first_call(r, url, method, version);
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
