@@ -447,6 +447,54 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* The query parameters a route reads, for GET and HEAD (other methods read
+ * none): a parameter it does not read was silently ignored, so that a typo
+ * (`statuss=failed`) listed every task. */
+static const char *route_params(enum route route)
+{
+    switch (route) {
+    case ROUTE_TASKS: return "status, queue, createdAfter, createdBefore, limit, order, cursor";
+    case ROUTE_TASK: return "wait";
+    case ROUTE_STATS: return "minutes";
+    default: return "";
+    }
+}
+
+struct query_check {
+    const char *params, *bad; /* bad: the first parameter unknown or given twice */
+    bool twice;
+    const char *seen[8];
+    int n;
+};
+
+static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_check *q = cls;
+    size_t len = strlen(key);
+    const char *p = q->params;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == len && !memcmp(p, key, len)) break;
+        p += n;
+        p += strspn(p, ", ");
+    }
+    if (!*p) {
+        q->bad = key;
+        return MHD_NO;
+    }
+    for (int i = 0; i < q->n; i++) {
+        if (!strcmp(q->seen[i], key)) {
+            q->bad = key;
+            q->twice = true;
+            return MHD_NO;
+        }
+    }
+    if (q->n < (int)ARRAY_LEN(q->seen)) q->seen[q->n++] = key;
+    return MHD_YES;
+}
+
 /* Checks made as soon as the headers are in, before any body is read. */
 static enum MHD_Result first_call(struct request *r, const char *url, const char *method,
                                    const char *version)
@@ -527,6 +575,26 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
             log_msg(LOG_WARN, "auth.forbidden", "ip=%s key=%s method=%s", ip, r->who.label,
                     log_quote(m, sizeof m, method));
             api_error_set(&e, 403, "forbidden", NULL, "%s", why);
+            return http_respond_error(r, &e);
+        }
+    }
+    if (!strncmp(routes[r->route].name, "/v1/", 4)) {
+        bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+        struct query_check q = {.params = get ? route_params(r->route) : ""};
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_param, &q);
+        if (q.bad) { /* the method is one the route allows: a plain token */
+            if (q.twice)
+                api_error_set(&e, 400, "invalid_field", q.bad,
+                              "give the query parameter '%.64s' once (several statuses: one "
+                              "comma-separated list)", q.bad);
+            else if (*q.params)
+                api_error_set(&e, 400, "unknown_field", q.bad,
+                              "unknown query parameter '%.64s'; %s %s takes %s", q.bad, method,
+                              routes[r->route].name, q.params);
+            else
+                api_error_set(&e, 400, "unknown_field", q.bad,
+                              "unknown query parameter '%.64s'; %s %s takes none", q.bad, method,
+                              routes[r->route].name);
             return http_respond_error(r, &e);
         }
     }

@@ -159,6 +159,37 @@ test('list limit is 1 to 200 and a bad cursor is refused', async (t) => {
   }
 });
 
+test('a query parameter the route does not read, or one given twice, is refused (a typo listed every task)', async (t) => {
+  const d = await daemon(t);
+  const q = await create(d, { callbackUrl: 'http://127.0.0.1:9/x', delay: FAR });
+  assert.equal((await api(d.url, 'GET', '/v1/tasks?status=failed')).body.tasks.length, 0);
+  // Before: statuss= and Status= were ignored and every task listed; the second
+  // status was ignored and the first taken.
+  for (const [path, field] of [['/v1/tasks?statuss=failed', 'statuss'], ['/v1/tasks?Status=failed', 'Status'],
+    [`/v1/tasks/${q.id}?wiat=5`, 'wiat'], ['/v1/queues?x=1', 'x'], ['/v1/stats?minute=5', 'minute'],
+    [`/v1/tasks/${q.id}/attempts?limit=1`, 'limit']]) {
+    const r = await api(d.url, 'GET', path);
+    assertError(r, 400, 'unknown_field', field);
+    assert.match(r.body.error.message, new RegExp(`unknown query parameter '${field}'; GET /v1/\\S+ takes`));
+  }
+  assert.match((await api(d.url, 'GET', '/v1/tasks?limt=5')).body.error.message,
+    /takes status, queue, createdAfter, createdBefore, limit, order, cursor$/);
+  assertError(await api(d.url, 'GET', '/v1/tasks?status=failed&status=queued'), 400, 'invalid_field', 'status');
+  // A body-taking method reads no query: POST /v1/tasks?queue=q would have put
+  // the task on the default queue.
+  const before = (await api(d.url, 'GET', '/v1/tasks')).body.tasks.length;
+  assertError(await api(d.url, 'POST', '/v1/tasks?queue=q', { callbackUrl: 'http://127.0.0.1:9/x', delay: FAR }),
+    400, 'unknown_field', 'queue');
+  assertError(await api(d.url, 'POST', `/v1/tasks/${q.id}/cancel?force=1`), 400, 'unknown_field', 'force');
+  assert.equal((await api(d.url, 'GET', '/v1/tasks')).body.tasks.length, before, 'nothing stored');
+  assert.equal((await api(d.url, 'GET', `/v1/tasks/${q.id}`)).body.status, 'queued', 'not cancelled');
+  // What the routes read still works, and paths outside /v1/ take any query.
+  assert.equal((await api(d.url, 'GET', '/v1/tasks?status=queued&limit=5&order=asc')).body.tasks.length, 1);
+  assert.equal((await api(d.url, 'GET', `/v1/tasks/${q.id}?wait=0`)).status, 200);
+  assert.equal((await api(d.url, 'GET', '/v1/stats?minutes=5')).status, 200);
+  assert.equal((await api(d.url, 'GET', '/healthz?probe=1')).status, 200);
+});
+
 test('paging while tasks keep arriving: every earlier task exactly once, no duplicates, nextCursor null at the end', async (t) => {
   const d = await daemon(t, { args: ['--synchronous', 'normal'] });
   const before = [];
