@@ -168,17 +168,17 @@ static int hash_key(void)
 
 /* SIGHUP: re-read the configuration and apply what can change live (keys
  * and webhook secrets); the rest needs a restart, and the log says so. */
-static void reload(int argc, char **argv, struct auth *auth, struct dispatcher *dispatcher,
-                   struct events *events)
+static void reload(int argc, char **argv, struct store *store, struct auth *auth,
+                   struct dispatcher *dispatcher, struct events *events)
 {
     struct config fresh;
     enum config_mode mode;
     char err[1024];
     int rc = config_load(&fresh, argc, argv, environ, &mode, err, sizeof err);
     struct webhook_keys keys;
-    if (rc == EXIT_OK && fresh.n_webhook_secrets > 0 &&
-        webhook_keys_decode(fresh.webhook_secrets, fresh.n_webhook_secrets, &keys, err, sizeof err))
-        rc = EXIT_CONFIG;
+    /* As at start: with every secret taken out of the file, the one kept in
+     * the database signs (the removed ones kept signing until a restart). */
+    if (rc == EXIT_OK) rc = load_webhook_keys(&fresh, store, &keys, NULL, err, sizeof err);
     if (rc != EXIT_OK) {
         char q[1100];
         log_msg(LOG_ERROR, "config.reload_failed", "error=%s note=\"keeping the running settings\"",
@@ -188,9 +188,10 @@ static void reload(int argc, char **argv, struct auth *auth, struct dispatcher *
         /* Streams were authorised once, when they opened: their clients
          * reconnect (losing nothing) and show their keys again. */
         events_end_streams(events);
-        if (fresh.n_webhook_secrets > 0) dispatcher_set_webhook_keys(dispatcher, &keys);
-        log_msg(LOG_INFO, "config.reloaded", "keys=%zu webhook_secrets=%zu note=\"other settings "
-                "take effect on restart\"", fresh.n_api_keys + fresh.n_keys, fresh.n_webhook_secrets);
+        dispatcher_set_webhook_keys(dispatcher, &keys);
+        log_msg(LOG_INFO, "config.reloaded", "keys=%zu webhook_secrets=%zu webhook_secret_from=%s note=\"other settings "
+                "take effect on restart\"", fresh.n_api_keys + fresh.n_keys, fresh.n_webhook_secrets,
+                fresh.n_webhook_secrets ? "config" : "database");
     }
     config_free(&fresh);
 }
@@ -297,7 +298,7 @@ static int serve(const struct config *cfg, sigset_t *signals, int argc, char **a
         int sig = 0;
         if (sigwait(signals, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            reload(argc, argv, auth, dispatcher, events);
+            reload(argc, argv, store, auth, dispatcher, events);
             continue;
         }
         log_msg(LOG_INFO, "asyncqueue.stopping", "signal=%s inflight=%d",

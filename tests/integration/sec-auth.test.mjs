@@ -475,4 +475,18 @@ test('webhook secrets rotate on SIGHUP: old -> new,old -> new, receivers never m
   await reload(d, 2);
   del = await deliver();
   assert.deepEqual([verifies(old, del), verifies(fresh, del)], [false, true]);
+  // Every secret taken out of the file (retiring a leaked one): the database's
+  // own secret signs from the reload on, as it would after a restart, and it
+  // is what --print-webhook-secret prints. Before, the removed secret kept
+  // signing until the restart switched receivers over without warning.
+  rewrite(['# no webhook_secret: the one kept in the database signs']);
+  await reload(d, 3);
+  const printed = await runBinary(['--print-webhook-secret', '--db', d.db]);
+  assert.equal(printed.code, 0, printed.stderr);
+  const stored = printed.stdout.trim();
+  assert.match(stored, /^whsec_/);
+  assert.notEqual(stored, fresh);
+  del = await deliver();
+  assert.deepEqual([verifies(fresh, del), verifies(stored, del)], [false, true]);
+  assert.match(d.logs(), / config\.reloaded .*webhook_secrets=0 webhook_secret_from=database/);
 });
