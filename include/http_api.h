@@ -37,6 +37,10 @@ struct http_api;
  * *loopback (whether the address is a loopback one), or -1 with err. */
 int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t err_len);
 
+/* Resolves "host:port" as http_listen would, without binding: 0 and
+ * *loopback, or -1 with err (for --check-config). */
+int http_listen_check(const char *addr, bool *loopback, char *err, size_t err_len);
+
 /* What the HTTP front end uses; all borrowed, all must outlive it. longpoll
  * and events must have been made with http_resume_request as their resume
  * function. */

@@ -20,6 +20,7 @@
 
 enum key_type {
     KT_STRING,
+    KT_ADDRESS, /* a string, host:port (empty: none) */
     KT_STRING_LIST,
     KT_BOOL,
     KT_INT,
@@ -46,15 +47,15 @@ struct config_key {
 #define DAY_MS (86400LL * 1000)
 
 static const struct config_key keys[] = {
-    {"listen", KT_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, false,
+    {"listen", KT_ADDRESS, OFF(listen), "127.0.0.1:8080", 0, 0, false,
      "Address and port to serve the HTTP API on, as host:port ([v6]:port for IPv6).\n"
-     "Port 0 picks a free port (the chosen one is logged). Without any API key\n"
-     "(api_key or a key.<label> line) the daemon refuses any address that is not\n"
-     "loopback.", 0},
+     "Port 0 picks a free port (logged as port= at log_level info). Without any\n"
+     "API key (api_key or a key.<label> line) the daemon refuses any address that\n"
+     "is not loopback.", 0},
     {"db", KT_STRING, OFF(db), "asyncqueue.db", 0, 0, false,
      "Path of the SQLite database file (created if missing; -wal and -shm files\n"
      "sit beside it). Only one daemon may use a database file at a time.", 0},
-    {"metrics_listen", KT_STRING, OFF(metrics_listen), "", 0, 0, false,
+    {"metrics_listen", KT_ADDRESS, OFF(metrics_listen), "", 0, 0, false,
      "An extra host:port that serves only GET /metrics (and GET /healthz, for a\n"
      "probe), without a key, for a Prometheus that cannot send one. Empty:\n"
      "/metrics is served on the main address only, and needs a key when keys\n"
@@ -465,6 +466,18 @@ static char **split_list(const char *s, size_t *n_out)
     return list;
 }
 
+/* host:port with a port of digits from 0 to 65535 (the resolver took
+ * 65537 as port 1) and a host, bracketed or not for IPv6. */
+static bool address_ok(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v) return false;
+    const char *port = colon + 1;
+    size_t n = strspn(port, "0123456789");
+    if (n == 0 || n > 5 || port[n] || atoi(port) > 65535) return false;
+    return v[0] != '[' || (colon - v >= 3 && colon[-1] == ']');
+}
+
 /* Sets one key from its text form. On error writes why (without the
  * source, which the caller adds) to err and returns -1. */
 static int set_value(struct config *cfg, const struct config_key *k, const char *v, char *err,
@@ -472,6 +485,13 @@ static int set_value(struct config *cfg, const struct config_key *k, const char 
 {
     char *field = (char *)cfg + k->offset;
     switch (k->type) {
+    case KT_ADDRESS:
+        if (*v && !address_ok(v)) {
+            snprintf(err, err_len, "%s must be host:port with a port from 0 to 65535, like "
+                     "127.0.0.1:8080 or [::1]:8080, not '%s'", k->name, v);
+            return -1;
+        }
+        /* fall through */
     case KT_STRING: {
         char **dst = (char **)field;
         free(*dst);
@@ -864,7 +884,7 @@ void config_free(struct config *cfg)
 {
     for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
         char *field = (char *)cfg + keys[i].offset;
-        if (keys[i].type == KT_STRING) free(*(char **)field);
+        if (keys[i].type == KT_STRING || keys[i].type == KT_ADDRESS) free(*(char **)field);
         else if (keys[i].type == KT_STRING_LIST) free_string_list(*(char ***)field);
     }
     free(cfg->webhook_schedule_ms);
@@ -947,7 +967,8 @@ static void print_value(const struct config *cfg, const struct config_key *k, FI
 {
     const char *field = (const char *)cfg + k->offset;
     switch (k->type) {
-    case KT_STRING: {
+    case KT_STRING:
+    case KT_ADDRESS: {
         const char *s = *(char *const *)field;
         fputs(!s ? "" : k->secret ? "(set)" : s, out);
         break;

@@ -26,13 +26,14 @@
 
 /* ---- listening ---- */
 
-int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t err_len)
+/* The addresses host:port names, for a passive socket; NULL with err set. */
+static struct addrinfo *listen_addresses(const char *addr, char *err, size_t err_len)
 {
     char host[256];
     const char *colon = strrchr(addr, ':');
     if (!colon || colon == addr || !colon[1]) {
         snprintf(err, err_len, "listen '%s' must be host:port, like 127.0.0.1:8080", addr);
-        return -1;
+        return NULL;
     }
     size_t hlen = (size_t)(colon - addr);
     if (hlen >= sizeof host) hlen = sizeof host - 1;
@@ -49,8 +50,25 @@ int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t e
     int gai = getaddrinfo(host, colon + 1, &hints, &res);
     if (gai != 0) {
         snprintf(err, err_len, "listen '%s': %s", addr, gai_strerror(gai));
-        return -1;
+        return NULL;
     }
+    return res;
+}
+
+int http_listen_check(const char *addr, bool *loopback, char *err, size_t err_len)
+{
+    struct addrinfo *res = listen_addresses(addr, err, err_len);
+    if (!res) return -1;
+    const char *range = netpolicy_classify(res->ai_addr);
+    *loopback = range && strcmp(range, "loopback") == 0;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t err_len)
+{
+    struct addrinfo *res = listen_addresses(addr, err, err_len);
+    if (!res) return -1;
     int fd = -1;
     char why[128] = "no usable address";
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {

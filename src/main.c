@@ -37,6 +37,9 @@
 extern char **environ;
 
 #define SECRET_KEY "webhook_secret"
+#define NEED_KEY                                                                                   \
+    "no api_key is configured, so the daemon only serves on a loopback address; set api_key or "   \
+    "listen on 127.0.0.1"
 
 /* Raises the open-files limit to its hard maximum: every call in flight and
  * every client connection holds a descriptor. */
@@ -179,6 +182,14 @@ static void reload(int argc, char **argv, struct store *store, struct auth *auth
     /* As at start: with every secret taken out of the file, the one kept in
      * the database signs (the removed ones kept signing until a restart). */
     if (rc == EXIT_OK) rc = load_webhook_keys(&fresh, store, &keys, NULL, err, sizeof err);
+    /* A file left with no key (keys moved to the environment, which a reload
+     * does not read) would have opened the whole API to anyone who reaches
+     * it, nginx's clients included. */
+    if (rc == EXIT_OK && auth_enabled(auth) && fresh.n_api_keys + fresh.n_keys == 0) {
+        snprintf(err, sizeof err, "the reloaded configuration has no key, and a reload does not "
+                 "turn authentication off: restart to run without keys");
+        rc = EXIT_CONFIG;
+    }
     if (rc != EXIT_OK) {
         char q[1100];
         log_msg(LOG_ERROR, "config.reload_failed", "error=%s note=\"keeping the running settings\"",
@@ -238,9 +249,7 @@ static int serve(const struct config *cfg, sigset_t *signals, int argc, char **a
         goto out;
     }
     if (!auth_enabled(auth) && !loopback) {
-        log_msg(LOG_ERROR, "auth.required", "listen=%s error=\"no api_key is configured, so the "
-                "daemon only serves on a loopback address; set api_key or listen on 127.0.0.1\"",
-                cfg->listen);
+        log_msg(LOG_ERROR, "auth.required", "listen=%s error=\"%s\"", cfg->listen, NEED_KEY);
         rc = EXIT_INSECURE;
         goto out;
     }
@@ -363,6 +372,19 @@ int main(int argc, char **argv)
         if (!np || webhook_keys_decode(cfg.webhook_secrets, cfg.n_webhook_secrets, &keys, err, sizeof err)) {
             fprintf(stderr, "asyncqueue: %s\n", err);
             rc = EXIT_CONFIG;
+            break;
+        }
+        /* What the start would refuse after binding (exit 5 or 6), said now. */
+        bool loopback = false, mloop = false;
+        if (http_listen_check(cfg.listen, &loopback, err, sizeof err) ||
+            (cfg.metrics_listen && http_listen_check(cfg.metrics_listen, &mloop, err, sizeof err))) {
+            fprintf(stderr, "asyncqueue: %s\n", err);
+            rc = EXIT_LISTEN;
+            break;
+        }
+        if (!loopback && cfg.n_api_keys + cfg.n_keys == 0) {
+            fprintf(stderr, "asyncqueue: listen %s: %s\n", cfg.listen, NEED_KEY);
+            rc = EXIT_INSECURE;
             break;
         }
         config_print_effective(&cfg, stdout);

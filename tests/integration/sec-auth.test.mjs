@@ -256,7 +256,7 @@ test('keys rotate on SIGHUP without a restart: new works at once, old until remo
   const newer = newKey('new');
   const { d, rewrite } = await daemonWithConfig(t, [`key.ci = ${oldKey} scope=admin`]);
   const pid = d.proc.pid;
-  const status = async (key) => (await api(d.url, 'GET', '/v1/tasks', undefined, bearer(key))).status;
+  const status = async (key) => (await api(d.url, 'GET', '/v1/tasks', undefined, key ? bearer(key) : {})).status;
   assert.equal(await status(oldKey), 200);
   assert.equal(await status(newer), 401);
 
@@ -283,6 +283,14 @@ test('keys rotate on SIGHUP without a restart: new works at once, old until remo
   // A broken file is refused as a whole: the running keys stay.
   rewrite([`key.ci-next = ${hashKey(newer)} scope=admin`, 'key.bad = short']);
   await reload(d, 1, 'config\\.reload_failed');
+  assert.equal(await status(newer), 200);
+  // A file left with no key at all (the keys moved to the environment, which
+  // a reload does not read) is refused too: before, the reload turned
+  // authentication off and every request was served without a key.
+  rewrite(['# the keys moved to ASYNCQUEUE_API_KEY']);
+  await reload(d, 2, 'config\\.reload_failed');
+  assert.match(d.logs(), /a reload does not turn authentication off/);
+  assert.equal(await status(undefined), 401, 'a request without a key is still refused');
   assert.equal(await status(newer), 200);
   assert.equal(d.proc.pid, pid);
   assert.equal(d.proc.exitCode, null, 'the daemon never restarted');

@@ -123,6 +123,24 @@ test('an unknown flag or a flag without its value exits 2; a bad flag or variabl
   assert.match(env.stderr, /ASYNCQUEUE_WORKRES/);
 });
 
+test('--check-config refuses what the start would: a port out of range (3), no key beyond loopback (6)', async () => {
+  // The resolver wrapped 65537 round to port 1 and 80800 to 15264.
+  for (const args of [['--listen', '127.0.0.1:65537'], ['--listen', '127.0.0.1'], ['--metrics-listen', '127.0.0.1:80800']]) {
+    const r = await runBinary(['--check-config', ...args]);
+    assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /must be host:port with a port from 0 to 65535/);
+    assert.ok(r.stderr.includes(args[0]), `names ${args[0]}: ${r.stderr}`);
+  }
+  const open = await runBinary(['--check-config', '--listen', '0.0.0.0:0']);
+  assert.equal(open.code, 6, open.stderr);
+  assert.match(open.stderr, /no api_key is configured/);
+  const keyed = await runBinary(['--check-config', '--listen', '0.0.0.0:0', '--api-key', 'a-key-of-sixteen-chars-or-more']);
+  assert.equal(keyed.code, 0, keyed.stderr);
+  assert.match(keyed.stdout, /# configuration OK/);
+  const loop = await runBinary(['--check-config', '--listen', '[::1]:0']);
+  assert.equal(loop.code, 0, loop.stderr);
+});
+
 test('an unusable database path exits 4', async (t) => {
   const s = scope(t);
   const { dir } = s.tempDir();

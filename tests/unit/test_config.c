@@ -593,6 +593,37 @@ static void consistency_checks_refuse_contradictions(void **state)
     config_free(&cfg);
 }
 
+/* listen and metrics_listen: host:port, the port digits from 0 to 65535 (the
+ * resolver wrapped 65537 round to port 1). */
+static void listen_addresses_are_host_and_a_port_in_range(void **state)
+{
+    (void)state;
+    char *envp[] = {NULL};
+    struct config cfg;
+    char err[512];
+    char *bad[] = {"127.0.0.1:65536", "127.0.0.1:65537", "127.0.0.1:99999", "127.0.0.1:080800",
+                         "127.0.0.1",       ":8080",           "127.0.0.1:",      "127.0.0.1:+80",
+                         "127.0.0.1:8o",    "[::1:80",         "[]:80",           "127.0.0.1:-1"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        for (int metrics = 0; metrics < 2; metrics++) {
+            char *argv[] = {"asyncqueue", metrics ? "--metrics-listen" : "--listen", bad[i], NULL};
+            int rc = load(&cfg, argv, envp, NULL, err, sizeof err);
+            if (rc != EXIT_CONFIG) fail_msg("%s %s: rc %d (%s)", argv[1], bad[i], rc, err);
+            if (!strstr(err, metrics ? "metrics_listen must be host:port" : "listen must be host:port"))
+                fail_msg("%s: '%s'", bad[i], err);
+            config_free(&cfg);
+        }
+    }
+    char *good[] = {"127.0.0.1:0", "127.0.0.1:65535", "[::1]:8080", "::1:8080", "localhost:80",
+                          "0.0.0.0:00080"};
+    for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+        char *argv[] = {"asyncqueue", "--listen", good[i], "--metrics-listen", good[i], NULL};
+        if (load(&cfg, argv, envp, NULL, err, sizeof err) != EXIT_OK) fail_msg("%s: %s", good[i], err);
+        assert_string_equal(cfg.listen, good[i]);
+        config_free(&cfg);
+    }
+}
+
 /* ---- documentation ---- */
 
 static void print_example(FILE *out)
@@ -760,6 +791,7 @@ int main(void)
         cmocka_unit_test(flag_bad_values_exit_3),
         cmocka_unit_test(mode_flags_set_the_mode),
         cmocka_unit_test(consistency_checks_refuse_contradictions),
+        cmocka_unit_test(listen_addresses_are_host_and_a_port_in_range),
         cmocka_unit_test(example_and_help_list_every_key),
         cmocka_unit_test_setup_teardown(example_uncommented_loads_to_the_defaults, setup, teardown),
         cmocka_unit_test(effective_config_masks_secrets),
