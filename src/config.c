@@ -112,11 +112,12 @@ static const struct config_key keys[] = {
      "closed, so slow or stalled clients cannot hold the server. Long-polls are\n"
      "not idle. Counted in whole seconds (a fraction is rounded up).", 0},
     {"http_memory_limit", KT_SIZE, OFF(http_memory_limit), "16KiB", 4096, 1LL << 20, false,
-     "Memory per client connection for the request line and headers; larger\n"
-     "headers are refused (16KiB takes a header block of about 15 KB, more\n"
-     "than nginx's own 8 KB per header line). libmicrohttpd zeroes it for\n"
-     "every request, so a larger value costs CPU as well as memory. Bodies are\n"
-     "separately capped by max_body_bytes.", 0},
+     "Memory per client connection for the request line and headers (counted\n"
+     "as their bytes and 64 for each header); larger headers get 431 (16KiB\n"
+     "takes a header block of about 16 KB, more than nginx's own 8 KB per\n"
+     "header line). 2 KiB more is kept for the answer's headers. libmicrohttpd\n"
+     "zeroes it for every request, so a larger value costs CPU as well as\n"
+     "memory. Bodies are separately capped by max_body_bytes.", 0},
     {"trust_proxy", KT_STRING_LIST, OFF(trust_proxy), "", 0, 0, false,
      "Addresses or CIDRs of reverse proxies whose X-Forwarded-For header is\n"
      "believed (e.g. 127.0.0.1 behind a local nginx). From anyone else it is\n"

@@ -217,14 +217,33 @@ const char *http_arg(struct request *r, const char *name)
  * that %00 becomes DEL (0x7f): a NUL would end the C string early, and
  * /v1/queues/a%00b would act on queue a, limit=10%00 read as 10. DEL is a
  * byte no id, name or parameter takes, so such a request is refused. */
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %XX in the path and the query, in place, except %2F: an encoded
+ * slash is data, not a separator (RFC 3986 2.2; "q1%2Fpause" is no route,
+ * where decoding it first paused queue q1), and no name or value the API
+ * reads holds a slash. %00 becomes DEL, which every check refuses, so that
+ * a NUL cannot cut a value short. */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;
     (void)conn;
-    size_t n = MHD_http_unescape(s);
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '\0') s[i] = '\x7f';
-    return n;
+    char *w = s;
+    for (const char *p = s; *p;) {
+        int hi = p[0] == '%' ? hex_digit(p[1]) : -1, lo = hi >= 0 ? hex_digit(p[2]) : -1;
+        int c = hi * 16 + lo;
+        if (lo < 0 || c == '/') {
+            *w++ = *p++;
+            continue;
+        }
+        *w++ = c ? (char)c : '\x7f';
+        p += 3;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 const char *http_body(struct request *r)
@@ -316,7 +335,7 @@ static const struct route_def routes[] = {
     {ROUTE_QUEUE, "GET, HEAD, PUT, DELETE", true, "/v1/queues/{name}"},
     {ROUTE_QUEUE_PAUSE, "POST", false, "/v1/queues/{name}/pause"},
     {ROUTE_QUEUE_RESUME, "POST", false, "/v1/queues/{name}/resume"},
-    {ROUTE_EVENTS, "GET", false, "/v1/events"},
+    {ROUTE_EVENTS, "GET, HEAD", false, "/v1/events"},
     {ROUTE_STATS, "GET, HEAD", false, "/v1/stats"},
     {ROUTE_WHOAMI, "GET, HEAD", false, "/v1/whoami"},
     {ROUTE_METRICS, "GET, HEAD", false, "/metrics"},
@@ -442,17 +461,31 @@ static enum MHD_Result handle_ready(struct request *r)
 
 /* ---- the access handler ---- */
 
+/* What libmicrohttpd keeps in a connection's memory pool for each header,
+ * cookie and query parameter besides its bytes (its list entry, aligned),
+ * rounded up; measured on 0.9.75, where 139 headers of 50 bytes filled
+ * 16 KiB. */
+#define POOL_ENTRY_BYTES 64
+/* Pool memory kept beyond http_memory_limit, so that the answer's status
+ * line and headers (about 250 bytes for a 202) always fit: a request whose
+ * headers filled the pool was acted on and then left unanswered. */
+#define POOL_HEADROOM 2048
+
 struct framing {
     int content_length, transfer_encoding, host;
-    bool chunked; /* the Transfer-Encoding is "chunked" alone */
+    bool chunked;     /* the Transfer-Encoding is "chunked" alone */
+    bool bad_name;    /* a header name that is not a token ("Content-Length :") */
+    size_t bytes;     /* what the header block takes in the pool, about */
 };
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+                                     size_t key_size, const char *value, size_t value_size)
 {
-    (void)kind;
-    (void)value;
     struct framing *f = cls;
+    f->bytes += key_size + value_size + 4 + POOL_ENTRY_BYTES;
+    if (kind != MHD_HEADER_KIND) return MHD_YES;
+    if (!value) value = "";
+    if (!util_http_token(key, key_size)) f->bad_name = true;
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
         f->content_length++;
     } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
@@ -479,8 +512,8 @@ static const char *route_params(enum route route)
 }
 
 struct query_check {
-    const char *params, *bad; /* bad: the first parameter unknown or given twice */
-    bool twice;
+    const char *params, *bad; /* bad: the first parameter unknown, given twice or bare */
+    bool twice, bare;
     const char *seen[8];
     int n;
 };
@@ -488,7 +521,6 @@ struct query_check {
 static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
-    (void)value;
     struct query_check *q = cls;
     size_t len = strlen(key);
     const char *p = q->params;
@@ -500,6 +532,11 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const cha
     }
     if (!*p) {
         q->bad = key;
+        return MHD_NO;
+    }
+    if (!value) { /* "?limit" with no "=": read as absent before */
+        q->bad = key;
+        q->bare = true;
         return MHD_NO;
     }
     for (int i = 0; i < q->n; i++) {
@@ -522,16 +559,40 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
     struct api_error e;
     r->method = method;
     r->started_us = util_mono_us();
+    struct framing f = {0};
+    MHD_get_connection_values_n(conn, (enum MHD_ValueKind)(MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND),
+                                count_framing, &f);
+    size_t used = strlen(method) + strlen(url) + 12 + f.bytes;
+    if (used > api->cfg->http_memory_limit) {
+        /* Answered once the body is in (and dropped): libmicrohttpd frees the
+         * room its read buffer took only then, and no answer fitted before. */
+        r->header_bytes = used;
+        r->too_large = true;
+        return MHD_YES;
+    }
+    /* A header name with a space or other non-token byte (RFC 9112 5.1:
+     * "Content-Length : 5" was not read as the length, and the body ran as a
+     * second request). */
+    if (f.bad_name) {
+        api_error_set(&e, 400, "invalid_request", NULL,
+                      "a header name holds a space or another byte a name may not have (no "
+                      "space before the colon); this connection is closed");
+        return http_respond_error_with(r, &e, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
     /* libmicrohttpd frames the body by the first Content-Length it finds; a
      * proxy in front may have used another, or the Transfer-Encoding, and
      * would read what follows as another request (smuggling). A message
-     * framed two ways is refused and its connection closed (RFC 9112 6.3). */
-    struct framing f = {0};
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
-    if (f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length && f.transfer_encoding)) {
+     * framed two ways is refused and its connection closed (RFC 9112 6.3);
+     * so is HTTP/1.0 with a Transfer-Encoding (6.1: its framing is faulty). */
+    bool http10 = !strcmp(version, MHD_HTTP_VERSION_1_0);
+    if (f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length && f.transfer_encoding) ||
+        (http10 && f.transfer_encoding)) {
         api_error_set(&e, 400, "invalid_request", NULL,
-                      "a request may carry one Content-Length or one Transfer-Encoding, not "
-                      "several or both; this connection is closed");
+                      http10 && f.transfer_encoding
+                          ? "an HTTP/1.0 request cannot carry a Transfer-Encoding; send "
+                            "Content-Length; this connection is closed"
+                          : "a request may carry one Content-Length or one Transfer-Encoding, not "
+                            "several or both; this connection is closed");
         return http_respond_error_with(r, &e, MHD_HTTP_HEADER_CONNECTION, "close");
     }
     /* libmicrohttpd reads only the chunked coding; any other (gzip, or gzip
@@ -543,8 +604,9 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
                       "is, with Content-Length or chunked); this connection is closed");
         return http_respond_error_with(r, &e, MHD_HTTP_HEADER_CONNECTION, "close");
     }
-    /* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host. */
-    if (f.host != 1 && !strcmp(version, MHD_HTTP_VERSION_1_1)) {
+    /* RFC 9112 3.2: one Host, and none missing from HTTP/1.1 (and later 1.x,
+     * which libmicrohttpd serves as 1.1). */
+    if (f.host > 1 || (!f.host && !http10)) {
         api_error_set(&e, 400, "invalid_request", NULL,
                       f.host ? "a request carries one Host header, not several"
                              : "an HTTP/1.1 request must carry a Host header");
@@ -601,7 +663,11 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
         struct query_check q = {.params = get ? route_params(r->route) : ""};
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_param, &q);
         if (q.bad) { /* the method is one the route allows: a plain token */
-            if (q.twice)
+            if (q.bare)
+                api_error_set(&e, 400, "invalid_field", q.bad,
+                              "the query parameter '%.64s' has no value: give it one, or leave it out",
+                              q.bad);
+            else if (q.twice)
                 api_error_set(&e, 400, "invalid_field", q.bad,
                               "give the query parameter '%.64s' once (several statuses: one "
                               "comma-separated list)", q.bad);
@@ -617,26 +683,28 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
         }
     }
     bool body = routes[r->route].has_body && (!strcmp(method, "POST") || !strcmp(method, "PUT"));
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (body) {
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
         bool empty = (!cl || strtoull(cl, NULL, 10) == 0) && !te;
         /* A replay may come without a body; everything else needs JSON. */
         if (!(empty && r->route == ROUTE_TASK_RETRY)) {
             const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-            size_t n = ct ? strcspn(ct, "; ") : 0;
+            size_t n = ct ? strcspn(ct, "; \t") : 0;
             if (!ct || n != 16 || strncasecmp(ct, "application/json", 16) != 0) {
                 api_error_set(&e, 415, "unsupported_media_type", NULL,
                               "send JSON with 'Content-Type: application/json'");
                 return http_respond_error(r, &e);
             }
         }
-        if (cl && strtoull(cl, NULL, 10) > api->cfg->max_body_bytes) {
-            api_error_set(&e, 413, "body_too_large", NULL,
-                          "the request body is larger than %zu bytes (max_body_bytes)",
-                          api->cfg->max_body_bytes);
-            return http_respond_error(r, &e);
-        }
+    }
+    /* Any route: a body it would only read and drop (a cancel, a pause)
+     * was read up to the limit and the connection then closed unanswered. */
+    if (cl && strtoull(cl, NULL, 10) > api->cfg->max_body_bytes) {
+        api_error_set(&e, 413, "body_too_large", NULL,
+                      "the request body is larger than %zu bytes (max_body_bytes)",
+                      api->cfg->max_body_bytes);
+        return http_respond_error(r, &e);
     }
     buf_init(&r->body, api->cfg->max_body_bytes);
     return MHD_YES;
@@ -646,6 +714,14 @@ static enum MHD_Result dispatch(struct request *r)
 {
     const char *m = r->method;
     bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+    if (r->header_bytes) {
+        struct api_error e;
+        api_error_set(&e, 431, "headers_too_large", NULL,
+                      "the request line and headers take about %zu bytes here, more than "
+                      "http_memory_limit (%zu): send fewer or shorter headers", r->header_bytes,
+                      r->api->cfg->http_memory_limit);
+        return http_respond_error(r, &e);
+    }
     if (r->too_large) {
         struct api_error e;
         api_error_set(&e, 413, "body_too_large", NULL,
@@ -699,8 +775,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         *upload_data_size = 0;
         if (r->too_large) {
             /* libmicrohttpd cannot answer in the middle of a body, so the rest
-             * is read and dropped for the 413 at its end; an upload that goes
-             * on past DISCARD_MAX is cut off by closing the connection. */
+             * is read and dropped for the 413 (or 431) at its end; an upload
+             * that goes on past DISCARD_MAX is cut off by closing the
+             * connection. */
             r->discarded += n;
             return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
         }
@@ -786,7 +863,7 @@ struct http_api *http_api_start(const struct http_deps *deps, int listen_fd, boo
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->http_timeout_ms + 999) / 1000),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections_per_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->http_memory_limit, MHD_OPTION_UNESCAPE_CALLBACK,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->http_memory_limit + POOL_HEADROOM, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape, NULL, MHD_OPTION_END);
     if (!api->daemon) {
         log_msg(LOG_ERROR, "http.start_failed", "error=\"libmicrohttpd did not start\"");

@@ -79,7 +79,8 @@ struct request {
     char name[72];            /* {name} */
     bool name_valid;
     struct buf body;
-    bool too_large;
+    bool too_large;           /* the body went past max_body_bytes: 413 at its end */
+    size_t header_bytes;      /* nonzero: the headers went past http_memory_limit, 431 at the end */
     size_t discarded;         /* body bytes dropped after the cap */
     enum req_state state;
 

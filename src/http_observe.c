@@ -86,13 +86,15 @@ enum MHD_Result http_events(struct request *r)
 {
     struct http_api *api = r->api;
     if (atomic_load(&api->quiescing)) return http_unavailable(r, "the server is shutting down");
+    bool head = !strcmp(r->method, "HEAD"); /* the stream's headers, and no stream */
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
     char *end = NULL;
     long long last_id = last ? strtoll(last, &end, 10) : -1;
     if (last && (end == last || *end || last_id < 0)) last_id = -1;
-    r->sub = events_subscribe(api->events, http_tenant(r), r, last_id);
+    if (!head) r->sub = events_subscribe(api->events, http_tenant(r), r, last_id);
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_events, r, NULL);
+        head ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+             : MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_events, r, NULL);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");

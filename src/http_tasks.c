@@ -292,9 +292,10 @@ static int parse_filter(struct request *r, const cJSON *doc, struct api_error *e
             if (!cJSON_IsString(it) || task_status_parse(it->valuestring, &s)) goto bad_status;
             f->status_mask |= 1u << s;
         }
-    } else if (status && *status) {
+    } else if (status) {
         /* Names between commas (empty ones skipped), read in place: a copy
-         * of bounded size once cut a long list short. */
+         * of bounded size once cut a long list short. "status=" names no
+         * status, as an empty array does in a body: refused, not every task. */
         for (const char *p = status; *p;) {
             size_t n = strcspn(p, ",");
             char name[16];
@@ -308,6 +309,7 @@ static int parse_filter(struct request *r, const cJSON *doc, struct api_error *e
             }
             p += n + (p[n] == ',');
         }
+        if (!f->status_mask) goto bad_status;
     }
     if (queue) {
         if (!validate_queue_name(queue)) goto bad_queue;

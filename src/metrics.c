@@ -72,7 +72,7 @@ static atomic_llong webhooks[3];
 /* The statuses counted one by one; any other is counted as "other", the
  * last slot. */
 static const int http_status_codes[] = {200, 202, 204, 400, 401, 403, 404, 405,
-                                        409, 413, 415, 422, 429, 500, 503};
+                                        409, 413, 415, 422, 429, 431, 500, 503};
 #define N_STATUS (sizeof http_status_codes / sizeof http_status_codes[0] + 1)
 static const char *routes[ROUTES_MAX];
 static atomic_int n_routes;

@@ -60,3 +60,14 @@ test('events arrive as tasks change, and a reconnect with Last-Event-ID misses n
     [['accepted', a], ['accepted', b], ['cancelled', a]]);
   assert.equal(resumed[0].id, seen[0].id + 1);
 });
+
+test('HEAD /v1/events answers the stream\'s headers with no body, and opens no subscription', async (t) => {
+  const s = scope(t);
+  const d = await s.daemon();
+  const r = await fetch(`${d.url}/v1/events`, { method: 'HEAD' });
+  assert.equal(r.status, 200); // was 405, where RFC 9110 asks every GET route to take HEAD
+  assert.match(r.headers.get('content-type'), /^text\/event-stream/);
+  assert.equal(await r.text(), '');
+  const stats = await api(d.url, 'GET', '/v1/stats?minutes=1');
+  assert.equal(stats.body.subscribers, 0);
+});

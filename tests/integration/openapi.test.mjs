@@ -289,6 +289,14 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
     assert.equal(r.status, 401, `${method} ${path}`);
   }
 
+  // Every operation with a header block over http_memory_limit: the JSON 431.
+  for (const { method, template } of checker.operations()) {
+    const path = template.replace('{id}', ok.body.id).replace('{name}', 'emails').replace('{file}', 'app.js');
+    const body = ['POST', 'PUT'].includes(method) ? {} : undefined;
+    const r = await call(method, template, path, body, { 'x-pad': 'a'.repeat(16 * 1024) });
+    assert.equal(r.status, 431, `${method} ${path}`);
+  }
+
   // Every operation that documents 403, with a key whose scope or tenant
   // does not allow it: a read key for writes, an enqueue key for reads,
   // a tenant's read key for the daemon-wide ones.

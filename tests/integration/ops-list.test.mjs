@@ -175,6 +175,12 @@ test('a query parameter the route does not read, or one given twice, is refused 
   assert.match((await api(d.url, 'GET', '/v1/tasks?limt=5')).body.error.message,
     /takes status, queue, createdAfter, createdBefore, limit, order, cursor$/);
   assertError(await api(d.url, 'GET', '/v1/tasks?status=failed&status=queued'), 400, 'invalid_field', 'status');
+  // A parameter with no value, or a status list naming none, was read as
+  // absent: every task listed.
+  assertError(await api(d.url, 'GET', '/v1/tasks?limit'), 400, 'invalid_field', 'limit');
+  for (const empty of ['', ',', ',,']) {
+    assertError(await api(d.url, 'GET', `/v1/tasks?status=${empty}`), 400, 'invalid_field', 'status');
+  }
   // A body-taking method reads no query: POST /v1/tasks?queue=q would have put
   // the task on the default queue.
   const before = (await api(d.url, 'GET', '/v1/tasks')).body.tasks.length;

@@ -545,6 +545,13 @@ static void http_token_is_what_header_names_are_made_of(void **state)
     assert_false(util_http_token("\xff\xfe-bad", 7));
     assert_false(util_http_token("HTTP/1.1 200 OK", 15));
     assert_true(util_http_token("ok\xff", 2)); /* only n bytes are looked at */
+    /* Every byte against the grammar (RFC 9110 5.6.2), one at a time. */
+    for (int c = 0; c < 256; c++) {
+        char b = (char)c;
+        bool want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c != 0 && strchr("!#$%&'*+-.^_`|~", c));
+        if (util_http_token(&b, 1) != want) fail_msg("byte %d: %d", c, !want);
+    }
 }
 
 static void xstrdup_and_xasprintf(void **state)
