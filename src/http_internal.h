@@ -82,6 +82,7 @@ struct request {
     bool too_large;           /* the body went past max_body_bytes: 413 at its end */
     size_t header_bytes;      /* nonzero: the headers went past http_memory_limit, 431 at the end */
     size_t discarded;         /* body bytes dropped after the cap */
+    bool json_if_body;        /* a chunked replay: its Content-Type is checked if a body came */
     enum req_state state;
 
     /* A write: apply runs on the writer thread, finish answers after. */

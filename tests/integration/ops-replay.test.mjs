@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, waitForStatus, waitForTask, waitForWebhook } from './lib/harness.mjs';
 import { daemon, fake, create, assertError, taskIdOf, getTask, perTask } from './lib/ops.mjs';
+import { rawRequest } from './lib/security.mjs';
 
 const RETRY = ['--retry-base', '50ms', '--retry-jitter', 'false'];
 
@@ -200,4 +201,18 @@ test('after a replay, the task shows its latest webhook message as it was sent (
   const dropped = await getTask(d, task.id);
   assert.equal(dropped.webhookUrl, null);
   assert.equal(dropped.webhook?.id, last.webhook.id);
+});
+
+test('a replay with an empty chunked body needs no Content-Type; a chunked body that is not JSON is 415', async (t) => {
+  const d = await daemon(t);
+  const task = await create(d, { callbackUrl: 'http://127.0.0.1:9/x', delay: 3600 });
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${task.id}/cancel`)).status, 200);
+  const replay = (chunks, type) => rawRequest(d.port, `POST /v1/tasks/${task.id}/retry HTTP/1.1\r\nHost: x\r\n` +
+    `${type ? `Content-Type: ${type}\r\n` : ''}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks}0\r\n\r\n`);
+  const text = await replay('e\r\n{"delay":3600}\r\n', 'text/plain');
+  assert.equal(text.status, 415, text.text);
+  assert.equal((await getTask(d, task.id)).status, 'cancelled', 'not replayed');
+  const empty = await replay('', undefined); // was 415: any Transfer-Encoding counted as a body
+  assert.equal(empty.status, 202, empty.text);
+  assert.equal((await getTask(d, task.id)).replays, 1);
 });
