@@ -610,7 +610,29 @@ static char *trim(char *s)
     return s;
 }
 
-static int load_file(struct config *cfg, const char *path, char *err, size_t err_len)
+/* Where each key's value came from ("the default", "FILE:LINE",
+ * "ASYNCQUEUE_X", "--x"), for errors that weigh two settings. */
+struct sources {
+    char of[ARRAY_LEN(keys)][96];
+};
+
+static void note_source(struct sources *src, const struct config_key *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note_source(struct sources *src, const struct config_key *k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(src->of[k - keys], sizeof src->of[0], fmt, ap);
+    va_end(ap);
+}
+
+static const char *source_of(const struct sources *src, const char *name)
+{
+    const struct config_key *k = find_key(name, strlen(name));
+    return k ? src->of[k - keys] : "?";
+}
+
+static int load_file(struct config *cfg, const char *path, struct sources *src, char *err, size_t err_len)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -681,6 +703,7 @@ static int load_file(struct config *cfg, const char *path, char *err, size_t err
             rc = EXIT_CONFIG;
             break;
         }
+        note_source(src, k, "%s:%d", path, lineno);
     }
     fclose(f);
     return rc;
@@ -693,7 +716,7 @@ static void env_name(const struct config_key *k, char *out, size_t len)
     out[o] = '\0';
 }
 
-static int load_env(struct config *cfg, char **envp, char *err, size_t err_len)
+static int load_env(struct config *cfg, char **envp, struct sources *src, char *err, size_t err_len)
 {
     char why[512], name[96];
     for (char **e = envp; e && *e; e++) {
@@ -721,6 +744,7 @@ static int load_env(struct config *cfg, char **envp, char *err, size_t err_len)
             snprintf(err, err_len, "%s: %s", name, why);
             return EXIT_CONFIG;
         }
+        note_source(src, k, "%s", name);
     }
     return EXIT_OK;
 }
@@ -754,8 +778,8 @@ static const char *find_config_path(int argc, char **argv, char **envp)
     return path && *path ? path : NULL;
 }
 
-static int load_flags(struct config *cfg, int argc, char **argv, enum config_mode *mode, char *err,
-                      size_t err_len)
+static int load_flags(struct config *cfg, int argc, char **argv, enum config_mode *mode,
+                      struct sources *src, char *err, size_t err_len)
 {
     char why[512];
     for (int i = 1; i < argc; i++) {
@@ -800,11 +824,21 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
             snprintf(err, err_len, "--%.*s: %s", (int)name_len, name, why);
             return EXIT_CONFIG;
         }
+        note_source(src, k, "--%.*s", (int)name_len, name);
     }
     return EXIT_OK;
 }
 
-static int check_consistency(const struct config *cfg, char *err, size_t err_len)
+/* "A (from where) must not exceed B (from where)". */
+static int must_not_exceed(const struct sources *src, const char *a, const char *b, char *err,
+                           size_t err_len)
+{
+    snprintf(err, err_len, "%s (%s) must not exceed %s (%s)", a, source_of(src, a), b, source_of(src, b));
+    return EXIT_CONFIG;
+}
+
+static int check_consistency(const struct config *cfg, const struct sources *src, char *err,
+                             size_t err_len)
 {
     for (size_t i = 0; i < cfg->n_api_keys; i++) {
         const char *k = cfg->api_keys[i];
@@ -817,14 +851,10 @@ static int check_consistency(const struct config *cfg, char *err, size_t err_len
             return EXIT_CONFIG;
         }
     }
-    if (cfg->default_timeout_ms > cfg->max_timeout_ms) {
-        snprintf(err, err_len, "default_timeout must not exceed max_timeout");
-        return EXIT_CONFIG;
-    }
-    if (cfg->default_retries > cfg->max_retries) {
-        snprintf(err, err_len, "default_retries must not exceed max_retries");
-        return EXIT_CONFIG;
-    }
+    if (cfg->default_timeout_ms > cfg->max_timeout_ms)
+        return must_not_exceed(src, "default_timeout", "max_timeout", err, err_len);
+    if (cfg->default_retries > cfg->max_retries)
+        return must_not_exceed(src, "default_retries", "max_retries", err, err_len);
     for (size_t i = 0; i < cfg->n_trust_proxy; i++) {
         struct cidr c;
         if (!cidr_parse(cfg->trust_proxy[i], &c)) {
@@ -836,26 +866,24 @@ static int check_consistency(const struct config *cfg, char *err, size_t err_len
     for (size_t i = 0; i < cfg->n_queues; i++) { /* the bounds a task itself is held to */
         const struct config_queue *q = &cfg->queues[i];
         if (q->s.default_retries > cfg->max_retries) {
-            snprintf(err, err_len, "queue.%s.retries (%d) must not exceed max_retries (%d)", q->name,
-                     q->s.default_retries, cfg->max_retries);
+            snprintf(err, err_len, "queue.%s.retries (%d) must not exceed max_retries (%d, %s)",
+                     q->name, q->s.default_retries, cfg->max_retries, source_of(src, "max_retries"));
             return EXIT_CONFIG;
         }
         if (q->s.default_timeout_ms > cfg->max_timeout_ms) {
-            snprintf(err, err_len, "queue.%s.timeout must not exceed max_timeout (%llds)", q->name,
-                     (long long)(cfg->max_timeout_ms / 1000));
+            snprintf(err, err_len, "queue.%s.timeout must not exceed max_timeout (%llds, %s)",
+                     q->name, (long long)(cfg->max_timeout_ms / 1000), source_of(src, "max_timeout"));
             return EXIT_CONFIG;
         }
     }
-    if (cfg->retry_base_ms > cfg->retry_cap_ms) {
-        snprintf(err, err_len, "retry_base must not exceed retry_cap");
-        return EXIT_CONFIG;
-    }
+    if (cfg->retry_base_ms > cfg->retry_cap_ms)
+        return must_not_exceed(src, "retry_base", "retry_cap", err, err_len);
     if (!cfg->db) {
-        snprintf(err, err_len, "db must name a database file");
+        snprintf(err, err_len, "db (%s) must name a database file", source_of(src, "db"));
         return EXIT_CONFIG;
     }
     if (!cfg->listen) {
-        snprintf(err, err_len, "listen must be host:port");
+        snprintf(err, err_len, "listen (%s) must be host:port", source_of(src, "listen"));
         return EXIT_CONFIG;
     }
     return EXIT_OK;
@@ -867,18 +895,25 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, enum con
     memset(cfg, 0, sizeof *cfg);
     *mode = CONFIG_MODE_RUN;
     err[0] = '\0';
+    struct sources *src = xcalloc(1, sizeof *src);
     for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-        if (set_value(cfg, &keys[i], keys[i].def, err, err_len)) return EXIT_CONFIG; /* a bug */
+        if (set_value(cfg, &keys[i], keys[i].def, err, err_len)) { /* a bug */
+            free(src);
+            return EXIT_CONFIG;
+        }
+        note_source(src, &keys[i], "the default");
     }
     const char *path = find_config_path(argc, argv, envp);
-    int rc;
+    int rc = EXIT_OK;
     if (path) {
         cfg->config_path = xstrdup(path);
-        if ((rc = load_file(cfg, path, err, err_len))) return rc;
+        rc = load_file(cfg, path, src, err, err_len);
     }
-    if ((rc = load_env(cfg, envp, err, err_len))) return rc;
-    if ((rc = load_flags(cfg, argc, argv, mode, err, err_len))) return rc;
-    return check_consistency(cfg, err, err_len);
+    if (!rc) rc = load_env(cfg, envp, src, err, err_len);
+    if (!rc) rc = load_flags(cfg, argc, argv, mode, src, err, err_len);
+    if (!rc) rc = check_consistency(cfg, src, err, err_len);
+    free(src);
+    return rc;
 }
 
 void config_free(struct config *cfg)

@@ -320,7 +320,7 @@ static void queue_and_proxy_settings_keep_their_bounds(void **state)
         const char *text, *needle;
     } refused[] = {
         {"queue.q.retries = 101\n", "max_retries"},
-        {"max_retries = 10\nqueue.q.retries = 11\n", "max_retries (10)"},
+        {"max_retries = 10\nqueue.q.retries = 11\n", "max_retries (10, "}, /* and its file:line */
         {"queue.q.timeout = 25h\n", "max_timeout"},
         {"trust_proxy = 127.0.0.1, nginx.local\n", "'nginx.local'"},
         {"trust_proxy = 10.0.0.0/33\n", "10.0.0.0/33"},
@@ -329,6 +329,7 @@ static void queue_and_proxy_settings_keep_their_bounds(void **state)
         int rc = load_text(f->dir, refused[i].text, none, err, sizeof err);
         if (rc != EXIT_CONFIG) fail_msg("rc %d for %s", rc, refused[i].text);
         if (!strstr(err, refused[i].needle)) fail_msg("'%s' does not mention %s", err, refused[i].needle);
+        if (i == 1 && !strstr(err, "q.conf:1)")) fail_msg("'%s' does not say where max_retries is set", err);
     }
     static const char *const taken[] = {
         "queue.q.retries = 100\nqueue.q.timeout = 24h\nqueue.q.burst = 1\nqueue.q.rate = 1000000/s\n",
@@ -567,16 +568,21 @@ static void consistency_checks_refuse_contradictions(void **state)
     char *envp[] = {NULL};
     struct config cfg;
     char err[512];
+    /* The message names both settings and where each value came from. */
     struct {
         char *argv[6];
         const char *needle;
     } bad[] = {
-        {{"asyncqueue", "--default-timeout", "2h", "--max-timeout", "1h", NULL}, "default_timeout"},
-        {{"asyncqueue", "--default-retries", "5", "--max-retries", "4", NULL}, "default_retries"},
-        {{"asyncqueue", "--max-retries", "2", NULL}, "default_retries"}, /* default 3 > 2 */
-        {{"asyncqueue", "--retry-base", "2h", NULL}, "retry_base"},      /* cap 1h */
-        {{"asyncqueue", "--db=", NULL}, "db"},
-        {{"asyncqueue", "--listen", "", NULL}, "listen"},
+        {{"asyncqueue", "--default-timeout", "2h", "--max-timeout", "1h", NULL},
+         "default_timeout (--default-timeout) must not exceed max_timeout (--max-timeout)"},
+        {{"asyncqueue", "--default-retries", "5", "--max-retries", "4", NULL},
+         "default_retries (--default-retries) must not exceed max_retries (--max-retries)"},
+        {{"asyncqueue", "--max-retries", "2", NULL}, /* default 3 > 2 */
+         "default_retries (the default) must not exceed max_retries (--max-retries)"},
+        {{"asyncqueue", "--retry-base", "2h", NULL}, /* cap 1h */
+         "retry_base (--retry-base) must not exceed retry_cap (the default)"},
+        {{"asyncqueue", "--db=", NULL}, "db (--db) must"},
+        {{"asyncqueue", "--listen", "", NULL}, "listen (--listen) must"},
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         int rc = load(&cfg, bad[i].argv, envp, NULL, err, sizeof err);
@@ -585,6 +591,11 @@ static void consistency_checks_refuse_contradictions(void **state)
             fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].needle);
         config_free(&cfg);
     }
+    char *env_max[] = {"ASYNCQUEUE_MAX_RETRIES=2", NULL};
+    char *plain[] = {"asyncqueue", NULL};
+    assert_int_equal(load(&cfg, plain, env_max, NULL, err, sizeof err), EXIT_CONFIG);
+    if (!strstr(err, "max_retries (ASYNCQUEUE_MAX_RETRIES)")) fail_msg("'%s'", err);
+    config_free(&cfg);
     /* Equal is fine. */
     char *equal[] = {"asyncqueue", "--default-timeout", "1h", "--max-timeout",
                      "1h",         "--default-retries", "4",  "--max-retries",
