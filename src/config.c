@@ -616,14 +616,11 @@ struct sources {
     char of[ARRAY_LEN(keys)][96];
 };
 
-static void note_source(struct sources *src, const struct config_key *k, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void note_source(struct sources *src, const struct config_key *k, const char *fmt, ...)
+/* where, or where:line when line is not 0 */
+static void note_source(struct sources *src, const struct config_key *k, const char *where, int line)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(src->of[k - keys], sizeof src->of[0], fmt, ap);
-    va_end(ap);
+    if (line) snprintf(src->of[k - keys], sizeof src->of[0], "%s:%d", where, line);
+    else snprintf(src->of[k - keys], sizeof src->of[0], "%s", where);
 }
 
 static const char *source_of(const struct sources *src, const char *name)
@@ -703,7 +700,7 @@ static int load_file(struct config *cfg, const char *path, struct sources *src, 
             rc = EXIT_CONFIG;
             break;
         }
-        note_source(src, k, "%s:%d", path, lineno);
+        note_source(src, k, path, lineno);
     }
     fclose(f);
     return rc;
@@ -744,7 +741,7 @@ static int load_env(struct config *cfg, char **envp, struct sources *src, char *
             snprintf(err, err_len, "%s: %s", name, why);
             return EXIT_CONFIG;
         }
-        note_source(src, k, "%s", name);
+        note_source(src, k, name, 0);
     }
     return EXIT_OK;
 }
@@ -824,7 +821,9 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
             snprintf(err, err_len, "--%.*s: %s", (int)name_len, name, why);
             return EXIT_CONFIG;
         }
-        note_source(src, k, "--%.*s", (int)name_len, name);
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%.*s", (int)(name_len < 60 ? name_len : 60), name);
+        note_source(src, k, flag, 0);
     }
     return EXIT_OK;
 }
@@ -901,7 +900,7 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, enum con
             free(src);
             return EXIT_CONFIG;
         }
-        note_source(src, &keys[i], "the default");
+        note_source(src, &keys[i], "the default", 0);
     }
     const char *path = find_config_path(argc, argv, envp);
     int rc = EXIT_OK;

@@ -213,20 +213,21 @@ const char *http_arg(struct request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* %HH decoding of the path and the query, as libmicrohttpd's own, except
- * that %00 becomes DEL (0x7f): a NUL would end the C string early, and
- * /v1/queues/a%00b would act on queue a, limit=10%00 read as 10. DEL is a
- * byte no id, name or parameter takes, so such a request is refused. */
 static int hex_digit(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
 }
 
-/* Decodes %XX in the path and the query, in place, except %2F: an encoded
- * slash is data, not a separator (RFC 3986 2.2; "q1%2Fpause" is no route,
- * where decoding it first paused queue q1), and no name or value the API
- * reads holds a slash. %00 becomes DEL, which every check refuses, so that
- * a NUL cannot cut a value short. */
+/* %HH decoding of the path and the query, in place, with two exceptions.
+ * %00 becomes DEL (0x7f): a NUL would end the C string early, and
+ * /v1/queues/a%00b would act on queue a, limit=10%00 read as 10; DEL is a
+ * byte no id, name or parameter takes, so such a request is refused. %2F
+ * stays as it is: an encoded slash is data, not a separator (RFC 3986 2.2;
+ * decoded first, "q1%2Fpause" paused queue q1), and no name or value the
+ * API reads holds a slash. */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;
