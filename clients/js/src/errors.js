@@ -27,7 +27,7 @@ export class AsyncQueueError extends Error {
   }
 }
 
-/** 400 (and 413, 415): the request is wrong; `field` says which part. */
+/** 400 (and 413, 415, 431): the request is wrong; `field` says which part. */
 export class ValidationError extends AsyncQueueError {}
 /** 401: missing or wrong API key. */
 export class AuthenticationError extends AsyncQueueError {}
@@ -73,6 +73,7 @@ const byStatus = {
   415: ValidationError,
   422: ConflictError,
   429: RateLimitError,
+  431: ValidationError,
   503: UnavailableError,
 };
 

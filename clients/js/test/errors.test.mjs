@@ -1,6 +1,6 @@
 // Error mapping: each status the daemon answers becomes its typed error with
 // status, code, field, message and retryAfter, straight from the real daemon
-// (400, 401, 404, 405, 409, 413, 422, 429); 503 is in retry.test.mjs (a locked
+// (400, 401, 404, 405, 409, 413, 422, 429, 431); 503 is in retry.test.mjs (a locked
 // database) along with the retries themselves. Also: network failures,
 // timeouts and answers that are not the API's JSON.
 import { test, before, after } from 'node:test';
@@ -59,6 +59,13 @@ test('413 body_too_large is a ValidationError; nothing is stored', async () => {
   await assert.rejects(aq.tasks.create({ callbackUrl: target.url('/'), payload: 'x'.repeat(10_000) }),
     check(ValidationError, { status: 413, code: 'body_too_large' }));
   assert.equal((await aq.tasks.list()).tasks.some((t) => typeof t.payload === 'string'), false);
+});
+
+test('431 headers_too_large is a ValidationError; nothing is stored', async () => {
+  const before = (await aq.tasks.list()).tasks.length;
+  await assert.rejects(aq.request('POST', '/v1/tasks', { body: { callbackUrl: target.url('/') }, headers: { 'x-pad': 'a'.repeat(16 * 1024) } }),
+    check(ValidationError, { status: 431, code: 'headers_too_large' }));
+  assert.equal((await aq.tasks.list()).tasks.length, before);
 });
 
 test('401 unauthorized: AuthenticationError, for a wrong key and for none', async () => {
