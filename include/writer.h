@@ -166,6 +166,10 @@ void writer_txn_released(struct writer_txn *tx, const char *queue, const char *h
                          enum scheduler_outcome o, int64_t seq, int64_t run_at_ms);
 /* After commit: the backlog grew or shrank. */
 void writer_txn_backlog(struct writer_txn *tx, int delta);
+/* Tasks waiting or running, this transaction's changes so far included:
+ * what an op that would add one weighs against max_backlog (writer_backlog
+ * counts only what has committed, and a batch holds many creates). */
+int64_t writer_txn_backlog_count(struct writer_txn *tx);
 /* After commit: task t (as now stored) reached a final state: counts it,
  * wakes its long-polls, and tells the live feed. */
 void writer_txn_final(struct writer_txn *tx, const struct task *t);

@@ -20,9 +20,9 @@
 /* ---- create ---- */
 
 /* Sets a 429 queue_full when max_backlog tasks are waiting or running. */
-static bool backlog_full(const struct http_api *api, struct api_error *e)
+static bool backlog_full(int64_t backlog, const struct http_api *api, struct api_error *e)
 {
-    if (writer_backlog(api->writer) < api->cfg->max_backlog) return false;
+    if (backlog < api->cfg->max_backlog) return false;
     api_error_set(e, 429, "queue_full", NULL,
                   "%lld tasks are waiting or running, the most this daemon takes "
                   "(max_backlog); retry later", (long long)api->cfg->max_backlog);
@@ -53,13 +53,14 @@ static int create_apply(struct writer_txn *tx, struct request *r)
             return STORE_OK;
         }
         if (rc != STORE_NOT_FOUND) return rc;
-        /* A new key makes a new task: the backlog bound applies (a retry of
-         * a request already taken got its task above, full or not). */
-        struct api_error full;
-        if (backlog_full(r->api, &full)) {
-            *http_request_error(r) = full;
-            return STORE_OK;
-        }
+    }
+    /* A new task: the backlog bound applies here, where creates take turns
+     * and the batch's own creates count (a retry of a keyed request already
+     * taken got its task above, full or not). */
+    struct api_error full;
+    if (backlog_full(writer_txn_backlog_count(tx), r->api, &full)) {
+        *http_request_error(r) = full;
+        return STORE_OK;
     }
     int rc = writer_txn_task_insert(tx, t);
     if (rc == STORE_OK && t->idempotency_key)
@@ -112,8 +113,10 @@ enum MHD_Result http_task_create(struct request *r)
         }
         if (!t->idempotency_key) t->idempotency_key = xstrdup(header_key);
     }
-    /* A keyed request is checked where its key is looked up (create_apply). */
-    if (!t->idempotency_key && backlog_full(api, &e)) return http_respond_error(r, &e);
+    /* Refused early when already full; create_apply decides (a keyed
+     * request after its key is looked up). */
+    if (!t->idempotency_key && backlog_full(writer_backlog(api->writer), api, &e))
+        return http_respond_error(r, &e);
     struct queue_settings qs;
     bool configured = scheduler_queue_get(writer_scheduler(api->writer), t->queue, &qs);
     validate_apply_defaults(t, api->cfg, configured ? &qs : NULL);

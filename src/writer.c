@@ -64,6 +64,7 @@ struct writer_txn {
     struct job *jobs;            /* claimed in this transaction, delivered once on disk */
     int n_jobs;
     int slots;                   /* jobs the dispatcher can still take from it */
+    int64_t backlog_delta;       /* FX_BACKLOG effects recorded, not yet applied */
 };
 
 /* A batch that committed but may not be on disk yet, and what it owes the
@@ -165,6 +166,7 @@ static struct effect *add_effect(struct writer_txn *tx, enum effect_kind kind)
 static void clear_effects(struct writer_txn *tx, size_t from)
 {
     for (size_t i = from; i < tx->n_fx; i++) {
+        if (tx->fx[i].kind == FX_BACKLOG) tx->backlog_delta -= tx->fx[i].delta;
         free(tx->fx[i].name);
         free(tx->fx[i].host);
         free(tx->fx[i].json);
@@ -212,7 +214,10 @@ static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t
         case FX_CLAIMED:
             scheduler_claimed(w->sched, e->name, e->host, now);
             break;
-        case FX_BACKLOG: atomic_fetch_add(&w->backlog, e->delta); break;
+        case FX_BACKLOG:
+            atomic_fetch_add(&w->backlog, e->delta);
+            tx->backlog_delta -= e->delta;
+            break;
         case FX_ACCEPTED:
             scheduler_count(w->sched, e->name, SCHEDULER_COUNT_ACCEPTED, now);
             metrics_task_accepted();
@@ -361,6 +366,12 @@ void writer_txn_released(struct writer_txn *tx, const char *queue, const char *h
 void writer_txn_backlog(struct writer_txn *tx, int delta)
 {
     add_effect(tx, FX_BACKLOG)->delta = delta;
+    tx->backlog_delta += delta;
+}
+
+int64_t writer_txn_backlog_count(struct writer_txn *tx)
+{
+    return atomic_load(&tx->w->backlog) + tx->backlog_delta;
 }
 
 void writer_txn_final(struct writer_txn *tx, const struct task *t)

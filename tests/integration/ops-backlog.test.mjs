@@ -61,3 +61,24 @@ test('finished tasks free backlog slots', async (t) => {
   await create(d, { callbackUrl: target.url('/d'), delay: 3600 });
   assertError(await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/e') }), 429, 'queue_full');
 });
+
+test('creates arriving at once are held to max-backlog: exactly the room left is taken, the rest 429, plain and keyed alike', async (t) => {
+  const d = await daemon(t, { args: ['--max-backlog', '10'] });
+  for (let i = 0; i < 7; i++) await create(d, { callbackUrl: `http://127.0.0.1:9/first${i}`, delay: 3600 });
+  // 200 at once land in the same writer batches; the bound counted only
+  // committed tasks, and plain creates took 10 (a backlog of 17 for a limit of 10).
+  for (const keyed of [false, true]) {
+    const room = 10 - (await api(d.url, 'GET', '/v1/stats?minutes=1')).body.backlog;
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => api(d.url, 'POST', '/v1/tasks',
+      { callbackUrl: `http://127.0.0.1:9/burst${i}`, delay: 3600 }, keyed ? { 'idempotency-key': `burst-${i}` } : {})));
+    const taken = answers.filter((r) => r.status === 202).length;
+    const refused = answers.filter((r) => r.status === 429 && r.body.error.code === 'queue_full').length;
+    assert.deepEqual([taken, refused], [room, 200 - room], keyed ? 'keyed' : 'plain');
+    assert.equal((await api(d.url, 'GET', '/v1/stats?minutes=1')).body.backlog, 10);
+    assert.equal(await countTasks(d.db), keyed ? 13 : 10, 'stored: the backlog, and the 3 cancelled to make room');
+    if (!keyed) { // make room for the keyed round
+      const page = await api(d.url, 'GET', '/v1/tasks?limit=3');
+      for (const task of page.body.tasks) assert.equal((await api(d.url, 'POST', `/v1/tasks/${task.id}/cancel`)).status, 200);
+    }
+  }
+});
