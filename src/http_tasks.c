@@ -131,29 +131,39 @@ enum MHD_Result http_task_create(struct request *r)
 /* ---- get, attempts ---- */
 
 /* Answers with the stored task id (GET shape: attempts and webhook). */
-static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
-                                    const char *header, const char *value)
+/* The task in the GET shape (attempts and webhook) as c sees it, or NULL
+ * with *rc set (STORE_NOT_FOUND or STORE_ERROR, logged). */
+static char *task_detail(struct store_conn *c, const char *id, const char *tenant, int *rc)
 {
-    struct store_conn *c = store_conn_acquire(r->api->store);
-    if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
     struct task *t = NULL;
     struct attempt *attempts = NULL;
     size_t n = 0;
     struct webhook_state wh = {0};
     bool has_wh = false;
-    int rc = store_task_get(c, id, http_tenant(r), &t, &attempts, &n, &wh, &has_wh);
+    *rc = store_task_get(c, id, tenant, &t, &attempts, &n, &wh, &has_wh);
     char q[96]; /* the id is the client's text, not yet known to be an id */
-    if (rc == STORE_ERROR)
+    if (*rc == STORE_ERROR)
         log_msg(LOG_ERROR, "store.read_failed", "task=%s error=\"%s\"", log_quote(q, sizeof q, id),
                 store_conn_error(c));
-    store_conn_release(c);
-    if (rc == STORE_NOT_FOUND) return http_not_found(r, "no task has this id");
-    if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
+    if (*rc != STORE_OK) return NULL;
     char *s = task_json(t, attempts, n, has_wh ? &wh : NULL, true);
     for (size_t i = 0; i < n; i++) attempt_clear(&attempts[i]);
     free(attempts);
     if (has_wh) webhook_state_clear(&wh);
     task_free(t);
+    return s;
+}
+
+static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
+                                    const char *header, const char *value)
+{
+    struct store_conn *c = store_conn_acquire(r->api->store);
+    if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
+    int rc;
+    char *s = task_detail(c, id, http_tenant(r), &rc);
+    store_conn_release(c);
+    if (rc == STORE_NOT_FOUND) return http_not_found(r, "no task has this id");
+    if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
     return http_respond_text(r, status, s, header, value);
 }
 
@@ -439,6 +449,9 @@ static int cancel_one(struct writer_txn *tx, const char *id, const char *tenant,
 static int cancel_apply(struct writer_txn *tx, struct request *r)
 {
     int rc = cancel_one(tx, r->id, http_tenant(r), util_now_ms(), &r->task);
+    /* The answer is the task as this transaction left it: read after the
+     * commit, a replay in between showed its next run as cancelled's answer. */
+    if (rc == STORE_OK) r->response = task_detail(writer_txn_conn(tx), r->id, http_tenant(r), &rc);
     if (rc == STORE_NOT_FOUND) {
         api_error_set(http_request_error(r), 404, "not_found", NULL, "no task has this id");
         return STORE_OK;
@@ -452,16 +465,18 @@ static int cancel_apply(struct writer_txn *tx, struct request *r)
     return rc;
 }
 
-static enum MHD_Result task_finish(struct request *r)
+static enum MHD_Result cancel_finish(struct request *r)
 {
     if (r->err) return http_respond_error(r, r->err);
-    return respond_task(r, MHD_HTTP_OK, r->task->id, NULL, NULL);
+    char *body = r->response;
+    r->response = NULL;
+    return http_respond_text(r, MHD_HTTP_OK, body, NULL, NULL);
 }
 
 enum MHD_Result http_task_cancel(struct request *r)
 {
     if (!r->id[0]) return http_not_found(r, "no task has this id");
-    return http_start_write(r, cancel_apply, task_finish);
+    return http_start_write(r, cancel_apply, cancel_finish);
 }
 
 /* ---- replay ---- */

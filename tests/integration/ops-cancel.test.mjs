@@ -155,3 +155,31 @@ test('bulk cancel by created time', async (t) => {
   for (const x of made) assert.equal((await getTask(d, x.id)).status, 'cancelled');
   assertError(await api(d.url, 'POST', '/v1/tasks/cancel', { createdAfter: 'soon' }), 400, 'invalid_field', 'createdAfter');
 });
+
+test('a cancel racing replays answers the task as its own transaction left it: cancelled, never a later run', async (t) => {
+  const target = await fake(t, [{ status: 400 }]);
+  const d = await daemon(t);
+  const ids = [];
+  for (let i = 0; i < 40; i++) ids.push((await create(d, { callbackUrl: target.url(`/r${i}`), retries: 0 })).id);
+  for (const id of ids) await waitForStatus(d.url, id, 'failed');
+  // Replays and cancels of each task at once: the cancel's answer was read
+  // after its commit, and a replay in between made it show the next run
+  // (running or queued, replays one higher) as what was cancelled.
+  const answers = await Promise.all(ids.map((id) => Promise.all([
+    api(d.url, 'POST', `/v1/tasks/${id}/retry`), api(d.url, 'POST', `/v1/tasks/${id}/cancel`),
+    api(d.url, 'POST', `/v1/tasks/${id}/retry`), api(d.url, 'POST', `/v1/tasks/${id}/cancel`),
+  ])));
+  let cancels = 0;
+  for (const four of answers) {
+    for (const r of [four[1], four[3]]) {
+      if (r.status !== 200) {
+        assert.ok([409].includes(r.status), JSON.stringify(r.body));
+        continue;
+      }
+      cancels++;
+      assert.equal(r.body.status, 'cancelled', JSON.stringify({ status: r.body.status, replays: r.body.replays }));
+      assert.ok(r.body.finishedAt);
+    }
+  }
+  assert.ok(cancels > 0, 'some cancels won');
+});
