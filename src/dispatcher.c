@@ -308,6 +308,7 @@ struct finish_op {
     struct attempt attempt;
     char *webhook_body;
     enum retry_verdict verdict;
+    bool applied;            /* the result was stored (not cancelled or requeued meanwhile) */
     int64_t run_at_ms;       /* a retry's due time as decided, before any reframe */
     int64_t clock_offset_ms; /* util_clock_offset_ms() when it was decided */
 };
@@ -321,6 +322,7 @@ static int finish_apply(struct writer_txn *tx, void *arg)
     bool applied;
     struct task_result r = {.task = t, .attempt = &f->attempt};
     int rc = store_task_finish(writer_txn_conn(tx), &r, &applied);
+    f->applied = rc == STORE_OK && applied;
     if (rc != STORE_OK || !applied) return rc; /* not applied: cancelled or requeued meanwhile */
     if (f->webhook_body && t->webhook_url) rc = writer_txn_webhook(tx, t, f->webhook_body);
     if (rc != STORE_OK) return rc;
@@ -344,6 +346,14 @@ static void finish_done(void *arg, int rc)
     if (rc != STORE_OK)
         log_msg(LOG_ERROR, "attempt.record_failed", "task=%s n=%d (the task stays running and is "
                 "requeued when its lease ends)", f->task->id, f->attempt.n);
+    /* Counted as stored: an attempt a cancel ended meanwhile is recorded
+     * as cancelled, not as the success or failure decided here. */
+    if (rc == STORE_OK && f->applied)
+        metrics_attempt(f->attempt.status_code,
+                        f->verdict == RETRY_DONE    ? "success"
+                        : f->verdict == RETRY_AGAIN ? "retry"
+                                                    : "failure",
+                        f->attempt.duration_ms);
     writer_lease_done(f->writer, false, f->task->seq);
     task_free(f->task);
     attempt_clear(&f->attempt);
@@ -446,8 +456,6 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     if (task_status_final(task->status) && task->webhook_url)
         f->webhook_body = task_webhook_payload(task);
 
-    metrics_attempt((int)status, dec.verdict == RETRY_DONE ? "success" : dec.verdict == RETRY_AGAIN ? "retry" : "failure",
-                    duration);
     char err[300];
     if (dec.verdict == RETRY_AGAIN)
         log_batch_add(&w->log, LOG_INFO, "attempt.end", "task=%s n=%d status=%ld ms=%lld outcome=retry retry_in_ms=%lld error=%s",

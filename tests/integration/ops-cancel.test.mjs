@@ -3,7 +3,7 @@
 // 409; bulk cancel by filter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, waitForStatus, countTasks } from './lib/harness.mjs';
+import { api, waitFor, waitForStatus, countTasks } from './lib/harness.mjs';
 import { daemon, fake, create, assertError, taskIdOf, getTask } from './lib/ops.mjs';
 
 const RETRY = ['--retry-base', '50ms', '--retry-jitter', 'false'];
@@ -182,4 +182,31 @@ test('a cancel racing replays answers the task as its own transaction left it: c
     }
   }
   assert.ok(cancels > 0, 'some cancels won');
+});
+
+test('attempts_total counts what was stored: a call a cancel overtook is not a success', async (t) => {
+  let d;
+  // The target answers 200 just as the cancel of its own task goes out: the
+  // worker decided "success" and the metric counted it before the writer
+  // found the task cancelled and stored the attempt as cancelled.
+  const target = await fake(t, (req) => ({
+    status: 200,
+    until: new Promise((res) => {
+      api(d.url, 'POST', `/v1/tasks/${req.headers['asyncqueue-task-id']}/cancel`).catch(() => {});
+      setTimeout(res, req.n % 3);
+    }),
+  }));
+  d = await daemon(t);
+  const ids = [];
+  for (let i = 0; i < 60; i++) ids.push((await create(d, { callbackUrl: target.url(`/m${i}`), retries: 0 })).id);
+  const final = [];
+  for (const id of ids) final.push(await waitForStatus(d.url, id, ['completed', 'cancelled']));
+  const completed = final.filter((x) => x.status === 'completed').length;
+  const successes = async () => [...(await (await fetch(`${d.url}/metrics`)).text())
+    .matchAll(/^asyncqueue_attempts_total\{outcome="success",status_class="[^"]+"\} (\d+)$/gm)]
+    .reduce((n, m) => n + Number(m[1]), 0);
+  // Counted once the result is on disk, a moment after a read can see it.
+  await waitFor(async () => (await successes()) >= completed, { timeout: 5000, what: 'the metric catches up' });
+  const success = await successes();
+  assert.equal(success, completed, `success ${success}, completed ${completed}, cancelled ${final.length - completed}`);
 });
