@@ -186,13 +186,30 @@ static void suspend_request(void *arg)
     MHD_suspend_connection(r->conn);
 }
 
+/* A wait the daemon's stop ends before the task is final: 503, to ask
+ * again (the task's state is about to change: a running call is put back in
+ * the queue, and answered "running" the client took it as the outcome of
+ * its wait). */
+static enum MHD_Result wait_cut_by_stop(struct request *r)
+{
+    enum task_status status;
+    if (read_status(r, &status) == STORE_OK && task_status_final(status))
+        return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    struct api_error e;
+    api_error_set(&e, 503, "shutting_down", NULL,
+                  "the server is shutting down before the task finished; ask again shortly");
+    e.retry_after_s = 1;
+    return http_respond_error(r, &e);
+}
+
 enum MHD_Result http_task_get(struct request *r)
 {
     if (!r->id[0]) return http_not_found(r, "no task has this id");
+    struct http_api *api = r->api;
     const char *wait = http_arg(r, "wait");
+    if (r->state == REQ_WAITING && atomic_load(&api->quiescing)) return wait_cut_by_stop(r);
     if (!wait || r->state == REQ_WAITING) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
 
-    struct http_api *api = r->api;
     /* A number as JSON writes it (clients print floats so: Python's str()
      * gives 5e-05): strtod would also take " 5", "+5", "0x10" and "inf". */
     size_t len = strlen(wait);
@@ -205,7 +222,8 @@ enum MHD_Result http_task_get(struct request *r)
                       max_s);
         return http_respond_error(r, &e);
     }
-    if (s == 0 || atomic_load(&api->quiescing)) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    if (s == 0) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    if (atomic_load(&api->quiescing)) return wait_cut_by_stop(r);
     /* Register before reading, so a finish in between is not missed. */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->waiter = longpoll_add(api->longpoll, r->id, util_mono_ms() + (int64_t)(s * 1000),

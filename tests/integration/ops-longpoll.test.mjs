@@ -106,9 +106,11 @@ test('50 concurrent waiters on 50 tasks all return, and waiting holds no thread 
   }
 });
 
-test('a finished task answers a wait at once; SIGTERM answers the waiters and exits 0', async (t) => {
-  const target = await fake(t, [{ status: 200 }]);
-  const d = await daemon(t);
+test('a finished task answers a wait at once; SIGTERM answers the waiters 503 shutting_down (not the state the stop is about to change) and exits 0', async (t) => {
+  const held = gate();
+  const target = await fake(t, (req) => (req.url === '/held' ? { status: 200, until: held } : { status: 200 }));
+  t.after(() => held.open());
+  const d = await daemon(t, { args: ['--shutdown-grace', '1s'] });
   const done = await create(d, { callbackUrl: target.url('/x') });
   await api(d.url, 'GET', `/v1/tasks/${done.id}?wait=10`); // waits for completion
   const t0 = Date.now();
@@ -118,15 +120,20 @@ test('a finished task answers a wait at once; SIGTERM answers the waiters and ex
 
   const queued = [];
   for (let i = 0; i < 5; i++) queued.push(await create(d, { callbackUrl: target.url('/later'), delay: 3600 }));
+  // A running call the stop puts back in the queue: answered "running", its
+  // waiter took that for the outcome of its wait.
+  const running = await create(d, { callbackUrl: target.url('/held') });
+  await target.waitForRequests(2);
   const fdsBefore = fdCount(d.proc.pid);
-  const waiters = queued.map((x) => getOwnConnection(`${d.url}/v1/tasks/${x.id}?wait=60`).catch((e) => e));
-  await waitFor(() => fdCount(d.proc.pid) >= fdsBefore + 5, { what: '5 waiting connections' });
+  const waiters = [...queued, running].map((x) => getOwnConnection(`${d.url}/v1/tasks/${x.id}?wait=60`).catch((e) => e));
+  await waitFor(() => fdCount(d.proc.pid) >= fdsBefore + 6, { what: '6 waiting connections' });
   const exit = await d.stop();
   assert.deepEqual(exit, { code: 0, signal: null });
   const answers = await Promise.all(waiters);
   for (const a of answers) {
     assert.ok(!(a instanceof Error), `a waiter got no answer: ${a.message}`);
-    assert.ok([200, 503].includes(a.status), `waiter answered ${a.status}`);
+    assert.equal(a.status, 503, JSON.stringify(a.body));
+    assert.equal(a.body.error.code, 'shutting_down');
   }
 });
 
