@@ -125,7 +125,11 @@ void scheduler_queue_set(struct scheduler *s, const char *queue, const struct qu
     if (q->s.rate_per_sec > 0 && q->s.burst < 1) q->s.burst = 1;
     if (q->s.max_concurrency != 1) q->hold_seq = 0; /* only a FIFO queue holds */
     q->configured = true;
-    if (rate_changed) q->tokens_at_ms = 0; /* a full bucket under the new rate */
+    /* New limits keep what is left in the bucket, at most the new burst:
+     * refilled to the burst, a lowered rate let a burst through at once. A
+     * rate set where there was none starts with a full bucket. */
+    if (rate_changed && q->s.rate_per_sec <= 0) q->tokens_at_ms = 0;
+    else if (rate_changed && q->tokens > q->s.burst) q->tokens = q->s.burst;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -311,7 +315,11 @@ int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct schedu
                 left -= want;
             }
         }
-        for (int i = 0; i < c.n; i++) {
+        /* Claimed in the same rotated order: when a host's cap is what
+         * limits, the first queue claimed takes the room that frees, and a
+         * fixed first queue starved the others behind its flood. */
+        for (int k = 0; k < c.n; k++) {
+            int i = (int)((start + (unsigned)k) % (unsigned)c.n);
             if (!give[i]) continue;
             struct scheduler_claim *cl = &out[n++];
             snprintf(cl->queue, sizeof cl->queue, "%s", list[i]->name);

@@ -108,6 +108,23 @@ static void the_rate_is_a_token_bucket(void **state)
     assert_int_equal(planned(s, T0 + 500, 100, "q", NULL), 1);
     /* A long idle refills to the burst, never beyond. */
     assert_int_equal(planned(s, T0 + 60000, 100, "q", NULL), 3);
+    /* New limits keep what is left: emptied, then lowered (1/s, burst 2) or
+     * raised (4/s, burst 8), the bucket does not refill at once. */
+    for (int i = 0; i < 3; i++) {
+        scheduler_claimed(s, "q", "h", T0 + 60000);
+        scheduler_released(s, "q", "h", SCHEDULER_COMPLETED, 10 + i, 0);
+    }
+    struct queue_settings lower = settings(0, 1, 2, false), higher = settings(0, 4, 8, false);
+    scheduler_queue_set(s, "q", &lower);
+    assert_int_equal(planned(s, T0 + 60000, 100, "q", NULL), 0);
+    assert_int_equal(planned(s, T0 + 61000, 100, "q", NULL), 1); /* 1 s at 1/s */
+    scheduler_queue_set(s, "q", &higher);
+    assert_int_equal(planned(s, T0 + 61000, 100, "q", NULL), 1);
+    assert_int_equal(planned(s, T0 + 61500, 100, "q", NULL), 3); /* and 0.5 s at 4/s */
+    /* Lowered below what is left: capped at the new burst. */
+    assert_int_equal(planned(s, T0 + 70000, 100, "q", NULL), 8);
+    scheduler_queue_set(s, "q", &lower);
+    assert_int_equal(planned(s, T0 + 70000, 100, "q", NULL), 2);
     scheduler_free(s);
 }
 
@@ -279,6 +296,29 @@ static void slots_are_shared_fairly_between_queues(void **state)
     scheduler_free(s);
 }
 
+/* The plan is claimed in its order, and when a host's cap limits, the first
+ * queue takes the room that frees: the first place goes round. */
+static void each_queue_comes_first_in_turn(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    const char *names[] = {"flood", "q1", "q2", "q3"};
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) scheduler_note_due(s, names[i], T0);
+    int first[ARRAY_LEN(names)] = {0};
+    for (int round = 0; round < 8; round++) {
+        struct scheduler_claim plan[16];
+        const char *const *hosts;
+        size_t n_hosts;
+        int n = scheduler_plan(s, T0, 100, plan, 16, &hosts, &n_hosts);
+        assert_int_equal(n, 4);
+        for (size_t i = 0; i < ARRAY_LEN(names); i++)
+            if (!strcmp(plan[0].queue, names[i])) first[i]++;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(names); i++)
+        if (first[i] != 2) fail_msg("%s came first %d times in 8 plans, not 2", names[i], first[i]);
+    scheduler_free(s);
+}
+
 static void counters_and_snapshot(void **state)
 {
     (void)state;
@@ -360,6 +400,7 @@ int main(void)
         cmocka_unit_test(host_room_counts_down_to_the_cap),
         cmocka_unit_test(a_new_task_may_start_at_once_only_without_limits),
         cmocka_unit_test(slots_are_shared_fairly_between_queues),
+        cmocka_unit_test(each_queue_comes_first_in_turn),
         cmocka_unit_test(counters_and_snapshot),
         cmocka_unit_test(resync_replaces_inflight_counts),
     };
