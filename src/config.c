@@ -179,7 +179,7 @@ static const struct config_key keys[] = {
      "stopped and their tasks put back in the queue.", 0},
     {"max_per_host", KT_INT, OFF(max_per_host), "1000", 0, 1000000, false,
      "Most calls in flight to one target host (host:port) at once, so one slow\n"
-     "host cannot take every slot. 0: no cap.", 0},
+     "host cannot take every slot. 0: no cap. Webhook deliveries do not count.", 0},
     {"max_backlog", KT_INT64, OFF(max_backlog), "1000000", 1, 1000000000, false,
      "Most tasks waiting or running at once. Beyond it POST /v1/tasks answers\n"
      "429 queue_full with Retry-After; nothing is dropped silently.", 0},

@@ -88,6 +88,32 @@ static void status_names_round_trip(void **state)
     assert_string_equal(task_status_name((enum task_status) - 1), "unknown");
 }
 
+/* The key of a host's cap: one name for one host and port however the URL
+ * writes them. */
+static void url_host_is_the_host_and_port_as_one_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *host;
+    } cases[] = {
+        {"http://Example.COM/x", "example.com"},
+        {"http://example.com:80/x", "example.com"},
+        {"http://example.com:0080/x", "example.com"},
+        {"https://example.com:443", "example.com"},
+        {"https://example.com:80/x", "example.com:80"},
+        {"http://127.0.0.1:08080/a?b", "127.0.0.1:8080"},
+        {"http://user:pw@h.example:09/", "h.example:9"},
+        {"http://[::1]:0443/", "[::1]:443"},
+        {"https://[::1]/", "[::1]"},
+        {"HTTPS://h.example:443#f", "h.example"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        char *h = task_url_host(cases[i].url);
+        if (strcmp(h, cases[i].host)) fail_msg("%s: '%s', want '%s'", cases[i].url, h, cases[i].host);
+        free(h);
+    }
+}
+
 static void free_functions_accept_empty_values(void **state)
 {
     (void)state;
@@ -686,6 +712,7 @@ int main(void)
         cmocka_unit_test(a_result_json_does_not_allow_is_not_raw),
         cmocka_unit_test(only_stored_header_objects_survive_the_read_check),
         cmocka_unit_test(status_names_round_trip),
+        cmocka_unit_test(url_host_is_the_host_and_port_as_one_key),
         cmocka_unit_test(free_functions_accept_empty_values),
         cmocka_unit_test(result_json_content_types_are_parsed),
         cmocka_unit_test(result_other_content_types_are_strings),
