@@ -35,7 +35,10 @@ static int create_apply(struct writer_txn *tx, struct request *r)
     struct store_conn *c = writer_txn_conn(tx);
     struct task *t = r->task;
     const struct config *cfg = r->api->cfg;
-    char key[320] = "";
+    /* tenant (64 at most), a separator, the key (255 at most), NUL: 320
+     * bytes cut a 64-character tenant's longest keys short by one, and two
+     * keys that differed only in their last character were one. */
+    char key[sizeof r->who.tenant + 1 + VALIDATE_MAX_IDEMPOTENCY_KEY + 1] = "";
     if (t->idempotency_key) {
         snprintf(key, sizeof key, "%s%c%s", t->tenant ? t->tenant : "", 0x1f, t->idempotency_key);
         char *hash = NULL, *id = NULL;

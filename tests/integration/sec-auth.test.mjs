@@ -498,3 +498,20 @@ test('webhook secrets rotate on SIGHUP: old -> new,old -> new, receivers never m
   assert.deepEqual([verifies(fresh, del), verifies(stored, del)], [false, true]);
   assert.match(d.logs(), / config\.reloaded .*webhook_secrets=0 webhook_secret_from=database/);
 });
+
+test('a tenant of 64 characters keeps every character of a 255-character Idempotency-Key', async (t) => {
+  const key = newKey('long-tenant');
+  const tenant = 't'.repeat(64);
+  const { d } = await daemonWithConfig(t, [`key.long = ${key} scope=admin tenant=${tenant}`]);
+  const body = { callbackUrl: 'http://127.0.0.1:9/k', delay: 3600 };
+  const stem = 'k'.repeat(254);
+  const a = await api(d.url, 'POST', '/v1/tasks', body, { ...bearer(key), 'idempotency-key': `${stem}a` });
+  const b = await api(d.url, 'POST', '/v1/tasks', body, { ...bearer(key), 'idempotency-key': `${stem}b` });
+  // The lookup key was cut one byte short: the second was taken for a retry of the first.
+  assert.equal(a.status, 202, JSON.stringify(a.body));
+  assert.equal(b.status, 202, JSON.stringify(b.body));
+  assert.notEqual(a.body.id, b.body.id);
+  const again = await api(d.url, 'POST', '/v1/tasks', body, { ...bearer(key), 'idempotency-key': `${stem}b` });
+  assert.equal(again.status, 200);
+  assert.equal(again.body.id, b.body.id);
+});
