@@ -33,6 +33,12 @@ struct principal {
 
 struct auth;
 
+/* Refuses a key given twice (on two key lines, or as an api_key item and a
+ * line, plainly or as its sha256: digest): the first would win, and a
+ * secret meant for a read-only tenant line would act as whatever came
+ * before it. 0, or -1 with err naming both places. */
+int auth_check_config(const struct config *cfg, char *err, size_t err_len);
+
 /* Builds the key table from cfg (api_key and key.<label> lines). Never NULL. */
 struct auth *auth_new(const struct config *cfg);
 void auth_free(struct auth *a); /* NULL is a no-op */

@@ -91,6 +91,29 @@ static struct key_entry *build(const struct config *cfg, size_t *n_out)
     return keys;
 }
 
+int auth_check_config(const struct config *cfg, char *err, size_t err_len)
+{
+    size_t n;
+    struct key_entry *keys = build(cfg, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        for (size_t j = i + 1; j < n && !rc; j++) {
+            if (memcmp(keys[i].digest, keys[j].digest, sizeof keys[i].digest) != 0) continue;
+            char a[96], b[96];
+            if (i < cfg->n_api_keys) snprintf(a, sizeof a, "api_key item %zu", i + 1);
+            else snprintf(a, sizeof a, "key.%.64s", keys[i].who.label);
+            if (j < cfg->n_api_keys) snprintf(b, sizeof b, "api_key item %zu", j + 1);
+            else snprintf(b, sizeof b, "key.%.64s", keys[j].who.label);
+            snprintf(err, err_len, "the same key is given twice, as %s and as %s (plainly or as its "
+                     "sha256: digest); give each key once, on the line with its scope and tenant", a, b);
+            rc = -1;
+        }
+    }
+    OPENSSL_cleanse(keys, (n ? n : 1) * sizeof *keys);
+    free(keys);
+    return rc;
+}
+
 struct auth *auth_new(const struct config *cfg)
 {
     struct auth *a = xcalloc(1, sizeof *a);

@@ -178,6 +178,7 @@ static void reload(int argc, char **argv, struct store *store, struct auth *auth
     enum config_mode mode;
     char err[1024];
     int rc = config_load(&fresh, argc, argv, environ, &mode, err, sizeof err);
+    if (rc == EXIT_OK && auth_check_config(&fresh, err, sizeof err)) rc = EXIT_CONFIG;
     struct webhook_keys keys;
     /* As at start: with every secret taken out of the file, the one kept in
      * the database signs (the removed ones kept signing until a restart). */
@@ -350,6 +351,7 @@ int main(int argc, char **argv)
     enum config_mode mode;
     char err[1024];
     int rc = config_load(&cfg, argc, argv, environ, &mode, err, sizeof err);
+    if (rc == EXIT_OK && auth_check_config(&cfg, err, sizeof err)) rc = EXIT_CONFIG;
     if (rc != EXIT_OK) {
         fprintf(stderr, "asyncqueue: %s\n", err);
         config_free(&cfg);

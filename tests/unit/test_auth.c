@@ -157,6 +157,37 @@ static void a_hashed_key_matches_the_key_it_was_made_from(void **state)
     auth_free(a);
 }
 
+/* A key on two lines (the first would win) is a configuration error. */
+static void a_key_given_twice_is_refused(void **state)
+{
+    (void)state;
+    char hash[72], text[400], err[400];
+    auth_hash_key("the-shared-key-0123456789", hash);
+    static const struct {
+        const char *file, *api_keys, *needle;
+    } bad[] = {
+        {"key.ro = the-shared-key-0123456789 scope=read tenant=a\n", "the-shared-key-0123456789",
+         "as api_key item 1 and as key.ro"},
+        {"key.a = the-shared-key-0123456789 scope=read\nkey.b = ", NULL, "as key.a and as key.b"},
+        {"", "key-one-0123456789ab,key-two-0123456789ab,key-one-0123456789ab", "as api_key item 1 and as api_key item 3"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        struct config cfg;
+        snprintf(text, sizeof text, "%s%s", bad[i].file, i == 1 ? hash : ""); /* b: the digest of a's key */
+        if (i == 1) strcat(text, " scope=enqueue\n");
+        load(&cfg, text, bad[i].api_keys);
+        if (auth_check_config(&cfg, err, sizeof err) != -1) fail_msg("case %zu: taken", i);
+        if (!strstr(err, bad[i].needle)) fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].needle);
+        assert_null(strstr(err, "the-shared-key")); /* never the key itself */
+        config_free(&cfg);
+    }
+    struct config ok;
+    load(&ok, "key.a = the-shared-key-0123456789 scope=read\nkey.b = another-key-0123456789 scope=read\n",
+         "key-one-0123456789ab");
+    assert_int_equal(auth_check_config(&ok, err, sizeof err), 0);
+    config_free(&ok);
+}
+
 static void reload_swaps_the_keys(void **state)
 {
     (void)state;
@@ -186,6 +217,7 @@ int main(void)
         cmocka_unit_test(spaces_around_the_key),
         cmocka_unit_test(scopes_and_tenants_come_from_key_lines),
         cmocka_unit_test(a_hashed_key_matches_the_key_it_was_made_from),
+        cmocka_unit_test(a_key_given_twice_is_refused),
         cmocka_unit_test(reload_swaps_the_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
