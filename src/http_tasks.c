@@ -30,6 +30,17 @@ static bool backlog_full(int64_t backlog, const struct http_api *api, struct api
     return true;
 }
 
+/* Whether the stored hash is this request's: as hashed now (members in name
+ * order), or as builds before that hashed it (in the order they came), for
+ * keys stored before an upgrade. The body is kept for keyed creates. */
+static bool same_request(struct request *r, const char *stored)
+{
+    if (strcmp(stored, r->hash) == 0) return true;
+    char unsorted[65];
+    validate_request_hash_unsorted(http_body(r), r->body.len, unsorted);
+    return strcmp(stored, unsorted) == 0;
+}
+
 static int create_apply(struct writer_txn *tx, struct request *r)
 {
     struct store_conn *c = writer_txn_conn(tx);
@@ -44,7 +55,7 @@ static int create_apply(struct writer_txn *tx, struct request *r)
         char *hash = NULL, *id = NULL;
         int rc = store_idempotency_get(c, key, t->created_at_ms - cfg->idempotency_window_ms, &hash, &id);
         if (rc == STORE_OK) {
-            if (strcmp(hash, r->hash) == 0) {
+            if (same_request(r, hash)) {
                 snprintf(r->replay_id, sizeof r->replay_id, "%s", id);
             } else {
                 api_error_set(http_request_error(r), 422, "idempotency_key_reused", "idempotencyKey",
@@ -100,7 +111,6 @@ enum MHD_Result http_task_create(struct request *r)
     if (validate_task_create(http_body(r), r->body.len, api->cfg, api->np, now, &r->task, r->hash,
                              header_key != NULL, &e))
         return http_respond_error(r, &e);
-    buf_free(&r->body);
     struct task *t = r->task;
     if (header_key) {
         if (!validate_idempotency_key(header_key)) {
@@ -116,6 +126,7 @@ enum MHD_Result http_task_create(struct request *r)
         }
         if (!t->idempotency_key) t->idempotency_key = xstrdup(header_key);
     }
+    if (!t->idempotency_key) buf_free(&r->body); /* a keyed one may be hashed again (same_request) */
     /* Refused early when already full; create_apply decides (a keyed
      * request after its key is looked up). */
     if (!t->idempotency_key && backlog_full(writer_backlog(api->writer), api, &e))

@@ -607,16 +607,24 @@ static void sort_members(cJSON *v)
 /* SHA-256 (hex) of the request without its idempotencyKey: what makes two
  * requests with one key "the same request". JSON as parsed, so spacing,
  * number spelling and the order of object members do not count. */
-static void request_hash(cJSON *doc, char out[65])
+static void request_hash(cJSON *doc, bool sorted, char out[65])
 {
     cJSON *key = cJSON_DetachItemFromObjectCaseSensitive(doc, "idempotencyKey");
-    sort_members(doc);
+    if (sorted) sort_members(doc);
     char *text = cJSON_PrintUnformatted(doc);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, strlen(text), md);
     util_hex(md, SHA256_DIGEST_LENGTH, out);
     free(text);
     if (key) cJSON_AddItemToObject(doc, "idempotencyKey", key);
+}
+
+void validate_request_hash_unsorted(const char *body, size_t len, char out[65])
+{
+    cJSON *doc = cJSON_ParseWithLength(body, len);
+    out[0] = '\0';
+    if (cJSON_IsObject(doc)) request_hash(doc, false, out);
+    cJSON_Delete(doc);
 }
 
 int validate_task_create(const char *body, size_t len, const struct config *cfg,
@@ -636,7 +644,7 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
     if (check_known(doc, F_COUNT, found, err)) goto out;
     if (apply_fields(found, body, len, t, cfg, np, now_ms, true, err)) goto out;
     /* Only a keyed request is ever compared: the others skip the work. */
-    if (hash && (keyed || t->idempotency_key)) request_hash(doc, hash);
+    if (hash && (keyed || t->idempotency_key)) request_hash(doc, true, hash);
     else if (hash) hash[0] = '\0';
     t->status = TASK_QUEUED;
     *out = t;

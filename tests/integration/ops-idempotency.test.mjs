@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, countTasks } from './lib/harness.mjs';
-import { daemon, create, assertError } from './lib/ops.mjs';
+import { createHash } from 'node:crypto';
+import { daemon, create, assertError, sql } from './lib/ops.mjs';
 
 // Delayed tasks: nothing is called, the tests only look at what is stored.
 const body = { callbackUrl: 'http://127.0.0.1:9/report', payload: { order: 1234 }, delay: 3600 };
@@ -95,4 +96,23 @@ test('20 concurrent creates with one key make exactly one task, and every answer
   assert.equal(await countTasks(d.db), 1);
   const [id] = ids;
   assert.equal((await api(d.url, 'GET', `/v1/tasks/${id}`)).body.idempotencyKey, 'race-1');
+});
+
+test('a key stored by a build that hashed members in the order they came still matches after an upgrade', async (t) => {
+  const d = await daemon(t);
+  const first = await create(d, { callbackUrl: 'http://127.0.0.1:9/legacy', delay: 3600 });
+  // Members not in name order: callbackUrl, payload, delay. Builds before
+  // 2026-11-29 hashed the request as it came (cJSON prints what JSON.stringify
+  // does for this body); the upgrade made their keys answer 422.
+  const legacy = { callbackUrl: 'http://127.0.0.1:9/legacy', payload: { n: 1 }, delay: 3600 };
+  const hash = createHash('sha256').update(JSON.stringify(legacy)).digest('hex');
+  sql(d.db, `PRAGMA busy_timeout = 5000; INSERT INTO idempotency (key, request_hash, task_id, created_at)
+    VALUES (char(31) || 'legacy-key', '${hash}', '${first.id}', ${Date.now()})`);
+  const again = await api(d.url, 'POST', '/v1/tasks', legacy, { 'idempotency-key': 'legacy-key' });
+  assert.equal(again.status, 200, JSON.stringify(again.body));
+  assert.equal(again.body.id, first.id);
+  // Another request under that key is still another request.
+  assertError(await api(d.url, 'POST', '/v1/tasks', { ...legacy, delay: 60 }, { 'idempotency-key': 'legacy-key' }),
+    422, 'idempotency_key_reused');
+  assert.equal(await countTasks(d.db), 1);
 });
