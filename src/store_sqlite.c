@@ -623,6 +623,19 @@ static void *sq_open(const struct config *cfg, bool shared, char *err, size_t er
         snprintf(err, err_len, "%.200s: %.300s", s->path, why);
         goto fail;
     }
+    /* Every statement once: tables that differ from what the migrations
+     * made (a development build's file from before the first migration was
+     * final, or a hand edit) are refused here, saying so, rather than by
+     * the first query that meets them. */
+    for (int id = 0; id < ST_COUNT; id++) {
+        if (sqlite3_prepare_v2(db, stmt_sql[id], -1, &q, NULL) != SQLITE_OK) {
+            snprintf(err, err_len, "%.200s: its tables do not match this build's (%.120s): made by "
+                     "a development build before the first release, or changed by hand; restore "
+                     "a backup or start on a new file", s->path, sqlite3_errmsg(db));
+            goto fail;
+        }
+        sqlite3_finalize(q);
+    }
     sqlite3_close(db);
     return s;
 fail:

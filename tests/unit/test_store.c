@@ -312,6 +312,35 @@ static void second_open_of_the_same_file_is_refused(void **state)
     reopen(f);
 }
 
+/* A file whose tables differ from what the migrations made (a development
+ * build's, or hand-edited) is refused at open, saying so; it was opened, and
+ * the first query that met the difference failed with "no such column". */
+static void open_refuses_tables_that_differ_from_the_migrations(void **state)
+{
+    struct fx *f = *state;
+    store_conn_close(f->w);
+    store_close(f->store);
+    f->w = NULL;
+    f->store = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN replays", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char err[512];
+    struct store *s = open_store(f, false, err, sizeof err);
+    if (s) {
+        store_close(s);
+        fail_msg("opened a file whose tasks table lacks a column");
+    }
+    assert_non_null(strstr(err, "its tables do not match this build's"));
+    assert_non_null(strstr(err, "replays"));
+    /* A new file, so that teardown closes something. */
+    unlink(f->path);
+    f->store = open_store(f, false, err, sizeof err);
+    if (!f->store) fail_msg("store_open: %s", err);
+    f->w = store_conn_open(f->store);
+}
+
 static void open_refuses_an_unusable_path(void **state)
 {
     struct fx *f = *state;
@@ -1572,6 +1601,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(open_applies_the_migrations),
         T(second_open_of_the_same_file_is_refused),
+        T(open_refuses_tables_that_differ_from_the_migrations),
         T(open_refuses_an_unusable_path),
         T(insert_get_round_trip),
         T(insert_get_keeps_nulls),
