@@ -84,6 +84,15 @@ size_t util_json_number_len(const char *s, size_t len);
  * other base) from lo to hi; then *out holds it. */
 bool util_whole_number(const char *s, int64_t lo, int64_t hi, int64_t *out);
 
+/* A scanner over JSON text already known to be valid, to find where values
+ * are written (numbers and strings kept exactly as the client wrote them).
+ * Each takes the position and the end of the text and returns the position
+ * after what it skipped: blanks; a string, from its opening quote; any
+ * value. */
+const char *util_json_skip_ws(const char *p, const char *end);
+const char *util_json_skip_string(const char *p, const char *end);
+const char *util_json_skip_value(const char *p, const char *end);
+
 /* True when the n bytes of s are an HTTP token (RFC 9110: what a header
  * name is made of), n > 0. */
 bool util_http_token(const char *s, size_t n);

@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -725,7 +726,17 @@ static int finish(const struct cli *c, int call_rc, const struct reply *r)
         return CLI_EXIT_SERVER;
     }
     if (print_body(r->body.data, r->body.len)) return CLI_EXIT_SERVER;
-    if (r->status >= 200 && r->status < 300) return CLI_EXIT_OK;
+    if (r->status >= 200 && r->status < 300) {
+        /* The API answers JSON (or nothing, 204): anything else came from
+         * another server at that address, "not as the API does". */
+        cJSON *doc = r->body.len ? cJSON_ParseWithLength(r->body.data, r->body.len) : NULL;
+        bool json = !r->body.len || doc;
+        cJSON_Delete(doc);
+        if (json) return CLI_EXIT_OK;
+        fprintf(stderr, "asyncqueue: HTTP %ld from %s is not an AsyncQueue API answer (not JSON)\n",
+                r->status, c->base);
+        return CLI_EXIT_SERVER;
+    }
     /* A 4xx the API did not write (another server at that address, a proxy's
      * page) is "not as the API does": 5, not 4. */
     bool api = report_http_error(c, r);
@@ -771,6 +782,7 @@ static int wait_task(struct cli *c, const char *id)
     char *esc = url_escape(c, id);
     struct reply r;
     int rc;
+    bool answered = false; /* the daemon knew the task: an outage after that is a restart */
     for (;;) {
         int64_t start = util_mono_ms();
         double left = forever ? chunk_max : (double)(deadline - start) / 1000.0;
@@ -792,10 +804,19 @@ static int wait_task(struct cli *c, const char *id)
                 continue;
             }
         }
+        /* A daemon stopping answers a wait 503 ("ask again"), then none
+         * until it is back: within the wait, ask again after a pause. */
+        bool again = call == 0 ? r.status == 503 : answered;
+        if (again && (forever || util_mono_ms() + 1000 < deadline)) {
+            reply_clear(&r);
+            sleep_ms(1000);
+            continue;
+        }
         if (call != 0 || r.status != 200) {
             rc = finish(c, call, &r);
             break;
         }
+        answered = true;
         char *status = answer_string(&r, "status", NULL);
         if (!status) {
             fprintf(stderr, "asyncqueue: the answer from %s has no task status\n", c->base);
@@ -966,11 +987,35 @@ static char *list_query(struct cli *c)
     return buf_steal(&q, NULL);
 }
 
+/* Where a top-level member of a (valid) JSON object is written, or NULL. */
+static const char *raw_member(const char *json, size_t len, const char *name, size_t *n)
+{
+    const char *end = json + len, *p = util_json_skip_ws(json, end);
+    size_t name_len = strlen(name);
+    if (p >= end || *p != '{') return NULL;
+    p = util_json_skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *k = p + 1, *kend = util_json_skip_string(p, end);
+        p = util_json_skip_ws(kend, end);
+        if (p >= end || *p != ':') return NULL;
+        p = util_json_skip_ws(p + 1, end);
+        const char *vend = util_json_skip_value(p, end);
+        if ((size_t)(kend - 1 - k) == name_len && !memcmp(k, name, name_len)) {
+            *n = (size_t)(vend - p);
+            return p;
+        }
+        p = util_json_skip_ws(vend, end);
+        if (p < end && *p == ',') p = util_json_skip_ws(p + 1, end);
+    }
+    return NULL;
+}
+
 /* --all: every page, printed as one {"tasks": [...], "nextCursor": null} as
  * the pages arrive, so memory holds one page at a time. */
 static int list_all(struct cli *c, const char *query)
 {
     char *cursor = c->set[OPT_CURSOR] ? xstrdup(c->val[OPT_CURSOR]) : NULL;
+    char *last = cursor ? xstrdup(cursor) : NULL;
     bool started = false, first_task = true;
     int rc = CLI_EXIT_OK;
     for (;;) {
@@ -988,12 +1033,12 @@ static int list_all(struct cli *c, const char *query)
             if (!started) {
                 rc = finish(c, call, &r);
             } else { /* stdout holds an unfinished list: leave it so, to show it is cut */
+                bool api = false;
                 if (call != 0)
                     report_unreachable(c, &r);
                 else
-                    report_http_error(c, &r);
-                rc =
-                    call == 0 && r.status >= 400 && r.status < 500 ? CLI_EXIT_API : CLI_EXIT_SERVER;
+                    api = report_http_error(c, &r);
+                rc = api && r.status >= 400 && r.status < 500 ? CLI_EXIT_API : CLI_EXIT_SERVER;
             }
             reply_clear(&r);
             break;
@@ -1001,25 +1046,41 @@ static int list_all(struct cli *c, const char *query)
         cJSON *doc = cJSON_ParseWithLength(r.body.data, r.body.len);
         const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(doc, "tasks");
         const cJSON *next = cJSON_GetObjectItemCaseSensitive(doc, "nextCursor");
-        reply_clear(&r);
-        if (!cJSON_IsArray(tasks)) {
+        size_t raw_len = 0;
+        const char *raw = cJSON_IsArray(tasks) ? raw_member(r.body.data, r.body.len, "tasks", &raw_len) : NULL;
+        if (!raw || raw[0] != '[') {
             fprintf(stderr, "asyncqueue: the answer from %s is not a task list\n", c->base);
             cJSON_Delete(doc);
+            reply_clear(&r);
             rc = CLI_EXIT_SERVER;
             break;
         }
         if (!started) fputs("{\"tasks\":[", stdout);
         started = true;
-        for (const cJSON *t = tasks->child; t; t = t->next) {
-            char *s = cJSON_PrintUnformatted(t);
-            if (!s) abort(); /* only fails on out-of-memory */
+        /* Each task as the daemon wrote it: printed again from cJSON, numbers
+         * in payloads and results changed (9007199254740993 became
+         * 9.00719925474099e+15, 1.50 became 1.5). */
+        const char *end = raw + raw_len, *p = util_json_skip_ws(raw + 1, end);
+        while (p < end && *p != ']') {
+            const char *vend = util_json_skip_value(p, end);
             if (!first_task) fputc(',', stdout);
-            fputs(s, stdout);
+            fwrite(p, 1, (size_t)(vend - p), stdout);
             first_task = false;
-            free(s);
+            p = util_json_skip_ws(vend, end);
+            if (p < end && *p == ',') p = util_json_skip_ws(p + 1, end);
         }
         if (cJSON_IsString(next)) cursor = xstrdup(next->valuestring);
         cJSON_Delete(doc);
+        reply_clear(&r);
+        /* The daemon's cursors only move on; the same one twice would loop. */
+        if (cursor && last && !strcmp(cursor, last)) {
+            fprintf(stderr, "asyncqueue: %s answered the same nextCursor twice; the list stops\n",
+                    c->base);
+            rc = CLI_EXIT_SERVER;
+            break;
+        }
+        free(last);
+        last = cursor ? xstrdup(cursor) : NULL;
         if (!cursor) {
             fputs("],\"nextCursor\":null}", stdout);
             if (print_body("\n", 1)) rc = CLI_EXIT_SERVER;
@@ -1027,6 +1088,7 @@ static int list_all(struct cli *c, const char *query)
         }
     }
     free(cursor);
+    free(last);
     return rc;
 }
 
@@ -1200,6 +1262,13 @@ static int parse_args(struct cli *c, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+static bool has_control(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return true;
+    return false;
+}
+
 /* The server URL and the key, from flags or the environment. */
 static int resolve_connection(struct cli *c)
 {
@@ -1225,6 +1294,9 @@ static int resolve_connection(struct cli *c)
 
     const char *key = c->val[OPT_API_KEY];
     if (!key) key = getenv("ASYNCQUEUE_API_KEY");
+    if (has_control(key))
+        return usage_error(c, "the API key (%s) must not hold control characters (a line break "
+                           "would add a header)", c->val[OPT_API_KEY] ? "--api-key" : "ASYNCQUEUE_API_KEY");
     /* The daemon's setting may list several keys (rotation): use the first
      * that is a key, not the sha256: digest of one (the daemon's alone). */
     bool digests = false;
@@ -1248,6 +1320,8 @@ static int resolve_connection(struct cli *c)
 
 int cli_main(int argc, char **argv)
 {
+    /* A closed output pipe: the write fails (exit 5), not the process. */
+    signal(SIGPIPE, SIG_IGN);
     struct cli c;
     memset(&c, 0, sizeof c);
     c.noun = argv[1];
@@ -1292,6 +1366,18 @@ int cli_main(int argc, char **argv)
     }
     if (cmd->arg_name && !*c.arg) {
         rc = usage_error(&c, "%s must not be empty", cmd->arg_name);
+        goto out;
+    }
+    /* "." and ".." are path steps to libcurl, not names: "task retry ." went
+     * out as POST /v1/tasks/retry, the bulk replay of every failed task. */
+    if (cmd->arg_name && (!strcmp(c.arg, ".") || !strcmp(c.arg, ".."))) {
+        rc = usage_error(&c, "%s must not be '%s'", cmd->arg_name, c.arg);
+        goto out;
+    }
+    /* A value that goes out as a header line: a line break would add headers. */
+    if (has_control(c.val[OPT_IDEMPOTENCY_KEY])) {
+        rc = usage_error(&c, "--idempotency-key must not hold control characters (a line break "
+                         "would add a header)");
         goto out;
     }
     rc = resolve_connection(&c);

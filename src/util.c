@@ -407,6 +407,46 @@ const char *util_json_scan(const char *s, size_t len, int *max_depth)
     return NULL;
 }
 
+const char *util_json_skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+const char *util_json_skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') p++;
+        else if (*p == '"') return p + 1;
+    }
+    return end;
+}
+
+const char *util_json_skip_value(const char *p, const char *end)
+{
+    if (p >= end) return end;
+    if (*p == '"') return util_json_skip_string(p, end);
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                p = util_json_skip_string(p, end);
+                continue;
+            }
+            if (*p == '{' || *p == '[') depth++;
+            else if (*p == '}' || *p == ']') {
+                if (--depth == 0) return p + 1;
+            }
+            p++;
+        }
+        return end;
+    }
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+           *p != '\n' && *p != '\r')
+        p++;
+    return p;
+}
+
 const char *util_json_strings_bad(const char *s, size_t len)
 {
     return util_json_scan(s, len, NULL);

@@ -274,49 +274,8 @@ static int check_headers(const cJSON *v, char **out, struct api_error *err)
  * payload and metadata are kept exactly as the client wrote them: parsing
  * and printing again would change numbers (12345678901234567890 becomes
  * 1.2345678901234567e+19, 1.0 becomes 1). The body was validated already,
- * so this scanner only has to find where a top-level member's value starts
- * and ends. */
-
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-    return p;
-}
-
-/* p at the opening quote; returns just past the closing one. */
-static const char *skip_string(const char *p, const char *end)
-{
-    for (p++; p < end; p++) {
-        if (*p == '\\') p++;
-        else if (*p == '"') return p + 1;
-    }
-    return end;
-}
-
-static const char *skip_value(const char *p, const char *end)
-{
-    if (p >= end) return end;
-    if (*p == '"') return skip_string(p, end);
-    if (*p == '{' || *p == '[') {
-        int depth = 0;
-        while (p < end) {
-            if (*p == '"') {
-                p = skip_string(p, end);
-                continue;
-            }
-            if (*p == '{' || *p == '[') depth++;
-            else if (*p == '}' || *p == ']') {
-                if (--depth == 0) return p + 1;
-            }
-            p++;
-        }
-        return end;
-    }
-    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
-           *p != '\n' && *p != '\r')
-        p++;
-    return p;
-}
+ * so the scanner (util_json_skip_value) only has to find where a top-level
+ * member's value starts and ends. */
 
 /* Where a top-level member's value is written in the body, or {NULL, 0}. */
 struct raw_text {
@@ -331,16 +290,16 @@ static void raw_members(const char *body, size_t len, bool want_payload, bool wa
                         struct raw_text *payload, struct raw_text *metadata)
 {
     *payload = *metadata = (struct raw_text){0};
-    const char *end = body + len, *p = skip_ws(body, end);
+    const char *end = body + len, *p = util_json_skip_ws(body, end);
     if (p >= end || *p != '{') return;
-    p = skip_ws(p + 1, end);
+    p = util_json_skip_ws(p + 1, end);
     while (p < end && *p == '"' && (want_payload || want_metadata)) {
-        const char *k = p + 1, *kend = skip_string(p, end);
+        const char *k = p + 1, *kend = util_json_skip_string(p, end);
         size_t klen = (size_t)(kend - 1 - k);
-        p = skip_ws(kend, end);
+        p = util_json_skip_ws(kend, end);
         if (p >= end || *p != ':') return;
-        p = skip_ws(p + 1, end);
-        const char *vend = skip_value(p, end);
+        p = util_json_skip_ws(p + 1, end);
+        const char *vend = util_json_skip_value(p, end);
         if (want_payload && klen == 7 && memcmp(k, "payload", 7) == 0) {
             *payload = (struct raw_text){p, (size_t)(vend - p)};
             want_payload = false;
@@ -348,8 +307,8 @@ static void raw_members(const char *body, size_t len, bool want_payload, bool wa
             *metadata = (struct raw_text){p, (size_t)(vend - p)};
             want_metadata = false;
         }
-        p = skip_ws(vend, end);
-        if (p < end && *p == ',') p = skip_ws(p + 1, end);
+        p = util_json_skip_ws(vend, end);
+        if (p < end && *p == ',') p = util_json_skip_ws(p + 1, end);
     }
 }
 

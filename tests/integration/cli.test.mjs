@@ -314,6 +314,75 @@ test('no server, or a server that fails: exit 5', async () => {
   }
 });
 
+test('answers that are not the API\'s: a 2xx page exits 5; --all stops on a repeated cursor and on a page 4xx', async () => {
+  let pages = 0;
+  const odd = await startFake((req) => {
+    if (req.url.startsWith('/v1/tasks/html')) return { status: 200, body: '<html>hello</html>', headers: { 'content-type': 'text/html' } };
+    if (req.url.startsWith('/v1/tasks?')) {
+      pages++;
+      if (req.url.includes('cursor=d9') && req.url.includes('page404')) return { status: 404, body: '<html>gone</html>' };
+      return { status: 200, body: { tasks: [{ id: `t${pages}` }], nextCursor: 'd9' } }; // never moves on
+    }
+    return { status: 500, body: '' };
+  });
+  try {
+    const html = await run(['task', 'get', 'html', '--server', odd.url('/')], { env });
+    assert.equal(html.code, EXIT.SERVER, html.stderr); // was 0
+    assert.match(oneLine(html), /HTTP 200 from .* is not an AsyncQueue API answer/);
+    const loop = await run(['task', 'list', '--all', '--server', odd.url('/')], { env, timeout: 10000 });
+    assert.equal(loop.code, EXIT.SERVER, loop.stderr); // looped for ever
+    assert.match(loop.stderr, /the same nextCursor twice/);
+    assert.ok(pages <= 3, `${pages} pages asked for`);
+    const gone = await run(['task', 'list', '--all', '--queue', 'page404', '--server', odd.url('/')], { env, timeout: 10000 });
+    assert.equal(gone.code, EXIT.SERVER, gone.stderr); // was 4: an HTML 404 after page 1
+  } finally {
+    await odd.close();
+  }
+});
+
+test('--wait rides through a daemon restart: 503 shutting_down, then no answer, then the task', async () => {
+  let n = 0;
+  const task = { id: 'r1', status: 'completed', result: { ok: true } };
+  const restarting = await startFake((req) => {
+    n++;
+    if (n === 1) return { status: 200, body: { ...task, status: 'running' }, delayMs: 50 };
+    if (n === 2) return { status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'shutting_down', message: 'stopping' } } };
+    if (n === 3) return { destroy: true };
+    return { status: 200, body: task };
+  });
+  try {
+    const r = await run(['task', 'get', 'r1', '--wait', '30', '--server', restarting.url('/')], { env, timeout: 20000 });
+    assert.equal(r.code, EXIT.OK, r.stderr); // was 5 at the 503
+    assert.equal(r.json.status, 'completed');
+    assert.ok(n >= 4);
+  } finally {
+    await restarting.close();
+  }
+});
+
+test('a closed output pipe ends the client with exit 5, not a signal', async () => {
+  const code = await new Promise((res, rej) => {
+    const clean = { ...process.env };
+    for (const k of Object.keys(clean)) if (k.startsWith('ASYNCQUEUE_')) delete clean[k];
+    const p = spawn(BIN, ['task', 'list', '--all'], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.destroy(); // the reader went away before a byte was read
+    const t = setTimeout(() => { p.kill('SIGKILL'); rej(new Error('timed out')); }, 20000);
+    p.on('exit', (c, sig) => { clearTimeout(t); res(sig ?? c); });
+  });
+  assert.equal(code, EXIT.SERVER); // was SIGPIPE
+});
+
+test('task list --all prints each task as the daemon wrote it: numbers are not rewritten', async () => {
+  const made = await run(['task', 'create', '--url', tgt.url('/big'), '--delay', '3600', '--queue', 'exact',
+    '--payload', '{"big":9007199254740993,"price":1.50,"tiny":1e-7}'], { env });
+  assert.equal(made.code, EXIT.OK, made.stderr);
+  const all = await run(['task', 'list', '--all', '--queue', 'exact'], { env });
+  assert.equal(all.code, EXIT.OK, all.stderr);
+  // Reprinted through cJSON these were 9.00719925474099e+15 and 1.5.
+  assert.match(all.stdout, /"payload":\{"big":9007199254740993,"price":1.50,"tiny":1e-7\}/);
+  assert.equal(JSON.parse(all.stdout).tasks.length, 1);
+});
+
 test('usage errors exit 2 with one line on stderr, and send nothing', async () => {
   const before = (await api(d.url, 'GET', '/v1/tasks?limit=200', undefined, AUTH)).body.tasks.length;
   const missingFile = join(tmp.dir, 'missing.json');
@@ -349,6 +418,13 @@ test('usage errors exit 2 with one line on stderr, and send nothing', async () =
     [['task', 'create', '--url', 'http://x.example', '-x'], /unknown option '-x'/],
     [['queue', 'pause'], /'queue pause' needs NAME/],
     [['queue', 'set', 'q', '--rate', 'fast'], /--rate must be a number/],
+    // "." went out as POST /v1/tasks/retry: every failed task of the queue replayed.
+    [['task', 'retry', '.', '--queue', 'q'], /ID must not be '\.'/],
+    [['task', 'cancel', '..'], /ID must not be '\.\.'/],
+    [['queue', 'pause', '.'], /NAME must not be '\.'/],
+    // A line break would have sent an extra header.
+    [['task', 'create', '--url', 'http://x.example', '--idempotency-key', 'abc\r\nX-Injected: 1'], /--idempotency-key must not hold control characters/],
+    [['task', 'list', '--api-key', 'k\nX-Injected: 1'], /the API key \(--api-key\) must not hold control characters/],
   ];
   for (const [args, re] of cases) {
     const r = await run(args, { env });
