@@ -53,7 +53,8 @@ void events_wake(struct events *ev);
 /* A new subscriber seeing tenant's events (NULL: all). arg is passed to
  * resume. It starts with the events published from now on, or, given
  * last_id >= 0 (the client's Last-Event-ID), with the one after it: still in
- * the ring, nothing is missed; gone, the client gets `reset`. */
+ * the ring, nothing is missed; gone, or an id this process never gave (ids
+ * start at the process's start time in µs), the client gets `reset`. */
 struct events_sub *events_subscribe(struct events *ev, const char *tenant, void *arg,
                                     long long last_id);
 void events_unsubscribe(struct events *ev, struct events_sub *sub);

@@ -40,6 +40,7 @@ struct events {
     struct event *ring;
     size_t cap;
     uint64_t next_seq;           /* seq of the next event published */
+    uint64_t first_seq;          /* this process's first: its start time in µs */
     struct events_sub *subs;
     int n_subs;
     atomic_int active;           /* n_subs, readable without the lock */
@@ -81,7 +82,10 @@ struct events *events_new(size_t capacity, void (*resume)(void *arg))
     ev->resume = resume;
     ev->cap = capacity;
     ev->ring = xcalloc(capacity, sizeof *ev->ring);
-    ev->next_seq = 1;
+    /* Ids go on rising across restarts: a client's Last-Event-ID from the
+     * process before is then one this process never had (a reset), not one
+     * of its own that had not happened yet. */
+    ev->first_seq = ev->next_seq = (uint64_t)util_now_ms() * 1000;
     pthread_mutex_init(&ev->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -175,9 +179,14 @@ struct events_sub *events_subscribe(struct events *ev, const char *tenant, void 
     pthread_mutex_lock(&ev->lock);
     s->next_seq = ev->next_seq;
     /* A resume: from the event after the last one seen (events_read sends
-     * reset when that one has left the ring); an id from the future (another
-     * process) starts now. */
-    if (last_id >= 0 && (uint64_t)last_id < ev->next_seq) s->next_seq = (uint64_t)last_id + 1;
+     * reset when that one has left the ring). An id this process never gave
+     * (from before a restart, or another daemon's) is a reset too: started
+     * "now", a restart silently lost what was published before the client
+     * came back. */
+    if (last_id >= 0) {
+        uint64_t want = (uint64_t)last_id + 1;
+        s->next_seq = want >= ev->first_seq && want <= ev->next_seq ? want : 0;
+    }
     s->next = ev->subs;
     if (ev->subs) ev->subs->prev = s;
     ev->subs = s;
@@ -223,7 +232,7 @@ ssize_t events_read(struct events *ev, struct events_sub *s, char *buf, size_t m
         /* Sent at once so clients (and proxies) see the stream open. */
         if (append(buf, max, &o, ": asyncqueue events\nretry: 2000\n\n")) s->hello = false;
     }
-    uint64_t oldest = ev->next_seq > ev->cap ? ev->next_seq - ev->cap : 1;
+    uint64_t oldest = ev->next_seq > ev->first_seq + ev->cap ? ev->next_seq - ev->cap : ev->first_seq;
     if (s->next_seq < oldest) {
         if (append(buf, max, &o, "event: reset\ndata: {}\n\n")) s->next_seq = oldest;
     }

@@ -71,3 +71,31 @@ test('HEAD /v1/events answers the stream\'s headers with no body, and opens no s
   const stats = await api(d.url, 'GET', '/v1/stats?minutes=1');
   assert.equal(stats.body.subscribers, 0);
 });
+
+test('a reconnect with an id from before a restart gets event: reset, then what the new process published', async (t) => {
+  const s = scope(t);
+  const dir = s.tempDir();
+  const db = `${dir.dir}/events.db`;
+  // Events are published while someone listens: a stream open on each
+  // process while its task is created.
+  const listen = async (d, create) => {
+    const seen = readEvents(d.url, {}, (ev) => ev.some((e) => e.data.id === made?.body.id));
+    let made;
+    await waitFor(async () => (await api(d.url, 'GET', '/v1/stats?minutes=1')).body.subscribers === 1, { what: 'the stream' });
+    made = await api(d.url, 'POST', '/v1/tasks', create);
+    assert.equal(made.status, 202);
+    return { made, events: await seen };
+  };
+  const first = await s.daemon({ db });
+  const one = await listen(first, { callbackUrl: 'http://127.0.0.1:9/a', delay: 3600 });
+  const lastId = one.events.at(-1).id;
+  await first.stop();
+  const second = await s.daemon({ db });
+  const two = await listen(second, { callbackUrl: 'http://127.0.0.1:9/b', delay: 3600 });
+  // Ids started again at 1: the old Last-Event-ID resumed somewhere in the
+  // new process's events, or "from the future" started now, with no reset.
+  const after = await readEvents(second.url, { 'last-event-id': String(lastId) },
+    (ev) => ev.some((e) => e.data?.id === two.made.body.id));
+  assert.equal(after[0].event, 'reset', JSON.stringify(after.slice(0, 2)));
+  assert.ok(after.find((e) => e.data?.id === two.made.body.id).id > lastId, 'ids go on rising across the restart');
+});
