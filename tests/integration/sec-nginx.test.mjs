@@ -226,10 +226,53 @@ test('limit_req: a burst from one client beyond rate and burst gets 429 from ngi
     assert.ok(statuses.filter((s) => s === 200).length >= 100, 'the burst passed');
     assert.ok(limited >= 50, `${limited} of 300 were limited`);
     assert.deepEqual([...new Set(statuses)].sort(), [200, 429]);
+    // nginx's own 429, in the daemon's shape and with the server's headers
+    // (a location's add_header had dropped them).
+    const one = await (async () => {
+      for (let i = 0; i < 300; i++) {
+        const r = await request(`${env.https}/v1/tasks?limit=1`, { ca: env.ca, headers: auth, agent });
+        if (r.status === 429) return r;
+      }
+      return null;
+    })();
+    assert.ok(one, 'a 429 again');
+    assert.equal(one.body.error.code, 'rate_limited');
+    assert.equal(one.headers['retry-after'], '1');
+    assert.equal(one.headers['strict-transport-security'], 'max-age=63072000');
+    assert.equal(one.headers['x-content-type-options'], 'nosniff');
     const health = await Promise.all(Array.from({ length: 150 }, () =>
       request(`${env.https}/healthz`, { ca: env.ca, agent }).then((r) => r.status)));
     assert.deepEqual([...new Set(health)], [200]);
   } finally {
     agent.destroy();
   }
+});
+
+test('a header block over 16 KiB gets a JSON 431 from nginx, and a daemon answer carries nosniff once', { skip }, async () => {
+  const before = await countTasks(env.d.db);
+  // Through nginx's 4 x 16k buffers, 18 KB to 64 KB reached the daemon's
+  // HTTP library and its HTML 431; nginx now refuses what the daemon would.
+  for (const size of [17 * 1024, 40 * 1024]) {
+    const r = await request(`${env.https}/v1/tasks`, {
+      method: 'POST', ca: env.ca, headers: { ...auth, 'x-pad': 'a'.repeat(size) },
+      body: JSON.stringify({ callbackUrl: env.target.url('/pad') }),
+    });
+    assert.equal(r.status, 431, `${size}: ${r.text.slice(0, 200)}`);
+    assert.match(r.headers['content-type'], /application\/json/);
+    assert.equal(r.body.error.code, 'headers_too_large');
+  }
+  assert.equal(await countTasks(env.d.db), before);
+  const ok = await request(`${env.https}/v1/tasks?limit=1`, { ca: env.ca, headers: auth });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers['x-content-type-options'], 'nosniff', 'once, not "nosniff, nosniff"');
+});
+
+// Last: it stops the daemon.
+test('with the daemon down, nginx answers a JSON 503 unavailable with Retry-After, not an HTML 502', { skip }, async () => {
+  await env.d.stop();
+  const r = await request(`${env.https}/v1/tasks?limit=1`, { ca: env.ca, headers: auth });
+  assert.equal(r.status, 503, r.text.slice(0, 200));
+  assert.match(r.headers['content-type'], /application\/json/);
+  assert.equal(r.body.error.code, 'unavailable');
+  assert.equal(r.headers['retry-after'], '1');
 });
