@@ -1,7 +1,8 @@
 // The AsyncQueue REST client: tasks, queues, retries, idempotency keys.
 // Web standards only (fetch, AbortController, URLSearchParams, Web Crypto).
 import {
-  AsyncQueueError, NetworkError, TimeoutError, WaitTimeoutError, errorFromResponse,
+  AsyncQueueError, NetworkError, RateLimitError, TimeoutError, UnavailableError, WaitTimeoutError,
+  errorFromResponse,
 } from './errors.js';
 import { env, randomUUID } from './platform.js';
 
@@ -12,6 +13,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RETRIES = 2;
 /** A Retry-After longer than this is not waited for: the error is thrown at once. */
 const MAX_RETRY_AFTER_MS = 60_000;
+/** The longest delay setTimeout takes (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
 /**
@@ -200,6 +203,7 @@ class Tasks {
     if (!(pollSeconds > 0)) throw new TypeError('pollSeconds must be a positive number');
     const deadline = Date.now() + timeoutMs;
     let task = null;
+    let seen = false; // the daemon knew the task: an outage after that is a restart
     for (;;) {
       const left = Math.floor(deadline - Date.now());
       if (task && left < 1) {
@@ -208,10 +212,26 @@ class Tasks {
       }
       // The first poll always happens (wait=0 when timeoutMs is 0: just a look).
       const wait = Math.max(0, Math.min(pollSeconds, left / 1000));
-      task = await this._client.request('GET', `/v1/tasks/${requireId(id)}`, {
-        query: { wait: Number(wait.toFixed(3)) }, idempotent: true, signal,
-        timeoutMs: this._client.timeoutMs + wait * 1000,
-      });
+      let polled;
+      try {
+        // No retries inside a poll: this loop retries, within the deadline.
+        polled = await this._client.request('GET', `/v1/tasks/${requireId(id)}`, {
+          query: { wait: Number(wait.toFixed(3)) }, idempotent: true, signal, maxRetries: 0,
+          timeoutMs: this._client.timeoutMs + wait * 1000,
+        });
+      } catch (e) {
+        // A daemon restarting answers 503 (shutting_down), then nothing (or
+        // a proxy's 502) until it is back: ask again while the wait lasts,
+        // never sleeping past its end.
+        const restart = e instanceof UnavailableError || e instanceof RateLimitError ||
+          (seen && (e instanceof NetworkError || e.status === 502 || e.status === 504));
+        const pause = Math.min((e.retryAfter ?? 1) * 1000, deadline - Date.now());
+        if (!restart || pause <= 0) throw e;
+        await sleep(pause, signal);
+        continue;
+      }
+      seen = true;
+      task = polled;
       if (FINAL.has(task?.status)) return task;
     }
   }
@@ -330,9 +350,17 @@ export class AsyncQueue {
   constructor(options = {}) {
     const e = env();
     this.baseUrl = String(options.baseUrl || e.ASYNCQUEUE_URL || DEFAULT_URL).replace(/\/+$/, '');
-    Object.defineProperty(this, 'apiKey', {
-      value: options.apiKey || e.ASYNCQUEUE_API_KEY || null, enumerable: false, writable: true,
-    });
+    // Mistakes of the caller, said at once, not retried as outages.
+    let parsed = null;
+    try { parsed = new URL(this.baseUrl); } catch { /* below */ }
+    if (!parsed || !/^https?:$/.test(parsed.protocol)) {
+      throw new TypeError(`baseUrl must be an http:// or https:// URL, not '${this.baseUrl}'`);
+    }
+    const apiKey = options.apiKey || e.ASYNCQUEUE_API_KEY || null;
+    if (apiKey !== null && !/^[\x21-\x7e]+$/.test(apiKey)) {
+      throw new TypeError('apiKey must be printable ASCII without spaces (it goes in a header)');
+    }
+    Object.defineProperty(this, 'apiKey', { value: apiKey, enumerable: false, writable: true });
     const f = options.fetch ?? (typeof globalThis.fetch === 'function'
       ? (input, init) => globalThis.fetch(input, init) : null);
     if (typeof f !== 'function') throw new TypeError('no fetch: pass options.fetch');
@@ -367,7 +395,8 @@ export class AsyncQueue {
       if (signal?.aborted) throw signal.reason;
       const controller = new AbortController();
       let timedOut = false;
-      const timer = setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs);
+      // setTimeout takes at most 2^31 - 1 ms; more (or Infinity) fired at once.
+      const timer = setTimeout(() => { timedOut = true; controller.abort(); }, Math.min(timeoutMs, MAX_TIMER_MS));
       const onAbort = () => controller.abort(signal.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
       let res, text, failure;

@@ -220,3 +220,48 @@ test('parseRetryAfter reads seconds and HTTP dates', () => {
   assert.equal(parseRetryAfter('soon', now), null);
   assert.equal(parseRetryAfter('-3', now), null);
 });
+
+test('tasks.wait rides through a daemon restart: 503 shutting_down, then no answer, then the outcome', async () => {
+  const task = (await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/w'), delay: 2 })).body;
+  // Before: each poll had maxRetries retries, and a restart longer than
+  // about 1.5 s ended the wait with a NetworkError.
+  const proxy = await startProxy(d.url, (req, n) => {
+    if (n === 1) return 'forward';
+    if (n === 2) return { status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'shutting_down', message: 'stopping' } } };
+    if (n <= 6) return 'drop';
+    return 'forward';
+  });
+  try {
+    const aq = new AsyncQueue({ baseUrl: proxy.url, maxRetries: 1 });
+    const done = await aq.tasks.wait(task.id, { timeoutMs: 30_000, pollSeconds: 0.05 });
+    assert.equal(done.status, 'completed');
+    assert.ok(proxy.requests.length >= 7, `${proxy.requests.length} polls`);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('tasks.wait never sleeps past its timeoutMs on a long Retry-After', async () => {
+  const task = (await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/w2'), delay: 3600 })).body;
+  const proxy = await startProxy(d.url, (req, n) => (n === 1 ? 'forward' : unavailable('30')));
+  try {
+    const aq = new AsyncQueue({ baseUrl: proxy.url });
+    const started = Date.now();
+    // Before: two 30 s Retry-After sleeps inside one poll, then UnavailableError.
+    await assert.rejects(aq.tasks.wait(task.id, { timeoutMs: 1500, pollSeconds: 0.5 }),
+      (e) => e.name === 'WaitTimeoutError' || e instanceof UnavailableError);
+    assert.ok(Date.now() - started < 10_000, `returned after ${Date.now() - started} ms`);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('caller mistakes are TypeErrors at once, not retried outages; timeoutMs: Infinity means none', async () => {
+  assert.throws(() => new AsyncQueue({ baseUrl: '127.0.0.1:8080' }), TypeError);
+  assert.throws(() => new AsyncQueue({ baseUrl: 'ftp://127.0.0.1/' }), TypeError);
+  assert.throws(() => new AsyncQueue({ baseUrl: d.url, apiKey: 'clé-secrète' }), TypeError);
+  assert.throws(() => new AsyncQueue({ baseUrl: d.url, apiKey: 'a key' }), TypeError);
+  // setTimeout(Infinity) fires at once: every request timed out after ~1 ms.
+  const aq = new AsyncQueue({ baseUrl: d.url, timeoutMs: Infinity });
+  assert.ok(Array.isArray((await aq.tasks.list({ limit: 1 })).tasks));
+});
