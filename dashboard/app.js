@@ -45,6 +45,7 @@ const state = {
   order: [],
   cursor: null,
   listLoaded: false,
+  listError: null, /* why the last reset load failed (shown, and retried) */
   loading: false,
   pending: null,      // events that arrived while a list page was loading
   extra: null,        // a task found by a full-id search outside the loaded rows
@@ -266,11 +267,25 @@ function logout() {
   showLogin();
 }
 
-function sessionExpired() {
+function sessionExpired(message = 'The API key was refused (revoked or rotated?). Log in again.') {
   sessionStorage.removeItem(KEY_STORE);
   state.key = '';
   stop();
-  showLogin('The API key was refused (revoked or rotated?). Log in again.');
+  showLogin(message);
+}
+
+/** After a gap (a reload of the keys ends every stream): the key's scope
+ * and tenant may have changed; show what it may do now, or log out. */
+async function refreshWho() {
+  const r = await whoami(state.key);
+  if (r.who) {
+    if (r.who.scope !== state.who.scope || (r.who.tenant || '') !== (state.who.tenant || '')) {
+      stop(); // what was shown was for the key as it was
+      start(r.who); // the same view, from the address
+    }
+  } else if (r.refused) {
+    sessionExpired(r.error || undefined);
+  }
 }
 
 function stop() {
@@ -282,6 +297,7 @@ function stop() {
   state.order = [];
   state.cursor = null;
   state.listLoaded = false;
+  state.listError = null;
   state.extra = null;
   state.detailId = null;
   state.detail = null;
@@ -344,11 +360,20 @@ function connectStream() {
     headers: () => authHeaders(),
     onState: (s, status) => {
       if (s === 'unauthorized' && status === 401) { sessionExpired(); return; }
+      // 403: the key lost its read scope (a reload of the keys).
+      if (s === 'unauthorized' && status === 403) {
+        sessionExpired('This key may no longer read (its scope changed); log in with a read or admin key.');
+        return;
+      }
       setLive(s);
     },
     onOpen: (again) => {
-      // After a gap, events may have been missed: read the state afresh.
-      if (again) resync();
+      // After a gap, events may have been missed: read the state afresh,
+      // and the key's scope with it.
+      if (again) {
+        resync();
+        refreshWho();
+      }
     },
     onEvent: (ev) => {
       if (ev.type === 'reset') { resync(); return; }
@@ -514,6 +539,15 @@ function renderTasks() {
 function summarize() {
   const shown = $$('#tasks-body tr').filter((tr) => !tr.hidden).length;
   $('#tasks-empty').hidden = shown > 0 || state.loading;
+  const empty = $('#tasks-empty');
+  if (state.listError) empty.textContent = state.listError;
+  else if (empty.dataset.error) empty.textContent = 'No tasks match.';
+  empty.dataset.error = state.listError ? '1' : '';
+  if (state.listError) {
+    $('#tasks-summary').textContent = 'Loading tasks failed; retrying…';
+    $('#load-more').hidden = true;
+    return;
+  }
   const more = state.cursor ? ' (more below)' : '';
   const f = state.filter;
   const what = [f.status, f.queue && `queue ${f.queue}`].filter(Boolean).join(', ');
@@ -559,11 +593,25 @@ async function loadTasks(reset) {
     if (gen === state.listGen) {
       state.loading = false;
       state.pending = null;
-      summarize();
-      reportError(e, 'Loading tasks failed');
+      if (reset) {
+        // The rows shown belonged to the filter before, or to nothing: an
+        // empty "No tasks match" list stayed until the filter changed.
+        state.rows.clear();
+        state.order = [];
+        state.cursor = null;
+        state.listError = `Loading tasks failed (${e.message || e}); retrying…`;
+        renderTasks();
+        setTimeout(() => {
+          if (gen === state.listGen && state.who && state.listError) loadTasks(true);
+        }, 3000);
+      } else {
+        summarize();
+        reportError(e, 'Loading tasks failed');
+      }
     }
     return;
   }
+  state.listError = null;
   if (reset) {
     state.rows.clear();
     state.order = [];
@@ -1091,7 +1139,11 @@ window.addEventListener('resize', () => {
 function parseRoute() {
   const hash = location.hash.replace(/^#\/?/, '');
   const [view, id] = hash.split('/');
-  if (view === 'tasks' && id) return { view: 'task', id: id.toLowerCase() };
+  // Only an id's shape goes into API paths ("..", "x?wait=5" made other
+  // requests): anything else is the list.
+  if (view === 'tasks' && id && ID_RE.test(id)) {
+    return { view: 'task', id: id.toLowerCase() };
+  }
   if (view === 'queues' && daemonWide()) return { view: 'queues' };
   if (view === 'activity' && daemonWide()) return { view: 'activity' };
   return { view: 'tasks' };

@@ -497,3 +497,48 @@ test('the session keeps to what it shows: filters follow live rows, a new log-in
   await page.locator('#live[data-live="connected"]').waitFor();
   assert.equal(await page.locator('#view-login').isVisible(), false);
 });
+
+test('the task list recovers from a failed load by itself; a hand-made task address sends nothing odd; a key that loses read goes back to log-in', { timeout: 60000 }, async (t) => {
+  const tmp = tempDir('aq-dash-rec-');
+  const conf = join(tmp.dir, 'asyncqueue.conf');
+  const KEYLINE = (scope) => `key.ops = ${ADMIN} scope=${scope}\n`;
+  writeFileSync(conf, KEYLINE('admin'));
+  const d = await startDaemon({ args: ['--config', conf] });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
+  t.after(async () => { await browser.close(); await d.stop(); d.cleanup(); tmp.cleanup(); });
+  const A = auth(ADMIN);
+  const made = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: 'http://127.0.0.1:9/x', delay: 3600 }, A);
+  const page = await (await browser.newContext()).newPage();
+  page.setDefaultTimeout(STEP);
+  const urls = [];
+  page.on('request', (r) => urls.push(new URL(r.url()).pathname + new URL(r.url()).search));
+  // The first list load fails once: before, the page said "No tasks match"
+  // (and stayed so while "Live") until a filter changed.
+  let failed = 0;
+  await page.route(/\/v1\/tasks\?/, (route) => (failed++ === 0
+    ? route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"try again"}}' })
+    : route.continue()));
+  await page.goto(`${d.url}/dashboard/`);
+  await page.fill('#login-key', ADMIN);
+  await page.press('#login-key', 'Enter');
+  await page.locator('#tasks-empty', { hasText: 'Loading tasks failed' }).waitFor();
+  await page.waitForFunction((i) => document.querySelector(`#tasks-body tr[data-id="${i}"]`)?.hidden === false, made.body.id);
+  assert.ok(failed >= 2, 'the list was asked for again');
+
+  // A hand-made address: "..", or an id with a query, made requests to
+  // /v1/ and /v1/tasks/x?wait=5. Now it is the list.
+  for (const bad of ['..', `${made.body.id}?wait=5`]) {
+    const before = urls.length;
+    await page.evaluate((h) => { location.hash = `#/tasks/${h}`; }, bad);
+    await page.locator('#view-tasks').waitFor();
+    const sent = urls.slice(before).filter((u) => u.startsWith('/v1/') && !u.startsWith('/v1/events'));
+    assert.ok(!sent.some((u) => u === '/v1/' || u.includes('wait=') || u.includes('..')), JSON.stringify(sent));
+  }
+
+  // The key reloaded as enqueue-only: the stream's reconnect is refused
+  // (403), and the page says so at the log-in form (it stayed "Not live").
+  writeFileSync(conf, KEYLINE('enqueue'));
+  d.proc.kill('SIGHUP');
+  await page.locator('#view-login').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#login-error').textContent(), /may no longer read/);
+});
