@@ -40,6 +40,9 @@ struct longpoll_waiter *longpoll_add(struct longpoll *lp, const char *task_id,
 /* Suspends the request by calling suspend(arg) under the lock, unless the
  * waiter already fired; returns true when suspended. */
 bool longpoll_arm(struct longpoll *lp, struct longpoll_waiter *w, void (*suspend)(void *arg));
+/* Whether w fired because its client hung up (not for its task or its
+ * deadline). */
+bool longpoll_hung_up(struct longpoll *lp, struct longpoll_waiter *w);
 /* Unregisters (if still registered) and frees the waiter. Call once the
  * request no longer needs it (answered or closed). */
 void longpoll_remove(struct longpoll *lp, struct longpoll_waiter *w);

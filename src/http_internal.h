@@ -83,6 +83,7 @@ struct request {
     size_t header_bytes;      /* nonzero: the headers went past http_memory_limit, 431 at the end */
     size_t discarded;         /* body bytes dropped after the cap */
     bool json_if_body;        /* a chunked replay: its Content-Type is checked if a body came */
+    int64_t wait_deadline_ms; /* a long-poll's end (monotonic) */
     enum req_state state;
 
     /* A write: apply runs on the writer thread, finish answers after. */

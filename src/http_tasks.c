@@ -216,13 +216,44 @@ static enum MHD_Result wait_cut_by_stop(struct request *r)
     return http_respond_error(r, &e);
 }
 
+/* Suspends the request until its task is final or deadline_ms (monotonic),
+ * or answers at once when the task is final already. */
+static enum MHD_Result arm_wait(struct request *r, int64_t deadline_ms)
+{
+    struct http_api *api = r->api;
+    if (r->waiter) longpoll_remove(api->longpoll, r->waiter);
+    /* Register before reading, so a finish in between is not missed. */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->waiter = longpoll_add(api->longpoll, r->id, deadline_ms, ci ? ci->connect_fd : -1, r);
+    r->wait_deadline_ms = deadline_ms;
+    enum task_status status;
+    int rc = read_status(r, &status);
+    if (rc != STORE_OK || task_status_final(status) ||
+        !longpoll_arm(api->longpoll, r->waiter, suspend_request)) {
+        longpoll_remove(api->longpoll, r->waiter);
+        r->waiter = NULL;
+        return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    }
+    r->state = REQ_WAITING;
+    return MHD_YES;
+}
+
 enum MHD_Result http_task_get(struct request *r)
 {
     if (!r->id[0]) return http_not_found(r, "no task has this id");
     struct http_api *api = r->api;
     const char *wait = http_arg(r, "wait");
-    if (r->state == REQ_WAITING && atomic_load(&api->quiescing)) return wait_cut_by_stop(r);
-    if (!wait || r->state == REQ_WAITING) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    if (r->state == REQ_WAITING) {
+        if (atomic_load(&api->quiescing)) return wait_cut_by_stop(r);
+        /* Woken for the task: final, unless a replay made it run again
+         * before this read (answered "running" at once, the outcome waited
+         * for was only in attemptHistory): then it waits on, for the new
+         * run, until its deadline. */
+        if (!longpoll_hung_up(api->longpoll, r->waiter) && util_mono_ms() < r->wait_deadline_ms)
+            return arm_wait(r, r->wait_deadline_ms);
+        return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    }
+    if (!wait) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
 
     /* A number as JSON writes it (clients print floats so: Python's str()
      * gives 5e-05): strtod would also take " 5", "+5", "0x10" and "inf". */
@@ -238,20 +269,7 @@ enum MHD_Result http_task_get(struct request *r)
     }
     if (s == 0) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
     if (atomic_load(&api->quiescing)) return wait_cut_by_stop(r);
-    /* Register before reading, so a finish in between is not missed. */
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    r->waiter = longpoll_add(api->longpoll, r->id, util_mono_ms() + (int64_t)(s * 1000),
-                             ci ? ci->connect_fd : -1, r);
-    enum task_status status;
-    int rc = read_status(r, &status);
-    if (rc != STORE_OK || task_status_final(status) ||
-        !longpoll_arm(api->longpoll, r->waiter, suspend_request)) {
-        longpoll_remove(api->longpoll, r->waiter);
-        r->waiter = NULL;
-        return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
-    }
-    r->state = REQ_WAITING;
-    return MHD_YES;
+    return arm_wait(r, util_mono_ms() + (int64_t)(s * 1000));
 }
 
 enum MHD_Result http_task_attempts(struct request *r)

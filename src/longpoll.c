@@ -23,6 +23,7 @@ struct longpoll_waiter {
     int fd;
     void *arg;
     enum waiter_state state;
+    bool hung_up; /* fired because the client went away */
     bool linked;
     struct longpoll_waiter *prev, *next; /* in the list of its task */
 };
@@ -117,7 +118,10 @@ static void fire_hung_up(struct longpoll *lp)
     strmap_each(&lp->by_task, find_suspended, &s);
     if (s.n && poll(s.fds, s.n, 0) > 0) {
         for (size_t i = 0; i < s.n; i++)
-            if (s.fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) fire(lp, s.w[i]);
+            if (s.fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+                s.w[i]->hung_up = true; /* before the resume that makes it read */
+                fire(lp, s.w[i]);
+            }
     }
     free(s.fds);
     free(s.w);
@@ -238,6 +242,14 @@ bool longpoll_arm(struct longpoll *lp, struct longpoll_waiter *w, void (*suspend
     }
     pthread_mutex_unlock(&lp->lock);
     return armed;
+}
+
+bool longpoll_hung_up(struct longpoll *lp, struct longpoll_waiter *w)
+{
+    pthread_mutex_lock(&lp->lock);
+    bool gone = w->hung_up;
+    pthread_mutex_unlock(&lp->lock);
+    return gone;
 }
 
 void longpoll_remove(struct longpoll *lp, struct longpoll_waiter *w)

@@ -165,3 +165,23 @@ test('a waiter whose client went away frees its connection within seconds, not a
   assert.equal(stays.status, 200);
   assert.ok(Date.now() - t0 >= 1900, `waited ${Date.now() - t0} ms`);
 });
+
+test('a wait on a task replayed the moment it finished answers a final task, not the new run at once', async (t) => {
+  const target = await fake(t, [{ status: 200, delayMs: 100 }]);
+  const d = await daemon(t);
+  let early = 0;
+  for (let i = 0; i < 20; i++) {
+    const task = await create(d, { callbackUrl: target.url(`/r${i}`), retries: 0 });
+    const started = Date.now();
+    const waited = api(d.url, 'GET', `/v1/tasks/${task.id}?wait=5`).then((r) => ({ ...r, ms: Date.now() - started }));
+    // Replayed as soon as it is final (409 while it runs): the waiter, woken
+    // by the finish, read the task after the replay and answered "queued".
+    for (let k = 0; k < 2000; k++) {
+      if ((await api(d.url, 'POST', `/v1/tasks/${task.id}/retry`)).status === 202) break;
+    }
+    const r = await waited;
+    assert.equal(r.status, 200);
+    if (!['completed', 'failed', 'cancelled'].includes(r.body.status) && r.ms < 4900) early++;
+  }
+  assert.equal(early, 0, `${early} of 20 waits answered a task that was not final, before their wait`);
+});
