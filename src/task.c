@@ -4,7 +4,6 @@
 #include "task.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -103,13 +102,15 @@ char *task_url_host(const char *url)
     for (char *c = h; *c; c++) *c = (char)tolower((unsigned char)*c);
     /* The port as a number, and none when it is the scheme's own: a host's
      * cap counted "h:0080", "h:80" and "h" as three hosts. */
-    char *colon = strrchr(h, ':');
-    if (colon && !strchr(colon, ']') && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1)) {
-        long port = strtol(colon + 1, NULL, 10);
+    char *colon = strrchr(h, ':'), *digits = colon ? colon + 1 : NULL;
+    size_t len = digits ? strlen(digits) : 0;
+    if (len && !strchr(colon, ']') && strspn(digits, "0123456789") == len) {
+        size_t zeros = strspn(digits, "0");
+        if (zeros == len) zeros--; /* port 0 keeps one */
+        memmove(digits, digits + zeros, len - zeros + 1);
         bool https = p && (size_t)(p - url) == 5 && !strncasecmp(url, "https", 5);
         bool http = p && (size_t)(p - url) == 4 && !strncasecmp(url, "http", 4);
-        if ((https && port == 443) || (http && port == 80)) *colon = '\0';
-        else snprintf(colon + 1, strlen(colon + 1) + 1, "%ld", port); /* never longer */
+        if ((https && !strcmp(digits, "443")) || (http && !strcmp(digits, "80"))) *colon = '\0';
     }
     return h;
 }
