@@ -87,11 +87,16 @@ bool util_whole_number(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* A scanner over JSON text already known to be valid, to find where values
  * are written (numbers and strings kept exactly as the client wrote them).
  * Each takes the position and the end of the text and returns the position
- * after what it skipped: blanks; a string, from its opening quote; any
- * value. */
+ * after what it skipped: blanks; any value. */
 const char *util_json_skip_ws(const char *p, const char *end);
-const char *util_json_skip_string(const char *p, const char *end);
 const char *util_json_skip_value(const char *p, const char *end);
+/* The members of a (valid) JSON object, one at a time: start with *p at the
+ * text's beginning (util_json_first_member) and call util_json_next_member
+ * until it returns false; each call sets the key (without its quotes, as
+ * written) and where the value is written, and moves *p past it. */
+const char *util_json_first_member(const char *json, const char *end);
+bool util_json_next_member(const char **p, const char *end, const char **key, size_t *key_len,
+                           const char **value, size_t *value_len);
 
 /* True when the n bytes of s are an HTTP token (RFC 9110: what a header
  * name is made of), n > 0. */

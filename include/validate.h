@@ -39,15 +39,15 @@ cJSON *validate_json(const char *body, size_t len, struct api_error *err);
  * request without its idempotencyKey); unkeyed, hash is set to "". The id, seq and times other than run_at are left for the
  * caller, and retries and timeout are -1 and 0 when the request gave none
  * (see validate_apply_defaults). On failure returns -1 with err set. */
+int validate_task_create(const char *body, size_t len, const struct config *cfg,
+                         const struct netpolicy *np, int64_t now_ms, struct task **out,
+                         char hash[65], bool keyed, struct api_error *err);
+
 /* The request hash as builds before 2026-11-29 made it, with object members
  * in the order they came (body already validated): an Idempotency-Key
  * stored by such a build, within its window after an upgrade, still
  * matches the same request. "" when body is not an object. */
 void validate_request_hash_unsorted(const char *body, size_t len, char out[65]);
-
-int validate_task_create(const char *body, size_t len, const struct config *cfg,
-                         const struct netpolicy *np, int64_t now_ms, struct task **out,
-                         char hash[65], bool keyed, struct api_error *err);
 
 /* Applies the overrides of a replay (POST /v1/tasks/{id}/retry: any create
  * field but idempotencyKey; an empty body changes nothing) to t, and sets

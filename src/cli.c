@@ -990,23 +990,10 @@ static char *list_query(struct cli *c)
 /* Where a top-level member of a (valid) JSON object is written, or NULL. */
 static const char *raw_member(const char *json, size_t len, const char *name, size_t *n)
 {
-    const char *end = json + len, *p = util_json_skip_ws(json, end);
-    size_t name_len = strlen(name);
-    if (p >= end || *p != '{') return NULL;
-    p = util_json_skip_ws(p + 1, end);
-    while (p < end && *p == '"') {
-        const char *k = p + 1, *kend = util_json_skip_string(p, end);
-        p = util_json_skip_ws(kend, end);
-        if (p >= end || *p != ':') return NULL;
-        p = util_json_skip_ws(p + 1, end);
-        const char *vend = util_json_skip_value(p, end);
-        if ((size_t)(kend - 1 - k) == name_len && !memcmp(k, name, name_len)) {
-            *n = (size_t)(vend - p);
-            return p;
-        }
-        p = util_json_skip_ws(vend, end);
-        if (p < end && *p == ',') p = util_json_skip_ws(p + 1, end);
-    }
+    const char *end = json + len, *p = util_json_first_member(json, end), *k, *v;
+    size_t klen, name_len = strlen(name);
+    while (util_json_next_member(&p, end, &k, &klen, &v, n))
+        if (klen == name_len && !memcmp(k, name, name_len)) return v;
     return NULL;
 }
 

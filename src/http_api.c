@@ -474,6 +474,7 @@ static enum MHD_Result handle_ready(struct request *r)
 
 struct framing {
     int content_length, transfer_encoding, host;
+    const char *cl, *te; /* their (first) values: the lookups first_call needs, made here */
     bool chunked;     /* the Transfer-Encoding is "chunked" alone */
     bool bad_name;    /* a header name that is not a token ("Content-Length :") */
     size_t bytes;     /* what the header block takes in the pool, about */
@@ -487,13 +488,14 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     if (kind != MHD_HEADER_KIND) return MHD_YES;
     if (!value) value = "";
     if (!util_http_token(key, key_size)) f->bad_name = true;
-    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
-        f->content_length++;
-    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
-        f->transfer_encoding++;
+    /* The length first: most names are none of these three. */
+    if (key_size == 14 && !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (!f->content_length++) f->cl = value;
+    } else if (key_size == 17 && !strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        if (!f->transfer_encoding++) f->te = value;
         /* compared as libmicrohttpd compares it (a trailing space fails) */
         f->chunked = !strcasecmp(value, "chunked");
-    } else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) {
+    } else if (key_size == 4 && !strcasecmp(key, MHD_HTTP_HEADER_HOST)) {
         f->host++;
     }
     return MHD_YES;
@@ -698,9 +700,8 @@ static enum MHD_Result first_call(struct request *r, const char *url, const char
         }
     }
     bool body = routes[r->route].has_body && (!strcmp(method, "POST") || !strcmp(method, "PUT"));
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = f.cl, *te = f.te;
     if (body) {
-        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
         /* A replay may come without a body; everything else needs JSON. A
          * chunked replay's body may turn out empty: judged at its end. */
         bool may_be_empty = r->route == ROUTE_TASK_RETRY && (!cl || strtoull(cl, NULL, 10) == 0);

@@ -169,6 +169,16 @@ static int hash_key(void)
     return EXIT_OK;
 }
 
+/* The configuration from every source, with the checks that need more
+ * than config.c knows (a key given twice): at start and on each reload. */
+static int load_config(struct config *cfg, int argc, char **argv, enum config_mode *mode, char *err,
+                       size_t err_len)
+{
+    int rc = config_load(cfg, argc, argv, environ, mode, err, err_len);
+    if (rc == EXIT_OK && auth_check_config(cfg, err, err_len)) rc = EXIT_CONFIG;
+    return rc;
+}
+
 /* SIGHUP: re-read the configuration and apply what can change live (keys
  * and webhook secrets); the rest needs a restart, and the log says so. */
 static void reload(int argc, char **argv, struct store *store, struct auth *auth,
@@ -177,8 +187,7 @@ static void reload(int argc, char **argv, struct store *store, struct auth *auth
     struct config fresh;
     enum config_mode mode;
     char err[1024];
-    int rc = config_load(&fresh, argc, argv, environ, &mode, err, sizeof err);
-    if (rc == EXIT_OK && auth_check_config(&fresh, err, sizeof err)) rc = EXIT_CONFIG;
+    int rc = load_config(&fresh, argc, argv, &mode, err, sizeof err);
     struct webhook_keys keys;
     /* As at start: with every secret taken out of the file, the one kept in
      * the database signs (the removed ones kept signing until a restart). */
@@ -350,8 +359,7 @@ int main(int argc, char **argv)
     struct config cfg;
     enum config_mode mode;
     char err[1024];
-    int rc = config_load(&cfg, argc, argv, environ, &mode, err, sizeof err);
-    if (rc == EXIT_OK && auth_check_config(&cfg, err, sizeof err)) rc = EXIT_CONFIG;
+    int rc = load_config(&cfg, argc, argv, &mode, err, sizeof err);
     if (rc != EXIT_OK) {
         fprintf(stderr, "asyncqueue: %s\n", err);
         config_free(&cfg);

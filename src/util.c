@@ -413,7 +413,8 @@ const char *util_json_skip_ws(const char *p, const char *end)
     return p;
 }
 
-const char *util_json_skip_string(const char *p, const char *end)
+/* p at the opening quote; returns just past the closing one. */
+static const char *json_skip_string(const char *p, const char *end)
 {
     for (p++; p < end; p++) {
         if (*p == '\\') p++;
@@ -425,12 +426,12 @@ const char *util_json_skip_string(const char *p, const char *end)
 const char *util_json_skip_value(const char *p, const char *end)
 {
     if (p >= end) return end;
-    if (*p == '"') return util_json_skip_string(p, end);
+    if (*p == '"') return json_skip_string(p, end);
     if (*p == '{' || *p == '[') {
         int depth = 0;
         while (p < end) {
             if (*p == '"') {
-                p = util_json_skip_string(p, end);
+                p = json_skip_string(p, end);
                 continue;
             }
             if (*p == '{' || *p == '[') depth++;
@@ -445,6 +446,32 @@ const char *util_json_skip_value(const char *p, const char *end)
            *p != '\n' && *p != '\r')
         p++;
     return p;
+}
+
+const char *util_json_first_member(const char *json, const char *end)
+{
+    const char *p = util_json_skip_ws(json, end);
+    return p < end && *p == '{' ? util_json_skip_ws(p + 1, end) : NULL;
+}
+
+bool util_json_next_member(const char **p, const char *end, const char **key, size_t *key_len,
+                           const char **value, size_t *value_len)
+{
+    const char *q = *p;
+    if (!q || q >= end || *q != '"') return false;
+    const char *kend = json_skip_string(q, end);
+    *key = q + 1;
+    *key_len = (size_t)(kend - 1 - *key);
+    q = util_json_skip_ws(kend, end);
+    if (q >= end || *q != ':') return false;
+    q = util_json_skip_ws(q + 1, end);
+    const char *vend = util_json_skip_value(q, end);
+    *value = q;
+    *value_len = (size_t)(vend - q);
+    q = util_json_skip_ws(vend, end);
+    if (q < end && *q == ',') q = util_json_skip_ws(q + 1, end);
+    *p = q;
+    return true;
 }
 
 const char *util_json_strings_bad(const char *s, size_t len)

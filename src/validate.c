@@ -274,7 +274,7 @@ static int check_headers(const cJSON *v, char **out, struct api_error *err)
  * payload and metadata are kept exactly as the client wrote them: parsing
  * and printing again would change numbers (12345678901234567890 becomes
  * 1.2345678901234567e+19, 1.0 becomes 1). The body was validated already,
- * so the scanner (util_json_skip_value) only has to find where a top-level
+ * so the scanner (util_json_next_member) only has to find where a top-level
  * member's value starts and ends. */
 
 /* Where a top-level member's value is written in the body, or {NULL, 0}. */
@@ -290,25 +290,16 @@ static void raw_members(const char *body, size_t len, bool want_payload, bool wa
                         struct raw_text *payload, struct raw_text *metadata)
 {
     *payload = *metadata = (struct raw_text){0};
-    const char *end = body + len, *p = util_json_skip_ws(body, end);
-    if (p >= end || *p != '{') return;
-    p = util_json_skip_ws(p + 1, end);
-    while (p < end && *p == '"' && (want_payload || want_metadata)) {
-        const char *k = p + 1, *kend = util_json_skip_string(p, end);
-        size_t klen = (size_t)(kend - 1 - k);
-        p = util_json_skip_ws(kend, end);
-        if (p >= end || *p != ':') return;
-        p = util_json_skip_ws(p + 1, end);
-        const char *vend = util_json_skip_value(p, end);
+    const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
+    size_t klen, vlen;
+    while ((want_payload || want_metadata) && util_json_next_member(&p, end, &k, &klen, &v, &vlen)) {
         if (want_payload && klen == 7 && memcmp(k, "payload", 7) == 0) {
-            *payload = (struct raw_text){p, (size_t)(vend - p)};
+            *payload = (struct raw_text){v, vlen};
             want_payload = false;
         } else if (want_metadata && klen == 8 && memcmp(k, "metadata", 8) == 0) {
-            *metadata = (struct raw_text){p, (size_t)(vend - p)};
+            *metadata = (struct raw_text){v, vlen};
             want_metadata = false;
         }
-        p = util_json_skip_ws(vend, end);
-        if (p < end && *p == ',') p = util_json_skip_ws(p + 1, end);
     }
 }
 
