@@ -144,10 +144,10 @@ enum MHD_Result http_task_create(struct request *r)
 
 /* ---- get, attempts ---- */
 
-/* Answers with the stored task id (GET shape: attempts and webhook). */
 /* The task in the GET shape (attempts and webhook) as c sees it, or NULL
  * with *rc set (STORE_NOT_FOUND or STORE_ERROR, logged). */
-static char *task_detail(struct store_conn *c, const char *id, const char *tenant, int *rc)
+static char *task_detail(struct store_conn *c, const char *id, const char *tenant, int *rc,
+                         enum task_status *status)
 {
     struct task *t = NULL;
     struct attempt *attempts = NULL;
@@ -160,6 +160,7 @@ static char *task_detail(struct store_conn *c, const char *id, const char *tenan
         log_msg(LOG_ERROR, "store.read_failed", "task=%s error=\"%s\"", log_quote(q, sizeof q, id),
                 store_conn_error(c));
     if (*rc != STORE_OK) return NULL;
+    if (status) *status = t->status;
     char *s = task_json(t, attempts, n, has_wh ? &wh : NULL, true);
     for (size_t i = 0; i < n; i++) attempt_clear(&attempts[i]);
     free(attempts);
@@ -168,30 +169,37 @@ static char *task_detail(struct store_conn *c, const char *id, const char *tenan
     return s;
 }
 
+/* Answers with the stored task id (GET shape: attempts and webhook). */
 static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
                                     const char *header, const char *value)
 {
     struct store_conn *c = store_conn_acquire(r->api->store);
     if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
     int rc;
-    char *s = task_detail(c, id, http_tenant(r), &rc);
+    char *s = task_detail(c, id, http_tenant(r), &rc, NULL);
     store_conn_release(c);
     if (rc == STORE_NOT_FOUND) return http_not_found(r, "no task has this id");
     if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
     return http_respond_text(r, status, s, header, value);
 }
 
-/* Reads just the status (for long-polls). Returns STORE_* . */
-static int read_status(struct request *r, enum task_status *status)
+/* The task and its status as one read, for a long-poll that answers only a
+ * final task: read twice (the status, then the task), a replay in between
+ * was answered as if it were the outcome. Returns the JSON, or NULL after
+ * answering the error in *res. */
+static char *read_detail(struct request *r, enum task_status *status, enum MHD_Result *res)
 {
     struct store_conn *c = store_conn_acquire(r->api->store);
-    if (!c) return STORE_ERROR;
-    struct task *t = NULL;
-    int rc = store_task_get(c, r->id, http_tenant(r), &t, NULL, NULL, NULL, NULL);
+    if (!c) {
+        *res = http_unavailable(r, "the database cannot be read right now; try again");
+        return NULL;
+    }
+    int rc;
+    char *s = task_detail(c, r->id, http_tenant(r), &rc, status);
     store_conn_release(c);
-    if (rc == STORE_OK) *status = t->status;
-    task_free(t);
-    return rc;
+    if (rc == STORE_NOT_FOUND) *res = http_not_found(r, "no task has this id");
+    else if (rc != STORE_OK) *res = http_unavailable(r, "the database cannot be read right now; try again");
+    return s;
 }
 
 static void suspend_request(void *arg)
@@ -207,8 +215,11 @@ static void suspend_request(void *arg)
 static enum MHD_Result wait_cut_by_stop(struct request *r)
 {
     enum task_status status;
-    if (read_status(r, &status) == STORE_OK && task_status_final(status))
-        return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    enum MHD_Result res;
+    char *s = read_detail(r, &status, &res);
+    if (!s) return res;
+    if (task_status_final(status)) return http_respond_text(r, MHD_HTTP_OK, s, NULL, NULL);
+    free(s);
     struct api_error e;
     api_error_set(&e, 503, "shutting_down", NULL,
                   "the server is shutting down before the task finished; ask again shortly");
@@ -221,21 +232,29 @@ static enum MHD_Result wait_cut_by_stop(struct request *r)
 static enum MHD_Result arm_wait(struct request *r, int64_t deadline_ms)
 {
     struct http_api *api = r->api;
-    if (r->waiter) longpoll_remove(api->longpoll, r->waiter);
-    /* Register before reading, so a finish in between is not missed. */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    r->waiter = longpoll_add(api->longpoll, r->id, deadline_ms, ci ? ci->connect_fd : -1, r);
     r->wait_deadline_ms = deadline_ms;
-    enum task_status status;
-    int rc = read_status(r, &status);
-    if (rc != STORE_OK || task_status_final(status) ||
-        !longpoll_arm(api->longpoll, r->waiter, suspend_request)) {
-        longpoll_remove(api->longpoll, r->waiter);
-        r->waiter = NULL;
-        return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    for (;;) {
+        if (r->waiter) longpoll_remove(api->longpoll, r->waiter);
+        /* Register before reading, so a finish in between is not missed. */
+        r->waiter = longpoll_add(api->longpoll, r->id, deadline_ms, ci ? ci->connect_fd : -1, r);
+        enum task_status status;
+        enum MHD_Result res;
+        char *s = read_detail(r, &status, &res);
+        /* Answered with the task as read: final, or the wait over. */
+        bool done = !s || task_status_final(status) || util_mono_ms() >= deadline_ms;
+        if (!done && longpoll_arm(api->longpoll, r->waiter, suspend_request)) {
+            free(s);
+            r->state = REQ_WAITING;
+            return MHD_YES;
+        }
+        if (done) {
+            longpoll_remove(api->longpoll, r->waiter);
+            r->waiter = NULL;
+            return s ? http_respond_text(r, MHD_HTTP_OK, s, NULL, NULL) : res;
+        }
+        free(s); /* it fired between the registration and the read: read again */
     }
-    r->state = REQ_WAITING;
-    return MHD_YES;
 }
 
 enum MHD_Result http_task_get(struct request *r)
@@ -501,7 +520,7 @@ static int cancel_apply(struct writer_txn *tx, struct request *r)
     int rc = cancel_one(tx, r->id, http_tenant(r), util_now_ms(), &r->task);
     /* The answer is the task as this transaction left it: read after the
      * commit, a replay in between showed its next run as cancelled's answer. */
-    if (rc == STORE_OK) r->response = task_detail(writer_txn_conn(tx), r->id, http_tenant(r), &rc);
+    if (rc == STORE_OK) r->response = task_detail(writer_txn_conn(tx), r->id, http_tenant(r), &rc, NULL);
     if (rc == STORE_NOT_FOUND) {
         api_error_set(http_request_error(r), 404, "not_found", NULL, "no task has this id");
         return STORE_OK;
