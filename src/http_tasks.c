@@ -215,7 +215,7 @@ static void suspend_request(void *arg)
 static enum MHD_Result wait_cut_by_stop(struct request *r)
 {
     enum task_status status;
-    enum MHD_Result res;
+    enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
     char *s = read_detail(r, &status, &res);
     if (!s) return res;
     if (task_status_final(status)) return http_respond_text(r, MHD_HTTP_OK, s, NULL, NULL);
@@ -239,7 +239,7 @@ static enum MHD_Result arm_wait(struct request *r, int64_t deadline_ms)
         /* Register before reading, so a finish in between is not missed. */
         r->waiter = longpoll_add(api->longpoll, r->id, deadline_ms, ci ? ci->connect_fd : -1, r);
         enum task_status status;
-        enum MHD_Result res;
+        enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
         char *s = read_detail(r, &status, &res);
         /* Answered with the task as read: final, or the wait over. */
         bool done = !s || task_status_final(status) || util_mono_ms() >= deadline_ms;
