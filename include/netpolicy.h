@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "config.h"
@@ -54,5 +55,9 @@ enum netpolicy_url_result {
  * saying what to fix into why. */
 enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const char *url,
                                               char *why, size_t why_len);
+
+/* How many URLs this thread has parsed in netpolicy_check_url rather than
+ * found in its memo of URLs that passed (for tests of the memo). */
+uint64_t netpolicy_url_parses(void);
 
 #endif

@@ -249,7 +249,8 @@ const char *netpolicy_check_addr(const struct netpolicy *np, const char *host,
  * policy that passed it by generation, not address: a new policy can be
  * allocated where a freed one was. The answer depends on nothing else: the
  * policy is immutable and the check does not resolve names. */
-#define URL_MEMO_SLOTS 32
+#define URL_MEMO_SET_BITS 4
+#define URL_MEMO_SETS (1u << URL_MEMO_SET_BITS) /* two ways each: 32 URLs a thread */
 #define URL_MEMO_MAX 200
 
 struct url_memo {
@@ -258,7 +259,17 @@ struct url_memo {
     uint32_t len;
     char url[URL_MEMO_MAX];
 };
-static _Thread_local struct url_memo url_memo[URL_MEMO_SLOTS];
+struct url_memo_set {
+    struct url_memo way[2];
+    unsigned older; /* the way to replace next: the one not hit last */
+};
+static _Thread_local struct url_memo_set url_memo[URL_MEMO_SETS];
+static _Thread_local uint64_t url_parses;
+
+uint64_t netpolicy_url_parses(void)
+{
+    return url_parses;
+}
 
 static uint32_t url_hash(const char *s, size_t n)
 {
@@ -267,10 +278,41 @@ static uint32_t url_hash(const char *s, size_t n)
     return h;
 }
 
-static struct url_memo *url_memo_slot(const char *url, size_t n, uint32_t *hash)
+/* The set is chosen by the hash's high bits: FNV-1a's low bits depend only
+ * on the low bits of each byte, and with the low five bits choosing among 32
+ * direct-mapped slots, a target and a webhook on one host and port (like
+ * http://127.0.0.1:P/generate and /webhook) shared a slot for one port in
+ * eight and took turns evicting each other, so every task parsed a URL. Two
+ * ways a set keep any two URLs that meet there. */
+static struct url_memo_set *url_memo_set_of(const char *url, size_t n, uint32_t *hash)
 {
     *hash = url_hash(url, n);
-    return &url_memo[*hash % URL_MEMO_SLOTS];
+    return &url_memo[*hash >> (32 - URL_MEMO_SET_BITS)];
+}
+
+static bool url_memo_hit(struct url_memo_set *set, const struct netpolicy *np, uint32_t hash,
+                         const char *url, size_t len)
+{
+    for (unsigned w = 0; w < 2; w++) {
+        const struct url_memo *m = &set->way[w];
+        if (m->generation == np->generation && m->hash == hash && m->len == len &&
+            memcmp(m->url, url, len) == 0) {
+            set->older = 1 - w;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void url_memo_keep(struct url_memo_set *set, const struct netpolicy *np, uint32_t hash,
+                          const char *url, size_t len)
+{
+    struct url_memo *m = &set->way[set->older];
+    set->older = 1 - set->older;
+    m->generation = np->generation;
+    m->hash = hash;
+    m->len = (uint32_t)len;
+    memcpy(m->url, url, len);
 }
 
 enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const char *url,
@@ -278,12 +320,11 @@ enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const 
 {
     size_t url_len = strlen(url);
     uint32_t hash = 0;
-    struct url_memo *memo = url_len < URL_MEMO_MAX ? url_memo_slot(url, url_len, &hash) : NULL;
-    if (memo && memo->generation == np->generation && memo->hash == hash &&
-        memo->len == url_len && memcmp(memo->url, url, url_len) == 0)
-        return NETPOLICY_URL_OK;
+    struct url_memo_set *memo = url_len < URL_MEMO_MAX ? url_memo_set_of(url, url_len, &hash) : NULL;
+    if (memo && url_memo_hit(memo, np, hash, url, url_len)) return NETPOLICY_URL_OK;
     enum netpolicy_url_result rc = NETPOLICY_URL_INVALID;
     char *scheme = NULL, *host = NULL;
+    url_parses++;
     CURLU *u = curl_url();
     if (!u) {
         snprintf(why, why_len, "cannot parse the URL right now; try again");
@@ -352,12 +393,7 @@ enum netpolicy_url_result netpolicy_check_url(const struct netpolicy *np, const 
         goto out;
     }
     rc = NETPOLICY_URL_OK;
-    if (memo) {
-        memo->generation = np->generation;
-        memo->hash = hash;
-        memo->len = (uint32_t)url_len;
-        memcpy(memo->url, url, url_len);
-    }
+    if (memo) url_memo_keep(memo, np, hash, url, url_len);
 out:
     curl_free(scheme);
     curl_free(host);
