@@ -438,9 +438,10 @@ function matchesSearch(r) {
 }
 
 /** Shown: matches the search and, for listed rows, the filter (a task that
- * stopped matching, e.g. no longer running, is hidden, not counted). */
+ * stopped matching, e.g. no longer running, is hidden, not counted). A full
+ * id searched for shows its task whatever the filter, loaded or looked up. */
 function rowVisible(r) {
-  return matchesSearch(r) && (r === state.extra || matchesFilter(r));
+  return matchesSearch(r) && (r === state.extra || r.id === state.filter.q || matchesFilter(r));
 }
 
 function applyEvent(e) {

@@ -470,6 +470,14 @@ test('the session keeps to what it shows: filters follow live rows, a new log-in
   await page.fill('#f-search', '');
   await page.waitForFunction((i) => !document.querySelector(`#tasks-body tr[data-id="${i}"]`), far.body.id);
 
+  // A full id of a loaded row the filter hides (it completed; the filter
+  // says running) shows that row too; it said "No task has this id".
+  await page.fill('#f-search', run.body.id);
+  await page.waitForFunction((i) => document.querySelector(`#tasks-body tr[data-id="${i}"]`)?.hidden === false, run.body.id);
+  assert.equal(await page.locator('#tasks-empty').isVisible(), false);
+  await page.fill('#f-search', '');
+  await page.waitForFunction((i) => document.querySelector(`#tasks-body tr[data-id="${i}"]`)?.hidden === true, run.body.id);
+
   // A JSON string payload reads as JSON, quoted, not as a text body.
   const str = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: slow.url('/q'), payload: '<b>quoted?</b>', delay: 3600 }, A);
   await page.goto(`${d.url}/dashboard/#/tasks/${str.body.id}`);
