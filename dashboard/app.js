@@ -174,10 +174,17 @@ function pretty(value, { json = false } = {}) {
 
 // ---------------------------------------------------------------- toasts
 
+/** The same message again while its toast shows (a refresh failing every
+ * few seconds while the daemon is down) counts on that toast, "(×3)", and
+ * keeps it up, rather than stacking a copy each time. */
 function toast(message, kind = 'info') {
-  const el = h('div', { class: `toast toast-${kind}` }, message);
-  $('#toasts').append(el);
-  setTimeout(() => el.remove(), kind === 'error' ? 8000 : 4000);
+  const same = [...$('#toasts').children].find((el) => el.dataset.message === message && el.dataset.kind === kind);
+  const el = same || h('div', { class: `toast toast-${kind}`, dataset: { message, kind, count: '0' } }, message);
+  el.dataset.count = String(Number(el.dataset.count) + 1);
+  if (same) el.textContent = `${message} (×${el.dataset.count})`;
+  else $('#toasts').append(el);
+  clearTimeout(el.hideTimer);
+  el.hideTimer = setTimeout(() => el.remove(), kind === 'error' ? 8000 : 4000);
 }
 
 function reportError(e, what) {

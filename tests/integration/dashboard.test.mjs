@@ -543,6 +543,18 @@ test('the task list recovers from a failed load by itself; a hand-made task addr
     assert.ok(!sent.some((u) => u === '/v1/' || u.includes('wait=') || u.includes('..')), JSON.stringify(sent));
   }
 
+  // A view's load failing again and again (the Queues view refreshes every
+  // 5 s) keeps one toast that counts, instead of one toast a failure.
+  await page.route(/\/v1\/queues$/, (route) => route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"try again"}}' }));
+  await page.evaluate(() => { location.hash = '#/queues'; });
+  await page.locator('.toast', { hasText: 'Loading queues failed' }).waitFor();
+  await page.evaluate(() => { location.hash = '#/tasks'; });
+  await page.locator('#view-tasks').waitFor();
+  await page.evaluate(() => { location.hash = '#/queues'; });
+  await page.locator('.toast', { hasText: '(×2)' }).waitFor();
+  assert.equal(await page.locator('.toast', { hasText: 'Loading queues failed' }).count(), 1);
+  await page.unroute(/\/v1\/queues$/);
+
   // The key reloaded as enqueue-only: the stream's reconnect is refused
   // (403), and the page says so at the log-in form (it stayed "Not live").
   writeFileSync(conf, KEYLINE('enqueue'));
