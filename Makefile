@@ -170,7 +170,8 @@ bench: deps
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr -Iinclude src
-	clang-tidy --quiet $(SRC) -- -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
+	printf '%s\n' $(SRC) | xargs -P "$$(nproc)" -n 4 sh -c 'clang-tidy --quiet "$$@" -- -std=c11 \
+	  -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)' clang-tidy
 
 format:
 	clang-format -i src/*.c include/*.h tests/unit/*.c

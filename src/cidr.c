@@ -68,6 +68,7 @@ bool cidr_contains(const struct cidr *list, size_t n, const struct sockaddr *sa)
 {
     unsigned char a[16];
     int family = addr_bytes(sa, a);
+    if (family < 0) return false; /* neither IPv4 nor IPv6: in no list */
     for (size_t i = 0; i < n; i++) {
         if (list[i].family != family) continue;
         int bits = list[i].prefix, k = 0;

@@ -855,13 +855,13 @@ static void *worker_main(void *arg)
     /* Whatever is still in flight is dropped unrecorded; the writer puts its
      * tasks back in the queue. */
     int dropped = 0;
-    while (w->active) {
-        struct transfer *t = w->active;
-        unlink_transfer(w, t);
+    for (struct transfer *t = w->active, *next; t; t = next) {
+        next = t->next;
         curl_multi_remove_handle(w->multi, t->easy);
         transfer_free(w, t);
         dropped++;
     }
+    w->active = NULL;
     while (w->n_spare > 0) curl_easy_cleanup(w->spare[--w->n_spare]);
     pthread_mutex_lock(&w->lock);
     for (struct job *j = w->inbox; j; j = j->next) dropped++;

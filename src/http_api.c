@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -65,6 +66,19 @@ int http_listen_check(const char *addr, bool *loopback, char *err, size_t err_le
     return 0;
 }
 
+/* The port a socket is bound to (the one the OS chose for port 0). */
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return 0;
+    in_port_t p;
+    size_t at = ss.ss_family == AF_INET6 ? offsetof(struct sockaddr_in6, sin6_port)
+                                         : offsetof(struct sockaddr_in, sin_port);
+    memcpy(&p, (const char *)&ss + at, sizeof p);
+    return ntohs(p);
+}
+
 int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t err_len)
 {
     struct addrinfo *res = listen_addresses(addr, err, err_len);
@@ -79,11 +93,7 @@ int http_listen(const char *addr, int *port, bool *loopback, char *err, size_t e
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
             const char *range = netpolicy_classify(ai->ai_addr);
             *loopback = range && strcmp(range, "loopback") == 0;
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof ss;
-            getsockname(fd, (struct sockaddr *)&ss, &sl);
-            *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+            *port = bound_port(fd);
             break;
         }
         snprintf(why, sizeof why, "%s", strerror(errno));
@@ -863,7 +873,7 @@ struct http_api *http_api_start(const struct http_deps *deps, int listen_fd, boo
     atomic_init(&api->quiescing, false);
     atomic_init(&api->active, 0);
     atomic_init(&api->committing, 0);
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof ss;
     getsockname(listen_fd, (struct sockaddr *)&ss, &sl);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |

@@ -292,7 +292,7 @@ struct sq_conn {
 
 /* ---- helpers ---- */
 
-static int fail(struct sq_conn *c, const char *what)
+static void note_failure(struct sq_conn *c, const char *what)
 {
     snprintf(c->err, sizeof c->err, "%s: %s", what, sqlite3_errmsg(c->db));
     switch (sqlite3_errcode(c->db) & 0xff) {
@@ -310,6 +310,12 @@ static int fail(struct sq_conn *c, const char *what)
     default:
         c->unavailable = false;
     }
+}
+
+/* Keeps why the last call failed and returns STORE_ERROR. */
+static int fail(struct sq_conn *c, const char *what)
+{
+    note_failure(c, what);
     return STORE_ERROR;
 }
 
@@ -1466,6 +1472,7 @@ static int sq_tasks_list(void *impl, const struct task_filter *f, int64_t cursor
     *out = NULL;
     *n = 0;
     *next_cursor = 0;
+    if (limit < 1) limit = 1; /* the API takes 1 to 1000; the cursor below is row limit - 1 */
     int64_t min_seq, max_seq;
     if (min_max_seq(c, &min_seq, &max_seq)) return STORE_ERROR;
     int64_t from, to; /* ?1 exclusive, ?2 inclusive end of the window */
@@ -1613,7 +1620,7 @@ static int sq_task_get(void *impl, const char *id, const char *tenant, struct ta
             webhook->last_status_code = sqlite3_column_int(s, 5);
             webhook->last_error = col_text(s, 6);
             webhook->url = col_text(s, 7);
-            *has_webhook = true;
+            if (has_webhook) *has_webhook = true;
         }
         sqlite3_reset(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

@@ -165,7 +165,7 @@ static bool content_type_is_json(const char *headers_json)
     bool json = false;
     cJSON *h = headers_json ? cJSON_Parse(headers_json) : NULL;
     const cJSON *ct = h ? cJSON_GetObjectItemCaseSensitive(h, "content-type") : NULL;
-    if (cJSON_IsString(ct)) {
+    if (ct && cJSON_IsString(ct) && ct->valuestring) {
         const char *v = ct->valuestring;
         /* application/json, application/problem+json, text/json ... */
         json = strcasestr(v, "/json") != NULL || strcasestr(v, "+json") != NULL;

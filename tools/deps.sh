@@ -10,12 +10,12 @@ pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-opens
 # never downloads a browser); prometheus: its promtool checks /metrics;
 # man-db, groff-base, systemd, nginx-light: the install and nginx checks;
 # iproute2: network namespaces for the SSRF tests; clang and
-# libclang-rt-14-dev: libFuzzer; openssl: test certificates; sqlite3: the
+# libclang-rt-14-dev: libFuzzer; clang-tidy and cppcheck: `make lint`; openssl: test certificates; sqlite3: the
 # fault checker reads the database; e2fsprogs (mkfs.ext4, chattr) and mount:
 # the small file system of the disk-full test; faketime: the wall-clock
 # jump test (libfaketime).
 pkgs_test="libcmocka-dev valgrind sqlite3 curl man-db groff-base systemd nginx-light
-           chromium prometheus iproute2 openssl clang libclang-rt-14-dev
+           chromium prometheus iproute2 openssl clang libclang-rt-14-dev clang-tidy cppcheck
            e2fsprogs mount faketime"
 
 want=""

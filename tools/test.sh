@@ -1,7 +1,8 @@
 #!/bin/bash
 # test.sh: the whole test suite, as `make test` runs it, ending in one
 # summary line. Stages:
-#   1. build (warnings are errors), unit tests (cmocka), config example check
+#   1. build (warnings are errors), static analysis (make lint: cppcheck and
+#      clang-tidy, any finding fails), unit tests (cmocka), config example check
 #   2. integration tests: the real binary over loopback HTTP (node --test),
 #      then the JS client's tests (clients/js, with examples/nextjs) against it
 #   3. fault tests, short mode: kill -9, SIGTERM, disk full, read-only and
@@ -150,6 +151,13 @@ if $MAKE --no-print-directory -s -j"$jobs" all unit-bins >"$log_dir/build.log" 2
     stage build ok 0
 else
     cat "$log_dir/build.log"; stage build "see build log" 1
+fi
+
+note "static analysis (cppcheck, clang-tidy: any finding fails)"
+if $MAKE --no-print-directory -s lint >"$log_dir/lint.log" 2>&1; then
+    stage lint "no findings" 0
+else
+    grep -E 'warning:|error:' "$log_dir/lint.log" | sort -u; stage lint "see $log_dir/lint.log" 1
 fi
 
 note "unit tests"
