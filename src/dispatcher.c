@@ -81,6 +81,7 @@ struct transfer {
     bool keep_body;              /* a method other than POST with a body: only 307/308 keep it */
     bool redirect_refused;       /* a 301/302/303 not followed because of keep_body */
     int status;                  /* status of the response whose headers arrive */
+    int locations;               /* its Location headers so far */
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
     CURLcode result;             /* set when it ended */
@@ -165,6 +166,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         t->head.len = 0; /* a new response (after 1xx or a redirect) */
         const char *sp = memchr(data, ' ', len);
         t->status = sp ? atoi(sp + 1) : 0;
+        t->locations = 0;
     } else if (t->follow && t->status >= 300 && t->status <= 399 && len > 9 &&
                strncasecmp(data, "location:", 9) == 0) {
         /* libcurl repeats a custom method after 301/302/303 but drops the
@@ -173,9 +175,17 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
             t->redirect_refused = true;
             return 0; /* aborts the transfer */
         }
+        /* libcurl follows the first Location and this checked each: with a
+         * second one, an allowed name, the policy judged the connection to
+         * the first by the second's name. One Location, or no redirect. */
+        if (++t->locations > 1) {
+            t->blocked_range = "redirect with more than one Location header";
+            return 0; /* aborts the transfer */
+        }
         const char *v = data + 9, *end = data + len;
         while (v < end && (*v == ' ' || *v == '\t')) v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+            end--;
         if (!redirect_allowed(t, v, (size_t)(end - v))) return 0; /* aborts the transfer */
     }
     buf_append(&t->head, data, len); /* past the cap, extra headers are dropped */
@@ -186,6 +196,11 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 {
     struct transfer *t = arg;
     (void)purpose;
+    /* The name judged is the one of the URL libcurl is connecting for, read
+     * from libcurl itself, whatever the headers of a redirect said. */
+    char *current = NULL;
+    if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &current) == CURLE_OK && current && *current)
+        set_policy_host(t, current);
     const char *range = netpolicy_check_addr(t->w->d->np, t->host, &addr->addr);
     if (range) {
         t->blocked_range = range;

@@ -169,6 +169,7 @@ static int add_entries(char **list, size_t n, struct cidr **cidrs, size_t *n_cid
             *hosts = xrealloc(*hosts, (*n_hosts + 1) * sizeof **hosts);
             char *h = xstrdup(list[i]);
             for (char *p = h; *p; p++) *p = (char)tolower((unsigned char)*p);
+            for (size_t l = strlen(h); l > 1 && h[l - 1] == '.'; l--) h[l - 1] = '\0';
             (*hosts)[(*n_hosts)++] = h;
         } else {
             snprintf(err, err_len, "%s: '%s' is neither a CIDR (10.0.0.0/8, fd00::/8) nor a host name",
@@ -209,17 +210,21 @@ void netpolicy_free(struct netpolicy *np)
     free(np);
 }
 
-/* "example.com" matches itself; ".example.com" matches names under it. */
+/* "example.com" matches itself; ".example.com" matches names under it.
+ * Names compare without case and without trailing dots: "svc.test." is the
+ * fully qualified svc.test, and the resolver reads it so (a denied name
+ * written with its dot was called). */
 static bool in_hosts(char *const *list, size_t n, const char *host)
 {
     size_t hl = strlen(host);
+    while (hl > 1 && host[hl - 1] == '.') hl--;
     for (size_t i = 0; i < n; i++) {
         const char *e = list[i];
         size_t el = strlen(e);
         if (e[0] == '.') {
-            if (hl > el && strcmp(host + hl - el, e) == 0) return true;
-            if (strcmp(host, e + 1) == 0) return true;
-        } else if (strcmp(host, e) == 0) {
+            if (hl > el && strncasecmp(host + hl - el, e, el) == 0) return true;
+            if (hl == el - 1 && strncasecmp(host, e + 1, hl) == 0) return true;
+        } else if (hl == el && strncasecmp(host, e, el) == 0) {
             return true;
         }
     }

@@ -264,6 +264,32 @@ test('redirects: not followed by default; when asked, each hop is checked and a 
   assert.equal(second.connections, 0, 'the forbidden second hop received nothing');
 });
 
+test('a redirect with two Location headers is refused, and each connection is judged by the name libcurl connects to', async (t) => {
+  // The victim: a service on 127.0.0.1, which the daemon may not call.
+  const victim = await fakeAt(t, '127.0.0.1', [{ status: 200, body: 'VICTIM' }]);
+  // A target the task's creator controls, on an allowed address. Its 302
+  // names the victim through a name (libcurl resolves *.localhost to
+  // loopback itself, without DNS), then a name allow_destinations lists.
+  // libcurl follows the first Location; the policy judged the connection by
+  // the last one's name, and the victim answered.
+  const target = await fakeAt(t, '127.0.0.2', (req) => {
+    if (req.url === '/two') return { status: 302, headers: { location: [`http://b.localhost:${victim.port}/secret`, 'http://a.localhost:1/'] } };
+    if (req.url === '/one') return { status: 302, headers: { location: `http://b.localhost:${victim.port}/secret` } };
+    return { status: 200 };
+  });
+  const d = await daemon(t, { private: false, args: ['--allow-destinations', '127.0.0.2/32,a.localhost'] });
+  const two = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/two'), followRedirects: true, retries: 2 });
+  assert.equal(two.status, 202, JSON.stringify(two.body));
+  const task = await assertBlockedAttempt(d, two.body.id, 'two Location headers', { redirect: true });
+  assert.match(task.error.message, /more than one Location/);
+  // The same redirect with one Location: refused when connecting.
+  const one = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/one'), followRedirects: true, retries: 2 });
+  assert.equal(one.status, 202, JSON.stringify(one.body));
+  await assertBlockedAttempt(d, one.body.id, 'one Location to a refused name', { redirect: true });
+  assert.deepEqual(target.requests.map((x) => x.url), ['/two', '/one']);
+  assert.equal(victim.connections, 0, 'the victim received nothing');
+});
+
 test('deny_destinations beats allow_private_targets and allow_destinations, by CIDR and by name', async (t) => {
   const ok = await fakeAt(t, '127.0.0.1');
   const denied = await fakeAt(t, '127.0.0.2');
@@ -274,7 +300,9 @@ test('deny_destinations beats allow_private_targets and allow_destinations, by C
   assert.equal((await waitForStatus(d.url, control.body.id, ['completed', 'failed'])).status, 'completed');
   for (const url of [denied.url('/x'), `http://2130706434:${denied.port}/`, `http://[::ffff:127.0.0.2]:${denied.port}/`,
     `http://localhost:${ok.port}/`, `http://LocalHost:${ok.port}/`, `http://api.internal.test:${ok.port}/`,
-    `http://internal.test:${ok.port}/`]) {
+    `http://internal.test:${ok.port}/`,
+    // A name with its trailing dot is the same name (it was accepted, and called).
+    `http://localhost.:${ok.port}/`, `http://api.internal.test.:${ok.port}/`, `http://internal.test.:${ok.port}/`]) {
     for (const field of ['callbackUrl', 'webhookUrl']) {
       const body = field === 'callbackUrl' ? { callbackUrl: url } : { callbackUrl: ok.url('/t'), webhookUrl: url };
       const r = await api(d.url, 'POST', '/v1/tasks', body);

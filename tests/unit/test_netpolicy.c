@@ -333,6 +333,50 @@ static void url_memo_keeps_a_target_and_its_webhook(void **state)
     netpolicy_free(open);
 }
 
+/* A name is the same name with its trailing dot ("svc.test." is the fully
+ * qualified svc.test) and in any case: a denied name written with its dot
+ * was accepted at creation and called, and an allowed one written in the
+ * configuration with its dot matched nothing. */
+static void host_names_match_without_their_trailing_dot(void **state)
+{
+    (void)state;
+    struct config cfg;
+    tu_config_defaults(&cfg);
+    cfg.allow_private_targets = false;
+    cfg.n_deny_destinations = 2;
+    cfg.deny_destinations = xcalloc(2, sizeof *cfg.deny_destinations);
+    cfg.deny_destinations[0] = xstrdup("svc.test");
+    cfg.deny_destinations[1] = xstrdup(".denied.test");
+    cfg.n_allow_destinations = 1;
+    cfg.allow_destinations = xcalloc(1, sizeof *cfg.allow_destinations);
+    cfg.allow_destinations[0] = xstrdup("Inside.Test.");
+    char err[256], why[256];
+    struct netpolicy *np = netpolicy_new(&cfg, err, sizeof err);
+    config_free(&cfg);
+    assert_non_null(np);
+    static const char *const denied[] = {
+        "http://svc.test/", "http://svc.test./", "http://SVC.Test.:8080/x", "http://svc.test../",
+        "https://x.denied.test./", "https://denied.test./", "https://A.DENIED.TEST/",
+    };
+    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
+        if (netpolicy_check_url(np, denied[i], why, sizeof why) != NETPOLICY_URL_BLOCKED)
+            fail_msg("%s was not refused", denied[i]);
+        assert_non_null(strstr(why, "deny_destinations"));
+    }
+    assert_int_equal(netpolicy_check_url(np, "http://svc.tester/", why, sizeof why), NETPOLICY_URL_OK);
+    assert_int_equal(netpolicy_check_url(np, "http://notdenied.test./", why, sizeof why), NETPOLICY_URL_OK);
+    /* At connect time, with the name the call was made to. */
+    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in pub = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "8.8.8.8", &pub.sin_addr);
+    assert_string_equal(netpolicy_check_addr(np, "svc.test.", (struct sockaddr *)&pub), "denied");
+    assert_string_equal(netpolicy_check_addr(np, "b.Denied.Test.", (struct sockaddr *)&pub), "denied");
+    assert_null(netpolicy_check_addr(np, "inside.test", (struct sockaddr *)&lo));
+    assert_null(netpolicy_check_addr(np, "INSIDE.test.", (struct sockaddr *)&lo));
+    assert_non_null(netpolicy_check_addr(np, "outside.test", (struct sockaddr *)&lo));
+    netpolicy_free(np);
+}
+
 /* libcurl would read "https:///x/" as host "x": a URL without a host is
  * refused as such, however the path looks. */
 static void url_with_an_empty_host_is_invalid(void **state)
@@ -409,6 +453,7 @@ int main(void)
         cmocka_unit_test(url_why_fits_a_small_buffer),
         cmocka_unit_test(url_memo_is_per_policy),
         cmocka_unit_test(url_memo_keeps_a_target_and_its_webhook),
+        cmocka_unit_test(host_names_match_without_their_trailing_dot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
