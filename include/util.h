@@ -70,6 +70,10 @@ size_t util_utf8_char(const char *s, size_t avail);
  * without four hex digits as U+0000). Returns NULL, or a static sentence
  * saying what is wrong. */
 const char *util_json_strings_bad(const char *s, size_t len);
+/* Moves *s past a UTF-8 byte order mark at its start, if there is one
+ * (RFC 8259 8.1: a parser may ignore it; it is not JSON, and text after it
+ * is, so JSON passed on as it was written must not carry it). */
+void util_json_skip_bom(const char **s, size_t *len);
 /* The same, in the same pass, also setting *max_depth (when not NULL) to the
  * deepest nesting of arrays and objects outside strings. */
 const char *util_json_scan(const char *s, size_t len, int *max_depth);

@@ -186,14 +186,16 @@ static bool write_result_value(struct jsonw *w, const struct task *t)
      * else is returned as base64. */
     bool text = util_utf8_valid(body, t->response_body_len) && !memchr(body, '\0', t->response_body_len);
     if (text && content_type_is_json(t->response_headers_json)) {
+        size_t json_len = t->response_body_len;
+        util_json_skip_bom(&body, &json_len); /* JSON after a byte order mark is JSON */
         const char *end = NULL;
-        cJSON *v = cJSON_ParseWithLengthOpts(body, t->response_body_len, &end, 0);
+        cJSON *v = cJSON_ParseWithLengthOpts(body, json_len, &end, 0);
         while (v && end < body_end && isspace((unsigned char)*end)) end++;
         bool ok = v && end == body_end;
         cJSON_Delete(v);
         /* Valid JSON is passed on as the target wrote it (numbers included),
          * unless its strings hold what JSON forbids. */
-        if (ok && !util_json_strings_bad(body, t->response_body_len)) {
+        if (ok && !util_json_strings_bad(body, json_len)) {
             const char *start = body;
             while (start < body_end && isspace((unsigned char)*start)) start++;
             while (body_end > start && isspace((unsigned char)body_end[-1])) body_end--;

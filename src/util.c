@@ -379,6 +379,11 @@ const char *util_json_scan(const char *s, size_t len, int *max_depth)
             } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
                 return "between values JSON allows only spaces, tabs and line breaks; remove the "
                        "other control characters";
+            } else if (c >= 0x80) {
+                /* cJSON skips a leading byte order mark: text passed on as
+                 * it was written would carry it */
+                return "outside strings JSON is ASCII: remove the byte order mark or other "
+                       "non-ASCII bytes between values";
             }
             continue;
         }
@@ -472,6 +477,14 @@ bool util_json_next_member(const char **p, const char *end, const char **key, si
     if (q < end && *q == ',') q = util_json_skip_ws(q + 1, end);
     *p = q;
     return true;
+}
+
+void util_json_skip_bom(const char **s, size_t *len)
+{
+    if (*len >= 3 && memcmp(*s, "\xEF\xBB\xBF", 3) == 0) {
+        *s += 3;
+        *len -= 3;
+    }
 }
 
 const char *util_json_strings_bad(const char *s, size_t len)

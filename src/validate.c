@@ -72,6 +72,7 @@ static const char *check_tree(const cJSON *v, int depth)
 
 cJSON *validate_json(const char *body, size_t len, struct api_error *err)
 {
+    util_json_skip_bom(&body, &len);
     if (len == 0) {
         api_error_set(err, 400, "invalid_json", NULL, "the request body is empty; send a JSON object");
         return NULL;
@@ -582,6 +583,7 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
                          char hash[65], bool keyed, struct api_error *err)
 {
     *out = NULL;
+    util_json_skip_bom(&body, &len); /* for the raw payload and metadata too */
     cJSON *doc = validate_json(body, len, err);
     if (!doc) return -1;
     struct task *t = xcalloc(1, sizeof *t);
@@ -611,6 +613,7 @@ int validate_task_overrides(const char *body, size_t len, const struct config *c
                             struct api_error *err)
 {
     t->run_at_ms = now_ms;
+    util_json_skip_bom(&body, &len); /* for the raw payload and metadata too */
     if (len == 0) return 0; /* no overrides: replay as it was */
     cJSON *doc = validate_json(body, len, err);
     if (!doc) return -1;

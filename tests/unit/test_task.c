@@ -676,6 +676,29 @@ static void a_result_json_does_not_allow_is_not_raw(void **state)
     }
 }
 
+/* JSON after a UTF-8 byte order mark is that JSON, as the target wrote it.
+ * cJSON skips the mark, and the raw copy kept it: the task, every list page
+ * holding it and its webhook were not JSON. */
+static void a_json_result_after_a_byte_order_mark_is_that_json(void **state)
+{
+    (void)state;
+    const char body[] = "\xEF\xBB\xBF{\"n\":12345678901234567890}";
+    struct task *t = task_with_response("application/json", body, sizeof body - 1);
+    char *text = task_json(t, NULL, 0, NULL, false);
+    assert_non_null(strstr(text, "\"result\":{\"n\":12345678901234567890}"));
+    free(text);
+    cJSON *o = task_doc(t, NULL, 0, NULL); /* the whole answer parses */
+    cJSON_Delete(o);
+    task_free(t);
+    /* Not JSON after the mark: the text as it came, mark included. */
+    const char junk[] = "\xEF\xBB\xBFnot json";
+    bool b64;
+    cJSON *r = result_of("application/json", junk, sizeof junk - 1, &b64);
+    assert_true(cJSON_IsString(r));
+    assert_string_equal(r->valuestring, junk);
+    cJSON_Delete(r);
+}
+
 /* The header objects the daemon stored are written out as stored, with no
  * parse on the way out; a row whose text is not a JSON object JSON allows
  * loses it when read instead. */
@@ -728,6 +751,7 @@ int main(void)
         cmocka_unit_test(webhook_payload_for_a_failed_task),
         cmocka_unit_test(json_result_with_trailing_newline_is_parsed),
         cmocka_unit_test(non_utf8_json_body_is_base64),
+        cmocka_unit_test(a_json_result_after_a_byte_order_mark_is_that_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

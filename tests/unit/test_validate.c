@@ -1075,6 +1075,22 @@ static void request_hash_ignores_member_order(void **state)
     assert_string_not_equal(c, d);
 }
 
+/* RFC 8259 lets a parser ignore a byte order mark: a body that starts with
+ * one is taken, and its payload and metadata are still kept as written (they
+ * went through cJSON, and a large number lost its digits). Elsewhere outside
+ * strings a non-ASCII byte is refused. */
+static void a_body_after_a_byte_order_mark_keeps_its_payload_as_written(void **state)
+{
+    (void)state;
+    struct task *t = create_ok("\xEF\xBB\xBF{\"callbackUrl\": \"https://ai.example.com/g\", "
+                               "\"payload\": {\"n\": 12345678901234567890}, \"metadata\": {\"m\": 1.50}}");
+    assert_int_equal(t->body_kind, TASK_BODY_JSON);
+    assert_string_equal(t->body, "{\"n\": 12345678901234567890}");
+    assert_string_equal(t->metadata_json, "{\"m\": 1.50}");
+    task_free(t);
+    refused("{\"callbackUrl\": \"https://ai.example.com/g\",\xC2\xA0\"retries\": 1}", "invalid_json", "");
+}
+
 int main(void)
 {
     log_set_level(LOG_OFF);
@@ -1122,6 +1138,7 @@ int main(void)
         cmocka_unit_test(create_metadata_is_kept_as_json),
         cmocka_unit_test(any_proxy_header_is_refused),
         cmocka_unit_test(scalar_inside_32_levels_is_accepted),
+        cmocka_unit_test(a_body_after_a_byte_order_mark_keeps_its_payload_as_written),
         cmocka_unit_test(raw_nul_byte_in_a_string_is_refused),
         cmocka_unit_test(request_hash_only_for_keyed_requests),
         cmocka_unit_test(request_hash_ignores_member_order),
