@@ -254,9 +254,19 @@ static int check_headers(const cJSON *v, char **out, struct api_error *err)
             return -1;
         }
         for (const char *p = h->valuestring; *p; p++) {
-            if (*p == '\r' || *p == '\n') {
+            unsigned char c = (unsigned char)*p;
+            if (c == '\r' || c == '\n') {
                 api_error_set(err, 400, "invalid_field", "headers",
                               "header '%.64s' has a line break in its value", name);
+                return -1;
+            }
+            /* RFC 9110 5.5: no control characters but the tab (a strict
+             * server answers 400, which is not retried) */
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                api_error_set(err, 400, "invalid_field", "headers",
+                              "header '%.64s' has a control character (0x%02X) in its value; "
+                              "values hold visible characters, spaces and tabs",
+                              name, c);
                 return -1;
             }
         }

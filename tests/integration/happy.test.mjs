@@ -97,6 +97,8 @@ test('method and headers are passed through; a Content-Type in headers replaces 
       'X-Trace': 'abc 123',
       Authorization: 'Bearer downstream-token',
       'X-Empty': '',
+      'X-Blank': '   ',
+      'X-Padded': ' \tvalue\t ',
     },
     payload: { data: { id: 7 } },
     retries: 0,
@@ -111,6 +113,10 @@ test('method and headers are passed through; a Content-Type in headers replaces 
   assert.equal(call.headers['x-trace'], 'abc 123');
   assert.equal(call.headers.authorization, 'Bearer downstream-token');
   assert.equal(call.headers['x-empty'], '', 'an empty header value is sent, not dropped');
+  // Spaces and tabs around a value are not part of it (RFC 9110 5.5); a
+  // value of only spaces was dropped (libcurl's "remove this header").
+  assert.equal(call.headers['x-blank'], '', 'a value of only spaces is sent empty');
+  assert.equal(call.headers['x-padded'], 'value');
   assert.deepEqual(JSON.parse(call.body), { data: { id: 7 } });
 
   const task = await waitForStatus(d.url, created.body.id, 'completed');

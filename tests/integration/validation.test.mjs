@@ -66,6 +66,8 @@ test('invalid task bodies: right status, code and field, and the task count does
     ['headers an array', { callbackUrl: url, headers: ['X-A: 1'] }, 'invalid_field', 'headers'],
     ['header value a number', { callbackUrl: url, headers: { 'X-A': 1 } }, 'invalid_field', 'headers'],
     ['header value with a line break', { callbackUrl: url, headers: { 'X-A': 'a\r\nX-Injected: 1' } }, 'invalid_field', 'headers'],
+    ['header value with a control character', { callbackUrl: url, headers: { 'X-A': 'a\u0001b' } }, 'invalid_field', 'headers'],
+    ['header value with DEL', { callbackUrl: url, headers: { 'X-A': 'a\u007fb' } }, 'invalid_field', 'headers'],
     ['header name not a token', { callbackUrl: url, headers: { 'X A': 'v' } }, 'invalid_field', 'headers'],
     ['hop-by-hop header', { callbackUrl: url, headers: { 'Transfer-Encoding': 'chunked' } }, 'invalid_field', 'headers'],
     ['Host header', { callbackUrl: url, headers: { Host: 'evil.example' } }, 'invalid_field', 'headers'],
