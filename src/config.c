@@ -137,7 +137,10 @@ static const struct config_key keys[] = {
      "Largest request body accepted by POST /v1/tasks (413 beyond it).", 0},
     {"max_response_bytes", KT_SIZE, OFF(max_response_bytes), "1MiB", 1024, 64LL << 20, false,
      "Largest target response body kept as the task's result, counted after\n"
-     "decompression. A longer body fails the attempt with response_too_large.", 0},
+     "decompression. A longer body fails the attempt with response_too_large.\n"
+     "Each call in flight may hold this much while its answer arrives: at worst\n"
+     "max_inflight x max_response_bytes (10 GiB with the defaults, were every\n"
+     "target to answer that much at once). Lower one of them to bound it.", 0},
     {"default_timeout", KT_DURATION, OFF(default_timeout_ms), "300s", 1000, 7 * DAY_MS, false,
      "Timeout of one target call when the task gives none.", 0},
     {"max_timeout", KT_DURATION, OFF(max_timeout_ms), "24h", 1000, 7 * DAY_MS, false,
