@@ -209,6 +209,11 @@ void http_client_ip(struct request *r, char *out, size_t len)
         char *e = p;
         while (e > a && e[-1] == ' ') e--;
         *e = '\0';
+        /* Not an address: nothing from here leftwards is believed, and it
+         * is not logged (it went into log lines as it came: "1.2.3.4
+         * reason=ok key=admin" added fields, a bare CR a line). */
+        struct in6_addr scratch;
+        if (*a && inet_pton(AF_INET, a, &scratch) != 1 && inet_pton(AF_INET6, a, &scratch) != 1) return;
         if (*a && !cidr_contains_text(r->api->trusted, r->api->n_trusted, a)) {
             snprintf(out, len, "%.45s", a);
             return;

@@ -194,6 +194,11 @@ test('X-Forwarded-For: believed from the trusted proxy, ignored from anyone else
   await request(`${env.d.url}/v1/tasks`, { headers: { authorization: 'Bearer x', 'x-forwarded-for': `${spoof}, 198.51.100.20` } });
   await env.d.waitForLog(logged('198.51.100.20'));
   assert.doesNotMatch(env.d.logs(), logged(spoof), 'a forged address was believed');
+  // An item that is not an address is not believed, nor written into the
+  // log line (it added fields there: "reason=ok key=admin").
+  await request(`${env.d.url}/v1/tasks`, { headers: { authorization: 'Bearer x', 'x-forwarded-for': '198.51.100.21 reason=ok key=admin' } });
+  await env.d.waitForLog(logged('127.0.0.1'));
+  assert.doesNotMatch(env.d.logs(), /key=admin/);
 
   // Without trust_proxy the header is never believed, even from 127.0.0.1.
   const plain = await startDaemon({ args: ['--api-key', KEY] });
