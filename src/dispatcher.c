@@ -728,9 +728,9 @@ static void setup_task(struct dispatcher *d, struct transfer *t)
         if (!has_content_type) t->headers = curl_slist_append(t->headers, "Content-Type:");
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    char u[256];
+    char u[256], q[300]; /* quoted: a URL may hold '"', '\\' and '=' */
     log_batch_add(&t->w->log, LOG_INFO, "attempt.start", "task=%s n=%d method=%s url=%s", task->id,
-                  task->attempts + 1, m, url_for_log(task->callback_url, u, sizeof u));
+                  task->attempts + 1, m, log_quote(q, sizeof q, url_for_log(task->callback_url, u, sizeof u)));
 }
 
 static void setup_webhook(struct dispatcher *d, struct transfer *t)

@@ -145,7 +145,17 @@ enum MHD_Result http_queue_get(struct request *r)
 static int put_apply(struct writer_txn *tx, struct request *r)
 {
     int rc = store_queue_put(writer_txn_conn(tx), r->name, &r->qs, util_now_ms());
-    if (rc == STORE_OK) writer_txn_queue(tx, r->name, &r->qs);
+    if (rc == STORE_OK) {
+        writer_txn_queue(tx, r->name, &r->qs);
+        const struct queue_settings *q = &r->qs;
+        log_batch_add(writer_log(r->api->writer), LOG_INFO,
+                      r->route == ROUTE_QUEUE_PAUSE    ? "queue.paused"
+                      : r->route == ROUTE_QUEUE_RESUME ? "queue.resumed"
+                                                       : "queue.updated",
+                      "name=%s paused=%s maxConcurrency=%d ratePerSecond=%g burst=%d key=%s", r->name,
+                      q->paused ? "true" : "false", q->max_concurrency, q->rate_per_sec, q->burst,
+                      r->who.label);
+    }
     return rc;
 }
 
@@ -267,7 +277,11 @@ static int delete_apply(struct writer_txn *tx, struct request *r)
         api_error_set(http_request_error(r), 404, "not_found", NULL, "queue %s has no settings", r->name);
         return STORE_OK;
     }
-    if (rc == STORE_OK) writer_txn_queue(tx, r->name, NULL);
+    if (rc == STORE_OK) {
+        writer_txn_queue(tx, r->name, NULL);
+        log_batch_add(writer_log(r->api->writer), LOG_INFO, "queue.deleted", "name=%s key=%s", r->name,
+                      r->who.label);
+    }
     return rc;
 }
 

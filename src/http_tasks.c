@@ -485,13 +485,13 @@ enum MHD_Result http_task_list(struct request *r)
 
 /* Cancels one task inside a write. Returns STORE_OK, STORE_NOT_FOUND,
  * STORE_CONFLICT (final already; *out set) or STORE_ERROR. */
-static int cancel_one(struct writer_txn *tx, const char *id, const char *tenant, int64_t now,
+static int cancel_one(struct writer_txn *tx, struct request *r, const char *id, int64_t now,
                       struct task **out)
 {
     struct store_conn *c = writer_txn_conn(tx);
     bool was_running;
     struct task *t = NULL;
-    int rc = store_task_cancel(c, id, tenant, now, &t, &was_running);
+    int rc = store_task_cancel(c, id, http_tenant(r), now, &t, &was_running);
     if (rc != STORE_OK) {
         if (out) *out = t;
         else task_free(t);
@@ -505,6 +505,8 @@ static int cancel_one(struct writer_txn *tx, const char *id, const char *tenant,
     }
     writer_txn_backlog(tx, -1);
     writer_txn_final(tx, t);
+    log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.cancelled", "id=%s queue=%s was=%s key=%s",
+                  t->id, t->queue, was_running ? "running" : "queued", r->who.label);
     if (t->webhook_url) {
         char *body = task_webhook_payload(t);
         rc = writer_txn_webhook(tx, t, body);
@@ -517,7 +519,7 @@ static int cancel_one(struct writer_txn *tx, const char *id, const char *tenant,
 
 static int cancel_apply(struct writer_txn *tx, struct request *r)
 {
-    int rc = cancel_one(tx, r->id, http_tenant(r), util_now_ms(), &r->task);
+    int rc = cancel_one(tx, r, r->id, util_now_ms(), &r->task);
     /* The answer is the task as this transaction left it: read after the
      * commit, a replay in between showed its next run as cancelled's answer. */
     if (rc == STORE_OK) r->response = task_detail(writer_txn_conn(tx), r->id, http_tenant(r), &rc, NULL);
@@ -629,7 +631,7 @@ static int bulk_apply(struct writer_txn *tx, struct request *r)
     int64_t now = util_now_ms();
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
         struct task *t = NULL;
-        int one = cancel ? cancel_one(tx, ids[i], http_tenant(r), now, &t)
+        int one = cancel ? cancel_one(tx, r, ids[i], now, &t)
                          : replay_one(tx, r, ids[i], NULL, 0, &t);
         task_free(t);
         if (one == STORE_OK) r->count++;

@@ -118,7 +118,7 @@ char *log_quote(char *out, size_t out_len, const char *s)
     if (!s) s = "";
     bool plain = *s != '\0';
     for (const char *p = s; *p && plain; p++)
-        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=' || *p == '\\') plain = false;
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '"' || *p == '=' || *p == '\\') plain = false;
     if (plain) {
         util_strcopy(out, out_len, s);
         return out;
@@ -134,7 +134,7 @@ char *log_quote(char *out, size_t out_len, const char *s)
         if (c == '"' || c == '\\') {
             out[o++] = '\\';
             out[o++] = (char)c;
-        } else if (c < ' ') {
+        } else if (c < ' ' || c == 0x7f) {
             out[o++] = ' ';
         } else {
             out[o++] = (char)c;

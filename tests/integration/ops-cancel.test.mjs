@@ -210,3 +210,24 @@ test('attempts_total counts what was stored: a call a cancel overtook is not a s
   const success = await successes();
   assert.equal(success, completed, `success ${success}, completed ${completed}, cancelled ${final.length - completed}`);
 });
+
+test('cancels and queue changes are logged, with the key that made them', async (t) => {
+  const target = await fake(t, [{ status: 200 }]);
+  const d = await daemon(t, { args: RETRY });
+  const one = await create(d, { callbackUrl: target.url('/one'), delay: 3600, queue: 'logq' });
+  assert.equal((await api(d.url, 'POST', `/v1/tasks/${one.id}/cancel`)).status, 200);
+  await d.waitForLog(new RegExp(`task\\.cancelled id=${one.id} queue=logq was=queued key=none`));
+  const two = await create(d, { callbackUrl: target.url('/two'), delay: 3600, queue: 'logq' });
+  const bulk = await api(d.url, 'POST', '/v1/tasks/cancel', { queue: 'logq', status: ['queued'] });
+  assert.equal(bulk.status, 200, JSON.stringify(bulk.body));
+  await d.waitForLog(new RegExp(`task\\.cancelled id=${two.id} queue=logq was=queued key=none`));
+  assert.equal((await api(d.url, 'PUT', '/v1/queues/logq', { maxConcurrency: 2 })).status, 200);
+  await d.waitForLog(/queue\.updated name=logq paused=false maxConcurrency=2 /);
+  assert.equal((await api(d.url, 'POST', '/v1/queues/logq/pause')).status, 200);
+  await d.waitForLog(/queue\.paused name=logq paused=true maxConcurrency=2 /);
+  assert.equal((await api(d.url, 'POST', '/v1/queues/logq/resume')).status, 200);
+  await d.waitForLog(/queue\.resumed name=logq paused=false /);
+  assert.equal((await api(d.url, 'DELETE', '/v1/queues/logq')).status, 204);
+  await d.waitForLog(/queue\.deleted name=logq key=none/);
+  assert.equal(target.requests.length, 0);
+});

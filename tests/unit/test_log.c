@@ -152,12 +152,28 @@ static void a_batch_is_written_at_its_flush(void **state)
     log_batch_free(&b);
 }
 
+/* A logfmt value: plain when it can be, else quoted with '"' and '\\'
+ * escaped and every control character (DEL too) a space, so no value can
+ * add a field or a line, or reach a terminal as an escape. */
+static void values_are_quoted_for_logfmt(void **state)
+{
+    (void)state;
+    char q[64];
+    assert_string_equal(log_quote(q, sizeof q, "http://h:1/p"), "http://h:1/p");
+    assert_string_equal(log_quote(q, sizeof q, "http://h:1/a\"b"), "\"http://h:1/a\\\"b\"");
+    assert_string_equal(log_quote(q, sizeof q, "p\\q"), "\"p\\\\q\"");
+    assert_string_equal(log_quote(q, sizeof q, "x=1 outcome=failed"), "\"x=1 outcome=failed\"");
+    assert_string_equal(log_quote(q, sizeof q, "a\rb\x1b[31m\x7f"), "\"a b [31m \"");
+    assert_string_equal(log_quote(q, sizeof q, ""), "\"\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(a_line_has_time_level_event_and_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(long_lines_are_cut_at_the_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(a_batch_is_written_at_its_flush, setup, teardown),
+        cmocka_unit_test(values_are_quoted_for_logfmt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
