@@ -369,6 +369,12 @@ static void finish_done(void *arg, int rc)
                         : f->verdict == RETRY_AGAIN ? "retry"
                                                     : "failure",
                         f->attempt.duration_ms);
+    /* attempt.end was logged when the call ended, as the worker decided it;
+     * a cancel (or a stop) that got to the task first recorded its own end. */
+    if (rc == STORE_OK && !f->applied)
+        log_msg(LOG_INFO, "attempt.discarded", "task=%s n=%d status=%d reason=\"the task was cancelled "
+                "or requeued before this result was stored; the task shows that instead\"",
+                f->task->id, f->attempt.n, f->attempt.status_code);
     writer_lease_done(f->writer, false, f->task->seq);
     task_free(f->task);
     attempt_clear(&f->attempt);
