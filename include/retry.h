@@ -42,6 +42,7 @@ struct retry_outcome {
     const char *transport_detail;  /* libcurl's text, for the message */
     int http_status;               /* valid when transport is OK or TOO_LARGE (0: none) */
     int redirects;                 /* > 0: the call followed redirects, up to this many */
+    bool follow_asked;             /* the task set followRedirects (max_redirects may be 0) */
     bool redirect_drops_body;      /* a 301/302/303 not followed: it would resend without the body */
     int64_t retry_after_ms;        /* from Retry-After, or -1 */
     bool target_final;             /* the target sent AsyncQueue-Retry: false */

@@ -399,6 +399,7 @@ static void finish_task(struct worker *w, struct transfer *t, CURLcode rc)
     o.attempts = task->attempts + 1 - task->attempts_uncounted; /* this attempt series */
     o.max_retries = task->max_retries;
     o.redirects = task->follow_redirects ? d->cfg->max_redirects : 0;
+    o.follow_asked = task->follow_redirects;
     o.redirect_drops_body = t->redirect_refused; /* the status is that 3xx */
     char detail[384];
     transport_message(rc, t, d->cfg, task->timeout_ms, duration, detail, sizeof detail);

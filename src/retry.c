@@ -72,19 +72,25 @@ void retry_decide(const struct retry_outcome *o, const struct retry_policy *p,
         }
         d->error_code = "http_error";
         retryable = retry_status_retryable(s);
+        /* The statuses that redirect; 300, 304, 305 and 306 do not. */
+        bool redirect = s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
         if (retryable)
             snprintf(d->message, sizeof d->message, "target answered %d", s);
-        else if (s >= 300 && s <= 399 && o->redirect_drops_body)
+        else if (redirect && o->redirect_drops_body)
             snprintf(d->message, sizeof d->message,
                      "target answered %d (a redirect) that was not followed: it would repeat the "
                      "request without its body (only 307 and 308 keep it); point the task at "
                      "the final URL", s);
-        else if (s >= 300 && s <= 399 && o->redirects > 0)
+        else if (redirect && o->redirects > 0)
             snprintf(d->message, sizeof d->message,
                      "target answered %d (a redirect) that was not followed: more than "
                      "max_redirects (%d), or no Location to follow; not retried, as the same "
                      "chain would end the same way", s, o->redirects);
-        else if (s >= 300 && s <= 399)
+        else if (redirect && o->follow_asked)
+            snprintf(d->message, sizeof d->message,
+                     "target answered %d (a redirect) that was not followed: max_redirects is 0 "
+                     "on this daemon, so no redirect is; point the task at the final URL", s);
+        else if (redirect)
             snprintf(d->message, sizeof d->message,
                      "target answered %d (a redirect); redirects are not followed unless the "
                      "task sets followRedirects, so point the task at the final URL", s);

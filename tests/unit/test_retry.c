@@ -60,13 +60,21 @@ static void status_2xx_completes(void **state)
 static void status_3xx_gives_up_and_says_redirect(void **state)
 {
     (void)state;
-    static const int codes[] = {300, 301, 302, 303, 304, 307, 308};
+    static const int codes[] = {301, 302, 303, 307, 308};
     for (size_t i = 0; i < ARRAY_LEN(codes); i++) {
         struct retry_outcome o = http(codes[i], 1, 3);
         struct retry_decision d = decide(&o, &exact);
         assert_int_equal(d.verdict, RETRY_GIVE_UP);
         assert_string_equal(d.error_code, "http_error");
         assert_non_null(strstr(d.message, "redirect"));
+    }
+    /* The 3xx that do not redirect are not called redirects. */
+    static const int others[] = {300, 304, 305, 306};
+    for (size_t i = 0; i < ARRAY_LEN(others); i++) {
+        struct retry_outcome o = http(others[i], 1, 3);
+        struct retry_decision d = decide(&o, &exact);
+        assert_int_equal(d.verdict, RETRY_GIVE_UP);
+        assert_null(strstr(d.message, "redirect"));
     }
 }
 
@@ -84,6 +92,11 @@ static void a_redirect_chain_too_long_is_final_and_says_so(void **state)
     o.redirects = 0;
     d = decide(&o, &exact);
     assert_non_null(strstr(d.message, "unless the task sets followRedirects"));
+    /* The task asked, and the daemon follows none: it says so. */
+    o.follow_asked = true;
+    d = decide(&o, &exact);
+    assert_non_null(strstr(d.message, "max_redirects is 0"));
+    assert_null(strstr(d.message, "unless the task sets followRedirects"));
     /* A PUT's 301 left unfollowed, as it would come back without its body. */
     o = http(301, 1, 3);
     o.redirects = 5;
