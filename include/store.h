@@ -222,10 +222,14 @@ int store_queues_each(struct store_conn *c,
                       void *arg);
 /* Retention: deletes finished tasks (and their attempts and webhooks, once
  * those are final) with finished_at before cutoff_ms, looking only at seq in
- * (from_seq, from_seq + span]; and idempotency keys older than
- * idem_cutoff_ms. *deleted counts tasks deleted; *max_seq receives the
- * highest seq in the table (so the caller knows when to wrap). */
-int store_purge(struct store_conn *c, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t from_seq,
+ * (*from_seq, *from_seq + span]; and idempotency keys older than
+ * idem_cutoff_ms. A *from_seq below the lowest seq moves up to just below it
+ * (written back), so a walk does not step through seqs long gone. The task
+ * with the highest seq is never deleted: a new task takes the highest seq
+ * + 1, and must not take one a client may hold as a list cursor. *deleted
+ * counts tasks deleted; *max_seq receives the highest seq in the table (so
+ * the caller knows when to wrap). */
+int store_purge(struct store_conn *c, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t *from_seq,
                 int span, int *deleted, int64_t *max_seq);
 /* Tasks not yet final (queued or running). */
 int store_backlog(struct store_conn *c, int64_t *n);

@@ -188,9 +188,12 @@ static const struct config_key keys[] = {
      "429 queue_full with Retry-After; nothing is dropped silently.", 0},
     {"retention", KT_DURATION, OFF(retention_ms), "7d", 60000, 3650 * DAY_MS, false,
      "How long finished tasks (with their attempts and webhooks) are kept after\n"
-     "they finish. Purged in small batches that never stall the writer.", 0},
+     "they finish. Purged in small batches that never stall the writer. The\n"
+     "newest task is kept whatever its age (a new task's seq, which list cursors\n"
+     "are made of, is the highest + 1). At least idempotency_window.", 0},
     {"idempotency_window", KT_DURATION, OFF(idempotency_window_ms), "24h", 1000, 365 * DAY_MS, false,
-     "How long an Idempotency-Key keeps returning its first task.", 0},
+     "How long an Idempotency-Key keeps returning its first task. At most\n"
+     "retention, so that the task is still there.", 0},
     {"max_wait", KT_DURATION, OFF(max_wait_ms), "300s", 0, 3600000, false,
      "Longest long-poll a client may ask for with GET /v1/tasks/{id}?wait=SECONDS.\n"
      "Behind a proxy, keep the proxy's read timeout above it.", 0},
@@ -857,6 +860,14 @@ static int check_consistency(const struct config *cfg, const struct sources *src
         return must_not_exceed(src, "default_timeout", "max_timeout", err, err_len);
     if (cfg->default_retries > cfg->max_retries)
         return must_not_exceed(src, "default_retries", "max_retries", err, err_len);
+    /* A key outliving its task answered a repeated create with 404 until
+     * the key expired: within the window a repeat must find the task. */
+    if (cfg->idempotency_window_ms > cfg->retention_ms) {
+        snprintf(err, err_len, "idempotency_window (%s) must not exceed retention (%s): a repeated "
+                 "create must still find the task its key made", source_of(src, "idempotency_window"),
+                 source_of(src, "retention"));
+        return EXIT_CONFIG;
+    }
     for (size_t i = 0; i < cfg->n_trust_proxy; i++) {
         struct cidr c;
         if (!cidr_parse(cfg->trust_proxy[i], &c)) {

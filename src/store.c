@@ -227,7 +227,7 @@ int store_queues_each(struct store_conn *c,
     return OPS(c)->queues_each(c->impl, fn, arg);
 }
 
-int store_purge(struct store_conn *c, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t from_seq,
+int store_purge(struct store_conn *c, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t *from_seq,
                 int span, int *deleted, int64_t *max_seq)
 {
     return OPS(c)->purge(c->impl, cutoff_ms, idem_cutoff_ms, from_seq, span, deleted, max_seq);

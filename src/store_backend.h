@@ -73,7 +73,7 @@ struct store_ops {
     int (*queue_delete)(void *conn_impl, const char *name);
     int (*queues_each)(void *conn_impl, void (*fn)(void *, const char *, const struct queue_settings *),
                        void *arg);
-    int (*purge)(void *conn_impl, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t from_seq,
+    int (*purge)(void *conn_impl, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t *from_seq,
                  int span, int *deleted, int64_t *max_seq);
     int (*backlog)(void *conn_impl, int64_t *n);
     int (*webhook_next_due)(void *conn_impl, int64_t *due_ms);

@@ -1293,6 +1293,7 @@ static int sq_tasks_select(void *impl, const struct task_filter *f, int64_t afte
     *more = false;
     int64_t min_seq, max_seq;
     if (min_max_seq(c, &min_seq, &max_seq)) return STORE_ERROR;
+    if (after_seq < min_seq - 1) after_seq = min_seq - 1; /* no windows over seqs long gone */
     int64_t hi = after_seq + 20 * (int64_t)limit;
     sqlite3_stmt *s = stmt(c, ST_SELECT);
     if (!s) return STORE_ERROR;
@@ -1406,7 +1407,7 @@ static int sq_queues_each(void *impl, void (*fn)(void *, const char *, const str
     return rc == SQLITE_DONE ? STORE_OK : fail(c, "queues");
 }
 
-static int sq_purge(void *impl, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t from_seq,
+static int sq_purge(void *impl, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t *from_seq,
                     int span, int *deleted, int64_t *max_seq)
 {
     struct sq_conn *c = impl;
@@ -1415,11 +1416,17 @@ static int sq_purge(void *impl, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64
     *deleted = 0;
     int64_t min_seq;
     if (min_max_seq(c, &min_seq, max_seq)) return STORE_ERROR;
+    /* Each pass started at seq 0 and stepped through every seq ever made:
+     * with millions gone, a pass took hours before reaching a task. */
+    if (*from_seq < min_seq - 1) *from_seq = min_seq - 1;
+    /* The newest task stays: SQLite gives a new row the highest seq + 1, so
+     * with the highest deleted a new task took a seq already handed out. */
+    int64_t to = *from_seq + span < *max_seq - 1 ? *from_seq + span : *max_seq - 1;
     for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
         sqlite3_stmt *s = stmt(c, steps[i]);
         if (!s) return STORE_ERROR;
-        sqlite3_bind_int64(s, 1, from_seq);
-        sqlite3_bind_int64(s, 2, from_seq + span);
+        sqlite3_bind_int64(s, 1, *from_seq);
+        sqlite3_bind_int64(s, 2, to);
         sqlite3_bind_int64(s, 3, cutoff_ms);
         if (exec_stmt(c, s, "purge") != STORE_OK) return STORE_ERROR;
         if (steps[i] == ST_PURGE_TASKS) *deleted = sqlite3_changes(c->db);

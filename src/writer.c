@@ -701,11 +701,11 @@ static int sweep(struct writer *w, int64_t now)
 
 static int purge(struct writer *w, int64_t now, int *deleted)
 {
-    int64_t max_seq = 0;
+    int64_t max_seq = 0, from = w->purge_from_seq;
     int rc = store_purge(w->conn, now - w->cfg->retention_ms, now - w->cfg->idempotency_window_ms,
-                         w->purge_from_seq, PURGE_SPAN, deleted, &max_seq);
+                         &from, PURGE_SPAN, deleted, &max_seq);
     if (rc != STORE_OK) return rc;
-    w->purge_from_seq += PURGE_SPAN;
+    w->purge_from_seq = from + PURGE_SPAN;
     if (w->purge_from_seq >= max_seq) {
         w->purge_from_seq = 0;
         w->next_purge_ms = now + PURGE_IDLE_MS;

@@ -10,13 +10,14 @@ import { daemon, fake, create, sql, getTask } from './lib/ops.mjs';
 
 const HOUR = 3600 * 1000;
 
-test('with --retention 1m, tasks finished an hour ago are purged with their attempts; the rest stay', async (t) => {
+test('with --retention 10m, tasks finished an hour ago are purged with their attempts; the rest stay', async (t) => {
   const tmp = tempDir();
   t.after(() => tmp.cleanup());
   const db = join(tmp.dir, 'aq.db');
   const target = await fake(t, (req) => (req.url.startsWith('/fail') ? { status: 500 } : { status: 200 }));
   const hook = await fake(t, (req) => (req.url === '/down' ? { status: 500 } : { status: 200 }));
-  const args = ['--retention', '1m', '--webhook-schedule', '1h', '--retry-base', '20ms', '--retry-jitter', 'false'];
+  const args = ['--retention', '10m', '--idempotency-window', '10m', '--webhook-schedule', '1h', '--retry-base', '20ms',
+    '--retry-jitter', 'false'];
 
   // Interleaved, so purging must pick the old ones out from the others.
   const d1 = await daemon(t, { db, args });
@@ -45,7 +46,7 @@ test('with --retention 1m, tasks finished an hour ago are purged with their atte
   // Every finished task has finished_at (cancelled ones too); move it an hour back.
   assert.equal(sql(db, `SELECT count(*) FROM tasks WHERE id IN (${oldIds}) AND finished_at IS NULL`), '0');
   sql(db, `UPDATE tasks SET finished_at = finished_at - ${HOUR} WHERE id IN (${oldIds})`);
-  // An idempotency key from 25 hours ago: past the default 24 h window.
+  // An idempotency key from 25 hours ago: past the 10-minute window.
   sql(db, `UPDATE idempotency SET created_at = created_at - ${25 * HOUR} WHERE task_id = '${oldKey.id}'`);
   assert.equal(sql(db, `SELECT count(*) FROM idempotency WHERE task_id = '${oldKey.id}'`), '1');
   const attemptsOf = (x) => Number(sql(db, `SELECT count(*) FROM attempts WHERE task_seq = ${seqOf[x.id]}`));
@@ -93,4 +94,34 @@ test('with --retention 1m, tasks finished an hour ago are purged with their atte
   assert.equal(reused.status, 202, JSON.stringify(reused.body));
   assert.notEqual(reused.body.id, oldKey.id);
   assert.equal((await api(d2.url, 'POST', '/v1/tasks', other, { 'idempotency-key': 'fresh-key' })).status, 422);
+});
+
+test('retention starts where the oldest task is, however many came and went before, and keeps the newest', async (t) => {
+  const tmp = tempDir();
+  t.after(() => tmp.cleanup());
+  const db = join(tmp.dir, 'aq.db');
+  const target = await fake(t, [{ status: 200 }]);
+  const args = ['--retention', '1m', '--idempotency-window', '1m'];
+  const d1 = await daemon(t, { db, args });
+  const made = [];
+  for (let i = 0; i < 3; i++) made.push(await create(d1, { callbackUrl: target.url(`/t${i}`) }));
+  for (const x of made) await waitForStatus(d1.url, x.id, 'completed');
+  assert.equal((await d1.stop()).code, 0);
+  // As if four million tasks had come and gone before these three, which
+  // finished an hour ago. Each pass walked from seq 0, 2,000 at a step: it
+  // reached them after about 200 s.
+  const GAP = 4000000;
+  sql(db, `UPDATE attempts SET task_seq = task_seq + ${GAP}`);
+  sql(db, `UPDATE webhooks SET task_seq = task_seq + ${GAP}`);
+  sql(db, `UPDATE tasks SET seq = seq + ${GAP}, finished_at = finished_at - ${HOUR}`);
+  const newest = Number(sql(db, 'SELECT max(seq) FROM tasks'));
+  const d2 = await daemon(t, { db, args });
+  await waitFor(async () => (await api(d2.url, 'GET', `/v1/tasks/${made[0].id}`)).status === 404 &&
+    (await api(d2.url, 'GET', `/v1/tasks/${made[1].id}`)).status === 404, { timeout: 15000, what: 'the two older tasks purged' });
+  // The newest stays, whatever its age: a new task takes the highest seq + 1,
+  // and with the highest gone it took one already handed out (a cursor a
+  // client may hold).
+  assert.equal((await getTask(d2, made[2].id)).status, 'completed');
+  const next = await create(d2, { callbackUrl: target.url('/next'), delay: 3600 });
+  assert.ok(Number(sql(db, `SELECT seq FROM tasks WHERE id = '${next.id}'`)) > newest, 'a new seq');
 });

@@ -581,6 +581,11 @@ static void consistency_checks_refuse_contradictions(void **state)
          "default_retries (the default) must not exceed max_retries (--max-retries)"},
         {{"asyncqueue", "--retry-base", "2h", NULL}, /* cap 1h */
          "retry_base (--retry-base) must not exceed retry_cap (the default)"},
+        /* A key outliving its task answered a repeated create with 404. */
+        {{"asyncqueue", "--retention", "1h", NULL},
+         "idempotency_window (the default) must not exceed retention (--retention)"},
+        {{"asyncqueue", "--idempotency-window", "8d", NULL},
+         "idempotency_window (--idempotency-window) must not exceed retention (the default)"},
         {{"asyncqueue", "--db=", NULL}, "db (--db) must"},
         {{"asyncqueue", "--listen", "", NULL}, "listen (--listen) must"},
     };
@@ -599,7 +604,8 @@ static void consistency_checks_refuse_contradictions(void **state)
     /* Equal is fine. */
     char *equal[] = {"asyncqueue", "--default-timeout", "1h", "--max-timeout",
                      "1h",         "--default-retries", "4",  "--max-retries",
-                     "4",          "--retry-base",      "1h", NULL};
+                     "4",          "--retry-base",      "1h", "--retention", "2h",
+                     "--idempotency-window", "2h", NULL};
     assert_int_equal(load(&cfg, equal, envp, NULL, err, sizeof err), EXIT_OK);
     config_free(&cfg);
 }
