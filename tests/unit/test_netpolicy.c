@@ -333,6 +333,16 @@ static void url_memo_keeps_a_target_and_its_webhook(void **state)
     netpolicy_free(open);
 }
 
+/* Replaces a config string list (NULL-terminated, as config_free expects). */
+static void set_list(char ***list, size_t *n, const char *const *items, size_t k)
+{
+    for (char **p = *list; p && *p; p++) free(*p);
+    free(*list);
+    *list = xcalloc(k + 1, sizeof **list);
+    for (size_t i = 0; i < k; i++) (*list)[i] = xstrdup(items[i]);
+    *n = k;
+}
+
 /* A name is the same name with its trailing dot ("svc.test." is the fully
  * qualified svc.test) and in any case: a denied name written with its dot
  * was accepted at creation and called, and an allowed one written in the
@@ -343,13 +353,9 @@ static void host_names_match_without_their_trailing_dot(void **state)
     struct config cfg;
     tu_config_defaults(&cfg);
     cfg.allow_private_targets = false;
-    cfg.n_deny_destinations = 2;
-    cfg.deny_destinations = xcalloc(2, sizeof *cfg.deny_destinations);
-    cfg.deny_destinations[0] = xstrdup("svc.test");
-    cfg.deny_destinations[1] = xstrdup(".denied.test");
-    cfg.n_allow_destinations = 1;
-    cfg.allow_destinations = xcalloc(1, sizeof *cfg.allow_destinations);
-    cfg.allow_destinations[0] = xstrdup("Inside.Test.");
+    static const char *const deny[] = {"svc.test", ".denied.test"}, *const allow[] = {"Inside.Test."};
+    set_list(&cfg.deny_destinations, &cfg.n_deny_destinations, deny, 2);
+    set_list(&cfg.allow_destinations, &cfg.n_allow_destinations, allow, 1);
     char err[256], why[256];
     struct netpolicy *np = netpolicy_new(&cfg, err, sizeof err);
     config_free(&cfg);
