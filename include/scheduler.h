@@ -48,6 +48,14 @@ struct queue_info {
     int completed_last_minute;
     int failed_last_minute;
     int cancelled_last_minute;
+    int64_t queued;           /* waiting tasks and those of them due now, as the store */
+    int64_t due;              /* counts them: set by scheduler_join_depths, 0 before */
+};
+
+/* One queue's waiting tasks as the store counts them (store_queue_depths). */
+struct queue_depth {
+    char name[65];
+    int64_t queued, due;
 };
 
 /* One claim the writer should run. */
@@ -70,6 +78,17 @@ bool scheduler_queue_get(struct scheduler *s, const char *queue, struct queue_se
 /* Every queue seen (settings, tasks or counters), ordered by name: a new
  * array (caller frees; NULL when there are none) with *n set. Any thread. */
 struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n);
+/* Joins the store's counts of waiting tasks into a snapshot: sets queued and
+ * due of each queue depths names, and adds, at their place by name, the
+ * queues only depths name (default settings, no counters). qs must be
+ * ordered by name, as scheduler_snapshot returns it; depths may come in any
+ * order (they are sorted here when they are not already, and a name given
+ * twice is counted once, its counts summed). Takes ownership of qs (may be
+ * NULL when *n is 0) and returns the joined array, still ordered by name,
+ * with *n updated (caller frees; NULL when empty). O((n + nd) log nd) at
+ * worst, linear for depths already in order. Pure: any thread. */
+struct queue_info *scheduler_join_depths(struct queue_info *qs, size_t *n, struct queue_depth *depths,
+                                         size_t nd);
 
 /* A FIFO queue's (max concurrency 1) task waiting for its retry holds the
  * tasks behind it until until_ms: set from the store when the hold is not

@@ -204,6 +204,80 @@ struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n)
     return sn.out;
 }
 
+static int depth_by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct queue_depth *)a)->name, ((const struct queue_depth *)b)->name);
+}
+
+/* Sorts depths by name unless they already are (SQLite hands them over in
+ * order) and folds repeated names into one; returns the count left. */
+static size_t depths_normalize(struct queue_depth *d, size_t nd)
+{
+    bool sorted = true;
+    for (size_t j = 1; j < nd && sorted; j++) sorted = strcmp(d[j - 1].name, d[j].name) <= 0;
+    if (!sorted) qsort(d, nd, sizeof *d, depth_by_name);
+    size_t k = 0;
+    for (size_t j = 0; j < nd; j++) {
+        if (k > 0 && strcmp(d[k - 1].name, d[j].name) == 0) {
+            d[k - 1].queued += d[j].queued;
+            d[k - 1].due += d[j].due;
+        } else {
+            d[k++] = d[j];
+        }
+    }
+    return k;
+}
+
+struct queue_info *scheduler_join_depths(struct queue_info *qs, size_t *n, struct queue_depth *depths,
+                                         size_t nd)
+{
+    nd = depths_normalize(depths, nd);
+    /* A merge of two sorted lists: first count the queues only the store
+     * names, then merge from the back into the grown array, in place. */
+    size_t i = 0, j = 0, extra = 0;
+    while (j < nd) {
+        int c = i < *n ? strcmp(qs[i].name, depths[j].name) : 1;
+        if (c < 0) {
+            i++;
+        } else {
+            if (c > 0) extra++;
+            else i++;
+            j++;
+        }
+    }
+    size_t total = *n + extra;
+    if (total == 0) {
+        free(qs);
+        *n = 0;
+        return NULL;
+    }
+    if (extra) qs = xrealloc(qs, total * sizeof *qs);
+    i = *n;
+    j = nd;
+    size_t k = total;
+    while (j > 0) {
+        int c = i > 0 ? strcmp(qs[i - 1].name, depths[j - 1].name) : -1;
+        if (c >= 0) {
+            i--;
+            k--;
+            if (k != i) qs[k] = qs[i]; /* (a self-copy would be memcpy onto itself) */
+        }
+        if (c > 0) continue;
+        const struct queue_depth *d = &depths[--j];
+        if (c < 0) {
+            struct queue_info *q = &qs[--k];
+            memset(q, 0, sizeof *q);
+            snprintf(q->name, sizeof q->name, "%s", d->name);
+            queue_settings_default(&q->s);
+        }
+        qs[k].queued = d->queued;
+        qs[k].due = d->due;
+    }
+    /* What is left below k is qs[0..i), already in place (k == i). */
+    *n = total;
+    return qs;
+}
+
 void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t until_ms)
 {
     pthread_mutex_lock(&s->lock);
