@@ -7,7 +7,9 @@
  *
  * It also keeps each queue's settings (the one registry of them) and
  * counters (dispatched, completed, failed, with a one-minute window) for
- * GET /v1/queues, metrics and the dashboard.
+ * GET /v1/queues, metrics and the dashboard. Any key that may create tasks
+ * names queues at will, and each costs about 4 KiB here: a queue without
+ * settings, work or use for a while is forgotten (scheduler_forget_idle).
  *
  * DESIGN
  * - Threads: the writer thread owns every mutation and planning call.
@@ -159,6 +161,15 @@ int scheduler_min_host_room(struct scheduler *s);
 /* The earliest time a claim could succeed (INT64_MAX when only an event,
  * such as a freed slot, can make one possible). */
 int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms);
+
+/* Forgets every queue without settings that has nothing due, running or
+ * held (as far as the scheduler knows: waiting tasks keep their queue's due
+ * time), and that no call named since idle_ms before now_mono_ms (the
+ * monotonic clock, util_mono_ms()). Only its counters are lost: a queue
+ * used again is made anew, with its counters from 0, and is dispatched
+ * just as the forgotten one would have been. Returns how many were
+ * forgotten. Writer thread. */
+size_t scheduler_forget_idle(struct scheduler *s, int64_t now_mono_ms, int64_t idle_ms);
 
 /* Total tasks in flight. Any thread. */
 int scheduler_inflight(struct scheduler *s);

@@ -33,6 +33,7 @@ struct squeue {
     uint64_t rest_epoch;
     int64_t accepted, dispatched, completed, failed, cancelled;
     struct window w_accepted, w_dispatched, w_completed, w_failed, w_cancelled;
+    int64_t touched_ms;     /* monotonic: the last call about this queue (forget_idle) */
 };
 
 struct shost {
@@ -81,6 +82,7 @@ static struct squeue *queue_get(struct scheduler *s, const char *name)
         q->due_ms = INT64_MAX;
         strmap_put(&s->queues, name, q);
     }
+    q->touched_ms = util_mono_ms();
     return q;
 }
 
@@ -141,6 +143,7 @@ void scheduler_queue_unset(struct scheduler *s, const char *queue)
         queue_settings_default(&q->s);
         q->configured = false;
         q->hold_seq = 0;
+        q->touched_ms = util_mono_ms();
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -634,6 +637,44 @@ int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms)
     strmap_each(&s->queues, wake_one, &w);
     pthread_mutex_unlock(&s->lock);
     return w.at;
+}
+
+struct idle {
+    struct squeue **list;
+    size_t n, cap;
+    int64_t before_ms;
+};
+
+/* Whether dropping q loses nothing but its counters: a queue made anew
+ * behaves the same (default settings, nothing due, running or held; the
+ * rest of its state only matters with settings or work). */
+static void collect_idle(const char *name, void *value, void *arg)
+{
+    struct idle *id = arg;
+    struct squeue *q = value;
+    (void)name;
+    if (q->configured || q->inflight != 0 || q->due_ms != INT64_MAX || q->hold_seq != 0 ||
+        q->touched_ms > id->before_ms)
+        return;
+    if (id->n == id->cap) {
+        id->cap = id->cap ? id->cap * 2 : 64;
+        id->list = xrealloc(id->list, id->cap * sizeof *id->list);
+    }
+    id->list[id->n++] = q;
+}
+
+size_t scheduler_forget_idle(struct scheduler *s, int64_t now_mono_ms, int64_t idle_ms)
+{
+    struct idle id = {.before_ms = now_mono_ms - idle_ms};
+    pthread_mutex_lock(&s->lock);
+    strmap_each(&s->queues, collect_idle, &id);
+    for (size_t i = 0; i < id.n; i++) {
+        strmap_remove(&s->queues, id.list[i]->name);
+        free(id.list[i]);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(id.list);
+    return id.n;
 }
 
 int scheduler_inflight(struct scheduler *s)

@@ -491,6 +491,62 @@ static void depths_join_many_queues(void **state)
     scheduler_free(s);
 }
 
+/* Queues without settings whose work is done are forgotten once unused for
+ * the idle time, counters and all; one with settings, waiting, running or
+ * held work stays, and a forgotten queue used again starts anew. */
+static void idle_queues_without_settings_are_forgotten(void **state)
+{
+    (void)state;
+    const int64_t hour = 3600 * 1000;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings fifo = settings(1, 0, 1, false), plain = settings(2, 0, 1, false);
+    scheduler_count(s, "done", SCHEDULER_COUNT_ACCEPTED, T0);      /* finished: nothing left */
+    scheduler_count(s, "done", SCHEDULER_COUNT_COMPLETED, T0);
+    scheduler_queue_set(s, "set", &plain);                         /* settings */
+    scheduler_note_due(s, "waiting", T0 + hour);                   /* a delayed task */
+    scheduler_claimed(s, "running", "h", T0);                      /* a call in flight */
+    scheduler_queue_set(s, "unset", &plain);                       /* settings deleted since */
+    scheduler_queue_unset(s, "unset");
+    scheduler_queue_set(s, "held", &fifo);                         /* FIFO holding a retry */
+    scheduler_hold(s, "held", 42, T0 + hour);
+    size_t n;
+    free(scheduler_snapshot(s, &n));
+    assert_int_equal(n, 6);
+
+    int64_t now = util_mono_ms();
+    assert_int_equal(scheduler_forget_idle(s, now, hour), 0);      /* all used just now */
+    assert_int_equal(scheduler_forget_idle(s, now + 2 * hour, hour), 2); /* done, unset */
+    struct queue_info *info = scheduler_snapshot(s, &n);
+    assert_int_equal(n, 4);
+    assert_string_equal(info[0].name, "held");
+    assert_string_equal(info[1].name, "running");
+    assert_string_equal(info[2].name, "set");
+    assert_string_equal(info[3].name, "waiting");
+    free(info);
+    int64_t seq = 0;
+    assert_int_equal(planned(s, T0 + hour, 10, "held", &seq), 1); /* the hold is kept */
+    assert_int_equal(seq, 42);
+    /* Dispatch is as before: the delayed task is planned when due (beside the held one). */
+    assert_int_equal(planned(s, T0 + hour - 1, 10, "waiting", NULL), 0);
+    assert_int_equal(planned(s, T0 + hour, 10, "waiting", NULL), 9);
+
+    /* Once its work is done and reported, a queue goes too. */
+    scheduler_released(s, "running", "h", SCHEDULER_COMPLETED, 0, 0);
+    scheduler_set_due(s, "waiting", INT64_MAX);
+    assert_int_equal(scheduler_forget_idle(s, util_mono_ms() + 2 * hour, hour), 2);
+    assert_int_equal(scheduler_inflight(s), 0);
+
+    /* Used again: a new queue, its counters from 0. */
+    scheduler_count(s, "done", SCHEDULER_COUNT_ACCEPTED, T0);
+    info = scheduler_snapshot(s, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(info[0].name, "done");
+    assert_int_equal(info[0].accepted_total, 1);
+    assert_int_equal(info[0].completed_total, 0);
+    free(info);
+    scheduler_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +566,7 @@ int main(void)
         cmocka_unit_test(resync_replaces_inflight_counts),
         cmocka_unit_test(depths_join_by_name_and_add_the_queues_only_tasks_name),
         cmocka_unit_test(depths_join_many_queues),
+        cmocka_unit_test(idle_queues_without_settings_are_forgotten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
