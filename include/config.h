@@ -61,6 +61,7 @@ struct config {
     char *listen;            /* "host:port"; port 0 picks a free one */
     char *db;                /* path of the SQLite database */
     char *metrics_listen;    /* extra host:port serving only /metrics, no key; NULL: none */
+    int metrics_max_queues;  /* queues with their own /metrics series; the rest are summed */
     char **api_keys;         /* admin keys, NULL-terminated; none (and no key.*) = no auth */
     size_t n_api_keys;
     struct config_api_key *keys; /* key.<label> lines */

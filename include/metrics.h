@@ -49,13 +49,22 @@ struct metrics_gauges {
     int64_t backlog;
     int inflight;
     int longpoll_waiters;
+    /* every queue, with queued set (scheduler_join_depths); any order */
     const struct queue_info *queues;
     size_t n_queues;
-    /* queued tasks per queue, same order as queues (0 when none) */
-    const int64_t *queued;
+    /* most queues with series of their own (metrics_max_queues); the rest
+     * are summed into queue="(other)" */
+    size_t max_queues;
 };
 
-/* The Prometheus exposition text; caller frees. */
+/* The Prometheus exposition text; caller frees. The families without a
+ * queue label come first, then asyncqueue_queues and
+ * asyncqueue_queues_folded, then the six per-queue families: the
+ * max_queues queues ranked first (settings, then tasks waiting or running,
+ * then the rest; the most tasks first within each), ordered by name, and
+ * one queue="(other)" series summing the rest when there are more. The
+ * buffer is sized from the number of series, so the text always fits;
+ * NULL only if it did not (never a text cut short). Any thread. */
 char *metrics_render(const struct metrics_gauges *g);
 
 /* The last `minutes` minutes (up to 60), oldest first, as a JSON array of

@@ -7,7 +7,9 @@
  *
  * It also keeps each queue's settings (the one registry of them) and
  * counters (dispatched, completed, failed, with a one-minute window) for
- * GET /v1/queues, metrics and the dashboard.
+ * GET /v1/queues, metrics and the dashboard. Any key that may create tasks
+ * names queues at will, and each costs about 4 KiB here: a queue without
+ * settings, work or use for a while is forgotten (scheduler_forget_idle).
  *
  * DESIGN
  * - Threads: the writer thread owns every mutation and planning call.
@@ -48,6 +50,14 @@ struct queue_info {
     int completed_last_minute;
     int failed_last_minute;
     int cancelled_last_minute;
+    int64_t queued;           /* waiting tasks and those of them due now, as the store */
+    int64_t due;              /* counts them: set by scheduler_join_depths, 0 before */
+};
+
+/* One queue's waiting tasks as the store counts them (store_queue_depths). */
+struct queue_depth {
+    char name[65];
+    int64_t queued, due;
 };
 
 /* One claim the writer should run. */
@@ -70,6 +80,17 @@ bool scheduler_queue_get(struct scheduler *s, const char *queue, struct queue_se
 /* Every queue seen (settings, tasks or counters), ordered by name: a new
  * array (caller frees; NULL when there are none) with *n set. Any thread. */
 struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n);
+/* Joins the store's counts of waiting tasks into a snapshot: sets queued and
+ * due of each queue depths names, and adds, at their place by name, the
+ * queues only depths name (default settings, no counters). qs must be
+ * ordered by name, as scheduler_snapshot returns it; depths may come in any
+ * order (they are sorted here when they are not already, and a name given
+ * twice is counted once, its counts summed). Takes ownership of qs (may be
+ * NULL when *n is 0) and returns the joined array, still ordered by name,
+ * with *n updated (caller frees; NULL when empty). O((n + nd) log nd) at
+ * worst, linear for depths already in order. Pure: any thread. */
+struct queue_info *scheduler_join_depths(struct queue_info *qs, size_t *n, struct queue_depth *depths,
+                                         size_t nd);
 
 /* A FIFO queue's (max concurrency 1) task waiting for its retry holds the
  * tasks behind it until until_ms: set from the store when the hold is not
@@ -140,6 +161,15 @@ int scheduler_min_host_room(struct scheduler *s);
 /* The earliest time a claim could succeed (INT64_MAX when only an event,
  * such as a freed slot, can make one possible). */
 int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms);
+
+/* Forgets every queue without settings that has nothing due, running or
+ * held (as far as the scheduler knows: waiting tasks keep their queue's due
+ * time), and that no call named since idle_ms before now_mono_ms (the
+ * monotonic clock, util_mono_ms()). Only its counters are lost: a queue
+ * used again is made anew, with its counters from 0, and is dispatched
+ * just as the forgotten one would have been. Returns how many were
+ * forgotten. Writer thread. */
+size_t scheduler_forget_idle(struct scheduler *s, int64_t now_mono_ms, int64_t idle_ms);
 
 /* Total tasks in flight. Any thread. */
 int scheduler_inflight(struct scheduler *s);

@@ -257,7 +257,8 @@ int store_tasks_list(struct store_conn *c, const struct task_filter *f, int64_t 
 int store_attempts_get(struct store_conn *c, int64_t task_seq, struct attempt **out, size_t *n);
 int store_webhook_attempts_get(struct store_conn *c, int64_t task_seq,
                                struct webhook_attempt **out, size_t *n);
-/* Queued tasks per queue: fn(queue, queued, due now). */
+/* Queued tasks per queue: fn(queue, queued, due now), ordered by queue
+ * (byte order, as strcmp compares). */
 int store_queue_depths(struct store_conn *c, int64_t now_ms,
                        void (*fn)(void *arg, const char *queue, int64_t queued, int64_t due),
                        void *arg);

@@ -60,6 +60,13 @@ static const struct config_key keys[] = {
      "probe), without a key, for a Prometheus that cannot send one. Empty:\n"
      "/metrics is served on the main address only, and needs a key when keys\n"
      "are configured. Keep it on loopback or a private network.", 0},
+    {"metrics_max_queues", KT_INT, OFF(metrics_max_queues), "1000", 0, 100000, false,
+     "Most queues with series of their own in /metrics (six each). Any key that\n"
+     "may create tasks can name new queues, so past this many the rest are\n"
+     "summed into the series queue=\"(other)\", and asyncqueue_queues_folded\n"
+     "says how many. Queues with settings come first, then those with tasks\n"
+     "waiting or running, then the rest; the busiest first within each.\n"
+     "0: every queue in (other).", 0},
     {"api_key", KT_STRING_LIST, OFF(api_keys), "", 0, 0, true,
      "Admin API keys accepted in 'Authorization: Bearer <key>', separated by\n"
      "commas (several keys allow rotation without downtime); an item may be the\n"

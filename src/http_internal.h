@@ -156,6 +156,13 @@ enum MHD_Result http_events(struct request *r);
 enum MHD_Result http_stats(struct request *r);
 enum MHD_Result http_whoami(struct request *r);
 enum MHD_Result http_dashboard(struct request *r);
+/* Every queue the scheduler knows of, with the store's counts of waiting
+ * tasks joined in (queued, due), and the queues only waiting tasks name:
+ * ordered by name, in *out (caller frees; NULL when none), *n set. Returns
+ * STORE_OK, or the store's error (logged), after which *out still holds the
+ * scheduler's queues, with no counts of waiting tasks. Any HTTP thread.
+ * (http_queues.c) */
+int http_queue_view(struct http_api *api, struct queue_info **out, size_t *n);
 /* Handlers (http_queues.c). */
 enum MHD_Result http_queue_list(struct request *r);
 enum MHD_Result http_queue_get(struct request *r);

@@ -14,44 +14,33 @@
 
 /* ---- /metrics ---- */
 
-struct depth_acc {
-    const struct queue_info *queues;
-    size_t n;
-    int64_t *queued;
-};
-
-static void add_depth(void *arg, const char *queue, int64_t queued, int64_t due)
-{
-    struct depth_acc *d = arg;
-    (void)due;
-    for (size_t i = 0; i < d->n; i++)
-        if (strcmp(d->queues[i].name, queue) == 0) d->queued[i] = queued;
-}
-
 enum MHD_Result http_metrics(struct request *r)
 {
     struct http_api *api = r->api;
     size_t n;
-    struct queue_info *qs = scheduler_snapshot(writer_scheduler(api->writer), &n);
-    int64_t *queued = xcalloc(n ? n : 1, sizeof *queued);
-    struct depth_acc acc = {qs, n, queued};
-    struct store_conn *c = store_conn_acquire(api->store);
-    if (c) {
-        if (store_queue_depths(c, util_now_ms(), add_depth, &acc) != STORE_OK)
-            log_msg(LOG_WARN, "metrics.depth_failed", "error=\"%s\"", store_conn_error(c));
-        store_conn_release(c);
-    }
+    struct queue_info *qs;
+    /* A failed read of the waiting counts is logged there; the rest is still worth serving. */
+    (void)http_queue_view(api, &qs, &n);
     struct metrics_gauges g = {
         .backlog = writer_backlog(api->writer),
         .inflight = api->deps.inflight ? api->deps.inflight(api->deps.inflight_arg) : 0,
         .longpoll_waiters = api->longpoll ? longpoll_count(api->longpoll) : 0,
         .queues = qs,
         .n_queues = n,
-        .queued = queued,
+        .max_queues = (size_t)api->cfg->metrics_max_queues,
     };
     char *text = metrics_render(&g);
     free(qs);
-    free(queued);
+    if (!text) {
+        /* Cannot happen (the text's buffer is sized from its series); if it
+         * ever does, say so rather than serve a text cut short. */
+        log_msg(LOG_ERROR, "metrics.render_failed", "queues=%zu", n);
+        struct api_error e;
+        api_error_set(&e, 500, "internal_error", NULL,
+                      "the metrics text did not fit its buffer (%zu queues); this is a bug, "
+                      "please report it", n);
+        return http_respond_error(r, &e);
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {

@@ -11,30 +11,49 @@
 #include "validate.h"
 
 
-struct depth {
-    char name[72];
-    int64_t queued, due;
-};
-
 struct depths {
-    struct depth *list;
+    struct queue_depth *list;
     size_t n, cap;
 };
 
+/* A row of store_queue_depths: only copied here, so the store connection
+ * is held for the query alone; the join runs after it is released. */
 static void add_depth(void *arg, const char *queue, int64_t queued, int64_t due)
 {
     struct depths *d = arg;
     if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 16;
+        d->cap = d->cap ? d->cap * 2 : 64;
         d->list = xrealloc(d->list, d->cap * sizeof *d->list);
     }
-    struct depth *x = &d->list[d->n++];
+    struct queue_depth *x = &d->list[d->n++];
     snprintf(x->name, sizeof x->name, "%s", queue);
     x->queued = queued;
     x->due = due;
 }
 
-static cJSON *queue_json(const struct queue_info *q, const struct depth *dp)
+int http_queue_view(struct http_api *api, struct queue_info **out, size_t *n)
+{
+    struct queue_info *qs = scheduler_snapshot(writer_scheduler(api->writer), n);
+    struct depths d = {0};
+    int rc = STORE_ERROR;
+    struct store_conn *c = store_conn_acquire(api->store);
+    if (c) {
+        rc = store_queue_depths(c, util_now_ms(), add_depth, &d);
+        if (rc != STORE_OK) log_msg(LOG_WARN, "queues.depth_failed", "error=\"%s\"", store_conn_error(c));
+        store_conn_release(c);
+    }
+    if (rc != STORE_OK) d.n = 0; /* rows read before the failure would be a partial count */
+    *out = scheduler_join_depths(qs, n, d.list, d.n);
+    free(d.list);
+    return rc;
+}
+
+static int by_name(const void *key, const void *q)
+{
+    return strcmp(key, ((const struct queue_info *)q)->name);
+}
+
+static cJSON *queue_json(const struct queue_info *q)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", q->name);
@@ -48,8 +67,8 @@ static cJSON *queue_json(const struct queue_info *q, const struct depth *dp)
         cJSON_AddNumberToObject(o, "defaultTimeout", (double)q->s.default_timeout_ms / 1000.0);
     else cJSON_AddNullToObject(o, "defaultTimeout");
     cJSON_AddBoolToObject(o, "configured", q->configured);
-    cJSON_AddNumberToObject(o, "queued", dp ? (double)dp->queued : 0);
-    cJSON_AddNumberToObject(o, "due", dp ? (double)dp->due : 0);
+    cJSON_AddNumberToObject(o, "queued", (double)q->queued);
+    cJSON_AddNumberToObject(o, "due", (double)q->due);
     cJSON_AddNumberToObject(o, "inflight", q->inflight);
     cJSON *m = cJSON_AddObjectToObject(o, "lastMinute");
     cJSON_AddNumberToObject(m, "accepted", q->accepted_last_minute);
@@ -66,58 +85,37 @@ static cJSON *queue_json(const struct queue_info *q, const struct depth *dp)
     return o;
 }
 
+/* A queue exists while it has settings, tasks, or a history since start;
+ * one whose settings were deleted and that never had a task is gone. */
+static bool queue_exists(const struct queue_info *q)
+{
+    return q->configured || q->queued > 0 || q->inflight > 0 || q->accepted_total > 0 ||
+           q->dispatched_total > 0 || q->completed_total > 0 || q->failed_total > 0 ||
+           q->cancelled_total > 0;
+}
+
 /* Every queue the daemon knows of (settings, counters, or queued tasks), as
- * JSON objects; only the one named `only` when it is not NULL. */
+ * JSON objects ordered by name; only the one named `only` when it is not
+ * NULL. */
 static enum MHD_Result respond_queues(struct request *r, const char *only)
 {
-    struct store_conn *c = store_conn_acquire(r->api->store);
-    if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
-    struct depths d = {0};
-    int rc = store_queue_depths(c, util_now_ms(), add_depth, &d);
-    store_conn_release(c);
-    if (rc != STORE_OK) {
-        free(d.list);
+    size_t n;
+    struct queue_info *qs;
+    if (http_queue_view(r->api, &qs, &n) != STORE_OK) {
+        free(qs);
         return http_unavailable(r, "the database cannot be read right now; try again");
     }
-    size_t n;
-    struct queue_info *qs = scheduler_snapshot(writer_scheduler(r->api->writer), &n);
-    qs = xrealloc(qs, (n + d.n + 1) * sizeof *qs); /* room for the queues only tasks name */
-    /* Queues that only have waiting tasks so far (e.g. after a restart). */
-    for (size_t i = 0; i < d.n; i++) {
-        bool known = false;
-        for (size_t k = 0; k < n && !known; k++) known = !strcmp(qs[k].name, d.list[i].name);
-        if (known) continue;
-        memset(&qs[n], 0, sizeof qs[n]);
-        snprintf(qs[n].name, sizeof qs[n].name, "%.64s", d.list[i].name);
-        queue_settings_default(&qs[n].s);
-        n++;
-    }
-    cJSON *list = cJSON_CreateArray();
-    cJSON *one = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const struct depth *dp = NULL;
-        for (size_t k = 0; k < d.n && !dp; k++)
-            if (!strcmp(d.list[k].name, qs[i].name)) dp = &d.list[k];
-        if (only && strcmp(only, qs[i].name) != 0) continue;
-        /* A queue exists while it has settings, tasks, or a history since
-         * start; one whose settings were deleted and that never had a task
-         * is gone. */
-        const struct queue_info *qi = &qs[i];
-        if (!qi->configured && !dp && qi->inflight == 0 && qi->accepted_total == 0 &&
-            qi->dispatched_total == 0 && qi->completed_total == 0 && qi->failed_total == 0 &&
-            qi->cancelled_total == 0)
-            continue;
-        cJSON *q = queue_json(&qs[i], dp);
-        if (only) one = q;
-        else cJSON_AddItemToArray(list, q);
-    }
-    free(qs);
-    free(d.list);
     if (only) {
-        cJSON_Delete(list);
+        const struct queue_info *q = n ? bsearch(only, qs, n, sizeof *qs, by_name) : NULL;
+        cJSON *one = q && queue_exists(q) ? queue_json(q) : NULL;
+        free(qs);
         if (!one) return http_not_found(r, "no queue has this name (it has no settings and no tasks)");
         return http_respond_json(r, MHD_HTTP_OK, one);
     }
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        if (queue_exists(&qs[i])) cJSON_AddItemToArray(list, queue_json(&qs[i]));
+    free(qs);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "queues", list);
     return http_respond_json(r, MHD_HTTP_OK, o);

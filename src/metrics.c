@@ -5,6 +5,7 @@
 #include "metrics.h"
 
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,97 +191,226 @@ void metrics_http(const char *route, int status)
 
 /* ---- rendering ---- */
 
-static void label_value(struct buf *b, const char *v)
+/* Room for the text, sized from what it will hold so that it always fits:
+ * the families without a queue label take well under 64 KiB (at most
+ * ROUTES_MAX routes of N_STATUS statuses, five histograms, the headers of
+ * every family), and a per-queue sample line at most SERIES_BYTES_MAX (a
+ * 32-byte family name, a 64-character name escaped at worst to 128, an
+ * int64). */
+#define FIXED_BYTES_MAX (256u << 10)
+#define SERIES_BYTES_MAX 256u
+#define PER_QUEUE_FAMILIES 6u
+
+/* The label value of the series that sums the queues past max_queues: not
+ * a valid queue name (those are letters, digits, '.', '_' and '-'), so it
+ * can never be a second series of a real queue. */
+#define OTHER_QUEUE "(other)"
+
+/* The text being rendered. An append that does not fit fails the whole
+ * text (metrics_render returns NULL): it is never cut mid-line and served. */
+struct text {
+    struct buf b;
+    bool failed;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
 {
-    for (const char *p = v; *p; p++) {
-        if (*p == '\\' || *p == '"') buf_appendf(b, "\\%c", *p);
-        else if (*p == '\n') buf_append(b, "\\n", 2);
-        else buf_append(b, p, 1);
-    }
+    if (t->failed) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line || buf_append(&t->b, line, (size_t)n) != 0) t->failed = true;
 }
 
-static void render_histogram(struct buf *b, struct histogram *h)
+/* v escaped as a label value (\\, \" and \n) into out, which holds 2 *
+ * strlen(v) + 1 bytes. */
+static const char *label_value(char *out, const char *v)
 {
-    buf_appendf(b, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
+    char *o = out;
+    for (const char *p = v; *p; p++) {
+        if (*p == '\\' || *p == '"') {
+            *o++ = '\\';
+            *o++ = *p;
+        } else if (*p == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void render_histogram(struct text *t, struct histogram *h)
+{
+    put(t, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
     long long cum = 0;
     for (int i = 0; i <= h->n; i++) {
         cum += atomic_load(&h->buckets[i]);
-        if (i < h->n) buf_appendf(b, "%s_bucket{le=\"%g\"} %lld\n", h->name, h->bounds[i], cum);
-        else buf_appendf(b, "%s_bucket{le=\"+Inf\"} %lld\n", h->name, cum);
+        if (i < h->n) put(t, "%s_bucket{le=\"%g\"} %lld\n", h->name, h->bounds[i], cum);
+        else put(t, "%s_bucket{le=\"+Inf\"} %lld\n", h->name, cum);
     }
-    buf_appendf(b, "%s_sum %.6f\n%s_count %lld\n", h->name,
-                (double)atomic_load(&h->sum_micro) / 1e6, h->name, cum);
+    put(t, "%s_sum %.6f\n%s_count %lld\n", h->name, (double)atomic_load(&h->sum_micro) / 1e6, h->name, cum);
 }
 
-static void per_queue(struct buf *b, const struct metrics_gauges *g, const char *name,
-                      const char *type, const char *help, int which)
+/* The families without a queue label. */
+static void render_global(struct text *t, const struct metrics_gauges *g)
 {
-    buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-    for (size_t i = 0; i < g->n_queues; i++) {
-        const struct queue_info *q = &g->queues[i];
-        long long v = which == 0   ? q->accepted_total
-                      : which == 1 ? q->completed_total
-                      : which == 2 ? q->failed_total
-                      : which == 3 ? q->cancelled_total
-                      : which == 4 ? (g->queued ? g->queued[i] : 0)
-                                   : q->inflight;
-        buf_appendf(b, "%s{queue=\"", name);
-        label_value(b, q->name);
-        buf_appendf(b, "\"} %lld\n", v);
-    }
-}
-
-char *metrics_render(const struct metrics_gauges *g)
-{
-    struct buf b;
-    buf_init(&b, 64u << 20);
-    buf_appendf(&b, "# HELP asyncqueue_build_info Version of the running daemon.\n"
-                    "# TYPE asyncqueue_build_info gauge\n"
-                    "asyncqueue_build_info{version=\"%s\"} 1\n", AQ_VERSION);
-    per_queue(&b, g, "asyncqueue_tasks_accepted_total", "counter", "Tasks accepted (202).", 0);
-    per_queue(&b, g, "asyncqueue_tasks_completed_total", "counter", "Tasks completed.", 1);
-    per_queue(&b, g, "asyncqueue_tasks_failed_total", "counter", "Tasks failed for good.", 2);
-    per_queue(&b, g, "asyncqueue_tasks_cancelled_total", "counter", "Tasks cancelled.", 3);
-    per_queue(&b, g, "asyncqueue_queue_depth", "gauge", "Tasks waiting (queued) per queue.", 4);
-    per_queue(&b, g, "asyncqueue_queue_inflight", "gauge", "Tasks running per queue.", 5);
-
-    buf_appendf(&b, "# HELP asyncqueue_attempts_total Target calls by outcome and status class.\n"
-                    "# TYPE asyncqueue_attempts_total counter\n");
+    put(t, "# HELP asyncqueue_build_info Version of the running daemon.\n"
+           "# TYPE asyncqueue_build_info gauge\n"
+           "asyncqueue_build_info{version=\"%s\"} 1\n", AQ_VERSION);
+    put(t, "# HELP asyncqueue_attempts_total Target calls by outcome and status class.\n"
+           "# TYPE asyncqueue_attempts_total counter\n");
     for (int o = 0; o < 3; o++)
         for (int c = 0; c < 5; c++)
-            buf_appendf(&b, "asyncqueue_attempts_total{outcome=\"%s\",status_class=\"%s\"} %lld\n",
-                        attempt_outcomes[o], status_classes[c], atomic_load(&attempts[o][c]));
-    render_histogram(&b, &attempt_duration);
-    render_histogram(&b, &accept_latency);
+            put(t, "asyncqueue_attempts_total{outcome=\"%s\",status_class=\"%s\"} %lld\n",
+                attempt_outcomes[o], status_classes[c], atomic_load(&attempts[o][c]));
+    render_histogram(t, &attempt_duration);
+    render_histogram(t, &accept_latency);
 
-    buf_appendf(&b, "# HELP asyncqueue_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
-                    "# TYPE asyncqueue_webhook_deliveries_total counter\n");
+    put(t, "# HELP asyncqueue_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
+           "# TYPE asyncqueue_webhook_deliveries_total counter\n");
     for (int o = 0; o < 3; o++)
-        buf_appendf(&b, "asyncqueue_webhook_deliveries_total{outcome=\"%s\"} %lld\n",
-                    webhook_outcomes[o], atomic_load(&webhooks[o]));
-    render_histogram(&b, &batch_size);
-    render_histogram(&b, &commit_duration);
-    render_histogram(&b, &sync_duration);
+        put(t, "asyncqueue_webhook_deliveries_total{outcome=\"%s\"} %lld\n", webhook_outcomes[o],
+            atomic_load(&webhooks[o]));
+    render_histogram(t, &batch_size);
+    render_histogram(t, &commit_duration);
+    render_histogram(t, &sync_duration);
 
-    buf_appendf(&b, "# HELP asyncqueue_http_requests_total HTTP requests answered, by route and status.\n"
-                    "# TYPE asyncqueue_http_requests_total counter\n");
+    put(t, "# HELP asyncqueue_http_requests_total HTTP requests answered, by route and status.\n"
+           "# TYPE asyncqueue_http_requests_total counter\n");
     int n = atomic_load(&n_routes);
     for (int r = 0; r < n; r++)
         for (size_t s = 0; s < N_STATUS; s++) {
             long long v = atomic_load(&http_counts[r][s]);
             char code[8] = "other";
             if (s < N_STATUS - 1) snprintf(code, sizeof code, "%d", http_status_codes[s]);
-            if (v) buf_appendf(&b, "asyncqueue_http_requests_total{route=\"%s\",status=\"%s\"} %lld\n",
-                               routes[r], code, v);
+            if (v) put(t, "asyncqueue_http_requests_total{route=\"%s\",status=\"%s\"} %lld\n", routes[r], code, v);
         }
-    buf_appendf(&b, "# HELP asyncqueue_backlog Tasks queued or running.\n"
-                    "# TYPE asyncqueue_backlog gauge\nasyncqueue_backlog %lld\n"
-                    "# HELP asyncqueue_inflight Target and webhook calls in flight.\n"
-                    "# TYPE asyncqueue_inflight gauge\nasyncqueue_inflight %d\n"
-                    "# HELP asyncqueue_longpoll_waiters Clients waiting in a long-poll.\n"
-                    "# TYPE asyncqueue_longpoll_waiters gauge\nasyncqueue_longpoll_waiters %d\n",
-                (long long)g->backlog, g->inflight, g->longpoll_waiters);
-    return buf_steal(&b, NULL);
+    put(t, "# HELP asyncqueue_backlog Tasks queued or running.\n"
+           "# TYPE asyncqueue_backlog gauge\nasyncqueue_backlog %lld\n"
+           "# HELP asyncqueue_inflight Target and webhook calls in flight.\n"
+           "# TYPE asyncqueue_inflight gauge\nasyncqueue_inflight %d\n"
+           "# HELP asyncqueue_longpoll_waiters Clients waiting in a long-poll.\n"
+           "# TYPE asyncqueue_longpoll_waiters gauge\nasyncqueue_longpoll_waiters %d\n",
+        (long long)g->backlog, g->inflight, g->longpoll_waiters);
+}
+
+/* Which queues keep series of their own when there are too many: those
+ * with settings, then those with tasks waiting or running, then the rest;
+ * within each, the most tasks (waiting, running, and counted since start)
+ * first, then by name, so the choice is the same from scrape to scrape
+ * while nothing changes. */
+static int queue_class(const struct queue_info *q)
+{
+    if (q->configured) return 0;
+    return q->queued > 0 || q->inflight > 0 ? 1 : 2;
+}
+
+static int64_t queue_weight(const struct queue_info *q)
+{
+    return q->queued + q->inflight + q->accepted_total + q->completed_total + q->failed_total +
+           q->cancelled_total;
+}
+
+static int by_rank(const void *a, const void *b)
+{
+    const struct queue_info *x = *(const struct queue_info *const *)a;
+    const struct queue_info *y = *(const struct queue_info *const *)b;
+    int cx = queue_class(x), cy = queue_class(y);
+    if (cx != cy) return cx < cy ? -1 : 1;
+    int64_t wx = queue_weight(x), wy = queue_weight(y);
+    if (wx != wy) return wx > wy ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const struct queue_info *const *)a)->name, (*(const struct queue_info *const *)b)->name);
+}
+
+static int64_t family_value(const struct queue_info *q, unsigned family)
+{
+    switch (family) {
+    case 0: return q->accepted_total;
+    case 1: return q->completed_total;
+    case 2: return q->failed_total;
+    case 3: return q->cancelled_total;
+    case 4: return q->queued;
+    default: return q->inflight;
+    }
+}
+
+static const struct {
+    const char *name, *type, *help;
+} queue_families[PER_QUEUE_FAMILIES] = {
+    {"asyncqueue_tasks_accepted_total", "counter", "Tasks accepted (202)."},
+    {"asyncqueue_tasks_completed_total", "counter", "Tasks completed."},
+    {"asyncqueue_tasks_failed_total", "counter", "Tasks failed for good."},
+    {"asyncqueue_tasks_cancelled_total", "counter", "Tasks cancelled."},
+    {"asyncqueue_queue_depth", "gauge", "Tasks waiting (queued) per queue."},
+    {"asyncqueue_queue_inflight", "gauge", "Tasks running per queue."},
+};
+
+/* The per-queue families: the listed queues by name, then the others
+ * summed into queue="(other)" when there are any. */
+static void render_queues(struct text *t, const struct queue_info *const *listed, size_t n_listed,
+                          const struct queue_info *other, size_t n_other)
+{
+    char label[2 * sizeof other->name + 1];
+    for (unsigned f = 0; f < PER_QUEUE_FAMILIES; f++) {
+        const char *name = queue_families[f].name;
+        put(t, "# HELP %s %s\n# TYPE %s %s\n", name, queue_families[f].help, name, queue_families[f].type);
+        for (size_t i = 0; i < n_listed; i++)
+            put(t, "%s{queue=\"%s\"} %lld\n", name, label_value(label, listed[i]->name),
+                (long long)family_value(listed[i], f));
+        if (n_other)
+            put(t, "%s{queue=\"" OTHER_QUEUE "\"} %lld\n", name, (long long)family_value(other, f));
+    }
+}
+
+char *metrics_render(const struct metrics_gauges *g)
+{
+    size_t n = g->n_queues;
+    const struct queue_info **order = xcalloc(n ? n : 1, sizeof *order);
+    for (size_t i = 0; i < n; i++) order[i] = &g->queues[i];
+    size_t n_listed = n;
+    struct queue_info other;
+    memset(&other, 0, sizeof other);
+    if (n > g->max_queues) {
+        qsort(order, n, sizeof *order, by_rank);
+        n_listed = g->max_queues;
+        for (size_t i = n_listed; i < n; i++) {
+            other.accepted_total += order[i]->accepted_total;
+            other.completed_total += order[i]->completed_total;
+            other.failed_total += order[i]->failed_total;
+            other.cancelled_total += order[i]->cancelled_total;
+            other.queued += order[i]->queued;
+            other.inflight += order[i]->inflight;
+        }
+    }
+    if (n_listed > 1) qsort(order, n_listed, sizeof *order, by_name);
+    size_t n_other = n - n_listed;
+
+    struct text t = {.failed = false};
+    buf_init(&t.b, FIXED_BYTES_MAX + (n_listed + 1) * PER_QUEUE_FAMILIES * SERIES_BYTES_MAX);
+    render_global(&t, g);
+    put(&t, "# HELP asyncqueue_queues Queues the daemon knows of (settings, tasks, or counts since start).\n"
+            "# TYPE asyncqueue_queues gauge\nasyncqueue_queues %zu\n"
+            "# HELP asyncqueue_queues_folded Queues past metrics_max_queues, summed into queue=\"" OTHER_QUEUE
+            "\".\n# TYPE asyncqueue_queues_folded gauge\nasyncqueue_queues_folded %zu\n",
+        n, n_other);
+    render_queues(&t, order, n_listed, &other, n_other);
+    free(order);
+    if (t.failed) {
+        buf_free(&t.b);
+        return NULL;
+    }
+    return buf_steal(&t.b, NULL);
 }
 
 /* The p-th percentile (0..1) in ms from a minute's buckets. */

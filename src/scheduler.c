@@ -33,6 +33,7 @@ struct squeue {
     uint64_t rest_epoch;
     int64_t accepted, dispatched, completed, failed, cancelled;
     struct window w_accepted, w_dispatched, w_completed, w_failed, w_cancelled;
+    int64_t touched_ms;     /* monotonic: the last call about this queue (forget_idle) */
 };
 
 struct shost {
@@ -81,6 +82,7 @@ static struct squeue *queue_get(struct scheduler *s, const char *name)
         q->due_ms = INT64_MAX;
         strmap_put(&s->queues, name, q);
     }
+    q->touched_ms = util_mono_ms();
     return q;
 }
 
@@ -141,6 +143,7 @@ void scheduler_queue_unset(struct scheduler *s, const char *queue)
         queue_settings_default(&q->s);
         q->configured = false;
         q->hold_seq = 0;
+        q->touched_ms = util_mono_ms();
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -202,6 +205,80 @@ struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n)
     if (sn.n) qsort(sn.out, sn.n, sizeof *sn.out, by_name);
     *n = sn.n;
     return sn.out;
+}
+
+static int depth_by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct queue_depth *)a)->name, ((const struct queue_depth *)b)->name);
+}
+
+/* Sorts depths by name unless they already are (SQLite hands them over in
+ * order) and folds repeated names into one; returns the count left. */
+static size_t depths_normalize(struct queue_depth *d, size_t nd)
+{
+    bool sorted = true;
+    for (size_t j = 1; j < nd && sorted; j++) sorted = strcmp(d[j - 1].name, d[j].name) <= 0;
+    if (!sorted) qsort(d, nd, sizeof *d, depth_by_name);
+    size_t k = 0;
+    for (size_t j = 0; j < nd; j++) {
+        if (k > 0 && strcmp(d[k - 1].name, d[j].name) == 0) {
+            d[k - 1].queued += d[j].queued;
+            d[k - 1].due += d[j].due;
+        } else {
+            d[k++] = d[j];
+        }
+    }
+    return k;
+}
+
+struct queue_info *scheduler_join_depths(struct queue_info *qs, size_t *n, struct queue_depth *depths,
+                                         size_t nd)
+{
+    nd = depths_normalize(depths, nd);
+    /* A merge of two sorted lists: first count the queues only the store
+     * names, then merge from the back into the grown array, in place. */
+    size_t i = 0, j = 0, extra = 0;
+    while (j < nd) {
+        int c = i < *n ? strcmp(qs[i].name, depths[j].name) : 1;
+        if (c < 0) {
+            i++;
+        } else {
+            if (c > 0) extra++;
+            else i++;
+            j++;
+        }
+    }
+    size_t total = *n + extra;
+    if (total == 0) {
+        free(qs);
+        *n = 0;
+        return NULL;
+    }
+    if (extra) qs = xrealloc(qs, total * sizeof *qs);
+    i = *n;
+    j = nd;
+    size_t k = total;
+    while (j > 0) {
+        int c = i > 0 ? strcmp(qs[i - 1].name, depths[j - 1].name) : -1;
+        if (c >= 0) {
+            i--;
+            k--;
+            if (k != i) qs[k] = qs[i]; /* (a self-copy would be memcpy onto itself) */
+        }
+        if (c > 0) continue;
+        const struct queue_depth *d = &depths[--j];
+        if (c < 0) {
+            struct queue_info *q = &qs[--k];
+            memset(q, 0, sizeof *q);
+            snprintf(q->name, sizeof q->name, "%s", d->name);
+            queue_settings_default(&q->s);
+        }
+        qs[k].queued = d->queued;
+        qs[k].due = d->due;
+    }
+    /* What is left below k is qs[0..i), already in place (k == i). */
+    *n = total;
+    return qs;
 }
 
 void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t until_ms)
@@ -560,6 +637,44 @@ int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms)
     strmap_each(&s->queues, wake_one, &w);
     pthread_mutex_unlock(&s->lock);
     return w.at;
+}
+
+struct idle {
+    struct squeue **list;
+    size_t n, cap;
+    int64_t before_ms;
+};
+
+/* Whether dropping q loses nothing but its counters: a queue made anew
+ * behaves the same (default settings, nothing due, running or held; the
+ * rest of its state only matters with settings or work). */
+static void collect_idle(const char *name, void *value, void *arg)
+{
+    struct idle *id = arg;
+    struct squeue *q = value;
+    (void)name;
+    if (q->configured || q->inflight != 0 || q->due_ms != INT64_MAX || q->hold_seq != 0 ||
+        q->touched_ms > id->before_ms)
+        return;
+    if (id->n == id->cap) {
+        id->cap = id->cap ? id->cap * 2 : 64;
+        id->list = xrealloc(id->list, id->cap * sizeof *id->list);
+    }
+    id->list[id->n++] = q;
+}
+
+size_t scheduler_forget_idle(struct scheduler *s, int64_t now_mono_ms, int64_t idle_ms)
+{
+    struct idle id = {.before_ms = now_mono_ms - idle_ms};
+    pthread_mutex_lock(&s->lock);
+    strmap_each(&s->queues, collect_idle, &id);
+    for (size_t i = 0; i < id.n; i++) {
+        strmap_remove(&s->queues, id.list[i]->name);
+        free(id.list[i]);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(id.list);
+    return id.n;
 }
 
 int scheduler_inflight(struct scheduler *s)

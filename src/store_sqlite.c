@@ -229,7 +229,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "default_timeout_ms FROM queues ORDER BY name",
     [ST_QUEUE_DEPTHS] =
         "SELECT queue, count(*), sum(run_at <= ?1) FROM tasks WHERE status = 'queued' "
-        "GROUP BY queue",
+        "GROUP BY queue ORDER BY queue", /* free: read in the order of the index tasks_due */
     [ST_PURGE_ATTEMPTS] =
         "DELETE FROM attempts WHERE task_seq IN (SELECT seq FROM tasks WHERE " FINISHED_BEFORE ")",
     [ST_PURGE_WEBHOOK_ATTEMPTS] =

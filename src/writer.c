@@ -22,6 +22,10 @@
 #define CLAIM_MAX 512            /* most jobs claimed in one transaction */
 #define PLAN_MAX 64              /* most queues claimed from in one transaction */
 #define SWEEP_INTERVAL_MS 5000   /* how often expired leases are looked for */
+/* A queue without settings whose tasks are all done is forgotten after this
+ * long unused (its counters with it): queue names cost memory, and any key
+ * that may create tasks makes them up at will. */
+#define QUEUE_IDLE_MS (3600 * 1000)
 #define PURGE_SPAN 2000          /* seq window purged per step */
 #define PURGE_STEP_MS 100        /* pause between purge steps while catching up */
 #define PURGE_IDLE_MS 60000      /* pause after a full pass */
@@ -1014,7 +1018,12 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
          * empty sweep commits even on a full disk. */
         if ((ops || probing) && atomic_exchange(&w->degraded, false))
             log_msg(LOG_INFO, "store.recovered", "ops=%d", n_ops);
-        if (sweeping) w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
+        if (sweeping) {
+            w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
+            size_t gone = scheduler_forget_idle(w->sched, util_mono_ms(), QUEUE_IDLE_MS);
+            if (gone && log_enabled(LOG_DEBUG))
+                log_batch_add(&w->log, LOG_DEBUG, "queues.forgotten", "count=%zu", gone);
+        }
         if (shifting) {
             scheduler_clock_step(w->sched, w->clock_step_ms);
             w->clock_step_ms = 0;

@@ -21,6 +21,7 @@ static const char *const all_keys[] = {
     "max_redirects",   "low_speed_limit", "low_speed_time", "http_max_connections",
     "http_max_connections_per_ip", "http_timeout", "http_memory_limit", "trust_proxy",
     "max_per_host",    "max_backlog", "retention",    "idempotency_window", "max_wait",
+    "metrics_max_queues",
 };
 
 struct fixture {
@@ -307,7 +308,8 @@ static int load_text(const char *dir, const char *text, char **envp, char *err, 
 }
 
 /* A queue's settings in the file are held to what PUT /v1/queues takes and
- * to the bounds every task is held to; a trusted proxy is an address. */
+ * to the bounds every task is held to; a trusted proxy is an address; the
+ * queues /metrics lists, from 0 to 100000. */
 static void queue_and_proxy_settings_keep_their_bounds(void **state)
 {
     struct fixture *f = *state;
@@ -324,6 +326,8 @@ static void queue_and_proxy_settings_keep_their_bounds(void **state)
         {"queue.q.timeout = 25h\n", "max_timeout"},
         {"trust_proxy = 127.0.0.1, nginx.local\n", "'nginx.local'"},
         {"trust_proxy = 10.0.0.0/33\n", "10.0.0.0/33"},
+        {"metrics_max_queues = 100001\n", "metrics_max_queues must be a whole number from 0 to 100000"},
+        {"metrics_max_queues = -1\n", "metrics_max_queues must be"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         int rc = load_text(f->dir, refused[i].text, none, err, sizeof err);
@@ -335,6 +339,8 @@ static void queue_and_proxy_settings_keep_their_bounds(void **state)
         "queue.q.retries = 100\nqueue.q.timeout = 24h\nqueue.q.burst = 1\nqueue.q.rate = 1000000/s\n",
         "max_retries = 500\nqueue.q.retries = 400\nmax_timeout = 48h\nqueue.q.timeout = 30h\n",
         "trust_proxy = 127.0.0.1, 10.0.0.0/8, ::1, fd00::/8\n",
+        "metrics_max_queues = 0\n", /* no queue of its own: all in queue="(other)" */
+        "metrics_max_queues = 100000\n",
     };
     for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
         if (load_text(f->dir, taken[i], none, err, sizeof err) != EXIT_OK) fail_msg("%s: %s", taken[i], err);

@@ -386,6 +386,167 @@ static void resync_replaces_inflight_counts(void **state)
     scheduler_free(s);
 }
 
+static struct queue_depth depth(const char *name, int64_t queued, int64_t due)
+{
+    struct queue_depth d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.name, sizeof d.name, "%s", name);
+    d.queued = queued;
+    d.due = due;
+    return d;
+}
+
+/* The store's waiting counts joined into a snapshot: matched by name,
+ * queues only the store names added in their place, whatever order the
+ * rows come in, a name given twice counted once. */
+static void depths_join_by_name_and_add_the_queues_only_tasks_name(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings qs = settings(3, 0, 1, false);
+    scheduler_queue_set(s, "b", &qs);
+    scheduler_count(s, "d", SCHEDULER_COUNT_ACCEPTED, T0);
+    scheduler_count(s, "f", SCHEDULER_COUNT_ACCEPTED, T0);
+    size_t n;
+    struct queue_info *info = scheduler_snapshot(s, &n);
+    assert_int_equal(n, 3);
+    assert_true(info[0].queued == 0 && info[0].due == 0); /* a snapshot has no store counts */
+    /* Out of order, with "a" before all, "c" between, "g" after all, "d" twice. */
+    struct queue_depth d[] = {depth("g", 7, 0), depth("d", 2, 1), depth("a", 5, 5), depth("c", 1, 0),
+                              depth("d", 3, 3)};
+    info = scheduler_join_depths(info, &n, d, 5);
+    const char *names[] = {"a", "b", "c", "d", "f", "g"};
+    const int64_t queued[] = {5, 0, 1, 5, 0, 7}, due[] = {5, 0, 0, 4, 0, 0};
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(info[i].name, names[i]);
+        assert_int_equal(info[i].queued, queued[i]);
+        assert_int_equal(info[i].due, due[i]);
+    }
+    assert_true(info[1].configured); /* b kept its settings and counters */
+    assert_int_equal(info[1].s.max_concurrency, 3);
+    assert_int_equal(info[3].accepted_total, 1);
+    assert_false(info[0].configured); /* a: defaults, no counts */
+    assert_int_equal(info[0].s.burst, 1);
+    assert_int_equal(info[0].s.default_retries, -1);
+    assert_int_equal(info[0].accepted_total, 0);
+    free(info);
+
+    /* No queues at all, or no waiting tasks. */
+    n = 0;
+    assert_null(scheduler_join_depths(NULL, &n, NULL, 0));
+    assert_int_equal(n, 0);
+    struct queue_depth one = depth("x", 1, 1);
+    info = scheduler_join_depths(NULL, &n, &one, 1);
+    assert_int_equal(n, 1);
+    assert_string_equal(info[0].name, "x");
+    free(info);
+    info = scheduler_snapshot(s, &n);
+    info = scheduler_join_depths(info, &n, NULL, 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(info[2].name, "f");
+    free(info);
+    scheduler_free(s);
+}
+
+/* Many queues, as an enqueue key can make them: exact. (The join is a merge;
+ * it was a scan of every queue for each row, so 40,000 queue names took
+ * /metrics 8 s.) */
+static void depths_join_many_queues(void **state)
+{
+    (void)state;
+    enum { N = 60000 };
+    struct scheduler *s = scheduler_new(0);
+    char name[65];
+    /* The scheduler knows the even ones; the store has tasks in every third. */
+    for (int i = 0; i < N; i += 2) {
+        snprintf(name, sizeof name, "q%06d", i);
+        scheduler_count(s, name, SCHEDULER_COUNT_ACCEPTED, T0);
+    }
+    struct queue_depth *d = calloc(N / 3 + 1, sizeof *d);
+    assert_non_null(d);
+    size_t nd = 0;
+    for (int i = 0; i < N; i += 3) {
+        snprintf(name, sizeof name, "q%06d", i);
+        d[nd++] = depth(name, i + 1, i % 2);
+    }
+    size_t n;
+    struct queue_info *info = scheduler_snapshot(s, &n);
+    info = scheduler_join_depths(info, &n, d, nd);
+    /* Evens, plus the odd multiples of 3. */
+    size_t want = N / 2 + N / 6;
+    assert_int_equal(n, want);
+    size_t k = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % 2 && i % 3) continue;
+        snprintf(name, sizeof name, "q%06d", i);
+        assert_string_equal(info[k].name, name);
+        assert_int_equal(info[k].queued, i % 3 ? 0 : i + 1);
+        assert_int_equal(info[k].accepted_total, i % 2 ? 0 : 1);
+        k++;
+    }
+    assert_int_equal(k, n);
+    free(info);
+    free(d);
+    scheduler_free(s);
+}
+
+/* Queues without settings whose work is done are forgotten once unused for
+ * the idle time, counters and all; one with settings, waiting, running or
+ * held work stays, and a forgotten queue used again starts anew. */
+static void idle_queues_without_settings_are_forgotten(void **state)
+{
+    (void)state;
+    const int64_t hour = 3600 * 1000;
+    struct scheduler *s = scheduler_new(0);
+    struct queue_settings fifo = settings(1, 0, 1, false), plain = settings(2, 0, 1, false);
+    scheduler_count(s, "done", SCHEDULER_COUNT_ACCEPTED, T0);      /* finished: nothing left */
+    scheduler_count(s, "done", SCHEDULER_COUNT_COMPLETED, T0);
+    scheduler_queue_set(s, "set", &plain);                         /* settings */
+    scheduler_note_due(s, "waiting", T0 + hour);                   /* a delayed task */
+    scheduler_claimed(s, "running", "h", T0);                      /* a call in flight */
+    scheduler_queue_set(s, "unset", &plain);                       /* settings deleted since */
+    scheduler_queue_unset(s, "unset");
+    scheduler_queue_set(s, "held", &fifo);                         /* FIFO holding a retry */
+    scheduler_hold(s, "held", 42, T0 + hour);
+    size_t n;
+    free(scheduler_snapshot(s, &n));
+    assert_int_equal(n, 6);
+
+    int64_t now = util_mono_ms();
+    assert_int_equal(scheduler_forget_idle(s, now, hour), 0);      /* all used just now */
+    assert_int_equal(scheduler_forget_idle(s, now + 2 * hour, hour), 2); /* done, unset */
+    struct queue_info *info = scheduler_snapshot(s, &n);
+    assert_int_equal(n, 4);
+    assert_string_equal(info[0].name, "held");
+    assert_string_equal(info[1].name, "running");
+    assert_string_equal(info[2].name, "set");
+    assert_string_equal(info[3].name, "waiting");
+    free(info);
+    int64_t seq = 0;
+    assert_int_equal(planned(s, T0 + hour, 10, "held", &seq), 1); /* the hold is kept */
+    assert_int_equal(seq, 42);
+    /* Dispatch is as before: the delayed task is planned when due (beside the held one). */
+    assert_int_equal(planned(s, T0 + hour - 1, 10, "waiting", NULL), 0);
+    assert_int_equal(planned(s, T0 + hour, 10, "waiting", NULL), 9);
+
+    /* Once its work is done and reported, a queue goes too. */
+    scheduler_released(s, "running", "h", SCHEDULER_COMPLETED, 0, 0);
+    scheduler_set_due(s, "waiting", INT64_MAX);
+    assert_int_equal(scheduler_forget_idle(s, util_mono_ms() + 2 * hour, hour), 2);
+    assert_int_equal(scheduler_inflight(s), 0);
+
+    /* Used again: a new queue, its counters from 0. */
+    scheduler_count(s, "done", SCHEDULER_COUNT_ACCEPTED, T0);
+    info = scheduler_snapshot(s, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(info[0].name, "done");
+    assert_int_equal(info[0].accepted_total, 1);
+    assert_int_equal(info[0].completed_total, 0);
+    free(info);
+    scheduler_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +564,9 @@ int main(void)
         cmocka_unit_test(each_queue_comes_first_in_turn),
         cmocka_unit_test(counters_and_snapshot),
         cmocka_unit_test(resync_replaces_inflight_counts),
+        cmocka_unit_test(depths_join_by_name_and_add_the_queues_only_tasks_name),
+        cmocka_unit_test(depths_join_many_queues),
+        cmocka_unit_test(idle_queues_without_settings_are_forgotten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
