@@ -166,6 +166,10 @@ void writer_txn_released(struct writer_txn *tx, const char *queue, const char *h
                          enum scheduler_outcome o, int64_t seq, int64_t run_at_ms);
 /* After commit: the backlog grew or shrank. */
 void writer_txn_backlog(struct writer_txn *tx, int delta);
+/* After commit: a run of a task entered queue (a create, or a replay):
+ * counted as accepted, so that accepted = completed + failed + cancelled
+ * + what is waiting or running. */
+void writer_txn_accepted(struct writer_txn *tx, const char *queue);
 /* Tasks waiting or running, this transaction's changes so far included:
  * what an op that would add one weighs against max_backlog (writer_backlog
  * counts only what has committed, and a batch holds many creates). */

@@ -578,6 +578,7 @@ static int replay_one(struct writer_txn *tx, struct request *r, const char *id, 
     if (rc == STORE_OK) {
         writer_txn_task_due(tx, t->queue, t->run_at_ms);
         writer_txn_backlog(tx, 1);
+        writer_txn_accepted(tx, t->queue);
         writer_txn_event(tx, t, "replayed");
         log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.replayed", "id=%s queue=%s replays=%d",
                       t->id, t->queue, t->replays);

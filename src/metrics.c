@@ -348,7 +348,7 @@ static int64_t family_value(const struct queue_info *q, unsigned family)
 static const struct {
     const char *name, *type, *help;
 } queue_families[PER_QUEUE_FAMILIES] = {
-    {"asyncqueue_tasks_accepted_total", "counter", "Tasks accepted (202)."},
+    {"asyncqueue_tasks_accepted_total", "counter", "Runs accepted (202): creates and replays."},
     {"asyncqueue_tasks_completed_total", "counter", "Tasks completed."},
     {"asyncqueue_tasks_failed_total", "counter", "Tasks failed for good."},
     {"asyncqueue_tasks_cancelled_total", "counter", "Tasks cancelled."},

@@ -326,7 +326,7 @@ int writer_txn_task_insert(struct writer_txn *tx, struct task *t)
     }
     writer_txn_backlog(tx, 1);
     if (run) t->seq = run->seq;
-    add_effect(tx, FX_ACCEPTED)->name = xstrdup(t->queue);
+    writer_txn_accepted(tx, t->queue);
     add_event(tx, t, "accepted");
     if (run) add_claimed(tx, run);
     else writer_txn_task_due(tx, t->queue, t->run_at_ms);
@@ -365,6 +365,11 @@ void writer_txn_released(struct writer_txn *tx, const char *queue, const char *h
     e->outcome = o;
     e->seq = seq;
     e->at_ms = run_at_ms;
+}
+
+void writer_txn_accepted(struct writer_txn *tx, const char *queue)
+{
+    add_effect(tx, FX_ACCEPTED)->name = xstrdup(queue);
 }
 
 void writer_txn_backlog(struct writer_txn *tx, int delta)

@@ -272,12 +272,13 @@ test('the dashboard shows tasks live and acts on them; /metrics matches', { time
     await page.click('#nav a[data-view="activity"]');
     await page.waitForFunction(() => Number(document.querySelector('#chart-throughput svg')?.dataset.total) >= 6
       && Number(document.querySelector('#chart-latency svg')?.dataset.points) >= 3);
-    // 3 accepted + 2 completed + 1 failed, at least (other minutes may hold more).
+    // 4 accepted (3 creates, 1 replay) + 2 completed + 1 failed, at least
+    // (other minutes may hold more).
     assert.ok(await page.locator('#chart-throughput svg rect.col.series-accepted').count() >= 1);
     assert.ok(await page.locator('#chart-throughput svg rect.col.series-completed').count() >= 1);
     assert.ok(await page.locator('#chart-throughput svg rect.col.series-failed').count() >= 1);
     assert.ok(await page.locator('#chart-latency svg .series-p50 :is(path, circle)').count() >= 1);
-    assert.equal(await page.locator('.stat-accepted .stat-value').textContent(), '3');
+    assert.equal(await page.locator('.stat-accepted .stat-value').textContent(), '4');
     assert.equal(await page.locator('.stat-failed .stat-value').textContent(), '1');
     await page.screenshot({ path: join(SHOTS, 'activity.png'), fullPage: true });
   });
@@ -393,7 +394,9 @@ test('the dashboard shows tasks live and acts on them; /metrics matches', { time
     };
     const want = {
       images: { accepted: 1, completed: 1, failed: 0, cancelled: 0 },
-      reports: { accepted: 1, completed: 1, failed: 1, cancelled: 0 }, // failed once, then replayed
+      // Failed once, then replayed: two runs accepted, one failed, one completed
+      // (accepted = completed + failed + cancelled + what waits or runs).
+      reports: { accepted: 2, completed: 1, failed: 1, cancelled: 0 },
       emails: { accepted: 2, completed: 0, failed: 0, cancelled: 1 },
       bulk: { accepted: 52, completed: 0, failed: 0, cancelled: 0 },
     };
