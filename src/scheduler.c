@@ -50,7 +50,28 @@ struct scheduler {
     const char **capped;
     size_t n_capped, cap_capped;
     int inflight;
+    /* The earliest time any queue may start a task, as scheduler_next_wake
+     * last found it by looking at every queue, or earlier: a change that can
+     * only make some queue's time earlier (a task due) lowers it, any other
+     * that can let a queue start sooner forgets it. Until then neither the
+     * writer's wake nor its claim looks at every queue again: with tens of
+     * thousands of queue names each waiting for later, each did at every
+     * batch, and took tasks in at a tenth of the rate. */
+    int64_t wake_at;
+    bool wake_known;
 };
+
+/* A queue may start a task at at (or later): the known wake is at most that. */
+static void wake_no_later_than(struct scheduler *s, int64_t at)
+{
+    if (s->wake_known && at < s->wake_at) s->wake_at = at;
+}
+
+/* Something may let a queue start sooner than known: look at all again. */
+static void wake_forget(struct scheduler *s)
+{
+    s->wake_known = false;
+}
 
 struct scheduler *scheduler_new(int max_per_host)
 {
@@ -132,6 +153,7 @@ void scheduler_queue_set(struct scheduler *s, const char *queue, const struct qu
      * rate set where there was none starts with a full bucket. */
     if (rate_changed && q->s.rate_per_sec <= 0) q->tokens_at_ms = 0;
     else if (rate_changed && q->tokens > q->s.burst) q->tokens = q->s.burst;
+    wake_forget(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -145,6 +167,7 @@ void scheduler_queue_unset(struct scheduler *s, const char *queue)
         q->hold_seq = 0;
         q->touched_ms = util_mono_ms();
     }
+    wake_forget(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -289,6 +312,7 @@ void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t
         q->hold_seq = seq;
         q->hold_until_ms = until_ms;
     }
+    wake_forget(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -298,6 +322,7 @@ void scheduler_note_due(struct scheduler *s, const char *queue, int64_t run_at_m
     struct squeue *q = queue_get(s, queue);
     if (run_at_ms < q->due_ms) q->due_ms = run_at_ms;
     q->resting = false; /* a new task may be on another host */
+    wake_no_later_than(s, q->hold_seq > 0 ? q->hold_until_ms : q->due_ms);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -305,6 +330,7 @@ void scheduler_set_due(struct scheduler *s, const char *queue, int64_t due_ms)
 {
     pthread_mutex_lock(&s->lock);
     queue_get(s, queue)->due_ms = due_ms;
+    wake_no_later_than(s, due_ms); /* a later one leaves the known wake early: a look too many */
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -365,6 +391,12 @@ int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct schedu
 {
     pthread_mutex_lock(&s->lock);
     s->n_capped = 0;
+    if (s->wake_known && s->wake_at > now_ms) { /* no queue may start one yet */
+        *hosts = s->capped;
+        *n_hosts = 0;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
     if (s->max_per_host > 0) strmap_each(&s->hosts, collect_capped, s);
     *hosts = s->capped;
     *n_hosts = s->n_capped;
@@ -414,6 +446,7 @@ void scheduler_claim_done(struct scheduler *s, const struct scheduler_claim *c, 
     struct squeue *q = queue_get(s, c->queue);
     if (c->only_seq > 0 && got == 0) {
         q->hold_seq = 0; /* the held task is gone (cancelled, purged) */
+        wake_forget(s);
     } else if (got == 0 && q->due_ms <= now_ms && s->n_capped > 0) {
         q->resting = true;
         q->rest_epoch = s->host_epoch;
@@ -472,6 +505,7 @@ void scheduler_released(struct scheduler *s, const char *queue, const char *host
         break; /* counted by scheduler_count */
     }
     if (o != SCHEDULER_RETRY && q->hold_seq == seq) q->hold_seq = 0;
+    wake_forget(s); /* a slot, a host's room, a retry's time */
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -505,6 +539,7 @@ void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq)
     pthread_mutex_lock(&s->lock);
     struct squeue *q = strmap_get(&s->queues, queue);
     if (q && q->hold_seq == seq) q->hold_seq = 0;
+    wake_forget(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -519,6 +554,7 @@ void scheduler_clock_step(struct scheduler *s, int64_t step_ms)
 {
     pthread_mutex_lock(&s->lock);
     strmap_each(&s->queues, shift_hold, &step_ms);
+    wake_forget(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -537,6 +573,7 @@ void scheduler_resync_begin(struct scheduler *s)
     strmap_init(&s->hosts);
     s->inflight = 0;
     s->host_epoch++;
+    wake_forget(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -634,7 +671,13 @@ int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms)
 {
     struct wake w = {.s = s, .now = now_ms, .at = INT64_MAX};
     pthread_mutex_lock(&s->lock);
-    strmap_each(&s->queues, wake_one, &w);
+    if (s->wake_known && s->wake_at > now_ms) {
+        w.at = s->wake_at;
+    } else {
+        strmap_each(&s->queues, wake_one, &w);
+        s->wake_at = w.at;
+        s->wake_known = true;
+    }
     pthread_mutex_unlock(&s->lock);
     return w.at;
 }

@@ -547,6 +547,76 @@ static void idle_queues_without_settings_are_forgotten(void **state)
     scheduler_free(s);
 }
 
+/* The wake the scheduler keeps between looks at every queue: each change
+ * that may let a queue start sooner must reach the plan at once, and with
+ * thousands of queues waiting for later nothing is planned before time. */
+static void the_known_wake_follows_every_change_that_frees_a_queue(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(2);
+    char name[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof name, "q%d", i);
+        scheduler_note_due(s, name, T0 + 3600000 + i);
+    }
+    assert_true(scheduler_next_wake(s, T0) == T0 + 3600000);
+    assert_int_equal(planned(s, T0, 10, "q0", NULL), 0);
+    /* A task due sooner, after the wake was known. */
+    scheduler_note_due(s, "late", T0 + 100);
+    assert_true(scheduler_next_wake(s, T0) == T0 + 100);
+    assert_int_equal(planned(s, T0 + 100, 10, "late", NULL), 10);
+    /* A paused queue with work due: nothing, until its settings change. */
+    struct queue_settings paused = settings(0, 0, 0, true), open = settings(0, 0, 0, false);
+    scheduler_queue_set(s, "p", &paused);
+    scheduler_note_due(s, "p", T0);
+    scheduler_set_due(s, "late", INT64_MAX);
+    assert_int_equal(planned(s, T0 + 200, 10, "p", NULL), 0);
+    assert_true(scheduler_next_wake(s, T0 + 200) == T0 + 3600000);
+    scheduler_queue_set(s, "p", &open);
+    assert_int_equal(planned(s, T0 + 200, 10, "p", NULL), 10);
+    /* A full queue (max concurrency 1) starts its next task once the
+     * running one is released. */
+    struct queue_settings one = settings(2, 0, 0, false);
+    scheduler_queue_set(s, "c", &one);
+    scheduler_note_due(s, "c", T0);
+    scheduler_claimed(s, "c", "h1", T0 + 300);
+    scheduler_claimed(s, "c", "h2", T0 + 300);
+    scheduler_queue_set(s, "p", &paused);
+    assert_int_equal(planned(s, T0 + 300, 10, "c", NULL), 0);
+    assert_true(scheduler_next_wake(s, T0 + 300) == T0 + 3600000);
+    scheduler_released(s, "c", "h1", SCHEDULER_COMPLETED, 1, 0);
+    assert_int_equal(planned(s, T0 + 300, 10, "c", NULL), 1);
+    /* A host at its cap (2) frees a slot: the queue resting behind it goes on. */
+    scheduler_claimed(s, "c", "h1", T0 + 400);
+    scheduler_note_due(s, "h", T0);
+    scheduler_claimed(s, "h", "h2", T0 + 400); /* h2 now holds 2: capped */
+    struct scheduler_claim plan[16];
+    const char *const *hosts;
+    size_t n_hosts;
+    scheduler_plan(s, T0 + 400, 10, plan, 16, &hosts, &n_hosts);
+    struct scheduler_claim rest = {.limit = 10};
+    snprintf(rest.queue, sizeof rest.queue, "h");
+    scheduler_claim_done(s, &rest, 0, T0 + 400); /* every due task of h is on h2 */
+    assert_int_equal(planned(s, T0 + 400, 10, "h", NULL), 0);
+    scheduler_released(s, "h", "h2", SCHEDULER_COMPLETED, 2, 0);
+    assert_true(planned(s, T0 + 400, 10, "h", NULL) > 0);
+    /* A rate-limited queue: the known wake is when its bucket has a token. */
+    struct queue_settings slow = settings(0, 1, 1, false);
+    scheduler_queue_set(s, "r", &slow);
+    scheduler_note_due(s, "r", T0);
+    scheduler_set_due(s, "c", INT64_MAX);
+    scheduler_set_due(s, "h", INT64_MAX);
+    scheduler_set_due(s, "p", INT64_MAX);
+    assert_int_equal(planned(s, T0 + 500, 10, "r", NULL), 1);
+    scheduler_claimed(s, "r", "h3", T0 + 500);
+    scheduler_released(s, "r", "h3", SCHEDULER_COMPLETED, 3, 0);
+    int64_t at = scheduler_next_wake(s, T0 + 500);
+    assert_true(at > T0 + 500 && at <= T0 + 1500);
+    assert_int_equal(planned(s, T0 + 600, 10, "r", NULL), 0);
+    assert_int_equal(planned(s, at, 10, "r", NULL), 1);
+    scheduler_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +637,7 @@ int main(void)
         cmocka_unit_test(depths_join_by_name_and_add_the_queues_only_tasks_name),
         cmocka_unit_test(depths_join_many_queues),
         cmocka_unit_test(idle_queues_without_settings_are_forgotten),
+        cmocka_unit_test(the_known_wake_follows_every_change_that_frees_a_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
