@@ -41,6 +41,8 @@ int http_queue_view(struct http_api *api, struct queue_info **out, size_t *n)
         rc = store_queue_depths(c, util_now_ms(), add_depth, &d);
         if (rc != STORE_OK) log_msg(LOG_WARN, "queues.depth_failed", "error=\"%s\"", store_conn_error(c));
         store_conn_release(c);
+    } else {
+        log_msg(LOG_WARN, "queues.depth_failed", "error=\"no database connection\"");
     }
     if (rc != STORE_OK) d.n = 0; /* rows read before the failure would be a partial count */
     *out = scheduler_join_depths(qs, n, d.list, d.n);

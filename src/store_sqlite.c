@@ -1485,6 +1485,7 @@ static int sq_tasks_list(void *impl, const struct task_filter *f, int64_t cursor
     int64_t from, to; /* ?1 exclusive, ?2 inclusive end of the window */
     if (ascending) {
         from = cursor > 0 ? cursor : min_seq - 1;
+        if (from < min_seq - 1) from = min_seq - 1; /* a cursor from before a purge: no empty pages */
         to = from + scan;
     } else {
         from = cursor > 0 ? cursor : max_seq + 1;

@@ -106,6 +106,9 @@ test('retention starts where the oldest task is, however many came and went befo
   const made = [];
   for (let i = 0; i < 3; i++) made.push(await create(d1, { callbackUrl: target.url(`/t${i}`) }));
   for (const x of made) await waitForStatus(d1.url, x.id, 'completed');
+  // A cursor a client keeps from before (oldest first, after the first task).
+  const stale = (await api(d1.url, 'GET', '/v1/tasks?order=asc&limit=1')).body.nextCursor;
+  assert.ok(stale);
   assert.equal((await d1.stop()).code, 0);
   // As if four million tasks had come and gone before these three, which
   // finished an hour ago. Each pass walked from seq 0, 2,000 at a step: it
@@ -124,4 +127,9 @@ test('retention starts where the oldest task is, however many came and went befo
   assert.equal((await getTask(d2, made[2].id)).status, 'completed');
   const next = await create(d2, { callbackUrl: target.url('/next'), delay: 3600 });
   assert.ok(Number(sql(db, `SELECT seq FROM tasks WHERE id = '${next.id}'`)) > newest, 'a new seq');
+  // The kept cursor goes on from the oldest task stored, in one page (it
+  // walked the purged seqs a window at a time, in empty pages).
+  const page = await api(d2.url, 'GET', `/v1/tasks?order=asc&limit=10&cursor=${encodeURIComponent(stale)}`);
+  assert.equal(page.status, 200, JSON.stringify(page.body));
+  assert.deepEqual(page.body.tasks.map((x) => x.id), [made[2].id, next.id]);
 });

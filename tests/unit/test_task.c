@@ -690,6 +690,13 @@ static void a_json_result_after_a_byte_order_mark_is_that_json(void **state)
     cJSON *o = task_doc(t, NULL, 0, NULL); /* the whole answer parses */
     cJSON_Delete(o);
     task_free(t);
+    /* Two marks: the second is not JSON (cJSON skips one), so the text as it came. */
+    const char two[] = "\xEF\xBB\xBF\xEF\xBB\xBF{\"n\":1}";
+    bool b64two;
+    cJSON *r2 = result_of("application/json", two, sizeof two - 1, &b64two);
+    assert_true(cJSON_IsString(r2));
+    assert_string_equal(r2->valuestring, two);
+    cJSON_Delete(r2);
     /* Not JSON after the mark: the text as it came, mark included. */
     const char junk[] = "\xEF\xBB\xBFnot json";
     bool b64;
