@@ -841,11 +841,12 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
     return EXIT_OK;
 }
 
-/* "A (from where) must not exceed B (from where)". */
-static int must_not_exceed(const struct sources *src, const char *a, const char *b, char *err,
-                           size_t err_len)
+/* "A (from where) must not exceed B (from where)", then ": why" when given. */
+static int must_not_exceed(const struct sources *src, const char *a, const char *b, const char *why,
+                           char *err, size_t err_len)
 {
-    snprintf(err, err_len, "%s (%s) must not exceed %s (%s)", a, source_of(src, a), b, source_of(src, b));
+    snprintf(err, err_len, "%s (%s) must not exceed %s (%s)%s%s", a, source_of(src, a), b,
+             source_of(src, b), why ? ": " : "", why ? why : "");
     return EXIT_CONFIG;
 }
 
@@ -864,17 +865,14 @@ static int check_consistency(const struct config *cfg, const struct sources *src
         }
     }
     if (cfg->default_timeout_ms > cfg->max_timeout_ms)
-        return must_not_exceed(src, "default_timeout", "max_timeout", err, err_len);
+        return must_not_exceed(src, "default_timeout", "max_timeout", NULL, err, err_len);
     if (cfg->default_retries > cfg->max_retries)
-        return must_not_exceed(src, "default_retries", "max_retries", err, err_len);
+        return must_not_exceed(src, "default_retries", "max_retries", NULL, err, err_len);
     /* A key outliving its task answered a repeated create with 404 until
      * the key expired: within the window a repeat must find the task. */
-    if (cfg->idempotency_window_ms > cfg->retention_ms) {
-        snprintf(err, err_len, "idempotency_window (%s) must not exceed retention (%s): a repeated "
-                 "create must still find the task its key made", source_of(src, "idempotency_window"),
-                 source_of(src, "retention"));
-        return EXIT_CONFIG;
-    }
+    if (cfg->idempotency_window_ms > cfg->retention_ms)
+        return must_not_exceed(src, "idempotency_window", "retention",
+                               "a repeated create must still find the task its key made", err, err_len);
     for (size_t i = 0; i < cfg->n_trust_proxy; i++) {
         struct cidr c;
         if (!cidr_parse(cfg->trust_proxy[i], &c)) {
@@ -897,7 +895,7 @@ static int check_consistency(const struct config *cfg, const struct sources *src
         }
     }
     if (cfg->retry_base_ms > cfg->retry_cap_ms)
-        return must_not_exceed(src, "retry_base", "retry_cap", err, err_len);
+        return must_not_exceed(src, "retry_base", "retry_cap", NULL, err, err_len);
     if (!cfg->db) {
         snprintf(err, err_len, "db (%s) must name a database file", source_of(src, "db"));
         return EXIT_CONFIG;

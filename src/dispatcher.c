@@ -76,7 +76,8 @@ struct transfer {
     int64_t started_mono;
     const char *blocked_range;   /* set when netpolicy refused an address */
     int local_errno;             /* socket() failed here (EMFILE...): not the target's fault */
-    char host[256];              /* the host name being called, no port (changes on redirects) */
+    char host[256];              /* the host name being called, no port: set again at each
+                                  * connection from the URL libcurl connects for */
     bool follow;                 /* following redirects */
     bool keep_body;              /* a method other than POST with a body: only 307/308 keep it */
     bool redirect_refused;       /* a 301/302/303 not followed because of keep_body */
@@ -146,10 +147,7 @@ static bool redirect_allowed(struct transfer *t, const char *location, size_t le
         curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK) {
         char why[256];
-        if (netpolicy_check_url(t->w->d->np, url, why, sizeof why) == NETPOLICY_URL_OK) {
-            set_policy_host(t, url);
-            ok = true;
-        }
+        ok = netpolicy_check_url(t->w->d->np, url, why, sizeof why) == NETPOLICY_URL_OK;
     }
     curl_free(url);
     curl_url_cleanup(u);

@@ -169,25 +169,12 @@ static char *task_detail(struct store_conn *c, const char *id, const char *tenan
     return s;
 }
 
-/* Answers with the stored task id (GET shape: attempts and webhook). */
-static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
-                                    const char *header, const char *value)
-{
-    struct store_conn *c = store_conn_acquire(r->api->store);
-    if (!c) return http_unavailable(r, "the database cannot be read right now; try again");
-    int rc;
-    char *s = task_detail(c, id, http_tenant(r), &rc, NULL);
-    store_conn_release(c);
-    if (rc == STORE_NOT_FOUND) return http_not_found(r, "no task has this id");
-    if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
-    return http_respond_text(r, status, s, header, value);
-}
-
-/* The task and its status as one read, for a long-poll that answers only a
- * final task: read twice (the status, then the task), a replay in between
- * was answered as if it were the outcome. Returns the JSON, or NULL after
- * answering the error in *res. */
-static char *read_detail(struct request *r, enum task_status *status, enum MHD_Result *res)
+/* Task id in the GET shape, and its status, as one read. Returns the JSON,
+ * or NULL after answering the error in *res. A long-poll answers only a
+ * final task with what it read: read twice (the status, then the task), a
+ * replay in between was answered as if it were the outcome. */
+static char *read_detail(struct request *r, const char *id, enum task_status *status,
+                         enum MHD_Result *res)
 {
     struct store_conn *c = store_conn_acquire(r->api->store);
     if (!c) {
@@ -195,11 +182,20 @@ static char *read_detail(struct request *r, enum task_status *status, enum MHD_R
         return NULL;
     }
     int rc;
-    char *s = task_detail(c, r->id, http_tenant(r), &rc, status);
+    char *s = task_detail(c, id, http_tenant(r), &rc, status);
     store_conn_release(c);
     if (rc == STORE_NOT_FOUND) *res = http_not_found(r, "no task has this id");
     else if (rc != STORE_OK) *res = http_unavailable(r, "the database cannot be read right now; try again");
     return s;
+}
+
+/* Answers with the stored task id (GET shape: attempts and webhook). */
+static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
+                                    const char *header, const char *value)
+{
+    enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
+    char *s = read_detail(r, id, NULL, &res);
+    return s ? http_respond_text(r, status, s, header, value) : res;
 }
 
 static void suspend_request(void *arg)
@@ -216,7 +212,7 @@ static enum MHD_Result wait_cut_by_stop(struct request *r)
 {
     enum task_status status;
     enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
-    char *s = read_detail(r, &status, &res);
+    char *s = read_detail(r, r->id, &status, &res);
     if (!s) return res;
     if (task_status_final(status)) return http_respond_text(r, MHD_HTTP_OK, s, NULL, NULL);
     free(s);
@@ -240,7 +236,7 @@ static enum MHD_Result arm_wait(struct request *r, int64_t deadline_ms)
         r->waiter = longpoll_add(api->longpoll, r->id, deadline_ms, ci ? ci->connect_fd : -1, r);
         enum task_status status;
         enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
-        char *s = read_detail(r, &status, &res);
+        char *s = read_detail(r, r->id, &status, &res);
         /* Answered with the task as read: final, or the wait over. */
         bool done = !s || task_status_final(status) || util_mono_ms() >= deadline_ms;
         if (!done && longpoll_arm(api->longpoll, r->waiter, suspend_request)) {

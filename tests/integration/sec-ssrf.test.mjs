@@ -290,6 +290,19 @@ test('a redirect with two Location headers is refused, and each connection is ju
   assert.equal(victim.connections, 0, 'the victim received nothing');
 });
 
+test('after a redirect the connection is judged by the new name, not by the allowed name of the hop before', async (t) => {
+  // The first hop's name is allowed; the redirect names a refused service.
+  // Only libcurl's own URL at connect time tells the two apart.
+  const victim = await fakeAt(t, '127.0.0.1', [{ status: 200, body: 'VICTIM' }]);
+  const target = await fakeAt(t, '127.0.0.1', () => ({ status: 302, headers: { location: `http://b.localhost:${victim.port}/secret` } }));
+  const d = await daemon(t, { private: false, args: ['--allow-destinations', 'a.localhost'] });
+  const r = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: `http://a.localhost:${target.port}/go`, followRedirects: true, retries: 2 });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  await assertBlockedAttempt(d, r.body.id, 'a redirect from an allowed name to a refused one', { redirect: true });
+  assert.equal(target.requests.length, 1);
+  assert.equal(victim.connections, 0, 'the victim received nothing');
+});
+
 test('deny_destinations beats allow_private_targets and allow_destinations, by CIDR and by name', async (t) => {
   const ok = await fakeAt(t, '127.0.0.1');
   const denied = await fakeAt(t, '127.0.0.2');
