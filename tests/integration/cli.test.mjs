@@ -5,7 +5,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BIN, startDaemon, startFake, api, tempDir, waitFor, waitForStatus } from './lib/harness.mjs';
 
@@ -50,13 +49,12 @@ function oneLine(r) {
   return lines[0];
 }
 
-/** A port on 127.0.0.1 with nothing listening: bound by us, then closed. */
+/** A port on 127.0.0.1 with nothing listening: 1 (tcpmux), below the range
+ * the OS hands out for port 0, so no server of the suite can take it. A port
+ * bound and closed here was taken meanwhile by another test's daemon, which
+ * answered 401 where "no answer" was asserted. */
 async function deadPort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
+  return 1;
 }
 
 let d, tgt, hook, tmp, env;
