@@ -132,9 +132,12 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     (BIT(OPT_URL) | BIT(OPT_METHOD) | BIT(OPT_HEADER) | BIT(OPT_PAYLOAD) | BIT(OPT_BODY) |         \
      BIT(OPT_WEBHOOK) | BIT(OPT_RETRIES) | BIT(OPT_TIMEOUT) | BIT(OPT_DELAY) | BIT(OPT_RUN_AT) |   \
      BIT(OPT_QUEUE) | BIT(OPT_METADATA))
+/* The filters a list shares with the bulk cancel and replay; the rest of
+ * LIST_FILTERS pages, which a bulk command has no use for. */
+#define TASK_FILTERS                                                                               \
+    (BIT(OPT_STATUS) | BIT(OPT_QUEUE) | BIT(OPT_CREATED_AFTER) | BIT(OPT_CREATED_BEFORE))
 #define LIST_FILTERS                                                                               \
-    (BIT(OPT_STATUS) | BIT(OPT_QUEUE) | BIT(OPT_LIMIT) | BIT(OPT_ALL) | BIT(OPT_CURSOR) |          \
-     BIT(OPT_ORDER) | BIT(OPT_CREATED_AFTER) | BIT(OPT_CREATED_BEFORE))
+    (TASK_FILTERS | BIT(OPT_LIMIT) | BIT(OPT_ALL) | BIT(OPT_CURSOR) | BIT(OPT_ORDER))
 #define QUEUE_SETTINGS                                                                             \
     (BIT(OPT_MAX_CONCURRENCY) | BIT(OPT_RATE) | BIT(OPT_BURST) | BIT(OPT_PAUSED) |                 \
      BIT(OPT_DEFAULT_RETRIES) | BIT(OPT_DEFAULT_TIMEOUT))
@@ -958,29 +961,32 @@ static int cmd_task_retry(struct cli *c)
     return rc;
 }
 
+/* What a list sends, option by option. Those in TASK_FILTERS are also the
+ * members of a bulk cancel's or replay's body, under the same names. */
+static const struct {
+    enum opt_id opt;
+    const char *param;
+} list_params[] = {
+    {OPT_STATUS, "status"},
+    {OPT_QUEUE, "queue"},
+    {OPT_CREATED_AFTER, "createdAfter"},
+    {OPT_CREATED_BEFORE, "createdBefore"},
+    {OPT_ORDER, "order"},
+    {OPT_LIMIT, "limit"},
+};
+
 /* The query string of a list, without cursor. */
 static char *list_query(struct cli *c)
 {
-    static const struct {
-        enum opt_id opt;
-        const char *param;
-    } params[] = {
-        {OPT_STATUS, "status"},
-        {OPT_QUEUE, "queue"},
-        {OPT_CREATED_AFTER, "createdAfter"},
-        {OPT_CREATED_BEFORE, "createdBefore"},
-        {OPT_ORDER, "order"},
-        {OPT_LIMIT, "limit"},
-    };
     struct buf q;
     buf_init(&q, UNCAPPED);
     buf_appendf(&q, "/v1/tasks?");
-    for (size_t i = 0; i < ARRAY_LEN(params); i++) {
-        const char *v = c->val[params[i].opt];
-        if (params[i].opt == OPT_LIMIT && !v && c->set[OPT_ALL]) v = "200";
+    for (size_t i = 0; i < ARRAY_LEN(list_params); i++) {
+        const char *v = c->val[list_params[i].opt];
+        if (list_params[i].opt == OPT_LIMIT && !v && c->set[OPT_ALL]) v = "200";
         if (!v) continue;
         char *esc = url_escape(c, v);
-        buf_appendf(&q, "%s=%s&", params[i].param, esc);
+        buf_appendf(&q, "%s=%s&", list_params[i].param, esc);
         free(esc);
     }
     q.data[--q.len] = '\0'; /* the last '&', or the '?' when there is no parameter */
