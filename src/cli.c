@@ -190,8 +190,13 @@ static void usage_task(FILE *out)
             "                          show a task; with --wait, once it has finished\n"
             "  list [filters]          list tasks, newest first (GET /v1/tasks)\n"
             "  cancel ID               cancel a queued or running task\n"
+            "  cancel-many filters     cancel every queued or running task the filters match\n"
+            "                          (POST /v1/tasks/cancel); all: --status queued,running\n"
             "  retry ID [fields] [--wait [SECONDS]]\n"
             "                          run a finished task again, with the fields given changed\n"
+            "  retry-many filters      run again every failed task the filters match (or each\n"
+            "                          one of the --status given; POST /v1/tasks/retry); all\n"
+            "                          failed tasks: --status failed\n"
             "  attempts ID             every attempt and webhook delivery of a task\n"
             "\n"
             "Task fields (create, retry):\n"
@@ -211,10 +216,15 @@ static void usage_task(FILE *out)
             "  --wait [SECONDS]        wait until the task is completed, failed or cancelled\n"
             "                          (at most SECONDS when given) and print it then\n"
             "\n"
-            "List filters:\n"
+            "Filters (list, cancel-many, retry-many):\n"
             "  --status S[,S...]       queued, running, completed, failed, cancelled\n"
+            "                          (cancel-many: queued, running; retry-many: the others)\n"
             "  --queue NAME            one queue\n"
             "  --created-after TIME, --created-before TIME   RFC 3339 times\n"
+            "  cancel-many and retry-many need at least one, as the API does, so that a\n"
+            "  command line that lost its filter (an empty variable) does not take every task\n"
+            "\n"
+            "Pages (list):\n"
             "  --order desc|asc        newest first (default) or oldest first\n"
             "  --limit N               tasks per page, 1 to 200 (default 50; 200 with --all)\n"
             "  --cursor C              the nextCursor of the previous page\n"
@@ -993,6 +1003,48 @@ static char *list_query(struct cli *c)
     return buf_steal(&q, NULL);
 }
 
+/* The body of a bulk cancel or replay: the filters given, as a list sends
+ * them, but --status as an array of the names between its commas (a body
+ * takes several statuses only as an array). Empty names are skipped, as the
+ * daemon skips them in a query string, so "--status ''" is an empty array,
+ * which it refuses rather than reading as every status. Returns a malloc'd
+ * JSON object text, or NULL when no filter was given. */
+static char *filter_body(const struct cli *c, size_t *len_out)
+{
+    struct jobj o = {.any = false};
+    buf_init(&o.b, UNCAPPED);
+    for (size_t i = 0; i < ARRAY_LEN(list_params); i++) {
+        enum opt_id opt = list_params[i].opt;
+        const char *v = c->val[opt];
+        if (!v || !(TASK_FILTERS & BIT(opt))) continue;
+        if (opt != OPT_STATUS) {
+            jobj_string(&o, list_params[i].param, v);
+            continue;
+        }
+        jobj_key(&o, list_params[i].param);
+        buf_append(&o.b, "[", 1);
+        bool first = true;
+        for (const char *p = v; *p;) {
+            size_t n = strcspn(p, ",");
+            if (n > 0) {
+                char *name = xstrndup(p, n);
+                if (!first) buf_append(&o.b, ",", 1);
+                json_append_string(&o.b, name);
+                free(name);
+                first = false;
+            }
+            p += n + (p[n] == ',');
+        }
+        buf_append(&o.b, "]", 1);
+    }
+    if (!o.any) {
+        buf_free(&o.b);
+        return NULL;
+    }
+    buf_append(&o.b, "}", 1);
+    return buf_steal(&o.b, len_out);
+}
+
 /* Where a top-level member of a (valid) JSON object is written, or NULL. */
 static const char *raw_member(const char *json, size_t len, const char *name, size_t *n)
 {
@@ -1105,6 +1157,32 @@ static int cmd_task_list(struct cli *c)
     return rc;
 }
 
+/* cancel-many, retry-many: the filters POSTed to path. The daemon refuses a
+ * body without any (400 missing_field): it wants "every task" said out loud,
+ * as a status. So does this, before anything is sent, and says how. */
+static int bulk(struct cli *c, const char *path, const char *every, const char *statuses)
+{
+    size_t len = 0;
+    char *body = filter_body(c, &len);
+    if (!body)
+        return usage_error(c, "task %s needs a filter (--status, --queue, --created-after, "
+                           "--created-before); to %s, say so: --status %s", c->verb, every,
+                           statuses);
+    int rc = simple(c, "POST", path, body, len);
+    free(body);
+    return rc;
+}
+
+static int cmd_task_cancel_many(struct cli *c)
+{
+    return bulk(c, "/v1/tasks/cancel", "cancel every queued and running task", "queued,running");
+}
+
+static int cmd_task_retry_many(struct cli *c)
+{
+    return bulk(c, "/v1/tasks/retry", "replay every failed task", "failed");
+}
+
 static int cmd_queue_list(struct cli *c)
 {
     return simple(c, "GET", "/v1/queues", NULL, 0);
@@ -1166,7 +1244,9 @@ static const struct command commands[] = {
     {"task", "get", "ID", BIT(OPT_WAIT), cmd_task_get},
     {"task", "list", NULL, LIST_FILTERS, cmd_task_list},
     {"task", "cancel", "ID", 0, cmd_task_cancel},
+    {"task", "cancel-many", NULL, TASK_FILTERS, cmd_task_cancel_many},
     {"task", "retry", "ID", TASK_FIELDS | BIT(OPT_WAIT), cmd_task_retry},
+    {"task", "retry-many", NULL, TASK_FILTERS, cmd_task_retry_many},
     {"task", "attempts", "ID", 0, cmd_task_attempts},
     {"queue", "list", NULL, 0, cmd_queue_list},
     {"queue", "get", "NAME", 0, cmd_queue_get},

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, startDaemon, startFake, api, tempDir, waitFor, waitForStatus } from './lib/harness.mjs';
+import { BIN, startDaemon, startFake, api, tempDir, waitFor, waitForStatus, waitForTask } from './lib/harness.mjs';
 
 const KEY = 'cli-test-key';
 const AUTH = { authorization: `Bearer ${KEY}` };
@@ -196,6 +196,171 @@ test('task retry with overrides, and --wait on the replay', async () => {
   const notFinished = await run(['task', 'retry', busy.json.id], { env });
   assert.equal(notFinished.code, EXIT.API);
   assert.match(oneLine(notFinished), /HTTP 409 task_not_finished/);
+});
+
+// ---- cancel-many, retry-many: POST /v1/tasks/cancel and /v1/tasks/retry ----
+
+/** Creates a task with the CLI (args added to --url) and returns it. */
+async function made(path, args) {
+  const r = await run(['task', 'create', '--url', tgt.url(path), ...args], { env });
+  assert.equal(r.code, EXIT.OK, r.stderr);
+  return r.json;
+}
+
+async function statusOf(id) {
+  return (await api(d.url, 'GET', `/v1/tasks/${id}`, undefined, AUTH)).body;
+}
+
+test('task cancel-many --queue cancels that queue\'s open tasks only, prints {"cancelled": N}, exits 0', async () => {
+  const doomed = [];
+  for (let i = 0; i < 3; i++) doomed.push(await made('/bulk', ['--queue', 'bulk-cancel', '--delay', '3600']));
+  const done = await made('/bulk-done', ['--queue', 'bulk-cancel', '--wait', '10']);
+  assert.equal(done.status, 'completed');
+  const other = await made('/bulk', ['--queue', 'bulk-keep', '--delay', '3600']);
+  const r = await run(['task', 'cancel-many', '--queue', 'bulk-cancel'], { env });
+  assert.equal(r.code, EXIT.OK, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.deepEqual(r.json, { cancelled: 3 });
+  for (const t of doomed) assert.equal((await statusOf(t.id)).status, 'cancelled', t.id);
+  assert.equal((await statusOf(done.id)).status, 'completed', 'a finished task of the queue is left alone');
+  assert.equal((await statusOf(other.id)).status, 'queued', 'another queue\'s task is left alone');
+  const again = await run(['task', 'cancel-many', '--queue', 'bulk-cancel'], { env });
+  assert.equal(again.code, EXIT.OK, again.stderr);
+  assert.deepEqual(again.json, { cancelled: 0 });
+});
+
+test('task cancel-many --created-after, --created-before and --status reach the daemon as filters', async () => {
+  const early = [await made('/bulk', ['--queue', 'bulk-time', '--delay', '3600']),
+    await made('/bulk', ['--queue', 'bulk-time', '--delay', '3600'])];
+  const boundary = new Date(Date.parse(early[1].createdAt) + 1).toISOString();
+  await waitFor(() => Date.now() > Date.parse(boundary), { what: 'the clock to pass the boundary' });
+  const late = [await made('/bulk', ['--queue', 'bulk-time', '--delay', '3600']),
+    await made('/bulk', ['--queue', 'bulk-time', '--delay', '3600'])];
+  for (const t of late) assert.ok(t.createdAt >= boundary, `${t.createdAt} is after ${boundary}`);
+  const after1 = await run(['task', 'cancel-many', '--queue', 'bulk-time', '--status', 'queued',
+    '--created-after', boundary], { env });
+  assert.equal(after1.code, EXIT.OK, after1.stderr);
+  assert.deepEqual(after1.json, { cancelled: 2 });
+  for (const t of late) assert.equal((await statusOf(t.id)).status, 'cancelled');
+  for (const t of early) assert.equal((await statusOf(t.id)).status, 'queued');
+  const before1 = await run(['task', 'cancel-many', '--queue', 'bulk-time', '--status', 'queued,running',
+    '--created-before', boundary], { env });
+  assert.equal(before1.code, EXIT.OK, before1.stderr);
+  assert.deepEqual(before1.json, { cancelled: 2 });
+  for (const t of early) assert.equal((await statusOf(t.id)).status, 'cancelled');
+});
+
+test('task cancel-many and retry-many POST the filters as the API\'s JSON body', async (t) => {
+  const fake = await startFake((req) => ({ status: 200, body: req.url === '/v1/tasks/cancel' ? { cancelled: 0 } : { retried: 0 } }));
+  t.after(() => fake.close());
+  const server = ['--server', fake.url('/')];
+  const after1 = '2026-01-01T00:00:00Z', before1 = '2026-02-01T00:00:00.5+01:00';
+  const c = await run(['task', 'cancel-many', '--status', 'queued,,running', '--queue', 'a"b\\c',
+    '--created-after', after1, '--created-before', before1, ...server], { env });
+  assert.equal(c.code, EXIT.OK, c.stderr);
+  assert.equal(c.stdout, '{"cancelled":0}\n', 'the answer as sent');
+  const r = await run(['task', 'retry-many', '--queue', 'q', ...server], { env });
+  assert.equal(r.code, EXIT.OK, r.stderr);
+  assert.deepEqual(r.json, { retried: 0 });
+  const s = await run(['task', 'retry-many', '--status', 'failed,cancelled', ...server], { env });
+  assert.equal(s.code, EXIT.OK, s.stderr);
+  assert.equal(fake.requests.length, 3);
+  const [rc, rr, rs] = fake.requests;
+  assert.equal(rc.method, 'POST');
+  assert.equal(rc.url, '/v1/tasks/cancel');
+  assert.equal(rc.headers['content-type'], 'application/json');
+  assert.equal(rc.headers.authorization, AUTH.authorization);
+  assert.deepEqual(JSON.parse(rc.body), { status: ['queued', 'running'], queue: 'a"b\\c', createdAfter: after1, createdBefore: before1 });
+  assert.equal(rr.url, '/v1/tasks/retry');
+  assert.deepEqual(JSON.parse(rr.body), { queue: 'q' }, 'no status: the daemon\'s default (failed) applies');
+  assert.deepEqual(JSON.parse(rs.body), { status: ['failed', 'cancelled'] });
+});
+
+test('task cancel-many and retry-many with no filter: exit 2, a line that says how to take every task, nothing sent', async (t) => {
+  const fake = await startFake([{ status: 200, body: { cancelled: 99 } }]);
+  t.after(() => fake.close());
+  const c = await run(['task', 'cancel-many', '--server', fake.url('/')], { env });
+  assert.equal(c.code, EXIT.USAGE, c.stderr);
+  assert.equal(c.stdout, '');
+  assert.match(oneLine(c), /^asyncqueue: task cancel-many needs a filter .*--status queued,running/);
+  const r = await run(['task', 'retry-many', '--server', fake.url('/')], { env });
+  assert.equal(r.code, EXIT.USAGE, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.match(oneLine(r), /^asyncqueue: task retry-many needs a filter .*--status failed/);
+  assert.equal(fake.requests.length, 0, 'nothing reached the server');
+  // Against the daemon: a queued task stays queued.
+  const q = await made('/bulk', ['--queue', 'bulk-nofilter', '--delay', '3600']);
+  const real = await run(['task', 'cancel-many'], { env });
+  assert.equal(real.code, EXIT.USAGE, real.stderr);
+  assert.equal((await statusOf(q.id)).status, 'queued');
+});
+
+test('task retry-many --queue replays that queue\'s failed tasks, prints {"retried": N}, exits 0', async () => {
+  const failed = [];
+  for (let i = 0; i < 2; i++) failed.push(await made('/fail', ['--queue', 'bulk-retry', '--retries', '0']));
+  const other = await made('/fail', ['--queue', 'bulk-retry-other', '--retries', '0']);
+  const done = await made('/bulk-ok', ['--queue', 'bulk-retry', '--wait', '10']);
+  assert.equal(done.status, 'completed');
+  for (const f of [...failed, other]) await waitForStatus(d.url, f.id, 'failed', { headers: AUTH });
+  const r = await run(['task', 'retry-many', '--queue', 'bulk-retry'], { env });
+  assert.equal(r.code, EXIT.OK, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.deepEqual(r.json, { retried: 2 });
+  for (const f of failed) assert.equal((await statusOf(f.id)).replays, 1, f.id);
+  const o = await statusOf(other.id);
+  assert.deepEqual([o.status, o.replays], ['failed', 0], 'another queue\'s failed task is left alone');
+  const c = await statusOf(done.id);
+  assert.deepEqual([c.status, c.replays], ['completed', 0], 'only failed tasks by default');
+  // The replays fail again (the same target); then --status picks others.
+  for (const f of failed) await waitForTask(d.url, f.id, (x) => x.status === 'failed' && x.replays === 1, { headers: AUTH });
+  const completed = await run(['task', 'retry-many', '--queue', 'bulk-retry', '--status', 'completed'], { env });
+  assert.equal(completed.code, EXIT.OK, completed.stderr);
+  assert.deepEqual(completed.json, { retried: 1 });
+  await waitForTask(d.url, done.id, (x) => x.status === 'completed' && x.replays === 1, { headers: AUTH });
+  for (const f of failed) assert.equal((await statusOf(f.id)).replays, 1, 'failed tasks were not picked');
+});
+
+test('task cancel-many and retry-many: a status the API refuses is its 400, exit 4', async () => {
+  const cases = [
+    [['task', 'cancel-many', '--queue', 'bulk-bad', '--status', 'bogus'], /^asyncqueue: HTTP 400 invalid_field \(status\): status must be queued, running/],
+    [['task', 'cancel-many', '--status', 'failed'], /^asyncqueue: HTTP 400 invalid_field \(status\): only queued and running tasks can be cancelled/],
+    [['task', 'retry-many', '--status', 'queued'], /^asyncqueue: HTTP 400 invalid_field \(status\): only completed, failed and cancelled/],
+    // An empty list is no status at all, not every status.
+    [['task', 'cancel-many', '--status', ''], /^asyncqueue: HTTP 400 invalid_field \(status\): status must name at least one status/],
+    [['task', 'cancel-many', '--queue', 'bad name!'], /^asyncqueue: HTTP 400 invalid_field \(queue\)/],
+    [['task', 'retry-many', '--created-after', 'yesterday'], /^asyncqueue: HTTP 400 invalid_field \(createdAfter\)/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await run(args, { env });
+    assert.equal(r.code, EXIT.API, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.json.error.code, 'invalid_field', 'the error answer is on stdout');
+    assert.match(oneLine(r), re, args.join(' '));
+  }
+});
+
+test('task cancel-many and retry-many refuse options that are not filters: exit 2, nothing sent', async (t) => {
+  const fake = await startFake([{ status: 200, body: { cancelled: 99 } }]);
+  t.after(() => fake.close());
+  const cases = [
+    [['cancel-many', '--queue', 'q', '--limit', '5'], /--limit is not an option of 'task cancel-many'/],
+    [['cancel-many', '--queue', 'q', '--cursor', 'd1'], /--cursor is not an option of 'task cancel-many'/],
+    [['cancel-many', '--queue', 'q', '--order', 'asc'], /--order is not an option of 'task cancel-many'/],
+    [['cancel-many', '--queue', 'q', '--all'], /--all is not an option of 'task cancel-many'/],
+    [['cancel-many', '--queue', 'q', '--wait'], /--wait is not an option of 'task cancel-many'/],
+    [['retry-many', '--queue', 'q', '--url', 'http://x.example'], /--url is not an option of 'task retry-many'/],
+    [['retry-many', '--queue', 'q', '--retries', '3'], /--retries is not an option of 'task retry-many'/],
+    [['retry-many', '--queue', 'q', '--idempotency-key', 'k'], /--idempotency-key is not an option of 'task retry-many'/],
+    [['retry-many', '--queue', 'q', '--limit', '5'], /--limit is not an option of 'task retry-many'/],
+    [['cancel-many', 'some-id', '--queue', 'q'], /unexpected argument 'some-id'/],
+    [['cancel-many', '--queue', 'q', '--queue', 'r'], /--queue is given twice/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await run(['task', ...args, '--server', fake.url('/')], { env });
+    assert.equal(r.code, EXIT.USAGE, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '', args.join(' '));
+    assert.match(oneLine(r), re, args.join(' '));
+  }
+  assert.equal(fake.requests.length, 0, 'nothing reached the server');
 });
 
 test('--wait: 0 when the task completes, 1 when it fails or is cancelled, 3 when time runs out', async () => {
@@ -453,6 +618,10 @@ test('--help documents the commands and every exit code', async () => {
     assert.match(r.stdout, /ASYNCQUEUE_URL/);
     assert.match(r.stdout, /ASYNCQUEUE_API_KEY/);
   }
+  const taskHelp = (await run(['task', '--help'])).stdout;
+  for (const cmd of ['create', 'get', 'list', 'cancel', 'cancel-many', 'retry', 'retry-many', 'attempts']) {
+    assert.match(taskHelp, new RegExp(`^  ${cmd} `, 'm'), `task --help: ${cmd}`);
+  }
   // Output that cannot be written is an error, not a silent exit 0.
   const full = spawnSync('sh', ['-c', 'exec "$0" task --help >/dev/full', BIN], { encoding: 'utf8' });
   assert.equal(full.status, EXIT.SERVER);
@@ -539,6 +708,10 @@ test('the CLI paths run clean under valgrind (no errors, no leaks)', {
     [['task', 'get', 'x', '--server', `http://127.0.0.1:${port}`], EXIT.SERVER],
     [['task', 'create', '--url', 'http://x.example', '--header', 'A: 1', '--header', 'a: 2'], EXIT.USAGE],
     [['queue', 'set', 'vgq', '--rate', '1', '--paused'], EXIT.OK],
+    [['task', 'cancel-many', '--queue', 'vg-bulk', '--status', 'queued,,running', '--created-after', '2020-01-01T00:00:00Z'], EXIT.OK],
+    [['task', 'retry-many', '--queue', 'vg-bulk'], EXIT.OK],
+    [['task', 'cancel-many', '--status', 'bogus'], EXIT.API],
+    [['task', 'retry-many'], EXIT.USAGE],
   ];
   for (const [args, want] of cases) {
     const r = await run(args, { env, wrapper, timeout: 60000 });
