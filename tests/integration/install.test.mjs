@@ -138,6 +138,10 @@ test('the man page renders and documents every setting, client option and exit c
   for (const noun of ['task', 'queue']) {
     const help = sh(BIN, [noun, '--help']).stdout;
     for (const [opt] of help.matchAll(/--[a-z][a-z-]+/g)) assert.ok(text.includes(opt), `the man page documents ${noun} ${opt}`);
+    const commands = help.slice(help.indexOf('Commands:'), help.indexOf('\n\n', help.indexOf('Commands:')));
+    const verbs = [...commands.matchAll(/^  ([a-z][a-z-]*)/gm)].map((m) => m[1]);
+    assert.ok(verbs.length >= 6, `found ${verbs.length} ${noun} commands`);
+    for (const verb of verbs) assert.ok(text.includes(`${noun} ${verb}`), `the man page documents ${noun} ${verb}`);
   }
   const exit = text.slice(text.indexOf('EXIT STATUS'), text.indexOf('ENVIRONMENT'));
   for (const code of [0, 1, 2, 3, 4, 5, 6]) assert.match(exit, new RegExp(`^\\s+${code}\\s`, 'm'), `exit status ${code}`);
