@@ -106,7 +106,10 @@ void scheduler_set_due(struct scheduler *s, const char *queue, int64_t due_ms);
 
 /* Plans claims for up to slots tasks at now_ms. Fills out (up to max) and
  * returns the count; *hosts receives the hosts at their cap (borrowed, valid
- * until the next sched call), to exclude from the claims. */
+ * until the next sched call), to exclude from the claims. Queues take turns:
+ * a plan looks at them from the one whose turn it is, in a ring of all
+ * queues, until out is full; the next begins after the last queue served,
+ * or, when every queue that could start got its share, after the first. */
 int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct scheduler_claim *out, int max,
                const char *const **hosts, size_t *n_hosts);
 /* Reports how a planned claim went: got tasks of the limit asked. A short
@@ -161,6 +164,9 @@ int scheduler_min_host_room(struct scheduler *s);
 /* The earliest time a claim could succeed (INT64_MAX when only an event,
  * such as a freed slot, can make one possible). */
 int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms);
+/* How many times plans and wakes have looked at a queue so far: for tests
+ * of what a claim costs with many queues. */
+uint64_t scheduler_looks(struct scheduler *s);
 
 /* Forgets every queue without settings that has nothing due, running or
  * held (as far as the scheduler knows: waiting tasks keep their queue's due

@@ -34,6 +34,7 @@ struct squeue {
     int64_t accepted, dispatched, completed, failed, cancelled;
     struct window w_accepted, w_dispatched, w_completed, w_failed, w_cancelled;
     int64_t touched_ms;     /* monotonic: the last call about this queue (forget_idle) */
+    struct squeue *ring_prev, *ring_next; /* every queue, in the order of turns */
 };
 
 struct shost {
@@ -46,7 +47,11 @@ struct scheduler {
     struct strmap hosts;    /* host -> struct shost */
     int max_per_host;
     uint64_t host_epoch;    /* bumps whenever a capped host frees a slot */
-    unsigned rr;            /* round-robin start, for fairness between queues */
+    /* Every queue is on a ring, and a plan looks at the queues from the one
+     * whose turn it is, until its list is full: the turns go round all of
+     * them however many there are, and a plan with many queues due stops
+     * looking once it has enough. */
+    struct squeue *turn;
     const char **capped;
     size_t n_capped, cap_capped;
     int inflight;
@@ -59,6 +64,13 @@ struct scheduler {
      * batch, and took tasks in at a tenth of the rate. */
     int64_t wake_at;
     bool wake_known;
+    /* The last plan left out a queue that could start a task then (its
+     * slots ran out, or its list was full): the wake is now, whatever has
+     * changed since, until a plan finds none left. With thousands of queues
+     * due, each freed slot forgot the known wake, and the writer looked at
+     * every queue before each claim to learn that it was now. */
+    bool start_pending;
+    uint64_t looks; /* queues looked at by plans and wakes (scheduler_looks) */
 };
 
 /* A queue may start a task at at (or later): the known wake is at most that. */
@@ -93,6 +105,31 @@ void scheduler_free(struct scheduler *s)
     free(s);
 }
 
+/* A new queue takes its turn last, after every queue already there. */
+static void ring_add(struct scheduler *s, struct squeue *q)
+{
+    if (!s->turn) {
+        q->ring_prev = q->ring_next = q;
+        s->turn = q;
+        return;
+    }
+    q->ring_next = s->turn;
+    q->ring_prev = s->turn->ring_prev;
+    q->ring_prev->ring_next = q;
+    s->turn->ring_prev = q;
+}
+
+static void ring_remove(struct scheduler *s, struct squeue *q)
+{
+    if (q->ring_next == q) {
+        s->turn = NULL;
+        return;
+    }
+    q->ring_prev->ring_next = q->ring_next;
+    q->ring_next->ring_prev = q->ring_prev;
+    if (s->turn == q) s->turn = q->ring_next;
+}
+
 static struct squeue *queue_get(struct scheduler *s, const char *name)
 {
     struct squeue *q = strmap_get(&s->queues, name);
@@ -102,6 +139,7 @@ static struct squeue *queue_get(struct scheduler *s, const char *name)
         queue_settings_default(&q->s);
         q->due_ms = INT64_MAX;
         strmap_put(&s->queues, name, q);
+        ring_add(s, q);
     }
     q->touched_ms = util_mono_ms();
     return q;
@@ -354,26 +392,6 @@ static int budget(const struct scheduler *s, struct squeue *q, int64_t now_ms)
     return b > 0 ? b : 0;
 }
 
-struct collect {
-    struct scheduler *s;
-    struct squeue **list;
-    int *budgets;
-    int n, max;
-    int64_t now;
-};
-
-static void collect_one(const char *name, void *value, void *arg)
-{
-    struct collect *c = arg;
-    (void)name;
-    if (c->n >= c->max) return;
-    int b = budget(c->s, value, c->now);
-    if (b <= 0) return;
-    c->list[c->n] = value;
-    c->budgets[c->n] = b;
-    c->n++;
-}
-
 static void collect_capped(const char *name, void *value, void *arg)
 {
     struct scheduler *s = arg;
@@ -391,7 +409,7 @@ int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct schedu
 {
     pthread_mutex_lock(&s->lock);
     s->n_capped = 0;
-    if (s->wake_known && s->wake_at > now_ms) { /* no queue may start one yet */
+    if (!s->start_pending && s->wake_known && s->wake_at > now_ms) { /* no queue may start one yet */
         *hosts = s->capped;
         *n_hosts = 0;
         pthread_mutex_unlock(&s->lock);
@@ -401,21 +419,28 @@ int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct schedu
     *hosts = s->capped;
     *n_hosts = s->n_capped;
 
+    /* The queues that may start tasks now, from the one whose turn it is. */
     struct squeue *list[256];
     int budgets[256];
-    struct collect c = {.s = s, .list = list, .budgets = budgets, .n = 0,
-                        .max = max < 256 ? max : 256, .now = now_ms};
-    strmap_each(&s->queues, collect_one, &c);
+    int max_n = max < 256 ? max : 256, n_c = 0;
+    struct squeue *q = s->turn;
+    size_t looked = 0;
+    for (; q && looked < s->queues.count && n_c < max_n; looked++, q = q->ring_next) {
+        int b = budget(s, q, now_ms);
+        if (b <= 0) continue;
+        list[n_c] = q;
+        budgets[n_c++] = b;
+    }
+    s->looks += looked;
+    bool whole_ring = looked == s->queues.count, all_served = slots > 0;
     int n = 0;
-    if (c.n > 0 && slots > 0) {
-        /* Fair shares first (round-robin start), then what is left over to
-         * queues that can take more. */
-        int share = (slots + c.n - 1) / c.n, left = slots;
+    if (n_c > 0 && slots > 0) {
+        /* Fair shares first, then what is left over to queues that can
+         * take more, in turn order. */
+        int share = (slots + n_c - 1) / n_c, left = slots;
         int give[256] = {0};
-        unsigned start = s->rr++ % (unsigned)c.n;
         for (int pass = 0; pass < 2 && left > 0; pass++) {
-            for (int k = 0; k < c.n && left > 0; k++) {
-                int i = (int)((start + (unsigned)k) % (unsigned)c.n);
+            for (int i = 0; i < n_c && left > 0; i++) {
                 int want = budgets[i] - give[i];
                 if (pass == 0 && want > share) want = share;
                 if (want > left) want = left;
@@ -424,18 +449,30 @@ int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct schedu
                 left -= want;
             }
         }
-        /* Claimed in the same rotated order: when a host's cap is what
-         * limits, the first queue claimed takes the room that frees, and a
-         * fixed first queue starved the others behind its flood. */
-        for (int k = 0; k < c.n; k++) {
-            int i = (int)((start + (unsigned)k) % (unsigned)c.n);
-            if (!give[i]) continue;
+        /* Claimed in turn order: when a host's cap is what limits, the
+         * first queue claimed takes the room that frees, and a fixed first
+         * queue starved the others behind its flood. */
+        int last = 0;
+        for (int i = 0; i < n_c; i++) {
+            if (!give[i]) {
+                all_served = false;
+                continue;
+            }
             struct scheduler_claim *cl = &out[n++];
             snprintf(cl->queue, sizeof cl->queue, "%s", list[i]->name);
             cl->limit = give[i];
             cl->only_seq = list[i]->hold_seq;
+            last = i;
         }
+        /* The next turn: after the last queue served when some went without
+         * (slots ran out) or some were not looked at (the list was full);
+         * when every queue that could start got its share, after the first,
+         * so that the first place goes round. */
+        if (!all_served) s->turn = list[last]->ring_next;
+        else if (!whole_ring) s->turn = q;
+        else s->turn = list[0]->ring_next;
     }
+    s->start_pending = n_c > 0 && (!all_served || !whole_ring);
     pthread_mutex_unlock(&s->lock);
     return n;
 }
@@ -671,9 +708,12 @@ int64_t scheduler_next_wake(struct scheduler *s, int64_t now_ms)
 {
     struct wake w = {.s = s, .now = now_ms, .at = INT64_MAX};
     pthread_mutex_lock(&s->lock);
-    if (s->wake_known && s->wake_at > now_ms) {
+    if (s->start_pending) {
+        w.at = now_ms;
+    } else if (s->wake_known && s->wake_at > now_ms) {
         w.at = s->wake_at;
     } else {
+        s->looks += s->queues.count;
         strmap_each(&s->queues, wake_one, &w);
         s->wake_at = w.at;
         s->wake_known = true;
@@ -712,6 +752,7 @@ size_t scheduler_forget_idle(struct scheduler *s, int64_t now_mono_ms, int64_t i
     pthread_mutex_lock(&s->lock);
     strmap_each(&s->queues, collect_idle, &id);
     for (size_t i = 0; i < id.n; i++) {
+        ring_remove(s, id.list[i]);
         strmap_remove(&s->queues, id.list[i]->name);
         free(id.list[i]);
     }
@@ -724,6 +765,14 @@ int scheduler_inflight(struct scheduler *s)
 {
     pthread_mutex_lock(&s->lock);
     int n = s->inflight;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+uint64_t scheduler_looks(struct scheduler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t n = s->looks;
     pthread_mutex_unlock(&s->lock);
     return n;
 }
