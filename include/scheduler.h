@@ -135,9 +135,12 @@ enum scheduler_count {
 /* Counts a task accepted into, or finished in, queue. */
 void scheduler_count(struct scheduler *s, const char *queue, enum scheduler_count what, int64_t now_ms);
 
-/* A task reached a final state without being claimed (cancelled while
- * queued): clears a FIFO hold on it. */
-void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq);
+/* A task due at run_at_ms reached a final state without being claimed
+ * (cancelled while queued): clears a FIFO hold on it. Returns whether the
+ * queue's due time may have been this task's, and so wants
+ * scheduler_set_due from the store: a queue that seems to wait for a
+ * cancelled task is never idle, and never forgotten, until that time. */
+bool scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq, int64_t run_at_ms);
 /* The wall clock stepped by step_ms: FIFO holds (a retry's wait) move with
  * it, as the store's due times do (store_shift_waits). */
 void scheduler_clock_step(struct scheduler *s, int64_t step_ms);

@@ -182,8 +182,10 @@ void writer_txn_final(struct writer_txn *tx, const struct task *t);
 void writer_txn_event(struct writer_txn *tx, const struct task *t, const char *change);
 /* After commit: stop the running call of task seq. */
 void writer_txn_abort(struct writer_txn *tx, int64_t task_seq);
-/* After commit: a queued task left queue without running (FIFO hold). */
-void writer_txn_gone(struct writer_txn *tx, const char *queue, int64_t seq);
+/* After commit: a queued task, due at run_at_ms, left queue without running
+ * (a FIFO hold on it ends; the queue's due time is read again when it may
+ * have been this task's). */
+void writer_txn_gone(struct writer_txn *tx, const char *queue, int64_t seq, int64_t run_at_ms);
 /* After commit: a queue's settings changed (qs NULL: removed). */
 void writer_txn_queue(struct writer_txn *tx, const char *name, const struct queue_settings *qs);
 

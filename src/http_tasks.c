@@ -497,7 +497,7 @@ static int cancel_one(struct writer_txn *tx, struct request *r, const char *id, 
         writer_txn_released(tx, t->queue, t->host, SCHEDULER_CANCELLED, t->seq, 0);
         writer_txn_abort(tx, t->seq);
     } else {
-        writer_txn_gone(tx, t->queue, t->seq);
+        writer_txn_gone(tx, t->queue, t->seq, t->run_at_ms);
     }
     writer_txn_backlog(tx, -1);
     writer_txn_final(tx, t);

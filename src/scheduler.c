@@ -571,13 +571,15 @@ void scheduler_count(struct scheduler *s, const char *queue, enum scheduler_coun
     pthread_mutex_unlock(&s->lock);
 }
 
-void scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq)
+bool scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq, int64_t run_at_ms)
 {
     pthread_mutex_lock(&s->lock);
     struct squeue *q = strmap_get(&s->queues, queue);
     if (q && q->hold_seq == seq) q->hold_seq = 0;
+    bool stale = q && q->due_ms != INT64_MAX && run_at_ms <= q->due_ms;
     wake_forget(s);
     pthread_mutex_unlock(&s->lock);
+    return stale;
 }
 
 static void shift_hold(const char *name, void *value, void *arg)

@@ -206,9 +206,27 @@ static void restore_hold(struct writer *w, const char *queue)
     scheduler_hold(w->sched, queue, seq, run_at);
 }
 
+/* A queued task left queue, and the scheduler's due time for it may have
+ * been that task's: read it again (once for each queue, a bulk cancel
+ * removing many). A read between transactions; when it fails the old time
+ * stays, which costs a claim that finds nothing when it comes. */
+static void refresh_due(struct writer *w, struct strmap *done, const char *queue)
+{
+    if (!done->buckets) strmap_init(done); /* made on first use: most batches cancel nothing */
+    if (strmap_get(done, queue)) return;
+    strmap_put(done, queue, w);
+    int64_t due;
+    if (store_queue_next_due(w->conn, queue, &due) != STORE_OK) {
+        log_msg(LOG_WARN, "writer.due_unknown", "queue=%s error=\"%s\"", queue, store_conn_error(w->conn));
+        return;
+    }
+    scheduler_set_due(w->sched, queue, due);
+}
+
 static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t now)
 {
     struct writer *w = tx->w;
+    struct strmap refreshed = {0};
     for (size_t i = from; i < to; i++) {
         struct effect *e = &tx->fx[i];
         switch (e->kind) {
@@ -234,7 +252,9 @@ static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t
             break;
         case FX_EVENT: break;
         case FX_ABORT: seqset_remove(&w->held_tasks, e->seq); break; /* its result is not recorded */
-        case FX_GONE: scheduler_task_gone(w->sched, e->name, e->seq); break;
+        case FX_GONE:
+            if (scheduler_task_gone(w->sched, e->name, e->seq, e->at_ms)) refresh_due(w, &refreshed, e->name);
+            break;
         case FX_QUEUE:
             if (e->has_settings) {
                 scheduler_queue_set(w->sched, e->name, &e->qs);
@@ -245,6 +265,7 @@ static void apply_effects(struct writer_txn *tx, size_t from, size_t to, int64_t
             break;
         }
     }
+    if (refreshed.buckets) strmap_free(&refreshed, NULL);
 }
 
 /* What the effects tell others, once their commit is on disk: a watcher
@@ -402,11 +423,12 @@ void writer_txn_abort(struct writer_txn *tx, int64_t task_seq)
     add_effect(tx, FX_ABORT)->seq = task_seq;
 }
 
-void writer_txn_gone(struct writer_txn *tx, const char *queue, int64_t seq)
+void writer_txn_gone(struct writer_txn *tx, const char *queue, int64_t seq, int64_t run_at_ms)
 {
     struct effect *e = add_effect(tx, FX_GONE);
     e->name = xstrdup(queue);
     e->seq = seq;
+    e->at_ms = run_at_ms;
 }
 
 void writer_txn_queue(struct writer_txn *tx, const char *name, const struct queue_settings *qs)

@@ -164,7 +164,7 @@ static void a_cancelled_held_task_releases_the_hold(void **state)
     scheduler_claimed(s, "fifo", "h", T0);
     scheduler_released(s, "fifo", "h", SCHEDULER_RETRY, 9, T0 + 60000);
     assert_int_equal(planned(s, T0 + 1, 10, "fifo", NULL), 0);
-    scheduler_task_gone(s, "fifo", 9);
+    scheduler_task_gone(s, "fifo", 9, T0);
     int64_t only = -1;
     assert_int_equal(planned(s, T0 + 1, 10, "fifo", &only), 1);
     assert_int_equal(only, 0);

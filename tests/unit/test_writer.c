@@ -464,6 +464,76 @@ static void a_task_in_a_limited_queue_waits_for_the_plan(void **state)
     stop_and_free(f, &c);
 }
 
+struct cancel {
+    struct writer_op op;
+    const char *id;
+    atomic_bool done;
+    int rc;
+};
+
+/* Cancels a queued task as the API's cancel does. */
+static int cancel_apply(struct writer_txn *tx, void *arg)
+{
+    struct cancel *x = arg;
+    struct task *t = NULL;
+    bool was_running = false;
+    int rc = store_task_cancel(writer_txn_conn(tx), x->id, NULL, util_now_ms(), &t, &was_running);
+    if (rc == STORE_OK) {
+        assert_false(was_running);
+        writer_txn_gone(tx, t->queue, t->seq, t->run_at_ms);
+    }
+    task_free(t);
+    return rc;
+}
+
+static void cancel_done(void *arg, int rc)
+{
+    struct cancel *x = arg;
+    x->rc = rc;
+    atomic_store(&x->done, true);
+}
+
+/* Whether the scheduler still knows queue. */
+static bool knows_queue(struct scheduler *s, const char *queue)
+{
+    size_t n = 0;
+    struct queue_info *qs = scheduler_snapshot(s, &n);
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++) found = !strcmp(qs[i].name, queue);
+    free(qs);
+    return found;
+}
+
+/* A queue whose only task, due in a day, is cancelled has nothing due: it
+ * is forgotten once idle, not a day later. The scheduler kept the cancelled
+ * task's time as the queue's, and a queue waiting for work is not idle. */
+static void a_queue_whose_task_is_cancelled_has_nothing_due(void **state)
+{
+    struct fx *f = *state;
+    static struct create c;
+    submit_create(f, &c, "later", -24 * 3600 * 1000LL);
+    assert_true(wait_flag(&c.done, WAIT_MS));
+    assert_int_equal(c.rc, STORE_OK);
+    struct scheduler *s = writer_scheduler(f->w);
+    int64_t idle = 3600 * 1000LL, later = util_mono_ms() + 2 * idle;
+    assert_int_equal(scheduler_forget_idle(s, later, idle), 0); /* waiting for its task */
+    assert_true(knows_queue(s, "later"));
+
+    static struct cancel x;
+    x.id = c.t->id;
+    x.op.apply = cancel_apply;
+    x.op.done = cancel_done;
+    x.op.arg = &x;
+    x.rc = -1;
+    atomic_init(&x.done, false);
+    writer_submit(f->w, &x.op);
+    assert_true(wait_flag(&x.done, WAIT_MS));
+    assert_int_equal(x.rc, STORE_OK);
+    assert_int_equal(scheduler_forget_idle(s, later, idle), 1);
+    assert_false(knows_queue(s, "later"));
+    stop_and_free(f, &c);
+}
+
 /* A claim in the transaction that started tasks from their insert counts
  * them on their host: their starts reach the scheduler only at the commit.
  * With a cap of 2, c1 and c2 start from their inserts and c3, queued and
@@ -507,6 +577,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(ops_arriving_during_a_sync_share_one_commit, setup_with_sink,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_new_task_due_now_starts_from_its_insert, setup_with_sink, teardown),
+        cmocka_unit_test_setup_teardown(a_queue_whose_task_is_cancelled_has_nothing_due, setup_with_sink,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_task_in_a_limited_queue_waits_for_the_plan, setup_with_sink,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_claim_counts_the_tasks_its_transaction_started,
