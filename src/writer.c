@@ -989,6 +989,7 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
      * under the same rules as a claim; the claim takes what they leave. */
     struct writer_txn tx = {.w = w, .now = now, .slots = slots};
     int purged = 0;
+    int64_t purge_from = w->purge_from_seq; /* where a failed batch's purge starts again */
     int64_t t0 = util_mono_us();
     size_t log_mark = w->log.buf.len; /* lines of a failed batch are dropped */
     int rc = store_begin(w->conn);
@@ -1037,7 +1038,10 @@ static void run_batch(struct writer *w, struct writer_op *ops, int n_ops, int sl
                 if (op->rc == STORE_OK) atomic_store(&w->degraded, false);
         }
         w->claim_pause_until_ms = now + FAILURE_BACKOFF_MS;
-        if (purging) w->next_purge_ms = now + PURGE_IDLE_MS;
+        if (purging) {
+            w->next_purge_ms = now + PURGE_IDLE_MS;
+            w->purge_from_seq = purge_from; /* its deletes were rolled back */
+        }
         if (sweeping) w->next_sweep_ms = now + SWEEP_INTERVAL_MS;
     } else {
         apply_effects(&tx, 0, tx.n_fx, now); /* announced once on disk */
