@@ -85,6 +85,7 @@ enum stmt_id {
     ST_RUNNING,
     ST_FINISH_TASK,
     ST_INSERT_ATTEMPT,
+    ST_NOTE_OVERTAKEN,
     ST_INSERT_WEBHOOK,
     ST_REQUEUE_ATTEMPTS,
     ST_REQUEUE_TASKS,
@@ -165,6 +166,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_ATTEMPT] =
         "INSERT INTO attempts (task_seq, n, started_at, finished_at, duration_ms, status_code, "
         "error_code, error_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_NOTE_OVERTAKEN] =
+        "UPDATE attempts SET status_code = ?3, error_message = ?4 WHERE task_seq = ?1 AND n = ?2 "
+        "AND error_code = 'cancelled' AND status_code IS NULL",
     [ST_INSERT_WEBHOOK] =
         "INSERT INTO webhooks (id, task_seq, task_id, url, body, status, attempts, next_at, "
         "lease_until, claim_token, created_at, updated_at) "
@@ -976,6 +980,26 @@ static int insert_attempt(struct sq_conn *c, int64_t task_seq, const struct atte
     return exec_stmt(c, s, "insert attempt");
 }
 
+/* A result that came too late: the task was cancelled or its lease lost
+ * meanwhile, and nothing of it is stored. But when a cancel recorded this
+ * attempt as aborted, and the target had in fact answered, the attempt
+ * says so: the target may have done the work, and "aborted" told the
+ * reader it had not. */
+static int note_overtaken(struct sq_conn *c, int64_t task_seq, const struct attempt *a)
+{
+    if (a->status_code <= 0) return STORE_OK;
+    sqlite3_stmt *s = stmt(c, ST_NOTE_OVERTAKEN);
+    if (!s) return STORE_ERROR;
+    char msg[200];
+    snprintf(msg, sizeof msg, "cancelled by request while running; the target had answered %d, but the "
+             "cancel was stored first and the answer was discarded", a->status_code);
+    sqlite3_bind_int64(s, 1, task_seq);
+    sqlite3_bind_int(s, 2, a->n);
+    sqlite3_bind_int(s, 3, a->status_code);
+    bind_text(s, 4, msg);
+    return exec_stmt(c, s, "note overtaken attempt");
+}
+
 static int sq_task_finish(void *impl, const struct task_result *r, bool *applied)
 {
     struct sq_conn *c = impl;
@@ -1000,7 +1024,7 @@ static int sq_task_finish(void *impl, const struct task_result *r, bool *applied
     sqlite3_bind_int(s, 14, t->attempts_uncounted);
     int rc = exec_stmt(c, s, "finish task");
     if (rc != STORE_OK) return rc;
-    if (sqlite3_changes(c->db) == 0) return STORE_OK; /* cancelled or lease lost meanwhile */
+    if (sqlite3_changes(c->db) == 0) return note_overtaken(c, t->seq, r->attempt);
     *applied = true;
     return insert_attempt(c, t->seq, r->attempt);
 }

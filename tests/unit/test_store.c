@@ -782,6 +782,51 @@ static void finish_with_stale_claim_writes_nothing(void **state)
     task_free(t);
 }
 
+/* A cancel stored while the call was ending records the attempt as
+ * aborted; the result that comes after it is not stored, but when the
+ * target had answered, the attempt says with what. A transport error
+ * leaves the attempt as the cancel wrote it. */
+static void a_result_a_cancel_overtook_keeps_the_answer_status(void **state)
+{
+    struct fx *f = *state;
+    for (int status = 0; status <= 200; status += 200) {
+        struct task *t = new_task(NOW, NOW);
+        insert(f, t);
+        task_free(t);
+        t = claim_one(f, NOW, 0);
+        begin(f);
+        struct task *cancelled = NULL;
+        bool was_running = false;
+        must(f, store_task_cancel(f->w, t->id, NULL, NOW + 3, &cancelled, &was_running), "cancel");
+        commit(f);
+        assert_true(was_running);
+        task_free(cancelled);
+
+        complete(t, NOW + 5);
+        struct attempt a = {.n = 1, .started_at_ms = NOW, .finished_at_ms = NOW + 5, .status_code = status};
+        if (!status) {
+            t->status = TASK_QUEUED;
+            a.error_code = "connect_failed";
+            a.error_message = "refused";
+        }
+        bool applied = true;
+        finish(f, t, &a, NULL, &applied);
+        assert_false(applied);
+        struct loaded l;
+        assert_int_equal(load(f, t->id, &l), STORE_OK);
+        assert_int_equal(l.t->status, TASK_CANCELLED);
+        assert_int_equal(l.n_attempts, 1);
+        assert_string_equal(l.attempts[0].error_code, "cancelled");
+        assert_int_equal(l.attempts[0].status_code, status);
+        if (status)
+            assert_non_null(strstr(l.attempts[0].error_message, "the target had answered 200"));
+        else
+            assert_null(strstr(l.attempts[0].error_message, "answered"));
+        loaded_free(&l);
+        task_free(t);
+    }
+}
+
 static void finish_for_retry_requeues_at_run_at(void **state)
 {
     struct fx *f = *state;
@@ -1619,6 +1664,7 @@ int main(void)
         T(claim_sets_the_lease),
         T(finish_with_current_claim_is_applied),
         T(finish_with_stale_claim_writes_nothing),
+        T(a_result_a_cancel_overtook_keeps_the_answer_status),
         T(finish_for_retry_requeues_at_run_at),
         T(final_finish_writes_the_outbox_row),
         T(no_outbox_row_without_webhook_url_or_body),
