@@ -38,7 +38,7 @@ int http_queue_view(struct http_api *api, struct queue_info **out, size_t *n)
     int rc = STORE_ERROR;
     struct store_conn *c = store_conn_acquire(api->store);
     if (c) {
-        rc = store_queue_depths(c, util_now_ms(), add_depth, &d);
+        rc = store_queue_depths(c, util_now_ms(), NULL, 0, add_depth, &d);
         if (rc != STORE_OK) log_msg(LOG_WARN, "queues.depth_failed", "error=\"%s\"", store_conn_error(c));
         store_conn_release(c);
     } else {
