@@ -652,8 +652,11 @@ async function loadTasks(reset) {
   if (state.filter.q) searchById();
 }
 
-function addQueueOption(name) {
-  state.knownQueues.add(name);
+/** Adds queue names (one, or an array) to the filter's list, rebuilt once. */
+function addQueueOption(add) {
+  const fresh = (Array.isArray(add) ? add : [add]).filter((n) => !state.knownQueues.has(n));
+  if (!fresh.length) return;
+  for (const n of fresh) state.knownQueues.add(n);
   const sel = $('#f-queue');
   const names = [...state.knownQueues].sort();
   const opts = [h('option', { value: '' }, 'All'), ...names.map((n) => h('option', { value: n }, n))];
@@ -662,10 +665,30 @@ function addQueueOption(name) {
   sel.value = cur;
 }
 
+// GET /v1/queues answers a page of at most 1000 queues, by name. The
+// dashboard follows nextCursor for up to QUEUE_PAGES pages: past that many
+// queues a table (and a filter's list) is no longer of use, and each look
+// would cost the daemon a request per thousand queue names.
+const QUEUE_PAGES = 5;
+
+/** { queues, more }: the first QUEUE_PAGES pages of queues; more when there are others. */
+async function fetchQueues() {
+  const queues = [];
+  let cursor = null;
+  for (let i = 0; i < QUEUE_PAGES; i++) {
+    const data = await api('GET', cursor === null ? '/v1/queues' : `/v1/queues?cursor=${encodeURIComponent(cursor)}`);
+    queues.push(...(data.queues || []));
+    // (the same cursor again would be a daemon's bug: stop rather than loop)
+    if (typeof data.nextCursor !== 'string' || data.nextCursor === cursor) return { queues, more: false };
+    cursor = data.nextCursor;
+  }
+  return { queues, more: true };
+}
+
 async function loadQueueNames() {
   try {
-    const { queues } = await api('GET', '/v1/queues');
-    for (const q of queues) if (!state.knownQueues.has(q.name)) addQueueOption(q.name);
+    const { queues } = await fetchQueues();
+    addQueueOption(queues.map((q) => q.name)); // one rebuild: one a name was O(n²) with thousands
   } catch { /* the list still works without */ }
 }
 
@@ -1025,19 +1048,23 @@ function limitsText(q) {
   return parts.join(', ') || 'none';
 }
 
+let queuesLook = 0; // the latest load of the Queues view
 async function loadQueues() {
+  const look = ++queuesLook;
   let data;
   try {
-    data = await api('GET', '/v1/queues');
+    data = await fetchQueues();
   } catch (e) {
-    reportError(e, 'Loading queues failed');
+    if (look === queuesLook) reportError(e, 'Loading queues failed');
     return;
   }
-  if (state.view !== 'queues') return;
+  // A load takes a request per 1000 queues, and the 5 s refresh, events
+  // and the route each start one: only the latest started may show, or an
+  // older one that ends last would put back what it saw.
+  if (look !== queuesLook || state.view !== 'queues') return;
   const body = $('#queues-body');
   const focusKey = document.activeElement && body.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   const rows = data.queues.sort((a, b) => a.name.localeCompare(b.name)).map((q) => {
-    if (!state.knownQueues.has(q.name)) addQueueOption(q.name);
     const lm = q.lastMinute || {};
     const ss = q.sinceStart || {};
     const done = (lm.completed || 0) + (lm.failed || 0);
@@ -1063,8 +1090,15 @@ async function loadQueues() {
       h('td', { dataset: { label: 'Limits' } }, limitsText(q)),
       h('td', { class: 'actions-col', dataset: { label: '' } }, action));
   });
+  addQueueOption(data.queues.map((q) => q.name));
   body.replaceChildren(...rows);
   $('#queues-empty').hidden = rows.length > 0;
+  const more = $('#queues-more');
+  more.hidden = !data.more;
+  more.textContent = data.more
+    ? `Showing the first ${rows.length.toLocaleString('en')} queues by name; there are more ` +
+      '(asyncqueue queue list, or GET /v1/queues page by page, lists them all).'
+    : '';
   if (focusKey) {
     const el = $(`[data-key="${CSS.escape(focusKey)}"]`, body);
     if (el) el.focus();

@@ -258,8 +258,10 @@ int store_attempts_get(struct store_conn *c, int64_t task_seq, struct attempt **
 int store_webhook_attempts_get(struct store_conn *c, int64_t task_seq,
                                struct webhook_attempt **out, size_t *n);
 /* Queued tasks per queue: fn(queue, queued, due now), ordered by queue
- * (byte order, as strcmp compares). */
-int store_queue_depths(struct store_conn *c, int64_t now_ms,
+ * (byte order, as strcmp compares). Only queues named after `after` (NULL
+ * or "": from the first), and at most limit of them (0: all), so a page of
+ * GET /v1/queues reads the rows of its own queues, not of every queue. */
+int store_queue_depths(struct store_conn *c, int64_t now_ms, const char *after, int limit,
                        void (*fn)(void *arg, const char *queue, int64_t queued, int64_t due),
                        void *arg);
 

@@ -138,6 +138,7 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     (BIT(OPT_STATUS) | BIT(OPT_QUEUE) | BIT(OPT_CREATED_AFTER) | BIT(OPT_CREATED_BEFORE))
 #define LIST_FILTERS                                                                               \
     (TASK_FILTERS | BIT(OPT_LIMIT) | BIT(OPT_ALL) | BIT(OPT_CURSOR) | BIT(OPT_ORDER))
+#define QUEUE_PAGES (BIT(OPT_LIMIT) | BIT(OPT_CURSOR) | BIT(OPT_ALL))
 #define QUEUE_SETTINGS                                                                             \
     (BIT(OPT_MAX_CONCURRENCY) | BIT(OPT_RATE) | BIT(OPT_BURST) | BIT(OPT_PAUSED) |                 \
      BIT(OPT_DEFAULT_RETRIES) | BIT(OPT_DEFAULT_TIMEOUT))
@@ -236,7 +237,8 @@ static void usage_queue(FILE *out)
     fprintf(out, "Usage: asyncqueue queue COMMAND [NAME] [options]\n"
                  "\n"
                  "Commands:\n"
-                 "  list                    every queue with settings, counters or waiting tasks\n"
+                 "  list [pages]            every queue with settings, counters or waiting tasks,\n"
+                 "                          by name (GET /v1/queues, page after page)\n"
                  "  get NAME                one queue\n"
                  "  set NAME [settings]     replace the queue's settings (absent ones take their\n"
                  "                          defaults, as PUT /v1/queues/NAME does)\n"
@@ -250,7 +252,14 @@ static void usage_queue(FILE *out)
                  "  --burst N               tasks that may start at once when the rate allows\n"
                  "  --paused                set it paused\n"
                  "  --default-retries N     retries for tasks of the queue that give none\n"
-                 "  --default-timeout S     timeout for tasks of the queue that give none\n");
+                 "  --default-timeout S     timeout for tasks of the queue that give none\n"
+                 "\n"
+                 "Pages (list):\n"
+                 "  --limit N               queues per page, 1 to 1000 (default 1000); alone, print\n"
+                 "                          that one page with its nextCursor\n"
+                 "  --cursor C              the nextCursor of the previous page; alone, that page\n"
+                 "  --all                   follow nextCursor and print every page as one list\n"
+                 "                          (what list does without --limit and --cursor)\n");
 }
 
 static void usage_common(FILE *out)
@@ -1055,9 +1064,10 @@ static const char *raw_member(const char *json, size_t len, const char *name, si
     return NULL;
 }
 
-/* --all: every page, printed as one {"tasks": [...], "nextCursor": null} as
- * the pages arrive, so memory holds one page at a time. */
-static int list_all(struct cli *c, const char *query)
+/* --all: every page, printed as one {"<key>": [...], "nextCursor": null}
+ * as the pages arrive, so memory holds one page at a time. key: "tasks" or
+ * "queues", the member that holds a page's items. */
+static int list_all(struct cli *c, const char *query, const char *key)
 {
     char *cursor = c->set[OPT_CURSOR] ? xstrdup(c->val[OPT_CURSOR]) : NULL;
     char *last = cursor ? xstrdup(cursor) : NULL;
@@ -1089,20 +1099,20 @@ static int list_all(struct cli *c, const char *query)
             break;
         }
         cJSON *doc = cJSON_ParseWithLength(r.body.data, r.body.len);
-        const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(doc, "tasks");
+        const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, key);
         const cJSON *next = cJSON_GetObjectItemCaseSensitive(doc, "nextCursor");
         size_t raw_len = 0;
-        const char *raw = cJSON_IsArray(tasks) ? raw_member(r.body.data, r.body.len, "tasks", &raw_len) : NULL;
+        const char *raw = cJSON_IsArray(items) ? raw_member(r.body.data, r.body.len, key, &raw_len) : NULL;
         if (!raw || raw[0] != '[') {
-            fprintf(stderr, "asyncqueue: the answer from %s is not a task list\n", c->base);
+            fprintf(stderr, "asyncqueue: the answer from %s is not a %s list\n", c->base, c->noun);
             cJSON_Delete(doc);
             reply_clear(&r);
             rc = CLI_EXIT_SERVER;
             break;
         }
-        if (!started) fputs("{\"tasks\":[", stdout);
+        if (!started) printf("{\"%s\":[", key);
         started = true;
-        /* Each task as the daemon wrote it: printed again from cJSON, numbers
+        /* Each item as the daemon wrote it: printed again from cJSON, numbers
          * in payloads and results changed (9007199254740993 became
          * 9.00719925474099e+15, 1.50 became 1.5). */
         const char *end = raw + raw_len, *p = util_json_skip_ws(raw + 1, end);
@@ -1142,7 +1152,7 @@ static int cmd_task_list(struct cli *c)
     char *query = list_query(c);
     int rc;
     if (c->set[OPT_ALL]) {
-        rc = list_all(c, query);
+        rc = list_all(c, query, "tasks");
     } else {
         char *path = query;
         if (c->set[OPT_CURSOR]) {
@@ -1183,9 +1193,28 @@ static int cmd_task_retry_many(struct cli *c)
     return bulk(c, "/v1/tasks/retry", "replay every failed task", "failed");
 }
 
+/* Every queue, over as many pages as it takes (the daemon answers at most
+ * 1000 a page); with --limit or --cursor and no --all, the one page. */
 static int cmd_queue_list(struct cli *c)
 {
-    return simple(c, "GET", "/v1/queues", NULL, 0);
+    char *esc = c->set[OPT_LIMIT] ? url_escape(c, c->val[OPT_LIMIT]) : NULL;
+    char *query = esc ? xasprintf("/v1/queues?limit=%s", esc) : xstrdup("/v1/queues");
+    free(esc);
+    int rc;
+    if (c->set[OPT_ALL] || !(c->set[OPT_LIMIT] || c->set[OPT_CURSOR])) {
+        rc = list_all(c, query, "queues");
+    } else {
+        char *path = query;
+        if (c->set[OPT_CURSOR]) {
+            esc = url_escape(c, c->val[OPT_CURSOR]);
+            path = xasprintf("%s%scursor=%s", query, strchr(query, '?') ? "&" : "?", esc);
+            free(esc);
+        }
+        rc = simple(c, "GET", path, NULL, 0);
+        if (path != query) free(path);
+    }
+    free(query);
+    return rc;
 }
 
 static int queue_call(struct cli *c, const char *method, const char *action, const char *body,
@@ -1248,7 +1277,7 @@ static const struct command commands[] = {
     {"task", "retry", "ID", TASK_FIELDS | BIT(OPT_WAIT), cmd_task_retry},
     {"task", "retry-many", NULL, TASK_FILTERS, cmd_task_retry_many},
     {"task", "attempts", "ID", 0, cmd_task_attempts},
-    {"queue", "list", NULL, 0, cmd_queue_list},
+    {"queue", "list", NULL, QUEUE_PAGES, cmd_queue_list},
     {"queue", "get", "NAME", 0, cmd_queue_get},
     {"queue", "set", "NAME", QUEUE_SETTINGS, cmd_queue_set},
     {"queue", "delete", "NAME", 0, cmd_queue_delete},

@@ -524,6 +524,7 @@ static const char *route_params(enum route route)
     switch (route) {
     case ROUTE_TASKS: return "status, queue, createdAfter, createdBefore, limit, order, cursor";
     case ROUTE_TASK: return "wait";
+    case ROUTE_QUEUES: return "limit, cursor";
     case ROUTE_STATS: return "minutes";
     default: return "";
     }

@@ -1,6 +1,7 @@
 /*
- * http_queues: the queue routes: list and show (settings, depth, in-flight
- * and recent rates), change settings, pause and resume, forget settings.
+ * http_queues: the queue routes: list (in pages, by name) and show
+ * (settings, depth, in-flight and recent rates), change settings, pause and
+ * resume, forget settings.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,20 +32,30 @@ static void add_depth(void *arg, const char *queue, int64_t queued, int64_t due)
     x->due = due;
 }
 
-int http_queue_view(struct http_api *api, struct queue_info **out, size_t *n)
+/* The store's counts of waiting tasks of the queues named after `after`
+ * (NULL: from the first), at most limit queues (0: all), into d. Returns
+ * STORE_OK, or the store's error (logged) with d empty: rows read before
+ * the failure would be a partial count. */
+static int read_depths(struct http_api *api, const char *after, int limit, struct depths *d)
 {
-    struct queue_info *qs = scheduler_snapshot(writer_scheduler(api->writer), n);
-    struct depths d = {0};
     int rc = STORE_ERROR;
     struct store_conn *c = store_conn_acquire(api->store);
     if (c) {
-        rc = store_queue_depths(c, util_now_ms(), add_depth, &d);
+        rc = store_queue_depths(c, util_now_ms(), after, limit, add_depth, d);
         if (rc != STORE_OK) log_msg(LOG_WARN, "queues.depth_failed", "error=\"%s\"", store_conn_error(c));
         store_conn_release(c);
     } else {
         log_msg(LOG_WARN, "queues.depth_failed", "error=\"no database connection\"");
     }
-    if (rc != STORE_OK) d.n = 0; /* rows read before the failure would be a partial count */
+    if (rc != STORE_OK) d->n = 0;
+    return rc;
+}
+
+int http_queue_view(struct http_api *api, struct queue_info **out, size_t *n)
+{
+    struct queue_info *qs = scheduler_snapshot(writer_scheduler(api->writer), n);
+    struct depths d = {0};
+    int rc = read_depths(api, NULL, 0, &d);
     *out = scheduler_join_depths(qs, n, d.list, d.n);
     free(d.list);
     return rc;
@@ -96,10 +107,8 @@ static bool queue_exists(const struct queue_info *q)
            q->cancelled_total > 0;
 }
 
-/* Every queue the daemon knows of (settings, counters, or queued tasks), as
- * JSON objects ordered by name; only the one named `only` when it is not
- * NULL. */
-static enum MHD_Result respond_queues(struct request *r, const char *only)
+/* The queue named `only` (settings, counters, or queued tasks). */
+static enum MHD_Result respond_queue(struct request *r, const char *only)
 {
     size_t n;
     struct queue_info *qs;
@@ -107,25 +116,153 @@ static enum MHD_Result respond_queues(struct request *r, const char *only)
         free(qs);
         return http_unavailable(r, "the database cannot be read right now; try again");
     }
-    if (only) {
-        const struct queue_info *q = n ? bsearch(only, qs, n, sizeof *qs, by_name) : NULL;
-        cJSON *one = q && queue_exists(q) ? queue_json(q) : NULL;
-        free(qs);
-        if (!one) return http_not_found(r, "no queue has this name (it has no settings and no tasks)");
-        return http_respond_json(r, MHD_HTTP_OK, one);
-    }
-    cJSON *list = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++)
-        if (queue_exists(&qs[i])) cJSON_AddItemToArray(list, queue_json(&qs[i]));
+    const struct queue_info *q = n ? bsearch(only, qs, n, sizeof *qs, by_name) : NULL;
+    cJSON *one = q && queue_exists(q) ? queue_json(q) : NULL;
     free(qs);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "queues", list);
-    return http_respond_json(r, MHD_HTTP_OK, o);
+    if (!one) return http_not_found(r, "no queue has this name (it has no settings and no tasks)");
+    return http_respond_json(r, MHD_HTTP_OK, one);
 }
 
+/* ---- the list, in pages ---- */
+
+#define QUEUES_DEFAULT_LIMIT 1000 /* every queue in one answer, up to 1000 */
+#define QUEUES_MAX_LIMIT 1000
+#define CURSOR_MAX 86             /* base64url of a 64-byte name, unpadded */
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* The cursor after a queue: its name in base64url, unpadded. A name is the
+ * whole position, as the list is ordered by name: the next page starts
+ * strictly after it, so a queue made or forgotten between pages moves no
+ * other queue from one page to another (none skipped, none twice). */
+static void cursor_encode(const char *name, char out[CURSOR_MAX + 1])
+{
+    size_t len = strlen(name), k = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t w = (uint32_t)(unsigned char)name[i] << 16;
+        if (i + 1 < len) w |= (uint32_t)(unsigned char)name[i + 1] << 8;
+        if (i + 2 < len) w |= (unsigned char)name[i + 2];
+        out[k++] = b64url[w >> 18 & 63];
+        out[k++] = b64url[w >> 12 & 63];
+        if (i + 1 < len) out[k++] = b64url[w >> 6 & 63];
+        if (i + 2 < len) out[k++] = b64url[w & 63];
+    }
+    out[k] = '\0';
+}
+
+/* The queue name a cursor stands for, into name; false when it is not a
+ * cursor this list gives (not base64url, not the one way to write a name,
+ * or not a queue name). */
+static bool cursor_decode(const char *s, char name[VALIDATE_MAX_QUEUE_NAME + 1])
+{
+    size_t len = strlen(s);
+    if (len < 2 || len > CURSOR_MAX || len % 4 == 1) return false;
+    size_t k = 0;
+    uint32_t w = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *p = strchr(b64url, s[i]);
+        if (!p || !*p) return false;
+        w = w << 6 | (uint32_t)(p - b64url);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            name[k++] = (char)(w >> bits & 0xff);
+        }
+    }
+    name[k] = '\0';
+    char again[CURSOR_MAX + 1];
+    cursor_encode(name, again); /* unused low bits set: another spelling of the name */
+    return strlen(name) == k && !strcmp(again, s) && validate_queue_name(name);
+}
+
+/* Index of the first queue of qs (n, ordered by name) named after `after`. */
+static size_t first_after(const struct queue_info *qs, size_t n, const char *after)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(qs[mid].name, after) <= 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* One page: the first `limit` queues named after the cursor, and the
+ * cursor of the next page when there are more. The store is asked for the
+ * waiting tasks of limit + 1 queues after the cursor, no more: a page costs
+ * its own queues' rows, not every queue's. The scheduler's snapshot is
+ * whole (memory), and only its part from the cursor on is joined. */
 enum MHD_Result http_queue_list(struct request *r)
 {
-    return respond_queues(r, NULL);
+    struct api_error e;
+    int limit = QUEUES_DEFAULT_LIMIT;
+    const char *v = http_arg(r, "limit");
+    if (v) {
+        int64_t lim;
+        if (!util_whole_number(v, 1, QUEUES_MAX_LIMIT, &lim)) {
+            api_error_set(&e, 400, "invalid_field", "limit", "limit must be a whole number from 1 to %d",
+                          QUEUES_MAX_LIMIT);
+            return http_respond_error(r, &e);
+        }
+        limit = (int)lim;
+    }
+    char after[VALIDATE_MAX_QUEUE_NAME + 1] = "";
+    v = http_arg(r, "cursor");
+    if (v && *v && !cursor_decode(v, after)) {
+        api_error_set(&e, 400, "invalid_field", "cursor",
+                      "cursor must be the nextCursor of an earlier page of GET /v1/queues");
+        return http_respond_error(r, &e);
+    }
+
+    /* The scheduler's queues after the cursor, up to the (limit + 1)th that
+     * exists without counting waiting tasks (those only add queues, and the
+     * store's first limit + 1 after the cursor are read below): past both,
+     * no queue can be among the first limit + 1 of the page. */
+    size_t n;
+    struct queue_info *all = scheduler_snapshot(writer_scheduler(r->api->writer), &n);
+    size_t lo = first_after(all, n, after), hi = lo;
+    for (int seen = 0; hi < n && seen <= limit; hi++)
+        if (queue_exists(&all[hi])) seen++;
+    n = hi - lo;
+    struct queue_info *qs = n ? xmalloc(n * sizeof *qs) : NULL;
+    if (n) memcpy(qs, all + lo, n * sizeof *qs);
+    free(all);
+
+    struct depths d = {0};
+    if (read_depths(r->api, after, limit + 1, &d) != STORE_OK) {
+        free(d.list);
+        free(qs);
+        return http_unavailable(r, "the database cannot be read right now; try again");
+    }
+    qs = scheduler_join_depths(qs, &n, d.list, d.n);
+    free(d.list);
+
+    cJSON *list = cJSON_CreateArray();
+    const char *last = NULL;
+    bool more = false;
+    int shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!queue_exists(&qs[i])) continue;
+        if (shown == limit) {
+            more = true;
+            break;
+        }
+        cJSON_AddItemToArray(list, queue_json(&qs[i]));
+        last = qs[i].name;
+        shown++;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "queues", list);
+    if (more) {
+        char cur[CURSOR_MAX + 1];
+        cursor_encode(last, cur);
+        cJSON_AddStringToObject(o, "nextCursor", cur);
+    } else {
+        cJSON_AddNullToObject(o, "nextCursor");
+    }
+    free(qs);
+    return http_respond_json(r, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result bad_name(struct request *r)
@@ -139,7 +276,7 @@ static enum MHD_Result bad_name(struct request *r)
 enum MHD_Result http_queue_get(struct request *r)
 {
     if (!r->name_valid) return bad_name(r);
-    return respond_queues(r, r->name);
+    return respond_queue(r, r->name);
 }
 
 static int put_apply(struct writer_txn *tx, struct request *r)
@@ -161,7 +298,7 @@ static int put_apply(struct writer_txn *tx, struct request *r)
 
 static enum MHD_Result show_finish(struct request *r)
 {
-    return respond_queues(r, r->name);
+    return respond_queue(r, r->name);
 }
 
 /* Reads PUT's body: every setting, absent ones at their defaults. */

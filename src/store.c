@@ -272,11 +272,11 @@ int store_webhook_attempts_get(struct store_conn *c, int64_t task_seq,
     return OPS(c)->webhook_attempts_get(c->impl, task_seq, out, n);
 }
 
-int store_queue_depths(struct store_conn *c, int64_t now_ms,
+int store_queue_depths(struct store_conn *c, int64_t now_ms, const char *after, int limit,
                        void (*fn)(void *arg, const char *queue, int64_t queued, int64_t due),
                        void *arg)
 {
-    return OPS(c)->queue_depths(c->impl, now_ms, fn, arg);
+    return OPS(c)->queue_depths(c->impl, now_ms, after ? after : "", limit, fn, arg);
 }
 
 int store_task_get(struct store_conn *c, const char *id, const char *tenant, struct task **t,

@@ -84,7 +84,7 @@ struct store_ops {
     int (*attempts_get)(void *conn_impl, int64_t task_seq, struct attempt **out, size_t *n);
     int (*webhook_attempts_get)(void *conn_impl, int64_t task_seq, struct webhook_attempt **out,
                                 size_t *n);
-    int (*queue_depths)(void *conn_impl, int64_t now_ms,
+    int (*queue_depths)(void *conn_impl, int64_t now_ms, const char *after, int limit,
                         void (*fn)(void *, const char *, int64_t, int64_t), void *arg);
     int (*task_get)(void *conn_impl, const char *id, const char *tenant, struct task **t,
                     struct attempt **attempts, size_t *n_attempts, struct webhook_state *webhook,

@@ -233,7 +233,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         "default_timeout_ms FROM queues ORDER BY name",
     [ST_QUEUE_DEPTHS] =
         "SELECT queue, count(*), sum(run_at <= ?1) FROM tasks WHERE status = 'queued' "
-        "GROUP BY queue ORDER BY queue", /* free: read in the order of the index tasks_due */
+        "AND queue > ?2 GROUP BY queue ORDER BY queue LIMIT ?3",
+        /* the order is free (that of the index tasks_due), and so is starting
+         * after a name: a page reads only the rows of its queues */
     [ST_PURGE_ATTEMPTS] =
         "DELETE FROM attempts WHERE task_seq IN (SELECT seq FROM tasks WHERE " FINISHED_BEFORE ")",
     [ST_PURGE_WEBHOOK_ATTEMPTS] =
@@ -1607,13 +1609,15 @@ static int sq_webhook_attempts_get(void *impl, int64_t task_seq, struct webhook_
     return STORE_OK;
 }
 
-static int sq_queue_depths(void *impl, int64_t now_ms,
+static int sq_queue_depths(void *impl, int64_t now_ms, const char *after, int limit,
                            void (*fn)(void *, const char *, int64_t, int64_t), void *arg)
 {
     struct sq_conn *c = impl;
     sqlite3_stmt *s = stmt(c, ST_QUEUE_DEPTHS);
     if (!s) return STORE_ERROR;
     sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_text(s, 2, after, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, limit > 0 ? limit : -1); /* a negative LIMIT: none */
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         fn(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),

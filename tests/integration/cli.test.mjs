@@ -687,6 +687,71 @@ test('queue list, get, set, pause, resume, delete', async () => {
   assert.match(oneLine(bad), /HTTP 400 invalid_field \(name\)/);
 });
 
+test('queue list: every queue over the pages; --limit and --cursor one page; --all with them', async () => {
+  // '-' sorts before digits and letters: these are the first queues by name.
+  const names = ['-clipg-a', '-clipg-b', '-clipg-c'];
+  for (const n of names) assert.equal((await run(['queue', 'set', '--', n], { env })).code, EXIT.OK);
+  const viaApi = await api(d.url, 'GET', '/v1/queues', undefined, AUTH);
+  const all = await run(['queue', 'list'], { env });
+  assert.equal(all.code, EXIT.OK, all.stderr);
+  assert.deepEqual(all.json, viaApi.body, 'under 1000 queues: the one page the API answers');
+  assert.deepEqual(all.json.queues.slice(0, 3).map((q) => q.name), names);
+  assert.equal(all.json.nextCursor, null);
+
+  const page = await run(['queue', 'list', '--limit', '2'], { env });
+  assert.equal(page.code, EXIT.OK, page.stderr);
+  assert.deepEqual(page.json.queues.map((q) => q.name), names.slice(0, 2));
+  assert.equal(typeof page.json.nextCursor, 'string');
+  const next = await run(['queue', 'list', '--limit', '2', '--cursor', page.json.nextCursor], { env });
+  assert.deepEqual(next.json.queues.map((q) => q.name), [names[2], all.json.queues[3].name]);
+  const rest = await run(['queue', 'list', '--cursor', page.json.nextCursor], { env });
+  assert.deepEqual(rest.json, { queues: all.json.queues.slice(2), nextCursor: null });
+  const byTwo = await run(['queue', 'list', '--limit', '2', '--all'], { env });
+  assert.equal(byTwo.code, EXIT.OK, byTwo.stderr);
+  assert.deepEqual(byTwo.json, all.json, 'the same list, two queues a request');
+
+  const bad = await run(['queue', 'list', '--limit', '1001'], { env });
+  assert.equal(bad.code, EXIT.API);
+  assert.match(oneLine(bad), /HTTP 400 invalid_field \(limit\): limit must be a whole number from 1 to 1000/);
+  const badCursor = await run(['queue', 'list', '--cursor', 'nope!'], { env });
+  assert.equal(badCursor.code, EXIT.API);
+  assert.match(oneLine(badCursor), /invalid_field \(cursor\)/);
+});
+
+test('queue list follows nextCursor into one list, and stops on a repeated cursor', async () => {
+  const pages = { '': { queues: [{ name: 'a' }, { name: 'b' }], nextCursor: 'Yg' }, Yg: { queues: [{ name: 'c' }], nextCursor: null } };
+  const seen = [];
+  const paged = await startFake((req) => {
+    const u = new URL(req.url, 'http://x');
+    seen.push(u.search);
+    if (u.pathname !== '/v1/queues') return { status: 404, body: { error: { code: 'not_found', message: 'no' } } };
+    return { status: 200, body: pages[u.searchParams.get('cursor') ?? ''] };
+  });
+  try {
+    const r = await run(['queue', 'list', '--server', paged.url('/')], { env });
+    assert.equal(r.code, EXIT.OK, r.stderr);
+    assert.deepEqual(r.json, { queues: [{ name: 'a' }, { name: 'b' }, { name: 'c' }], nextCursor: null });
+    assert.deepEqual(seen, ['', '?cursor=Yg']);
+    const from = await run(['queue', 'list', '--limit', '1', '--cursor', 'Yg', '--all', '--server', paged.url('/')], { env });
+    assert.equal(from.code, EXIT.OK, from.stderr);
+    assert.deepEqual(from.json, { queues: [{ name: 'c' }], nextCursor: null });
+    assert.equal(seen.at(-1), '?limit=1&cursor=Yg');
+    const odd = await startFake(() => ({ status: 200, body: { queues: [{ name: 'x' }], nextCursor: 'eA' } }));
+    try {
+      const looped = await run(['queue', 'list', '--server', odd.url('/')], { env, timeout: 10000 });
+      assert.equal(looped.code, EXIT.SERVER, looped.stderr);
+      assert.match(looped.stderr, /the same nextCursor twice/);
+      const notList = await run(['queue', 'list', '--server', tgt.url('/')], { env, timeout: 10000 });
+      assert.equal(notList.code, EXIT.SERVER, notList.stderr);
+      assert.match(oneLine(notList), /is not a queue list/);
+    } finally {
+      await odd.close();
+    }
+  } finally {
+    await paged.close();
+  }
+});
+
 // Valgrind cannot run a sanitized binary; the ASan run covers that one.
 const sanitized = readFileSync(BIN).includes('__asan_init');
 const hasValgrind = spawnSync('valgrind', ['--version']).status === 0;
@@ -704,6 +769,7 @@ test('the CLI paths run clean under valgrind (no errors, no leaks)', {
     [['task', 'create', '--url', tgt.url('/fail'), '--retries', '0', '--wait', '10'], EXIT.TASK_FAILED],
     [['task', 'create', '--url', tgt.url('/vg'), '--delay', '60', '--wait', '0.2'], EXIT.WAIT_TIMEOUT],
     [['task', 'list', '--limit', '2', '--all'], EXIT.OK],
+    [['queue', 'list', '--limit', '1', '--all'], EXIT.OK],
     [['task', 'create', '--url', 'ftp://x.example'], EXIT.API],
     [['task', 'get', 'x', '--server', `http://127.0.0.1:${port}`], EXIT.SERVER],
     [['task', 'create', '--url', 'http://x.example', '--header', 'A: 1', '--header', 'a: 2'], EXIT.USAGE],

@@ -216,6 +216,11 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
   await call('GET', '/v1/queues/{name}', '/v1/queues/texts');
   const queues = await call('GET', '/v1/queues', '/v1/queues');
   assert.ok(queues.body.queues.some((q) => q.name === 'emails'));
+  assert.equal(queues.body.nextCursor, null);
+  const onePage = await call('GET', '/v1/queues', '/v1/queues?limit=1');
+  assert.equal(onePage.body.queues.length, 1);
+  const nextPage = await call('GET', '/v1/queues', `/v1/queues?limit=1&cursor=${onePage.body.nextCursor}`);
+  assert.ok(nextPage.body.queues[0].name > onePage.body.queues[0].name);
   const del = await call('DELETE', '/v1/queues/{name}', '/v1/queues/emails');
   assert.equal(del.status, 204);
 
@@ -232,6 +237,8 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
     ['POST', '/v1/tasks', '/v1/tasks', { callbackUrl: 'ftp://x.example' }, 'invalid_field'],
     ['POST', '/v1/tasks', '/v1/tasks', { callbackUrl: 'http://x.example', payload: 1, body: 'b' }, 'conflicting_fields'],
     ['GET', '/v1/tasks', '/v1/tasks?limit=0', undefined, 'invalid_field'],
+    ['GET', '/v1/queues', '/v1/queues?limit=1001', undefined, 'invalid_field'],
+    ['GET', '/v1/queues', '/v1/queues?cursor=not-a-cursor', undefined, 'invalid_field'],
     ['GET', '/v1/tasks/{id}', `/v1/tasks/${ok.body.id}?wait=soon`, undefined, 'invalid_field'],
     ['POST', '/v1/tasks/cancel', '/v1/tasks/cancel', {}, 'missing_field'],
     ['POST', '/v1/tasks/retry', '/v1/tasks/retry', { status: 'queued' }, 'invalid_field'],

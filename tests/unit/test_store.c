@@ -1304,6 +1304,74 @@ static void next_due_is_the_earliest_waiting_work(void **state)
     task_free(d);
 }
 
+/* ---- queue depths ---- */
+
+struct depth_rows {
+    char names[8][16];
+    int64_t queued[8], due[8];
+    int n;
+};
+
+static void add_depth_row(void *arg, const char *queue, int64_t queued, int64_t due)
+{
+    struct depth_rows *d = arg;
+    assert_true(d->n < 8);
+    snprintf(d->names[d->n], sizeof d->names[0], "%s", queue);
+    d->queued[d->n] = queued;
+    d->due[d->n] = due;
+    d->n++;
+}
+
+static struct depth_rows depths(struct fx *f, int64_t now, const char *after, int limit)
+{
+    struct depth_rows d = {.n = 0};
+    must(f, store_queue_depths(f->w, now, after, limit, add_depth_row, &d), "queue depths");
+    return d;
+}
+
+static void queue_depths_page_after_a_name(void **state)
+{
+    struct fx *f = *state;
+    /* Two waiting tasks in b (one due), one in each of a, c, d; a running
+     * task of e is not waiting. */
+    static const char *const queues[] = {"c", "b", "a", "b", "d", "e"};
+    for (size_t i = 0; i < ARRAY_LEN(queues); i++) {
+        struct task *t = new_task(NOW, i == 3 ? NOW - 1 : NOW + 5000);
+        free(t->queue);
+        t->queue = xstrdup(queues[i]);
+        insert(f, t);
+        task_free(t);
+    }
+    begin(f);
+    struct task **claimed = NULL;
+    size_t n = 0;
+    must(f, store_tasks_claim(f->w, "e", 0, NOW + 5000, 0, 1, NULL, &claimed, &n), "claim");
+    commit(f);
+    assert_int_equal(n, 1);
+    task_free(claimed[0]);
+    free(claimed);
+
+    struct depth_rows d = depths(f, NOW, NULL, 0); /* every queue, in name order */
+    assert_int_equal(d.n, 4);
+    assert_string_equal(d.names[0], "a");
+    assert_string_equal(d.names[1], "b");
+    assert_int_equal(d.queued[1], 2);
+    assert_int_equal(d.due[1], 1);
+    assert_string_equal(d.names[3], "d");
+    d = depths(f, NOW, "", 2); /* "" is the start too; at most 2 */
+    assert_int_equal(d.n, 2);
+    assert_string_equal(d.names[1], "b");
+    d = depths(f, NOW, "b", 0); /* strictly after b */
+    assert_int_equal(d.n, 2);
+    assert_string_equal(d.names[0], "c");
+    assert_string_equal(d.names[1], "d");
+    d = depths(f, NOW, "bb", 1); /* a name that has no tasks: after it */
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.names[0], "c");
+    d = depths(f, NOW, "d", 10);
+    assert_int_equal(d.n, 0);
+}
+
 /* ---- kv ---- */
 
 static void kv_put_if_absent_keeps_the_first_value(void **state)
@@ -1676,6 +1744,7 @@ int main(void)
         T(requeue_running_records_an_interrupted_attempt),
         T(requeue_running_returns_delivering_webhooks_to_pending),
         T(next_due_is_the_earliest_waiting_work),
+        T(queue_depths_page_after_a_name),
         T(kv_put_if_absent_keeps_the_first_value),
         T(claim_returns_tasks_in_run_at_order),
         T(claim_filter_takes_only_what_it_allows),

@@ -106,13 +106,17 @@ function queryString(params) {
   return s ? `?${s}` : '';
 }
 
-/** One page of `tasks.list()`; also an async iterable over this and every later page's tasks. */
-export class Page {
-  constructor(data, fetchNext) {
+/**
+ * What a page of a list has: its items (under the API's key, `tasks` or
+ * `queues`), its cursor, the pages after it, and iteration over their items.
+ */
+class CursorPage {
+  constructor(key, data, fetchNext) {
     /** @type {object[]} */
-    this.tasks = Array.isArray(data?.tasks) ? data.tasks : [];
+    this[key] = Array.isArray(data?.[key]) ? data[key] : [];
     /** @type {string|null} */
     this.nextCursor = data?.nextCursor ?? null;
+    Object.defineProperty(this, '_key', { value: key, enumerable: false });
     Object.defineProperty(this, '_fetchNext', { value: fetchNext, enumerable: false });
   }
 
@@ -130,16 +134,30 @@ export class Page {
     for (let page = this; page; page = await page.nextPage()) yield page;
   }
 
-  /** Every task of this page and of the pages after it. */
+  /** Every item of this page and of the pages after it. */
   async *[Symbol.asyncIterator]() {
-    for await (const page of this.pages()) yield* page.tasks;
+    for await (const page of this.pages()) yield* page[page._key];
+  }
+}
+
+/** One page of `tasks.list()`; also an async iterable over this and every later page's tasks. */
+export class Page extends CursorPage {
+  constructor(data, fetchNext) {
+    super('tasks', data, fetchNext);
+  }
+}
+
+/** One page of `queues.page()`; also an async iterable over this and every later page's queues. */
+export class QueuePage extends CursorPage {
+  constructor(data, fetchNext) {
+    super('queues', data, fetchNext);
   }
 }
 
 /**
- * What `tasks.list()` returns: a promise of the first Page (`await` it), and
- * an async iterable over the tasks of all pages (`for await` it). Nothing is
- * requested until one of the two is used.
+ * What `tasks.list()` and `queues.page()` return: a promise of the first page
+ * (`await` it), and an async iterable over the items of all pages (`for
+ * await` it). Nothing is requested until one of the two is used.
  */
 export class PagePromise {
   constructor(load) {
@@ -299,10 +317,42 @@ class Queues {
     Object.defineProperty(this, '_client', { value: client, enumerable: false });
   }
 
-  /** Every queue the daemon knows (with settings, counters or waiting tasks). */
+  /**
+   * Every queue the daemon knows (with settings, counters or waiting tasks),
+   * by name: one request per 1000 queues, following nextCursor.
+   */
   async list(options = {}) {
-    const data = await this._client.request('GET', '/v1/queues', { idempotent: true, ...options });
-    return data.queues;
+    const all = [];
+    for await (const q of this.page({}, options)) all.push(q);
+    return all;
+  }
+
+  /**
+   * One page of queues (`await`: a QueuePage), or every queue from there on
+   * (`for await`). params: limit (1–1000, default 1000), cursor (a page's
+   * nextCursor). Pages are cut by name, so queues made or forgotten between
+   * two pages skip or repeat no other queue.
+   */
+  page(params = {}, options = {}) {
+    const fetchPage = async (cursor) => {
+      const p = cursor === undefined ? params : { ...params, cursor };
+      const data = await this._client.request('GET', `/v1/queues${queryString(p)}`, {
+        idempotent: true, ...options,
+      });
+      // The daemon's cursors only move on: the same one again would loop.
+      if (cursor !== undefined && data?.nextCursor === cursor) {
+        throw new AsyncQueueError(`GET /v1/queues answered the cursor it was given (${cursor}) as the next one`, {
+          status: 200, code: 'invalid_response', body: data,
+        });
+      }
+      return new QueuePage(data, fetchPage);
+    };
+    return new PagePromise(() => fetchPage(undefined));
+  }
+
+  /** Every queue from params.cursor on, over all pages (same as `for await` over page()). */
+  iterate(params = {}, options = {}) {
+    return this.page(params, options)[Symbol.asyncIterator]();
   }
 
   async get(name, options = {}) {

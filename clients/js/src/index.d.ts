@@ -178,15 +178,18 @@ export declare class Page implements AsyncIterable<Task> {
   [Symbol.asyncIterator](): AsyncGenerator<Task, void, undefined>;
 }
 
-/** `await` it for the first Page, or `for await` it for every task of every page. */
-export declare class PagePromise implements PromiseLike<Page>, AsyncIterable<Task> {
-  then<T1 = Page, T2 = never>(
-    onfulfilled?: ((value: Page) => T1 | PromiseLike<T1>) | null,
+/**
+ * `await` it for the first page, or `for await` it for every item of every
+ * page: a Page of tasks (`tasks.list()`) or a QueuePage (`queues.page()`).
+ */
+export declare class PagePromise<P = Page, T = Task> implements PromiseLike<P>, AsyncIterable<T> {
+  then<T1 = P, T2 = never>(
+    onfulfilled?: ((value: P) => T1 | PromiseLike<T1>) | null,
     onrejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
   ): Promise<T1 | T2>;
-  catch<T = never>(onrejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<Page | T>;
-  finally(onfinally?: (() => void) | null): Promise<Page>;
-  [Symbol.asyncIterator](): AsyncGenerator<Task, void, undefined>;
+  catch<T3 = never>(onrejected?: ((reason: unknown) => T3 | PromiseLike<T3>) | null): Promise<P | T3>;
+  finally(onfinally?: (() => void) | null): Promise<P>;
+  [Symbol.asyncIterator](): AsyncGenerator<T, void, undefined>;
 }
 
 export interface Tasks {
@@ -237,8 +240,31 @@ export interface Queue {
   sinceStart: QueueCounts;
 }
 
+export interface QueueListParams {
+  /** Queues per page, 1–1000 (default 1000). */
+  limit?: number;
+  /** The nextCursor of the previous page. */
+  cursor?: string | null;
+}
+
+/** One page of queues, by name; `for await` over it yields its queues and those of every later page. */
+export declare class QueuePage implements AsyncIterable<Queue> {
+  queues: Queue[];
+  nextCursor: string | null;
+  hasNextPage(): boolean;
+  /** The next page, or null after the last. */
+  nextPage(): Promise<QueuePage | null>;
+  /** This page and every later one. */
+  pages(): AsyncGenerator<QueuePage, void, undefined>;
+  [Symbol.asyncIterator](): AsyncGenerator<Queue, void, undefined>;
+}
+
 export interface Queues {
+  /** Every queue, by name, over as many pages as it takes. */
   list(options?: RequestOptions): Promise<Queue[]>;
+  /** One page (`await`), or every queue from there on (`for await`). */
+  page(params?: QueueListParams, options?: RequestOptions): PagePromise<QueuePage, Queue>;
+  iterate(params?: QueueListParams, options?: RequestOptions): AsyncGenerator<Queue, void, undefined>;
   get(name: string, options?: RequestOptions): Promise<Queue>;
   /** Sets every setting: absent ones take their defaults. */
   update(name: string, settings: QueueSettings, options?: RequestOptions): Promise<Queue>;

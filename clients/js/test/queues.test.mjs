@@ -1,9 +1,10 @@
-// queues.* against the real daemon: list, get, update, pause, resume, delete,
-// and that a paused queue really holds its tasks until resumed.
+// queues.* against the real daemon: list (every page), page and iterate,
+// get, update, pause, resume, delete, and that a paused queue really holds
+// its tasks until resumed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { AsyncQueue, NotFoundError, ValidationError } from 'asyncqueue-js';
-import { startDaemon, startFake, startProxy, stopDaemon } from './helpers.mjs';
+import { AsyncQueue, AsyncQueueError, NotFoundError, QueuePage, ValidationError } from 'asyncqueue-js';
+import { startDaemon, startFake, startProxy, stopDaemon, recordingFetch } from './helpers.mjs';
 
 let d, target, aq;
 before(async () => {
@@ -133,4 +134,84 @@ test('"." and ".." are no id or name: refused before a request (a URL would reso
     await assert.rejects(call(), TypeError);
   }
   await assert.rejects(aq.tasks.list({ createdAfter: new Date('not a date') }), TypeError);
+});
+
+/** Settings for each name (PUT), 50 at a time; returns the names. */
+async function makeQueues(prefix, n) {
+  const names = Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < n; i += 50) await Promise.all(names.slice(i, i + 50).map((q) => aq.queues.update(q, {})));
+  return names;
+}
+
+test('list() returns every queue, by name, following nextCursor past 1000 queues', async () => {
+  const names = await makeQueues('many', 1050);
+  const log = [];
+  const client = new AsyncQueue({ baseUrl: d.url, fetch: recordingFetch(log) });
+  const all = await client.queues.list();
+  assert.ok(Array.isArray(all));
+  const mine = all.map((q) => q.name).filter((n) => n.startsWith('many'));
+  assert.deepEqual(mine, names, 'each queue once, in order');
+  const sorted = all.map((q) => q.name);
+  assert.deepEqual(sorted, [...sorted].sort(), 'by name');
+  assert.equal(new Set(sorted).size, sorted.length, 'no queue twice');
+  assert.equal(log.length, 2, 'pages of 1000: two requests');
+  assert.match(log[0].url, /\/v1\/queues$/, 'the first asks with no parameter (an older daemon takes none)');
+  assert.match(log[1].url, /\/v1\/queues\?cursor=[A-Za-z0-9_-]+$/);
+});
+
+test('page({limit, cursor}): a QueuePage with nextCursor, nextPage, pages and for await; iterate()', async () => {
+  // '0' sorts before letters: these are the first queues by name.
+  const names = await makeQueues('0pg', 7);
+  const everything = (await aq.queues.list()).map((q) => q.name);
+  assert.deepEqual(everything.slice(0, 7), names);
+
+  const page = await aq.queues.page({ limit: 3 });
+  assert.ok(page instanceof QueuePage);
+  assert.deepEqual(page.queues.map((q) => q.name), names.slice(0, 3));
+  assert.equal(typeof page.nextCursor, 'string');
+  assert.equal(page.hasNextPage(), true);
+  const p2 = await page.nextPage();
+  assert.deepEqual(p2.queues.map((q) => q.name), names.slice(3, 6));
+  assert.deepEqual(JSON.parse(JSON.stringify(p2)), { queues: JSON.parse(JSON.stringify(p2.queues)), nextCursor: p2.nextCursor },
+    'a QueuePage serialises as the API answer');
+  const fromCursor = await aq.queues.page({ limit: 2, cursor: p2.nextCursor });
+  assert.deepEqual(fromCursor.queues.map((q) => q.name), [names[6], everything[7]]);
+
+  // for await over page(): every queue from the cursor on, one request per page.
+  const log = [];
+  const client = new AsyncQueue({ baseUrl: d.url, fetch: recordingFetch(log) });
+  const seen = [];
+  for await (const q of client.queues.page({ limit: 400, cursor: page.nextCursor })) seen.push(q.name);
+  assert.deepEqual(seen, everything.slice(3));
+  assert.equal(log.length, Math.ceil(seen.length / 400));
+  assert.match(log[0].url, /\?limit=400&cursor=[A-Za-z0-9_-]+$/);
+  const viaIterate = [];
+  for await (const q of aq.queues.iterate({ limit: 500 })) viaIterate.push(q.name);
+  assert.deepEqual(viaIterate, everything);
+  let pages = 0;
+  let last = null;
+  for await (const pg of (await aq.queues.page({ limit: 400 })).pages()) { pages++; last = pg; assert.ok(pg.queues.length <= 400); }
+  assert.equal(pages, Math.ceil(everything.length / 400));
+  assert.equal(last.nextCursor, null);
+  assert.equal(await last.nextPage(), null);
+});
+
+test('page() with a bad limit or cursor is a ValidationError naming it', async () => {
+  for (const limit of [0, 1001]) {
+    await assert.rejects(aq.queues.page({ limit }),
+      (e) => e instanceof ValidationError && e.code === 'invalid_field' && e.field === 'limit');
+  }
+  await assert.rejects(aq.queues.page({ cursor: 'not a cursor' }),
+    (e) => e instanceof ValidationError && e.code === 'invalid_field' && e.field === 'cursor');
+});
+
+test('list() stops with an error when the daemon answers the same cursor again', async () => {
+  const page = { queues: [{ name: 'x' }], nextCursor: 'eA' };
+  const proxy = await startProxy(d.url, () => ({ status: 200, body: page }));
+  try {
+    const viaProxy = new AsyncQueue({ baseUrl: proxy.url });
+    await assert.rejects(viaProxy.queues.list(),
+      (e) => e instanceof AsyncQueueError && e.code === 'invalid_response' && /cursor/.test(e.message));
+    assert.equal(proxy.requests.length, 2, 'no loop');
+  } finally { await proxy.close(); }
 });

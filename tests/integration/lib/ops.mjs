@@ -119,3 +119,32 @@ export function getOwnConnection(url) {
     req.end();
   });
 }
+
+/**
+ * Every queue of GET /v1/queues, following nextCursor page by page (limit
+ * per page when given). Each page must answer 200, hold at most limit
+ * queues (1000 by default), and every page but the last a nextCursor.
+ * Returns { queues, pages } (pages: the number of queues on each page).
+ */
+export async function listQueues(d, { limit, headers = {} } = {}) {
+  const queues = [];
+  const pages = [];
+  let cursor = null;
+  for (;;) {
+    const q = new URLSearchParams();
+    if (limit !== undefined) q.set('limit', String(limit));
+    if (cursor !== null) q.set('cursor', cursor);
+    const path = `/v1/queues${q.size ? `?${q}` : ''}`;
+    const r = await api(d.url, 'GET', path, undefined, headers);
+    assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+    assert.ok(Array.isArray(r.body.queues), `${path}: ${JSON.stringify(r.body).slice(0, 200)}`);
+    assert.ok(r.body.queues.length <= (limit ?? 1000), `${path}: ${r.body.queues.length} queues`);
+    assert.ok('nextCursor' in r.body, `${path}: no nextCursor`);
+    queues.push(...r.body.queues);
+    pages.push(r.body.queues.length);
+    if (r.body.nextCursor === null) return { queues, pages };
+    assert.equal(typeof r.body.nextCursor, 'string');
+    assert.notEqual(r.body.nextCursor, cursor, 'the cursor moves on');
+    cursor = r.body.nextCursor;
+  }
+}

@@ -1,7 +1,7 @@
 // Compiled with tsc --noEmit by package.test.mjs: the hand-written .d.ts
 // files must describe the API as it is used (and refuse misuse).
 import {
-  AsyncQueue, AsyncQueueError, ConflictError, Page, RateLimitError, ValidationError, WaitTimeoutError,
+  AsyncQueue, AsyncQueueError, ConflictError, Page, QueuePage, RateLimitError, ValidationError, WaitTimeoutError,
   WebhookVerificationError, verifyWebhook, signWebhook, parseRetryAfter,
   type Task, type Queue, type WebhookEvent, type TaskStatus,
 } from 'asyncqueue-js';
@@ -40,6 +40,15 @@ export async function everything(aq: AsyncQueue): Promise<void> {
   await aq.tasks.retry(t.id);
   const { retried }: { retried: number } = await aq.tasks.retryMany();
   const qs: Queue[] = await aq.queues.list();
+  const qp: QueuePage = await aq.queues.page({ limit: 100 });
+  const qnext: QueuePage | null = await qp.nextPage();
+  const qcursor: string | null = qp.nextCursor;
+  const more: QueuePage = await aq.queues.page({ limit: 10, cursor: qcursor }, { signal: AbortSignal.timeout(1000) });
+  for await (const x of aq.queues.page()) { const name: string = x.name; void name; }
+  for await (const x of qp) { void x.queued; }
+  for await (const x of aq.queues.iterate({ cursor: qcursor })) { void x.paused; }
+  for await (const p of qp.pages()) { const page: Queue[] = p.queues; void page; }
+  void [qnext, more];
   const q: Queue = await aq.queues.update('emails', { maxConcurrency: 5, ratePerSecond: 0.5, defaultRetries: null });
   await aq.queues.pause('emails');
   await aq.queues.resume('emails');
@@ -56,6 +65,11 @@ export async function everything(aq: AsyncQueue): Promise<void> {
   // @ts-expect-error list() is not a Promise of an array
   const arr: Task[] = await aq.tasks.list();
   void arr;
+  // @ts-expect-error a page of queues holds no tasks
+  const wrong: Page = await aq.queues.page();
+  void wrong;
+  // @ts-expect-error queues.list() takes request options, not paging
+  await aq.queues.list({ limit: 10 });
 }
 
 export async function errors(aq: AsyncQueue): Promise<void> {
