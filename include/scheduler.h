@@ -80,6 +80,14 @@ bool scheduler_queue_get(struct scheduler *s, const char *queue, struct queue_se
 /* Every queue seen (settings, tasks or counters), ordered by name: a new
  * array (caller frees; NULL when there are none) with *n set. Any thread. */
 struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n);
+/* A page of the snapshot: of the queues named after `after` (NULL or "":
+ * from the first) that have settings, calls in flight or counts, the first
+ * max by name, ordered (a new array, NULL when none, *n set). Costs a look
+ * at each queue but copies and sorts only max of them. Any thread. */
+struct queue_info *scheduler_snapshot_after(struct scheduler *s, const char *after, size_t max, size_t *n);
+/* One queue, into out (default settings and no counts when the scheduler
+ * does not know it); returns whether it knows it. Any thread. */
+bool scheduler_queue_info(struct scheduler *s, const char *queue, struct queue_info *out);
 /* Joins the store's counts of waiting tasks into a snapshot: sets queued and
  * due of each queue depths names, and adds, at their place by name, the
  * queues only depths name (default settings, no counters). qs must be

@@ -264,6 +264,8 @@ int store_webhook_attempts_get(struct store_conn *c, int64_t task_seq,
 int store_queue_depths(struct store_conn *c, int64_t now_ms, const char *after, int limit,
                        void (*fn)(void *arg, const char *queue, int64_t queued, int64_t due),
                        void *arg);
+/* The same counts for one queue (0 and 0 when it has no queued task). */
+int store_queue_depth(struct store_conn *c, int64_t now_ms, const char *queue, int64_t *queued, int64_t *due);
 
 /* Loads a task by id, with its attempts (may pass NULL to skip) and its
  * webhook state (*has_webhook tells whether there is one). */

@@ -61,11 +61,6 @@ int http_queue_view(struct http_api *api, struct queue_info **out, size_t *n)
     return rc;
 }
 
-static int by_name(const void *key, const void *q)
-{
-    return strcmp(key, ((const struct queue_info *)q)->name);
-}
-
 static cJSON *queue_json(const struct queue_info *q)
 {
     cJSON *o = cJSON_CreateObject();
@@ -107,20 +102,25 @@ static bool queue_exists(const struct queue_info *q)
            q->cancelled_total > 0;
 }
 
-/* The queue named `only` (settings, counters, or queued tasks). */
+/* The queue named `only` (settings, counters, or queued tasks): the
+ * scheduler's entry and the store's count of its own tasks, whatever the
+ * number of other queues. */
 static enum MHD_Result respond_queue(struct request *r, const char *only)
 {
-    size_t n;
-    struct queue_info *qs;
-    if (http_queue_view(r->api, &qs, &n) != STORE_OK) {
-        free(qs);
-        return http_unavailable(r, "the database cannot be read right now; try again");
+    struct queue_info q;
+    (void)scheduler_queue_info(writer_scheduler(r->api->writer), only, &q);
+    int rc = STORE_ERROR;
+    struct store_conn *c = store_conn_acquire(r->api->store);
+    if (c) {
+        rc = store_queue_depth(c, util_now_ms(), only, &q.queued, &q.due);
+        if (rc != STORE_OK) log_msg(LOG_WARN, "queues.depth_failed", "error=\"%s\"", store_conn_error(c));
+        store_conn_release(c);
+    } else {
+        log_msg(LOG_WARN, "queues.depth_failed", "error=\"no database connection\"");
     }
-    const struct queue_info *q = n ? bsearch(only, qs, n, sizeof *qs, by_name) : NULL;
-    cJSON *one = q && queue_exists(q) ? queue_json(q) : NULL;
-    free(qs);
-    if (!one) return http_not_found(r, "no queue has this name (it has no settings and no tasks)");
-    return http_respond_json(r, MHD_HTTP_OK, one);
+    if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
+    if (!queue_exists(&q)) return http_not_found(r, "no queue has this name (it has no settings and no tasks)");
+    return http_respond_json(r, MHD_HTTP_OK, queue_json(&q));
 }
 
 /* ---- the list, in pages ---- */
@@ -176,23 +176,11 @@ static bool cursor_decode(const char *s, char name[VALIDATE_MAX_QUEUE_NAME + 1])
     return strlen(name) == k && !strcmp(again, s) && validate_queue_name(name);
 }
 
-/* Index of the first queue of qs (n, ordered by name) named after `after`. */
-static size_t first_after(const struct queue_info *qs, size_t n, const char *after)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(qs[mid].name, after) <= 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
 /* One page: the first `limit` queues named after the cursor, and the
  * cursor of the next page when there are more. The store is asked for the
  * waiting tasks of limit + 1 queues after the cursor, no more: a page costs
- * its own queues' rows, not every queue's. The scheduler's snapshot is
- * whole (memory), and only its part from the cursor on is joined. */
+ * its own queues' rows, not every queue's; the scheduler copies only as
+ * many of its queues, though it looks at each to find them. */
 enum MHD_Result http_queue_list(struct request *r)
 {
     struct api_error e;
@@ -220,14 +208,8 @@ enum MHD_Result http_queue_list(struct request *r)
      * store's first limit + 1 after the cursor are read below): past both,
      * no queue can be among the first limit + 1 of the page. */
     size_t n;
-    struct queue_info *all = scheduler_snapshot(writer_scheduler(r->api->writer), &n);
-    size_t lo = first_after(all, n, after), hi = lo;
-    for (int seen = 0; hi < n && seen <= limit; hi++)
-        if (queue_exists(&all[hi])) seen++;
-    n = hi - lo;
-    struct queue_info *qs = n ? xmalloc(n * sizeof *qs) : NULL;
-    if (n) memcpy(qs, all + lo, n * sizeof *qs);
-    free(all);
+    struct queue_info *qs =
+        scheduler_snapshot_after(writer_scheduler(r->api->writer), after, (size_t)limit + 1, &n);
 
     struct depths d = {0};
     if (read_depths(r->api, after, limit + 1, &d) != STORE_OK) {

@@ -226,15 +226,10 @@ struct snap {
     int64_t now;
 };
 
-static void snap_one(const char *name, void *value, void *arg)
+static void fill_info(struct queue_info *i, const struct squeue *q, int64_t now)
 {
-    struct snap *sn = arg;
-    struct squeue *q = value;
-    (void)name;
-    if (sn->n >= sn->max) return;
-    struct queue_info *i = &sn->out[sn->n++];
     memset(i, 0, sizeof *i);
-    snprintf(i->name, sizeof i->name, "%s", q->name);
+    memcpy(i->name, q->name, sizeof i->name);
     i->s = q->s;
     i->configured = q->configured;
     i->inflight = q->inflight;
@@ -243,11 +238,18 @@ static void snap_one(const char *name, void *value, void *arg)
     i->completed_total = q->completed;
     i->failed_total = q->failed;
     i->cancelled_total = q->cancelled;
-    i->accepted_last_minute = window_sum(&q->w_accepted, sn->now);
-    i->dispatched_last_minute = window_sum(&q->w_dispatched, sn->now);
-    i->completed_last_minute = window_sum(&q->w_completed, sn->now);
-    i->failed_last_minute = window_sum(&q->w_failed, sn->now);
-    i->cancelled_last_minute = window_sum(&q->w_cancelled, sn->now);
+    i->accepted_last_minute = window_sum(&q->w_accepted, now);
+    i->dispatched_last_minute = window_sum(&q->w_dispatched, now);
+    i->completed_last_minute = window_sum(&q->w_completed, now);
+    i->failed_last_minute = window_sum(&q->w_failed, now);
+    i->cancelled_last_minute = window_sum(&q->w_cancelled, now);
+}
+
+static void snap_one(const char *name, void *value, void *arg)
+{
+    struct snap *sn = arg;
+    (void)name;
+    if (sn->n < sn->max) fill_info(&sn->out[sn->n++], value, sn->now);
 }
 
 static int by_name(const void *a, const void *b)
@@ -266,6 +268,102 @@ struct queue_info *scheduler_snapshot(struct scheduler *s, size_t *n)
     if (sn.n) qsort(sn.out, sn.n, sizeof *sn.out, by_name);
     *n = sn.n;
     return sn.out;
+}
+
+/* A queue the scheduler alone shows: settings, calls in flight or counts
+ * (one with none of these is shown only for its waiting tasks, which the
+ * store counts). */
+static bool shows(const struct squeue *q)
+{
+    return q->configured || q->inflight > 0 || q->accepted > 0 || q->dispatched > 0 || q->completed > 0 ||
+           q->failed > 0 || q->cancelled > 0;
+}
+
+struct page {
+    const char *after;
+    const struct squeue **heap; /* a max-heap by name: the first max names seen so far */
+    size_t n, max;
+};
+
+static int name_cmp(const struct squeue *a, const struct squeue *b)
+{
+    return strcmp(a->name, b->name);
+}
+
+static void heap_down(const struct squeue **h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, top = i;
+        if (l < n && name_cmp(h[l], h[top]) > 0) top = l;
+        if (r < n && name_cmp(h[r], h[top]) > 0) top = r;
+        if (top == i) return;
+        const struct squeue *t = h[i];
+        h[i] = h[top];
+        h[top] = t;
+        i = top;
+    }
+}
+
+static void page_one(const char *name, void *value, void *arg)
+{
+    struct page *p = arg;
+    const struct squeue *q = value;
+    (void)name;
+    if (!shows(q) || strcmp(q->name, p->after) <= 0) return;
+    if (p->n < p->max) {
+        size_t i = p->n++;
+        p->heap[i] = q;
+        while (i > 0 && name_cmp(p->heap[(i - 1) / 2], p->heap[i]) < 0) { /* up */
+            const struct squeue *t = p->heap[i];
+            p->heap[i] = p->heap[(i - 1) / 2];
+            p->heap[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+    } else if (name_cmp(q, p->heap[0]) < 0) {
+        p->heap[0] = q;
+        heap_down(p->heap, p->n, 0);
+    }
+}
+
+struct queue_info *scheduler_snapshot_after(struct scheduler *s, const char *after, size_t max, size_t *n)
+{
+    struct page p = {.after = after ? after : "", .max = max};
+    struct queue_info *out = NULL;
+    int64_t now = util_now_ms();
+    pthread_mutex_lock(&s->lock);
+    if (max > s->queues.count) p.max = s->queues.count;
+    if (p.max) {
+        p.heap = xmalloc(p.max * sizeof *p.heap);
+        strmap_each(&s->queues, page_one, &p);
+    }
+    if (p.n) {
+        out = xmalloc(p.n * sizeof *out);
+        /* Taking the largest off the heap each time fills the array from its end. */
+        for (size_t k = p.n; k > 0; k--) {
+            fill_info(&out[k - 1], p.heap[0], now);
+            p.heap[0] = p.heap[k - 1];
+            heap_down(p.heap, k - 1, 0);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(p.heap);
+    *n = p.n;
+    return out;
+}
+
+bool scheduler_queue_info(struct scheduler *s, const char *queue, struct queue_info *out)
+{
+    pthread_mutex_lock(&s->lock);
+    const struct squeue *q = strmap_get(&s->queues, queue);
+    if (q) {
+        fill_info(out, q, util_now_ms());
+    } else {
+        memset(out, 0, sizeof *out);
+        snprintf(out->name, sizeof out->name, "%s", queue);
+        queue_settings_default(&out->s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return q != NULL;
 }
 
 static int depth_by_name(const void *a, const void *b)

@@ -279,6 +279,11 @@ int store_queue_depths(struct store_conn *c, int64_t now_ms, const char *after, 
     return OPS(c)->queue_depths(c->impl, now_ms, after ? after : "", limit, fn, arg);
 }
 
+int store_queue_depth(struct store_conn *c, int64_t now_ms, const char *queue, int64_t *queued, int64_t *due)
+{
+    return OPS(c)->queue_depth(c->impl, now_ms, queue, queued, due);
+}
+
 int store_task_get(struct store_conn *c, const char *id, const char *tenant, struct task **t,
                    struct attempt **attempts, size_t *n_attempts, struct webhook_state *webhook,
                    bool *has_webhook)

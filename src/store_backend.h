@@ -86,6 +86,7 @@ struct store_ops {
                                 size_t *n);
     int (*queue_depths)(void *conn_impl, int64_t now_ms, const char *after, int limit,
                         void (*fn)(void *, const char *, int64_t, int64_t), void *arg);
+    int (*queue_depth)(void *conn_impl, int64_t now_ms, const char *queue, int64_t *queued, int64_t *due);
     int (*task_get)(void *conn_impl, const char *id, const char *tenant, struct task **t,
                     struct attempt **attempts, size_t *n_attempts, struct webhook_state *webhook,
                     bool *has_webhook);

@@ -103,6 +103,7 @@ enum stmt_id {
     ST_QUEUE_DELETE,
     ST_QUEUES_ALL,
     ST_QUEUE_DEPTHS,
+    ST_QUEUE_DEPTH,
     ST_PURGE_ATTEMPTS,
     ST_PURGE_WEBHOOK_ATTEMPTS,
     ST_PURGE_WEBHOOKS,
@@ -236,6 +237,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "AND queue > ?2 GROUP BY queue ORDER BY queue LIMIT ?3",
         /* the order is free (that of the index tasks_due), and so is starting
          * after a name: a page reads only the rows of its queues */
+    [ST_QUEUE_DEPTH] =
+        "SELECT count(*), sum(run_at <= ?1) FROM tasks WHERE status = 'queued' AND queue = ?2",
     [ST_PURGE_ATTEMPTS] =
         "DELETE FROM attempts WHERE task_seq IN (SELECT seq FROM tasks WHERE " FINISHED_BEFORE ")",
     [ST_PURGE_WEBHOOK_ATTEMPTS] =
@@ -1626,6 +1629,22 @@ static int sq_queue_depths(void *impl, int64_t now_ms, const char *after, int li
     return rc == SQLITE_DONE ? STORE_OK : fail(c, "queue depths");
 }
 
+static int sq_queue_depth(void *impl, int64_t now_ms, const char *queue, int64_t *queued, int64_t *due)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_QUEUE_DEPTH);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_text(s, 2, queue, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *queued = sqlite3_column_int64(s, 0);
+        *due = sqlite3_column_int64(s, 1); /* sum() of no rows is NULL: 0 */
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? STORE_OK : fail(c, "queue depth");
+}
+
 static int sq_task_get(void *impl, const char *id, const char *tenant, struct task **out,
                        struct attempt **attempts, size_t *n_attempts, struct webhook_state *webhook,
                        bool *has_webhook)
@@ -1726,6 +1745,7 @@ const struct store_ops store_sqlite_ops = {
     .attempts_get = sq_attempts_get,
     .webhook_attempts_get = sq_webhook_attempts_get,
     .queue_depths = sq_queue_depths,
+    .queue_depth = sq_queue_depth,
     .task_get = sq_task_get,
     .task_count = sq_task_count,
 };

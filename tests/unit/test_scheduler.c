@@ -391,6 +391,56 @@ static void a_claim_among_many_queues_due_looks_at_a_few(void **state)
     scheduler_free(s);
 }
 
+/* A page of the snapshot: the first names after the cursor, in order, of
+ * the queues with settings or counts (one known only for its due time is
+ * the store's to show), the same as the whole snapshot cut there. */
+static void a_page_of_the_snapshot_is_the_whole_cut_after_a_name(void **state)
+{
+    (void)state;
+    enum { N = 500 };
+    struct scheduler *s = scheduler_new(0);
+    char name[16];
+    for (int i = 0; i < N; i++) {
+        int k = (i * 7919) % N; /* made in no order */
+        snprintf(name, sizeof name, "q%03d", k);
+        if (k % 5 == 0) scheduler_note_due(s, name, T0); /* known, shown by nobody here */
+        else scheduler_count(s, name, SCHEDULER_COUNT_ACCEPTED, T0);
+    }
+    size_t n_all;
+    struct queue_info *all = scheduler_snapshot(s, &n_all);
+    assert_int_equal(n_all, N);
+    const char *afters[] = {NULL, "", "q000", "q1", "q250", "q498", "q499", "z"};
+    size_t maxes[] = {1, 10, 399, 400, 1000};
+    for (size_t a = 0; a < ARRAY_LEN(afters); a++) {
+        for (size_t m = 0; m < ARRAY_LEN(maxes); m++) {
+            size_t n;
+            struct queue_info *page = scheduler_snapshot_after(s, afters[a], maxes[m], &n);
+            size_t want = 0;
+            for (size_t i = 0; i < n_all; i++) {
+                if (afters[a] && strcmp(all[i].name, afters[a]) <= 0) continue;
+                if (all[i].accepted_total == 0) continue;
+                if (want == maxes[m]) break;
+                if (want >= n) fail_msg("after %s, max %zu: %zu queues, wanted more", afters[a], maxes[m], n);
+                assert_string_equal(page[want].name, all[i].name);
+                assert_int_equal(page[want].accepted_total, 1);
+                want++;
+            }
+            assert_int_equal(n, want);
+            free(page);
+        }
+    }
+    free(all);
+    struct queue_info one;
+    assert_true(scheduler_queue_info(s, "q001", &one));
+    assert_string_equal(one.name, "q001");
+    assert_int_equal(one.accepted_total, 1);
+    assert_false(scheduler_queue_info(s, "nobody", &one));
+    assert_string_equal(one.name, "nobody");
+    assert_int_equal(one.accepted_total, 0);
+    assert_false(one.configured);
+    scheduler_free(s);
+}
+
 static void counters_and_snapshot(void **state)
 {
     (void)state;
@@ -706,6 +756,7 @@ int main(void)
         cmocka_unit_test(each_queue_comes_first_in_turn),
         cmocka_unit_test(the_turns_go_round_more_queues_than_a_plan_holds),
         cmocka_unit_test(a_claim_among_many_queues_due_looks_at_a_few),
+        cmocka_unit_test(a_page_of_the_snapshot_is_the_whole_cut_after_a_name),
         cmocka_unit_test(counters_and_snapshot),
         cmocka_unit_test(resync_replaces_inflight_counts),
         cmocka_unit_test(depths_join_by_name_and_add_the_queues_only_tasks_name),
