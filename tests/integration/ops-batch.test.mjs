@@ -374,3 +374,19 @@ test('kill -9 right after a batch\'s 202: every item is there after restart; a b
   for (const id of accepted.flat()) assert.ok(ids.has(id), `${id} is listed after the restart`);
   assert.ok(listed.every((x) => x.status === 'queued'));
 });
+
+test('kill -9 the moment a 1000-item batch is answered: all 1000 are there after restart', async (t) => {
+  const s = scope(t);
+  const d1 = await s.daemon();
+  const items = Array.from({ length: 1000 }, (_, i) => delayed(i, { metadata: { i } }));
+  const r = await rawRequest(`${d1.url}/v1/tasks/batch`, {
+    headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks: items }),
+  });
+  d1.proc.kill('SIGKILL');
+  assert.equal(r.status, 202);
+  assert.equal((await d1.kill()).signal, 'SIGKILL');
+  const d2 = await s.daemon({ db: d1.db });
+  const listed = await listAll(d2);
+  assert.deepEqual(listed.map((x) => x.id), r.body.tasks.map((x) => x.id));
+  assert.deepEqual(listed.map((x) => x.metadata.i), items.map((_, i) => i));
+});
