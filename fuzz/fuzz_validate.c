@@ -1,6 +1,7 @@
 /*
  * fuzz_validate: libFuzzer harness for the create-request validator
- * (validate_json, validate_task_create, validate_task_overrides), with a
+ * (validate_json, validate_task_create, validate_task_overrides,
+ * validate_task_batch), with a
  * fixed configuration from config_load and two destination policies (the
  * default, and one with allow and deny lists).
  *
@@ -9,7 +10,9 @@
  * CR, LF or NUL, retries, timeout and run time are within the limits, and
  * payload and metadata are kept as the same JSON values they were sent as;
  * and the task as written back, or with the input as a target's response
- * in its result (task and webhook), is strict JSON.
+ * in its result (task and webhook), is strict JSON. The input is also read
+ * as a batch body, and as the one item of a batch: what a create accepts, a
+ * batch of it accepts as the same task (the same text kept, the same hash).
  * A broken promise aborts, so libFuzzer keeps the input as a crash.
  */
 #include <stdint.h>
@@ -278,6 +281,44 @@ static void check_as_written(const cJSON *doc, const char *key, const char *kept
     cJSON_Delete(again);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* t, made by a create from the input, against the batch of one made of it. */
+static void check_batch_of_one(const struct policy *p, const char *body, size_t size, const struct task *t,
+                               const char *hash)
+{
+    static const char head[] = "{\"tasks\": [", tail[] = "]}";
+    char *wrapped = xmalloc(sizeof head - 1 + size + sizeof tail);
+    memcpy(wrapped, head, sizeof head - 1);
+    memcpy(wrapped + sizeof head - 1, body, size);
+    memcpy(wrapped + sizeof head - 1 + size, tail, sizeof tail - 1);
+    size_t len = sizeof head - 1 + size + sizeof tail - 1;
+    struct validate_batch_item *items = NULL;
+    size_t n = 0;
+    struct api_error err;
+    if (validate_task_batch(wrapped, len, &p->cfg, p->np, NOW_MS, &items, &n, &err) != 0) {
+        fprintf(stderr, "a create accepts what a batch of it refuses (%s %s: %s)\n", err.code, err.field,
+                err.message);
+        abort();
+    }
+    const struct task *b = items[0].task;
+    if (n != 1 || !same_text(b->callback_url, t->callback_url) || !same_text(b->method, t->method) ||
+        !same_text(b->headers_json, t->headers_json) || !same_text(b->body, t->body) ||
+        b->body_kind != t->body_kind || !same_text(b->webhook_url, t->webhook_url) ||
+        b->max_retries != t->max_retries || b->timeout_ms != t->timeout_ms || b->run_at_ms != t->run_at_ms ||
+        !same_text(b->queue, t->queue) || !same_text(b->metadata_json, t->metadata_json) ||
+        b->follow_redirects != t->follow_redirects || !same_text(b->idempotency_key, t->idempotency_key) ||
+        (t->idempotency_key && strcmp(items[0].hash, hash) != 0)) {
+        fprintf(stderr, "a batch of one is not the task its create makes\n");
+        abort();
+    }
+    validate_batch_free(items, n);
+    free(wrapped);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -299,8 +340,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_as_written(doc, "metadata", t->metadata_json);
             check_json_out(task_json(t, NULL, 0, NULL, false), "an accepted task");
             if (strlen(hash) != 64) abort();
+            /* A byte order mark is skipped before a body, not inside one. */
+            if (size < 3 || memcmp(body, "\xEF\xBB\xBF", 3) != 0) check_batch_of_one(p, body, size, t, hash);
             task_free(t);
         } else if (t || err.status < 400 || err.status > 499 || !err.code) {
+            abort();
+        }
+        /* The same bytes as a batch: each item accepted is a task. */
+        struct validate_batch_item *items = NULL;
+        size_t n = 0;
+        if (validate_task_batch(body, size, &p->cfg, p->np, NOW_MS, &items, &n, &err) == 0) {
+            if (!doc || n < 1 || n > VALIDATE_MAX_BATCH) abort();
+            for (size_t k = 0; k < n; k++) {
+                check_task(p, items[k].task);
+                if (items[k].task->idempotency_key && strlen(items[k].hash) != 64) abort();
+            }
+            validate_batch_free(items, n);
+        } else if (items || n || err.status != 400 || !err.code) {
             abort();
         }
         /* The same bytes as the overrides of a replay. */

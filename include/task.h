@@ -142,6 +142,10 @@ char *task_url_host(const char *url);
  * when history is true or n > 0; "webhook" when webhook is not NULL. */
 void task_write_json(struct jsonw *w, const struct task *t, const struct attempt *attempts, size_t n,
                      const struct webhook_state *webhook, bool history);
+/* task_write_json's members alone, inside an object the caller opened (to
+ * add members of its own). */
+void task_write_members(struct jsonw *w, const struct task *t, const struct attempt *attempts, size_t n,
+                        const struct webhook_state *webhook, bool history);
 /* The same as a string the caller frees. */
 char *task_json(const struct task *t, const struct attempt *attempts, size_t n,
                 const struct webhook_state *webhook, bool history);

@@ -43,6 +43,29 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
                          const struct netpolicy *np, int64_t now_ms, struct task **out,
                          char hash[65], bool keyed, struct api_error *err);
 
+/* Most tasks one POST /v1/tasks/batch creates. */
+#define VALIDATE_MAX_BATCH 1000
+
+/* One item of a batch create, as validate_task_batch leaves it. */
+struct validate_batch_item {
+    struct task *task;  /* as validate_task_create makes it */
+    char hash[65];      /* the item's request hash when it has idempotencyKey, else "" */
+    const char *text;   /* where the item is written in the body (NULL: not found as */
+    size_t len;         /* written), for validate_request_hash_unsorted */
+};
+
+/* Builds the tasks of a batch create (POST /v1/tasks/batch: {"tasks": [...]},
+ * 1 to VALIDATE_MAX_BATCH items, each the body of POST /v1/tasks checked as
+ * validate_task_create checks one, keyed or not by its own idempotencyKey).
+ * All or nothing: returns 0 with *out (free with validate_batch_free) and
+ * *n, or -1 with err set for the first item at fault, its field named
+ * tasks[i].field. Two items with one idempotencyKey are refused. The items'
+ * text points into body. */
+int validate_task_batch(const char *body, size_t len, const struct config *cfg,
+                        const struct netpolicy *np, int64_t now_ms, struct validate_batch_item **out,
+                        size_t *n, struct api_error *err);
+void validate_batch_free(struct validate_batch_item *items, size_t n);
+
 /* The request hash as builds before 2026-11-29 made it, with object members
  * in the order they came (body already validated): an Idempotency-Key
  * stored by such a build, within its window after an upgrade, still

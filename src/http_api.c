@@ -343,6 +343,7 @@ static const struct route_def routes[] = {
     {ROUTE_TASKS, "GET, HEAD, POST", true, "/v1/tasks"},
     {ROUTE_TASKS_CANCEL, "POST", true, "/v1/tasks/cancel"},
     {ROUTE_TASKS_RETRY, "POST", true, "/v1/tasks/retry"},
+    {ROUTE_TASKS_BATCH, "POST", true, "/v1/tasks/batch"},
     {ROUTE_TASK, "GET, HEAD", false, "/v1/tasks/{id}"},
     {ROUTE_TASK_ATTEMPTS, "GET, HEAD", false, "/v1/tasks/{id}/attempts"},
     {ROUTE_TASK_CANCEL, "POST", false, "/v1/tasks/{id}/cancel"},
@@ -401,6 +402,7 @@ static enum route match_route(struct request *r, const char *url)
         if (n == 2) return ROUTE_TASKS;
         if (n == 3 && !strcmp(s[2], "cancel")) return ROUTE_TASKS_CANCEL;
         if (n == 3 && !strcmp(s[2], "retry")) return ROUTE_TASKS_RETRY;
+        if (n == 3 && !strcmp(s[2], "batch")) return ROUTE_TASKS_BATCH;
         if (n > 4 || !*s[2]) return ROUTE_NONE;
         r->id[0] = '\0';
         if (id_valid(s[2]))
@@ -447,9 +449,10 @@ static const char *scope_refusal(const struct principal *p, enum route route, co
     case AUTH_SCOPE_READ:
         return read ? NULL : "this key's scope is read: it may look (GET) but not change anything";
     case AUTH_SCOPE_ENQUEUE:
-        return route == ROUTE_TASKS && !strcmp(method, "POST")
+        return (route == ROUTE_TASKS || route == ROUTE_TASKS_BATCH) && !strcmp(method, "POST")
                    ? NULL
-                   : "this key's scope is enqueue: it may only create tasks (POST /v1/tasks)";
+                   : "this key's scope is enqueue: it may only create tasks (POST /v1/tasks, "
+                     "POST /v1/tasks/batch)";
     }
     return "this key has no scope";
 }
@@ -761,6 +764,7 @@ static enum MHD_Result dispatch(struct request *r)
     case ROUTE_TASKS: return get ? http_task_list(r) : http_task_create(r);
     case ROUTE_TASKS_CANCEL:
     case ROUTE_TASKS_RETRY: return http_tasks_bulk(r);
+    case ROUTE_TASKS_BATCH: return http_task_batch(r);
     case ROUTE_TASK: return http_task_get(r);
     case ROUTE_TASK_ATTEMPTS: return http_task_attempts(r);
     case ROUTE_TASK_CANCEL: return http_task_cancel(r);
@@ -842,6 +846,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     if (r->waiter) longpoll_remove(api->longpoll, r->waiter);
     buf_free(&r->body);
     task_free(r->task);
+    http_batch_free(r->batch);
     free(r->response);
     free(r->err);
     free(r);

@@ -43,6 +43,7 @@ enum route {
     ROUTE_TASKS,          /* /v1/tasks */
     ROUTE_TASKS_CANCEL,   /* /v1/tasks/cancel */
     ROUTE_TASKS_RETRY,    /* /v1/tasks/retry */
+    ROUTE_TASKS_BATCH,    /* /v1/tasks/batch */
     ROUTE_TASK,           /* /v1/tasks/{id} */
     ROUTE_TASK_ATTEMPTS,  /* /v1/tasks/{id}/attempts */
     ROUTE_TASK_CANCEL,    /* /v1/tasks/{id}/cancel */
@@ -100,6 +101,9 @@ struct request {
     char replay_id[ID_LEN];   /* idempotent replay: the first task */
     struct api_error *err;    /* a refusal the write decided (http_request_error), or NULL */
 
+    /* Batch create (POST /v1/tasks/batch). */
+    struct batch *batch;
+
     /* Bulk operations. */
     struct task_filter filter;
     char filter_queue[72];
@@ -150,6 +154,9 @@ enum MHD_Result http_task_attempts(struct request *r);
 enum MHD_Result http_task_cancel(struct request *r);
 enum MHD_Result http_task_retry(struct request *r);
 enum MHD_Result http_tasks_bulk(struct request *r);
+enum MHD_Result http_task_batch(struct request *r);
+/* Frees what a batch create kept (r->batch); NULL is a no-op. */
+void http_batch_free(struct batch *b);
 /* Handlers (http_observe.c). */
 enum MHD_Result http_metrics(struct request *r);
 enum MHD_Result http_events(struct request *r);

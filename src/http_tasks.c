@@ -19,71 +19,127 @@
 
 /* ---- create ---- */
 
-/* Sets a 429 queue_full when max_backlog tasks are waiting or running. */
-static bool backlog_full(int64_t backlog, const struct http_api *api, struct api_error *e)
+/* Sets a 429 queue_full when adding more tasks would put more than
+ * max_backlog waiting or running (backlog are there now). */
+static bool backlog_full(int64_t backlog, int64_t adding, const struct http_api *api, struct api_error *e)
 {
-    if (backlog < api->cfg->max_backlog) return false;
-    api_error_set(e, 429, "queue_full", NULL,
-                  "%lld tasks are waiting or running, the most this daemon takes "
-                  "(max_backlog); retry later", (long long)api->cfg->max_backlog);
+    int64_t max = api->cfg->max_backlog;
+    if (backlog + adding <= max) return false;
+    if (adding <= 1)
+        api_error_set(e, 429, "queue_full", NULL,
+                      "%lld tasks are waiting or running, the most this daemon takes "
+                      "(max_backlog); retry later", (long long)max);
+    else
+        api_error_set(e, 429, "queue_full", NULL,
+                      "%lld tasks are waiting or running and this batch would add %lld, more than "
+                      "the %lld this daemon takes (max_backlog); nothing was stored: retry later%s",
+                      (long long)backlog, (long long)adding, (long long)max,
+                      adding > max ? ", in smaller batches" : "");
     e->retry_after_s = 1;
     return true;
 }
 
-/* Whether the stored hash is this request's: as hashed now (members in name
- * order), or as builds before that hashed it (in the order they came), for
- * keys stored before an upgrade. The body is kept for keyed creates. */
-static bool same_request(struct request *r, const char *stored)
+/* Whether the stored hash is this request's (hash, its text len bytes, NULL
+ * when not kept): as hashed now (members in name order), or as builds
+ * before that hashed it (in the order they came), for keys stored before an
+ * upgrade. */
+static bool same_request(const char *stored, const char *hash, const char *text, size_t len)
 {
-    if (strcmp(stored, r->hash) == 0) return true;
+    if (strcmp(stored, hash) == 0) return true;
+    if (!text) return false;
     char unsorted[65];
-    validate_request_hash_unsorted(http_body(r), r->body.len, unsorted);
+    validate_request_hash_unsorted(text, len, unsorted);
     return strcmp(stored, unsorted) == 0;
 }
 
-static int create_apply(struct writer_txn *tx, struct request *r)
+/* The key t's idempotency key is stored under: the tenant (64 at most), a
+ * separator, the key (255 at most), NUL. 320 bytes cut a 64-character
+ * tenant's longest keys short by one, and two keys that differed only in
+ * their last character were one. */
+#define STORED_KEY_LEN (sizeof ((struct principal *)0)->tenant + 1 + VALIDATE_MAX_IDEMPOTENCY_KEY + 1)
+
+static void stored_key(const struct task *t, char out[STORED_KEY_LEN])
 {
-    struct store_conn *c = writer_txn_conn(tx);
-    struct task *t = r->task;
-    const struct config *cfg = r->api->cfg;
-    /* tenant (64 at most), a separator, the key (255 at most), NUL: 320
-     * bytes cut a 64-character tenant's longest keys short by one, and two
-     * keys that differed only in their last character were one. */
-    char key[sizeof r->who.tenant + 1 + VALIDATE_MAX_IDEMPOTENCY_KEY + 1] = "";
-    if (t->idempotency_key) {
-        snprintf(key, sizeof key, "%s%c%s", t->tenant ? t->tenant : "", 0x1f, t->idempotency_key);
-        char *hash = NULL, *id = NULL;
-        int rc = store_idempotency_get(c, key, t->created_at_ms - cfg->idempotency_window_ms, &hash, &id);
-        if (rc == STORE_OK) {
-            if (same_request(r, hash)) {
-                snprintf(r->replay_id, sizeof r->replay_id, "%s", id);
-            } else {
-                api_error_set(http_request_error(r), 422, "idempotency_key_reused", "idempotencyKey",
-                              "this Idempotency-Key was used for a different request (task %s); "
-                              "use a new key for a new task", id);
-            }
-            free(hash);
-            free(id);
-            return STORE_OK;
-        }
-        if (rc != STORE_NOT_FOUND) return rc;
-    }
-    /* A new task: the backlog bound applies here, where creates take turns
-     * and the batch's own creates count (a retry of a keyed request already
-     * taken got its task above, full or not). */
-    struct api_error full;
-    if (backlog_full(writer_txn_backlog_count(tx), r->api, &full)) {
-        *http_request_error(r) = full;
-        return STORE_OK;
-    }
+    snprintf(out, STORED_KEY_LEN, "%s%c%s", t->tenant ? t->tenant : "", 0x1f, t->idempotency_key);
+}
+
+enum key_use { KEY_NEW, KEY_SAME, KEY_OTHER };
+
+/* Looks up keyed task t's key within the window: KEY_NEW (unused), KEY_SAME
+ * (used for this request: its task in id) or KEY_OTHER (used for another
+ * request: its task in id). Returns STORE_OK or the store's error. */
+static int key_lookup(struct store_conn *c, const struct config *cfg, const struct task *t,
+                      const char *hash, const char *text, size_t len, enum key_use *use, char id[ID_LEN])
+{
+    char key[STORED_KEY_LEN];
+    stored_key(t, key);
+    char *stored = NULL, *task_id = NULL;
+    int rc = store_idempotency_get(c, key, t->created_at_ms - cfg->idempotency_window_ms, &stored, &task_id);
+    *use = KEY_NEW;
+    if (rc == STORE_NOT_FOUND) return STORE_OK;
+    if (rc != STORE_OK) return rc;
+    *use = same_request(stored, hash, text, len) ? KEY_SAME : KEY_OTHER;
+    snprintf(id, ID_LEN, "%s", task_id);
+    free(stored);
+    free(task_id);
+    return STORE_OK;
+}
+
+/* Stores new task t (and its key, with the request's hash), and logs it. */
+static int insert_new(struct writer_txn *tx, struct request *r, struct task *t, const char *hash)
+{
     int rc = writer_txn_task_insert(tx, t);
-    if (rc == STORE_OK && t->idempotency_key)
-        rc = store_idempotency_put(c, key, r->hash, t->id, t->created_at_ms);
+    if (rc == STORE_OK && t->idempotency_key) {
+        char key[STORED_KEY_LEN];
+        stored_key(t, key);
+        rc = store_idempotency_put(writer_txn_conn(tx), key, hash, t->id, t->created_at_ms);
+    }
     if (rc != STORE_OK) return rc;
     char q[80];
     log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.accepted", "id=%s queue=%s host=%s",
                   t->id, log_quote(q, sizeof q, t->queue), t->host);
     return STORE_OK;
+}
+
+static void key_reused(struct request *r, const char *id)
+{
+    api_error_set(http_request_error(r), 422, "idempotency_key_reused", "idempotencyKey",
+                  "this Idempotency-Key was used for a different request (task %s); "
+                  "use a new key for a new task", id);
+}
+
+/* A write may run twice (a failed group commit is retried op by op): what
+ * a first run decided is forgotten. */
+static void write_restart(struct request *r)
+{
+    free(r->err);
+    r->err = NULL;
+}
+
+static int create_apply(struct writer_txn *tx, struct request *r)
+{
+    struct task *t = r->task;
+    write_restart(r);
+    r->replay_id[0] = '\0';
+    if (t->idempotency_key) {
+        enum key_use use;
+        char id[ID_LEN];
+        /* The body is kept for keyed creates (an older build's hash). */
+        int rc = key_lookup(writer_txn_conn(tx), r->api->cfg, t, r->hash, http_body(r), r->body.len, &use, id);
+        if (rc != STORE_OK) return rc;
+        if (use == KEY_SAME) snprintf(r->replay_id, sizeof r->replay_id, "%s", id);
+        if (use == KEY_OTHER) key_reused(r, id);
+        if (use != KEY_NEW) return STORE_OK;
+    }
+    /* A new task: the backlog bound applies here, where creates take turns
+     * and the batch's own creates count (a retry of a keyed request already
+     * taken got its task above, full or not). */
+    struct api_error full;
+    if (backlog_full(writer_txn_backlog_count(tx), 1, r->api, &full)) {
+        *http_request_error(r) = full;
+        return STORE_OK;
+    }
+    return insert_new(tx, r, t, r->hash);
 }
 
 static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
@@ -100,6 +156,20 @@ static enum MHD_Result create_finish(struct request *r)
     char *body = r->response;
     r->response = NULL;
     return http_respond_text(r, MHD_HTTP_ACCEPTED, body, MHD_HTTP_HEADER_LOCATION, location);
+}
+
+/* What every new task gets before its write, whatever the route: its
+ * queue's defaults, an id, its tenant and times. */
+static void prepare_new(struct request *r, struct task *t, int64_t now)
+{
+    struct http_api *api = r->api;
+    struct queue_settings qs;
+    bool configured = scheduler_queue_get(writer_scheduler(api->writer), t->queue, &qs);
+    validate_apply_defaults(t, api->cfg, configured ? &qs : NULL);
+    id_new(now, t->id);
+    t->tenant = xstrdup(r->who.tenant);
+    t->created_at_ms = now;
+    t->updated_at_ms = now;
 }
 
 enum MHD_Result http_task_create(struct request *r)
@@ -129,17 +199,143 @@ enum MHD_Result http_task_create(struct request *r)
     if (!t->idempotency_key) buf_free(&r->body); /* a keyed one may be hashed again (same_request) */
     /* Refused early when already full; create_apply decides (a keyed
      * request after its key is looked up). */
-    if (!t->idempotency_key && backlog_full(writer_backlog(api->writer), api, &e))
+    if (!t->idempotency_key && backlog_full(writer_backlog(api->writer), 1, api, &e))
         return http_respond_error(r, &e);
-    struct queue_settings qs;
-    bool configured = scheduler_queue_get(writer_scheduler(api->writer), t->queue, &qs);
-    validate_apply_defaults(t, api->cfg, configured ? &qs : NULL);
-    id_new(now, t->id);
-    t->tenant = xstrdup(r->who.tenant);
-    t->created_at_ms = now;
-    t->updated_at_ms = now;
+    prepare_new(r, t, now);
     r->response = task_json(t, NULL, 0, NULL, false);
     return http_start_write(r, create_apply, create_finish);
+}
+
+/* ---- create many ---- */
+
+struct batch {
+    struct validate_batch_item *items;
+    size_t n;
+    struct task **replayed; /* per item: the stored task its key matched, or NULL (new) */
+    size_t n_new;
+};
+
+void http_batch_free(struct batch *b)
+{
+    if (!b) return;
+    for (size_t i = 0; i < b->n; i++) task_free(b->replayed[i]);
+    free(b->replayed);
+    validate_batch_free(b->items, b->n);
+    free(b);
+}
+
+/* All of the batch or none of it, in this one transaction: every key is
+ * looked up before anything is written, so a refusal (a key used for
+ * another request, the backlog) leaves nothing behind. */
+static int batch_apply(struct writer_txn *tx, struct request *r)
+{
+    struct batch *b = r->batch;
+    struct store_conn *c = writer_txn_conn(tx);
+    write_restart(r);
+    for (size_t i = 0; i < b->n; i++) {
+        task_free(b->replayed[i]);
+        b->replayed[i] = NULL;
+    }
+    b->n_new = b->n;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct validate_batch_item *it = &b->items[i];
+        if (!it->task->idempotency_key) continue;
+        enum key_use use;
+        char id[ID_LEN];
+        int rc = key_lookup(c, r->api->cfg, it->task, it->hash, it->text, it->len, &use, id);
+        if (rc != STORE_OK) return rc;
+        if (use == KEY_NEW) continue;
+        char field[sizeof r->err->field];
+        snprintf(field, sizeof field, "tasks[%zu].idempotencyKey", i);
+        if (use == KEY_OTHER) {
+            api_error_set(http_request_error(r), 422, "idempotency_key_reused", field,
+                          "tasks[%zu]: this idempotencyKey was used for a different request (task "
+                          "%s); use a new key for a new task. Nothing of this batch was stored",
+                          i, id);
+            return STORE_OK;
+        }
+        rc = store_task_get(c, id, http_tenant(r), &b->replayed[i], NULL, NULL, NULL, NULL);
+        if (rc == STORE_NOT_FOUND) { /* the key outlived its task: retention is shorter than the window */
+            api_error_set(http_request_error(r), 404, "not_found", field,
+                          "tasks[%zu]: this idempotencyKey was used for task %s, which is no longer "
+                          "stored; use a new key", i, id);
+            return STORE_OK;
+        }
+        if (rc != STORE_OK) return rc;
+        b->n_new--;
+    }
+    struct api_error full;
+    if (b->n_new && backlog_full(writer_txn_backlog_count(tx), (int64_t)b->n_new, r->api, &full)) {
+        *http_request_error(r) = full;
+        return STORE_OK;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->replayed[i]) continue;
+        int rc = insert_new(tx, r, b->items[i].task, b->items[i].hash);
+        if (rc != STORE_OK) return rc;
+    }
+    return STORE_OK;
+}
+
+static enum MHD_Result batch_finish(struct request *r)
+{
+    if (r->err) return http_respond_error(r, r->err);
+    struct batch *b = r->batch;
+    struct jsonw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_key(&w, "tasks");
+    jw_array(&w);
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->replayed[i]) { /* as accepted, as a create answers it */
+            task_write_json(&w, b->items[i].task, NULL, 0, NULL, false);
+            continue;
+        }
+        jw_object(&w); /* the task as this batch's transaction found it */
+        task_write_members(&w, b->replayed[i], NULL, 0, NULL, false);
+        jw_key(&w, "replayed");
+        jw_bool(&w, true);
+        jw_object_end(&w);
+    }
+    jw_array_end(&w);
+    jw_object_end(&w);
+    if (!b->n_new) /* nothing new: a repeat of a batch taken, as a create's replay */
+        return http_respond_text(r, MHD_HTTP_OK, jw_finish(&w), "Idempotent-Replayed", "true");
+    metrics_accept_latency_us(util_mono_us() - r->started_us);
+    return http_respond_text(r, MHD_HTTP_ACCEPTED, jw_finish(&w), NULL, NULL);
+}
+
+enum MHD_Result http_task_batch(struct request *r)
+{
+    struct http_api *api = r->api;
+    struct api_error e;
+    int64_t now = util_now_ms();
+    /* One header cannot key many tasks: the keys go in the items. */
+    if (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key")) {
+        api_error_set(&e, 400, "invalid_field", "Idempotency-Key",
+                      "a batch takes no Idempotency-Key header: give each item of tasks its own "
+                      "idempotencyKey field");
+        return http_respond_error(r, &e);
+    }
+    struct validate_batch_item *items = NULL;
+    size_t n = 0;
+    if (validate_task_batch(http_body(r), r->body.len, api->cfg, api->np, now, &items, &n, &e))
+        return http_respond_error(r, &e);
+    struct batch *b = xcalloc(1, sizeof *b);
+    b->items = items;
+    b->n = n;
+    b->replayed = xcalloc(n, sizeof *b->replayed);
+    r->batch = b;
+    bool keyed = false;
+    for (size_t i = 0; i < n && !keyed; i++) keyed = items[i].task->idempotency_key != NULL;
+    if (!keyed) {
+        for (size_t i = 0; i < n; i++) items[i].text = NULL; /* they point into the body */
+        buf_free(&r->body);
+        /* Refused early when it cannot fit; batch_apply decides. */
+        if (backlog_full(writer_backlog(api->writer), (int64_t)n, api, &e)) return http_respond_error(r, &e);
+    }
+    for (size_t i = 0; i < n; i++) prepare_new(r, items[i].task, now);
+    return http_start_write(r, batch_apply, batch_finish);
 }
 
 /* ---- get, attempts ---- */

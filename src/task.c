@@ -322,6 +322,13 @@ void task_write_json(struct jsonw *w, const struct task *t, const struct attempt
                      const struct webhook_state *webhook, bool history)
 {
     jw_object(w);
+    task_write_members(w, t, attempts, n, webhook, history);
+    jw_object_end(w);
+}
+
+void task_write_members(struct jsonw *w, const struct task *t, const struct attempt *attempts, size_t n,
+                        const struct webhook_state *webhook, bool history)
+{
     jw_key(w, "id");
     jw_string(w, t->id);
     jw_key(w, "status");
@@ -385,7 +392,6 @@ void task_write_json(struct jsonw *w, const struct task *t, const struct attempt
         jw_key(w, "webhook");
         write_webhook(w, webhook);
     }
-    jw_object_end(w);
 }
 
 char *task_json(const struct task *t, const struct attempt *attempts, size_t n,

@@ -51,17 +51,17 @@ static int node_type(const cJSON *v)
     return v->type & 0xFF;
 }
 
-/* Depth limit and duplicate keys, over the parsed tree. depth counts the
- * arrays and objects around v. Returns the first problem found as a static
- * message, or NULL. */
-static const char *check_tree(const cJSON *v, int depth)
+/* Depth limit (max_depth) and duplicate keys, over the parsed tree. depth
+ * counts the arrays and objects around v. Returns the first problem found
+ * as a static message, or NULL. */
+static const char *check_tree(const cJSON *v, int depth, int max_depth)
 {
     int type = node_type(v);
     if (type == cJSON_Object || type == cJSON_Array) {
-        if (depth + 1 > VALIDATE_MAX_DEPTH) return "too_deep";
+        if (depth + 1 > max_depth) return "too_deep";
         if (type == cJSON_Object && has_duplicate_key(v)) return "duplicate_key";
         for (const cJSON *a = v->child; a; a = a->next) {
-            const char *why = check_tree(a, depth + 1);
+            const char *why = check_tree(a, depth + 1, max_depth);
             if (why) return why;
         }
     } else if (type == cJSON_Number && !isfinite(v->valuedouble)) {
@@ -72,8 +72,10 @@ static const char *check_tree(const cJSON *v, int depth)
 
 /* validate_json after its byte order mark: the create and the replay skip
  * it themselves (the raw payload is read from the same text), and a second
- * skip let a body with two marks through, its payload re-printed by cJSON. */
-static cJSON *json_doc(const char *body, size_t len, struct api_error *err)
+ * skip let a body with two marks through, its payload re-printed by cJSON.
+ * max_depth: VALIDATE_MAX_DEPTH, or more for a body that wraps creates (a
+ * batch: each of its items may nest as deep as a create's body). */
+static cJSON *json_doc(const char *body, size_t len, int max_depth, struct api_error *err)
 {
     if (len == 0) {
         api_error_set(err, 400, "invalid_json", NULL, "the request body is empty; send a JSON object");
@@ -92,9 +94,8 @@ static cJSON *json_doc(const char *body, size_t len, struct api_error *err)
         api_error_set(err, 400, "invalid_json", NULL, "%s", bad);
         return NULL;
     }
-    if (depth > VALIDATE_MAX_DEPTH) {
-        api_error_set(err, 400, "invalid_json", NULL, "JSON is nested deeper than %d levels",
-                      VALIDATE_MAX_DEPTH);
+    if (depth > max_depth) {
+        api_error_set(err, 400, "invalid_json", NULL, "JSON is nested deeper than %d levels", max_depth);
         return NULL;
     }
     const char *end = NULL;
@@ -111,11 +112,10 @@ static cJSON *json_doc(const char *body, size_t len, struct api_error *err)
                       "unexpected data after the JSON value (at byte %zu)", (size_t)(end - body));
         return NULL;
     }
-    const char *why = check_tree(doc, 0);
+    const char *why = check_tree(doc, 0, max_depth);
     if (why) {
         if (!strcmp(why, "too_deep"))
-            api_error_set(err, 400, "invalid_json", NULL, "JSON is nested deeper than %d levels",
-                          VALIDATE_MAX_DEPTH);
+            api_error_set(err, 400, "invalid_json", NULL, "JSON is nested deeper than %d levels", max_depth);
         else if (!strcmp(why, "duplicate_key"))
             api_error_set(err, 400, "invalid_json", NULL,
                           "an object has the same key twice; send each key once");
@@ -131,7 +131,7 @@ static cJSON *json_doc(const char *body, size_t len, struct api_error *err)
 cJSON *validate_json(const char *body, size_t len, struct api_error *err)
 {
     util_json_skip_bom(&body, &len);
-    return json_doc(body, len, err);
+    return json_doc(body, len, VALIDATE_MAX_DEPTH, err);
 }
 
 bool validate_queue_name(const char *name)
@@ -596,32 +596,210 @@ void validate_request_hash_unsorted(const char *body, size_t len, char out[65])
     cJSON_Delete(doc);
 }
 
+/* The create of one object, doc: the body of POST /v1/tasks, or one item of
+ * a batch. text (len bytes) is how doc is written, for payload and metadata
+ * as written; NULL when that is not known (cJSON's rendering is kept then).
+ * doc's members may be put in name order (the hash). */
+static int create_from_doc(cJSON *doc, const char *text, size_t len, const struct config *cfg,
+                           const struct netpolicy *np, int64_t now_ms, struct task **out,
+                           char hash[65], bool keyed, struct api_error *err)
+{
+    *out = NULL;
+    const cJSON *found[F_COUNT];
+    if (check_known(doc, F_COUNT, found, err)) return -1;
+    struct task *t = xcalloc(1, sizeof *t);
+    if (apply_fields(found, text, len, t, cfg, np, now_ms, true, err)) {
+        task_free(t);
+        return -1;
+    }
+    /* Only a keyed request is ever compared: the others skip the work. */
+    if (hash && (keyed || t->idempotency_key)) request_hash(doc, true, hash);
+    else if (hash) hash[0] = '\0';
+    t->status = TASK_QUEUED;
+    *out = t;
+    return 0;
+}
+
 int validate_task_create(const char *body, size_t len, const struct config *cfg,
                          const struct netpolicy *np, int64_t now_ms, struct task **out,
                          char hash[65], bool keyed, struct api_error *err)
 {
     *out = NULL;
     util_json_skip_bom(&body, &len); /* for the raw payload and metadata too */
-    cJSON *doc = json_doc(body, len, err);
+    cJSON *doc = json_doc(body, len, VALIDATE_MAX_DEPTH, err);
     if (!doc) return -1;
-    struct task *t = xcalloc(1, sizeof *t);
     int rc = -1;
-    if (!cJSON_IsObject(doc)) {
+    if (!cJSON_IsObject(doc))
         api_error_set(err, 400, "invalid_body", NULL, "the request body must be a JSON object");
+    else
+        rc = create_from_doc(doc, body, len, cfg, np, now_ms, out, hash, keyed, err);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* ---- batch create ---- */
+
+/* Where each item of the array written at p (its '[') is written: spans[i]
+ * for the i-th of n items. False when the text does not hold n items as
+ * expected (then no item's text is used). */
+static bool item_spans(const char *p, const char *end, struct validate_batch_item *items, size_t n)
+{
+    if (!p || p >= end || *p != '[') return false;
+    p = util_json_skip_ws(p + 1, end);
+    size_t i = 0;
+    while (p < end && *p != ']') {
+        const char *v = p, *vend = util_json_skip_value(p, end);
+        if (i == n || vend == v) return false;
+        items[i].text = v;
+        items[i].len = (size_t)(vend - v);
+        i++;
+        p = util_json_skip_ws(vend, end);
+        if (p < end && *p == ',') p = util_json_skip_ws(p + 1, end);
+    }
+    return i == n;
+}
+
+/* Sets err to an item's refusal: the field named as tasks[i].field, the
+ * message after "tasks[i]: ". */
+static void item_error(struct api_error *err, size_t i, const struct api_error *item)
+{
+    char field[sizeof err->field];
+    size_t at = (size_t)snprintf(field, sizeof field, "tasks[%zu]", i);
+    if (item->field[0] && at + 1 < sizeof field) { /* a long unknown name is cut, as elsewhere */
+        field[at++] = '.';
+        util_strcopy(field + at, sizeof field - at, item->field);
+    }
+    api_error_set(err, item->status, item->code, field, "tasks[%zu]: %s", i, item->message);
+    err->retry_after_s = item->retry_after_s;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    const struct validate_batch_item *x = *(const struct validate_batch_item *const *)a;
+    const struct validate_batch_item *y = *(const struct validate_batch_item *const *)b;
+    int c = strcmp(x->task->idempotency_key, y->task->idempotency_key);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Refuses two items with one idempotencyKey, naming the later one. */
+static int check_keys_unique(struct validate_batch_item *items, size_t n, struct api_error *err)
+{
+    struct validate_batch_item **keyed = xmalloc((n ? n : 1) * sizeof *keyed);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].task->idempotency_key) keyed[m++] = &items[i];
+    qsort(keyed, m, sizeof *keyed, by_key);
+    int rc = 0;
+    size_t first = 0, second = 0;
+    for (size_t i = 1; i < m; i++) {
+        if (strcmp(keyed[i - 1]->task->idempotency_key, keyed[i]->task->idempotency_key) != 0) continue;
+        size_t a = (size_t)(keyed[i - 1] - items), b = (size_t)(keyed[i] - items);
+        if (!rc || b < second) { /* the earliest second use, for a stable answer */
+            first = a;
+            second = b;
+        }
+        rc = -1;
+    }
+    free(keyed);
+    if (rc) {
+        char field[64];
+        snprintf(field, sizeof field, "tasks[%zu].idempotencyKey", second);
+        api_error_set(err, 400, "conflicting_fields", field,
+                      "tasks[%zu] has the idempotencyKey of tasks[%zu]; each item of a batch needs "
+                      "its own key (one key is one task)", second, first);
+    }
+    return rc;
+}
+
+void validate_batch_free(struct validate_batch_item *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++) task_free(items[i].task);
+    free(items);
+}
+
+int validate_task_batch(const char *body, size_t len, const struct config *cfg,
+                        const struct netpolicy *np, int64_t now_ms, struct validate_batch_item **out,
+                        size_t *n_out, struct api_error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    util_json_skip_bom(&body, &len);
+    /* The items sit two levels down (the object, the array): each may nest
+     * as deep as the body of POST /v1/tasks. */
+    cJSON *doc = json_doc(body, len, VALIDATE_MAX_DEPTH + 2, err);
+    if (!doc) return -1;
+    int rc = -1;
+    struct validate_batch_item *items = NULL;
+    size_t n = 0;
+    const cJSON *tasks = NULL;
+    if (!cJSON_IsObject(doc)) {
+        api_error_set(err, 400, "invalid_body", NULL,
+                      "the request body must be a JSON object: {\"tasks\": [...]}");
         goto out;
     }
-    const cJSON *found[F_COUNT];
-    if (check_known(doc, F_COUNT, found, err)) goto out;
-    if (apply_fields(found, body, len, t, cfg, np, now_ms, true, err)) goto out;
-    /* Only a keyed request is ever compared: the others skip the work. */
-    if (hash && (keyed || t->idempotency_key)) request_hash(doc, true, hash);
-    else if (hash) hash[0] = '\0';
-    t->status = TASK_QUEUED;
-    *out = t;
-    t = NULL;
+    for (const cJSON *f = doc->child; f; f = f->next) {
+        if (strcmp(f->string, "tasks") != 0) {
+            api_error_set(err, 400, "unknown_field", f->string,
+                          "unknown field '%.64s'; a batch is {\"tasks\": [...]}, each item the body of "
+                          "POST /v1/tasks", f->string);
+            goto out;
+        }
+        tasks = f;
+    }
+    if (!tasks) {
+        api_error_set(err, 400, "missing_field", "tasks",
+                      "tasks is required: an array of 1 to %d tasks, each the body of POST /v1/tasks",
+                      VALIDATE_MAX_BATCH);
+        goto out;
+    }
+    if (!cJSON_IsArray(tasks)) {
+        api_error_set(err, 400, "invalid_field", "tasks",
+                      "tasks must be an array of 1 to %d tasks, each the body of POST /v1/tasks",
+                      VALIDATE_MAX_BATCH);
+        goto out;
+    }
+    for (const cJSON *it = tasks->child; it && n <= VALIDATE_MAX_BATCH; it = it->next) n++;
+    if (n == 0 || n > VALIDATE_MAX_BATCH) {
+        api_error_set(err, 400, "invalid_field", "tasks",
+                      n ? "tasks holds more than %d tasks; send them in several batches"
+                        : "tasks is empty; send 1 to %d tasks",
+                      VALIDATE_MAX_BATCH);
+        n = 0;
+        goto out;
+    }
+    items = xcalloc(n, sizeof *items);
+    /* Each item's text, for its payload and metadata as written: found
+     * through the "tasks" member as written (a key written with escapes is
+     * not found: then cJSON's rendering is kept, as for a create's). */
+    const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
+    size_t klen, vlen;
+    bool spans = false;
+    while (!spans && util_json_next_member(&p, end, &k, &klen, &v, &vlen))
+        if (klen == 5 && memcmp(k, "tasks", 5) == 0) spans = item_spans(v, v + vlen, items, n);
+    for (size_t j = 0; j < n && !spans; j++) items[j] = (struct validate_batch_item){0};
+    size_t i = 0;
+    for (cJSON *it = tasks->child; it; it = it->next, i++) {
+        if (!cJSON_IsObject(it)) {
+            char field[32];
+            snprintf(field, sizeof field, "tasks[%zu]", i);
+            api_error_set(err, 400, "invalid_field", field,
+                          "tasks[%zu] must be a JSON object: the body POST /v1/tasks takes", i);
+            goto out;
+        }
+        struct api_error e;
+        if (create_from_doc(it, items[i].text, items[i].len, cfg, np, now_ms, &items[i].task,
+                            items[i].hash, false, &e)) {
+            item_error(err, i, &e);
+            goto out;
+        }
+    }
+    if (check_keys_unique(items, n, err)) goto out;
+    *out = items;
+    *n_out = n;
+    items = NULL;
     rc = 0;
 out:
-    task_free(t);
+    validate_batch_free(items, n);
     cJSON_Delete(doc);
     return rc;
 }
@@ -633,7 +811,7 @@ int validate_task_overrides(const char *body, size_t len, const struct config *c
     t->run_at_ms = now_ms;
     util_json_skip_bom(&body, &len); /* for the raw payload and metadata too */
     if (len == 0) return 0; /* no overrides: replay as it was */
-    cJSON *doc = json_doc(body, len, err);
+    cJSON *doc = json_doc(body, len, VALIDATE_MAX_DEPTH, err);
     if (!doc) return -1;
     int rc = -1;
     if (!cJSON_IsObject(doc)) {

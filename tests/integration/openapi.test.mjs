@@ -187,6 +187,18 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
   const k3 = await create({ ...idem, delay: 7200 }, { 'idempotency-key': 'openapi-k1' });
   assert.equal(k3.status, 422);
 
+  // Many at once: accepted, replayed (every item's key known), a key reused.
+  const many = (tasks) => call('POST', '/v1/tasks/batch', '/v1/tasks/batch', { tasks });
+  const b1 = await many([{ ...idem, idempotencyKey: 'openapi-b1' }, { callbackUrl: tgt.url('/ok'), delay: 3600, queue: 'fanout' }]);
+  assert.equal(b1.status, 202);
+  assert.equal(b1.body.tasks.length, 2);
+  const b2 = await many([{ ...idem, idempotencyKey: 'openapi-b1' }]);
+  assert.equal(b2.status, 200);
+  assert.equal(b2.body.tasks[0].id, b1.body.tasks[0].id);
+  assert.equal(b2.body.tasks[0].replayed, true);
+  const b3 = await many([{ ...idem, idempotencyKey: 'openapi-k1', delay: 60 }]);
+  assert.equal(b3.status, 422);
+
   // Lists, pages and filters.
   const page1 = await call('GET', '/v1/tasks', '/v1/tasks?limit=2');
   assert.equal(page1.body.tasks.length, 2);
@@ -240,6 +252,8 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
     ['GET', '/v1/queues', '/v1/queues?limit=1001', undefined, 'invalid_field'],
     ['GET', '/v1/queues', '/v1/queues?cursor=not-a-cursor', undefined, 'invalid_field'],
     ['GET', '/v1/tasks/{id}', `/v1/tasks/${ok.body.id}?wait=soon`, undefined, 'invalid_field'],
+    ['POST', '/v1/tasks/batch', '/v1/tasks/batch', { tasks: [] }, 'invalid_field'],
+    ['POST', '/v1/tasks/batch', '/v1/tasks/batch', { tasks: [{ payload: {} }] }, 'missing_field'],
     ['POST', '/v1/tasks/cancel', '/v1/tasks/cancel', {}, 'missing_field'],
     ['POST', '/v1/tasks/retry', '/v1/tasks/retry', { status: 'queued' }, 'invalid_field'],
     ['POST', '/v1/tasks/{id}/retry', `/v1/tasks/${ok.body.id}/retry`, { retries: -1 }, 'invalid_field'],
@@ -279,6 +293,7 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
   const textPlain = { 'content-type': 'text/plain' };
   for (const [method, template, path] of [
     ['POST', '/v1/tasks', '/v1/tasks'],
+    ['POST', '/v1/tasks/batch', '/v1/tasks/batch'],
     ['POST', '/v1/tasks/cancel', '/v1/tasks/cancel'],
     ['POST', '/v1/tasks/retry', '/v1/tasks/retry'],
     ['POST', '/v1/tasks/{id}/retry', `/v1/tasks/${ok.body.id}/retry`],
@@ -373,12 +388,15 @@ test('limits and refusals match the spec: 413, 429, blocked_destination', async 
   ]) {
     assert.equal((await call(method, template, path, big)).status, 413, `${method} ${path}`);
   }
+  assert.equal((await call('POST', '/v1/tasks/batch', '/v1/tasks/batch', { tasks: [big] })).status, 413);
 
   const first = await call('POST', '/v1/tasks', '/v1/tasks', { callbackUrl: 'https://example.com/x', delay: 3600 });
   assert.equal(first.status, 202);
   const full = await call('POST', '/v1/tasks', '/v1/tasks', { callbackUrl: 'https://example.com/y', delay: 3600 });
   assert.equal(full.status, 429);
   assert.ok(Number(full.headers.get('retry-after')) >= 1);
+  const fullMany = await call('POST', '/v1/tasks/batch', '/v1/tasks/batch', { tasks: [{ callbackUrl: 'https://example.com/y', delay: 3600 }] });
+  assert.equal(fullMany.status, 429);
 
   // Framed two ways (fetch cannot send it): 400 invalid_request, as the spec says.
   const text = await new Promise((res) => {
@@ -442,6 +460,7 @@ test('while shutting down, writes answer 503 shutting_down and /readyz 503, as t
   // The call in flight holds the daemon in its grace period meanwhile.
   const writes = [
     ['POST', '/v1/tasks', '/v1/tasks', { callbackUrl: 'http://127.0.0.1:9/x' }],
+    ['POST', '/v1/tasks/batch', '/v1/tasks/batch', { tasks: [{ callbackUrl: 'http://127.0.0.1:9/x' }] }],
     ['POST', '/v1/tasks/cancel', '/v1/tasks/cancel', { queue: 'default' }],
     ['POST', '/v1/tasks/retry', '/v1/tasks/retry', { status: 'failed' }],
     ['POST', '/v1/tasks/{id}/cancel', `/v1/tasks/${task.body.id}/cancel`, undefined],

@@ -91,7 +91,7 @@ test('no key, a wrong key or a look-alike answers 401 with WWW-Authenticate; hea
   assert.equal(list.body.tasks[0].status, 'queued');
 });
 
-test('scopes: enqueue may only POST /v1/tasks, read only GET/HEAD, admin everything (403 otherwise)', async (t) => {
+test('scopes: enqueue may only POST /v1/tasks (and /v1/tasks/batch), read only GET/HEAD, admin everything (403 otherwise)', async (t) => {
   const keys = { admin: newKey('admin'), enqueue: newKey('enq'), read: newKey('read'), legacy: newKey('legacy') };
   const { d } = await daemonWithConfig(t, [
     `api_key = ${keys.legacy}`,
@@ -107,6 +107,7 @@ test('scopes: enqueue may only POST /v1/tasks, read only GET/HEAD, admin everyth
   // so a 403 row cannot be hiding behind an earlier admin change.
   const rows = [
     ['POST', '/v1/tasks', future(target), 202, 202, 403],
+    ['POST', '/v1/tasks/batch', { tasks: [future(target), future(target)] }, 202, 202, 403],
     ['GET', '/v1/tasks', undefined, 200, 403, 200],
     ['HEAD', '/v1/tasks', undefined, 200, 403, 200],
     ['GET', `/v1/tasks/${t1}`, undefined, 200, 403, 200],

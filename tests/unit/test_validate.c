@@ -1100,6 +1100,225 @@ static void a_body_after_a_byte_order_mark_keeps_its_payload_as_written(void **s
     assert_non_null(strstr(err.message, "byte order mark"));
 }
 
+/* ---- batch create ---- */
+
+/* Accepted; frees the items and returns how many there were. */
+static size_t batch_count(const char *json);
+
+static struct validate_batch_item *batch_ok(const char *json, size_t *n)
+{
+    struct validate_batch_item *items = NULL;
+    struct api_error err = {0};
+    if (validate_task_batch(json, strlen(json), &cfg, np_for(&cfg), NOW, &items, n, &err) != 0)
+        fail_msg("refused (%s, field '%s'): %s\n  body: %.300s", err.code, err.field, err.message, json);
+    assert_non_null(items);
+    return items;
+}
+
+static size_t batch_count(const char *json)
+{
+    size_t n = 0;
+    struct validate_batch_item *items = batch_ok(json, &n);
+    validate_batch_free(items, n);
+    return n;
+}
+
+/* Refused with code on field; returns the message (static). */
+static const char *batch_refused(const char *json, const char *code, const char *field)
+{
+    static struct api_error err;
+    static struct validate_batch_item sentinel;
+    struct validate_batch_item *items = &sentinel; /* must be reset */
+    size_t n = 7;
+    memset(&err, 0, sizeof err);
+    if (validate_task_batch(json, strlen(json), &cfg, np_for(&cfg), NOW, &items, &n, &err) == 0) {
+        validate_batch_free(items, n);
+        fail_msg("accepted, want %s on '%s': %.300s", code, field, json);
+    }
+    assert_null(items);
+    assert_int_equal(n, 0);
+    assert_int_equal(err.status, 400);
+    if (strcmp(err.code, code) != 0 || strcmp(err.field, field) != 0)
+        fail_msg("got %s on '%s' (%s), want %s on '%s'\n  body: %.300s", err.code, err.field,
+                 err.message, code, field, json);
+    return err.message;
+}
+
+static void batch_items_are_creates_in_order(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const char *json = "\xEF\xBB\xBF{\"tasks\": [\n"
+                       "  {\"callbackUrl\": \"https://a.example/1\", \"payload\": {\"n\": 12345678901234567890}},\n"
+                       "  {\"callbackUrl\": \"https://a.example/2\", \"method\": \"put\", \"body\": \"raw\", \"retries\": 1,"
+                       "   \"metadata\": [1.50, {\"x\": null}], \"queue\": \"q2\"} ,\n"
+                       "  {\"idempotencyKey\": \"k\", \"callbackUrl\": \"https://a.example/3\", \"delay\": 10}\n"
+                       "]}";
+    struct validate_batch_item *items = batch_ok(json, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(items[0].task->callback_url, "https://a.example/1");
+    assert_string_equal(items[0].task->body, "{\"n\": 12345678901234567890}"); /* as written */
+    assert_int_equal(items[0].task->max_retries, -1);                           /* left for the defaults */
+    assert_string_equal(items[0].hash, "");                                     /* no key: no hash */
+    assert_string_equal(items[1].task->method, "PUT");
+    assert_string_equal(items[1].task->body, "raw");
+    assert_int_equal(items[1].task->body_kind, TASK_BODY_RAW);
+    assert_string_equal(items[1].task->metadata_json, "[1.50, {\"x\": null}]");
+    assert_string_equal(items[1].task->queue, "q2");
+    assert_int_equal(items[1].task->max_retries, 1);
+    assert_string_equal(items[2].task->idempotency_key, "k");
+    assert_int_equal(items[2].task->run_at_ms, NOW + 10000);
+    assert_int_equal(strlen(items[2].hash), 64);
+    /* Each item's text is where it is written. */
+    assert_non_null(items[1].text);
+    assert_int_equal(strncmp(items[1].text, "{\"callbackUrl\": \"https://a.example/2\"", 37), 0);
+    assert_int_equal(items[1].text[items[1].len - 1], '}');
+    for (size_t i = 0; i < n; i++) assert_int_equal(items[i].task->status, TASK_QUEUED);
+    validate_batch_free(items, n);
+}
+
+/* An item is hashed as the same body sent to POST /v1/tasks would be: a key
+ * means the same request whichever route it came by. */
+static void batch_item_hash_is_the_create_hash(void **state)
+{
+    (void)state;
+    char single[65];
+    hash_of("{\"payload\": {\"b\": 2, \"a\": [1, 2]}, \"callbackUrl\": \"https://example.com/x\"}", true, single);
+    size_t n = 0;
+    struct validate_batch_item *items = batch_ok(
+        "{\"tasks\": [{\"callbackUrl\": \"https://example.com/y\"}, {\"callbackUrl\": \"https://example.com/x\", "
+        "\"idempotencyKey\": \"k2\", \"payload\": {\"a\": [1, 2], \"b\": 2.0}}]}", &n);
+    assert_string_equal(items[1].hash, single);
+    validate_batch_free(items, n);
+}
+
+static void batch_refuses_items_as_a_create_would_naming_the_item(void **state)
+{
+    (void)state;
+    const char *m = batch_refused("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\"}, "
+                                  "{\"callbackUrl\": \"ftp://example.com/\"}]}",
+                                  "invalid_field", "tasks[1].callbackUrl");
+    assert_string_equal(m, "tasks[1]: callbackUrl must use http or https, not ftp");
+    batch_refused("{\"tasks\": [{\"payload\": 1}]}", "missing_field", "tasks[0].callbackUrl");
+    batch_refused("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\", \"retries\": -1}]}", "invalid_field",
+                  "tasks[0].retries");
+    batch_refused("{\"tasks\": [{\"callbackUrl\": \"http://10.0.0.1/\"}]}", "blocked_destination",
+                  "tasks[0].callbackUrl");
+    batch_refused("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\"}, 3]}", "invalid_field", "tasks[1]");
+    /* A long unknown name is cut to fit the field. */
+    char *long_name = xasprintf("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\", \"%0100d\": 1}]}", 0);
+    struct api_error err = {0};
+    struct validate_batch_item *items = NULL;
+    size_t n = 0;
+    assert_int_equal(validate_task_batch(long_name, strlen(long_name), &cfg, np, NOW, &items, &n, &err), -1);
+    assert_string_equal(err.code, "unknown_field");
+    assert_int_equal(strncmp(err.field, "tasks[0].0000", 13), 0);
+    assert_int_equal(strlen(err.field), sizeof err.field - 1);
+    free(long_name);
+    /* The first item at fault is named. */
+    batch_refused("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\"}, {}, {\"x\": 1}]}", "missing_field",
+                  "tasks[1].callbackUrl");
+}
+
+static void batch_body_shape(void **state)
+{
+    (void)state;
+    batch_refused("[]", "invalid_body", "");
+    batch_refused("{}", "missing_field", "tasks");
+    batch_refused("{\"tasks\": {}}", "invalid_field", "tasks");
+    batch_refused("{\"tasks\": null}", "invalid_field", "tasks");
+    batch_refused("{\"tasks\": []}", "invalid_field", "tasks");
+    batch_refused("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\"}], \"queue\": \"q\"}", "unknown_field",
+                  "queue");
+    batch_refused("{\"tasks\": [], \"tasks\": []}", "invalid_json", "");
+    batch_refused("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\"}] x", "invalid_json", "");
+}
+
+static char *batch_of(size_t n)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(buf_append(&b, "{\"tasks\":[", 10), 0);
+    for (size_t i = 0; i < n; i++) {
+        char item[80];
+        int len = snprintf(item, sizeof item, "%s{\"callbackUrl\":\"https://example.com/%zu\"}", i ? "," : "", i);
+        assert_int_equal(buf_append(&b, item, (size_t)len), 0);
+    }
+    assert_int_equal(buf_append(&b, "]}", 2), 0);
+    return buf_steal(&b, NULL);
+}
+
+static void batch_takes_1_to_1000_items(void **state)
+{
+    (void)state;
+    char *one = batch_of(1), *max = batch_of(VALIDATE_MAX_BATCH), *over = batch_of(VALIDATE_MAX_BATCH + 1);
+    size_t n = 0;
+    assert_int_equal(batch_count(one), 1);
+    struct validate_batch_item *items = batch_ok(max, &n);
+    assert_int_equal(n, VALIDATE_MAX_BATCH);
+    assert_string_equal(items[999].task->callback_url, "https://example.com/999");
+    validate_batch_free(items, n);
+    const char *m = batch_refused(over, "invalid_field", "tasks");
+    assert_non_null(strstr(m, "more than 1000"));
+    free(one);
+    free(max);
+    free(over);
+}
+
+/* Each item may nest as deep as the body of POST /v1/tasks, no deeper. */
+static void batch_items_nest_as_deep_as_a_create(void **state)
+{
+    (void)state;
+    char *payload = nested_objects(31, "1"); /* with the item: 32 levels, the create limit */
+    char *create = xasprintf("{\"callbackUrl\": \"https://example.com/\", \"payload\": %s}", payload);
+    task_free(create_ok(create));
+    char *json = xasprintf("{\"tasks\": [%s]}", create);
+    assert_int_equal(batch_count(json), 1);
+    free(payload);
+    free(create);
+    free(json);
+    payload = nested_objects(32, "1");
+    create = xasprintf("{\"callbackUrl\": \"https://example.com/\", \"payload\": %s}", payload);
+    refused(create, "invalid_json", "");
+    json = xasprintf("{\"tasks\": [%s]}", create);
+    batch_refused(json, "invalid_json", "");
+    free(payload);
+    free(create);
+    free(json);
+}
+
+static void batch_refuses_one_key_on_two_items(void **state)
+{
+    (void)state;
+    const char *m = batch_refused(
+        "{\"tasks\": [{\"callbackUrl\": \"https://example.com/a\", \"idempotencyKey\": \"b\"},"
+        "{\"callbackUrl\": \"https://example.com/b\", \"idempotencyKey\": \"a\"},"
+        "{\"callbackUrl\": \"https://example.com/c\"},"
+        "{\"callbackUrl\": \"https://example.com/d\", \"idempotencyKey\": \"a\"},"
+        "{\"callbackUrl\": \"https://example.com/e\", \"idempotencyKey\": \"b\"}]}",
+        "conflicting_fields", "tasks[3].idempotencyKey");
+    assert_string_equal(m, "tasks[3] has the idempotencyKey of tasks[1]; each item of a batch needs its own "
+                           "key (one key is one task)");
+    assert_int_equal(batch_count("{\"tasks\": [{\"callbackUrl\": \"https://example.com/a\", \"idempotencyKey\": \"a\"},"
+                                 "{\"callbackUrl\": \"https://example.com/a\", \"idempotencyKey\": \"A\"},"
+                                 "{\"callbackUrl\": \"https://example.com/a\", \"idempotencyKey\": null},"
+                                 "{\"callbackUrl\": \"https://example.com/a\"}]}"), 4);
+}
+
+/* A "tasks" key written with an escape is the same member; the items'
+ * text is then not known, and their payload is kept as cJSON renders it. */
+static void batch_with_an_escaped_key_still_reads_its_items(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    struct validate_batch_item *items =
+        batch_ok("{\"t\\u0061sks\": [{\"callbackUrl\": \"https://example.com/\", \"payload\": {\"n\": 1.50}}]}", &n);
+    assert_int_equal(n, 1);
+    assert_null(items[0].text);
+    assert_string_equal(items[0].task->body, "{\"n\":1.5}");
+    validate_batch_free(items, n);
+}
+
 int main(void)
 {
     log_set_level(LOG_OFF);
@@ -1151,6 +1370,14 @@ int main(void)
         cmocka_unit_test(raw_nul_byte_in_a_string_is_refused),
         cmocka_unit_test(request_hash_only_for_keyed_requests),
         cmocka_unit_test(request_hash_ignores_member_order),
+        cmocka_unit_test(batch_items_are_creates_in_order),
+        cmocka_unit_test(batch_item_hash_is_the_create_hash),
+        cmocka_unit_test(batch_refuses_items_as_a_create_would_naming_the_item),
+        cmocka_unit_test(batch_body_shape),
+        cmocka_unit_test(batch_takes_1_to_1000_items),
+        cmocka_unit_test(batch_items_nest_as_deep_as_a_create),
+        cmocka_unit_test(batch_refuses_one_key_on_two_items),
+        cmocka_unit_test(batch_with_an_escaped_key_still_reads_its_items),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -205,6 +205,39 @@ class Tasks {
     });
   }
 
+  /**
+   * Creates many tasks in one request (POST /v1/tasks/batch), all or none,
+   * and returns them in the order given. Each item is what `create` takes.
+   * Like `create`, every item carries an idempotency key (its own
+   * `idempotencyKey`, else a new random UUID), so a batch whose answer was
+   * lost is sent again and gets the same tasks back (those items come with
+   * `replayed: true`), never a second set. `idempotencyKey: null` generates
+   * none: then a network failure is retried only if every item has its own.
+   */
+  async createMany(items, options = {}) {
+    if (!Array.isArray(items) || items.length === 0) {
+      throw new TypeError('tasks.createMany(items): items must be a non-empty array of tasks');
+    }
+    items.forEach((input, i) => {
+      if (!input || typeof input !== 'object' || Array.isArray(input)) {
+        throw new TypeError(`tasks.createMany(items): items[${i}] must be an object with at least callbackUrl`);
+      }
+    });
+    const { idempotencyKey, ...rest } = options;
+    if (idempotencyKey !== undefined && idempotencyKey !== null) {
+      throw new TypeError('tasks.createMany(items, options): one idempotencyKey cannot key many tasks; ' +
+        'give each item its own idempotencyKey (or pass null to generate none)');
+    }
+    const tasks = await Promise.all(items.map(async (input) => {
+      const out = normaliseUrls(input);
+      if (idempotencyKey !== null && out.idempotencyKey == null) out.idempotencyKey = await randomUUID();
+      return out;
+    }));
+    const idempotent = tasks.every((x) => typeof x.idempotencyKey === 'string');
+    const data = await this._client.request('POST', '/v1/tasks/batch', { body: { tasks }, idempotent, ...rest });
+    return data.tasks;
+  }
+
   /** The task, with attemptHistory and webhook. */
   async get(id, options = {}) {
     return this._client.request('GET', `/v1/tasks/${requireId(id)}`, { idempotent: true, ...options });
@@ -425,7 +458,7 @@ export class AsyncQueue {
    * One API call with the retry policy: 429 and 503 are retried (they mean
    * nothing was done); network failures, timeouts, 502 and 504 only when the
    * request is idempotent (GET, PUT, DELETE, pause/resume, and creates, which
-   * carry an Idempotency-Key). The wait is Retry-After when the server sent
+   * carry an Idempotency-Key, or a key in every item of a batch). The wait is Retry-After when the server sent
    * one, else an exponential backoff; at most maxRetries retries.
    */
   async request(method, path, opts = {}) {
@@ -510,7 +543,9 @@ export class AsyncQueue {
 /** Adds a hint when a URL field was built from an unset environment variable. */
 function hint(error, body) {
   if (error.status !== 400 || !error.field || !body || typeof body !== 'object') return;
-  const v = body[error.field];
+  // A batch names the item: tasks[3].callbackUrl.
+  const item = /^tasks\[(\d+)\]\.(.+)$/.exec(error.field);
+  const v = item ? body.tasks?.[Number(item[1])]?.[item[2]] : body[error.field];
   if (typeof v === 'string' && /^(undefined|null)(\/|$)/.test(v)) {
     error.message += ` (it is "${v}": is the environment variable it is built from set?)`;
   }

@@ -34,6 +34,16 @@ export interface CreateOptions extends RequestOptions {
   idempotencyKey?: string | null;
 }
 
+export interface CreateManyOptions extends RequestOptions {
+  /**
+   * Default: each item's own `idempotencyKey`, else a new random UUID per item,
+   * so that a retried batch never makes a second set of tasks. `null`
+   * generates none (items keep their own; a network failure is then retried
+   * only if every item has one). One key cannot key many tasks: no string.
+   */
+  idempotencyKey?: null;
+}
+
 /** Fields of `POST /v1/tasks`. */
 export interface TaskInput {
   /** http(s) URL of the target. A bare `host/path` gets https:// (http:// for loopback). */
@@ -123,6 +133,8 @@ export interface Task<Result = unknown, Metadata = unknown> {
   attemptHistory?: Attempt[];
   /** Where `attemptHistory` is, once a task with a webhookUrl has finished (after a replay: the last run's, until this one finishes). */
   webhook?: WebhookState;
+  /** Only from `createMany`: the item's idempotency key found the task it had already made. */
+  replayed?: true;
 }
 
 export interface ListParams {
@@ -194,6 +206,8 @@ export declare class PagePromise<P = Page, T = Task> implements PromiseLike<P>, 
 
 export interface Tasks {
   create(input: TaskInput, options?: CreateOptions): Promise<Task>;
+  /** 1 to 1000 tasks in one request, all or none; the tasks in the order given. */
+  createMany(items: TaskInput[], options?: CreateManyOptions): Promise<Task[]>;
   get(id: string, options?: RequestOptions): Promise<Task>;
   wait(id: string, options?: WaitOptions): Promise<Task>;
   list(params?: ListParams, options?: RequestOptions): PagePromise;

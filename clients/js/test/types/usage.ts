@@ -56,6 +56,17 @@ export async function everything(aq: AsyncQueue): Promise<void> {
   const del: void = await aq.queues.delete('emails');
   void [s, again, done, cursor, next, n, cancelled, retried, qs, q, g, del];
 
+  const many: Task[] = await aq.tasks.createMany([
+    { callbackUrl: 'https://x.example/1', idempotencyKey: 'fan-1' },
+    { callbackUrl: 'https://x.example/2', payload: { n: 2 } },
+  ], { signal: AbortSignal.timeout(1000) });
+  const replayed: true | undefined = many[0].replayed;
+  await aq.tasks.createMany([{ callbackUrl: 'https://x.example' }], { idempotencyKey: null });
+  void replayed;
+  // @ts-expect-error one key cannot key many tasks
+  await aq.tasks.createMany([{ callbackUrl: 'https://x.example' }], { idempotencyKey: 'k' });
+  // @ts-expect-error callbackUrl is required in every item
+  await aq.tasks.createMany([{ callbackUrl: 'https://x.example' }, { payload: 1 }]);
   // @ts-expect-error callbackUrl is required
   await aq.tasks.create({ payload: 1 });
   // @ts-expect-error not a status
