@@ -142,13 +142,27 @@ static int create_apply(struct writer_txn *tx, struct request *r)
     return insert_new(tx, r, t, r->hash);
 }
 
-static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
-                                    const char *header, const char *value);
+static char *read_detail(struct request *r, const char *id, enum task_status *status,
+                         enum MHD_Result *res);
+
+/* A create whose key found its task: the task as it is now, marked
+ * "replayed" as a batch marks such an item, with Idempotent-Replayed. */
+static enum MHD_Result respond_replayed(struct request *r)
+{
+    enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
+    char *s = read_detail(r, r->replay_id, NULL, &res);
+    if (!s) return res;
+    static const char mark[] = ",\"replayed\":true}";
+    size_t len = strlen(s); /* an object: its last byte is the '}' */
+    s = xrealloc(s, len + sizeof mark - 1);
+    memcpy(s + len - 1, mark, sizeof mark);
+    return http_respond_text(r, MHD_HTTP_OK, s, "Idempotent-Replayed", "true");
+}
 
 static enum MHD_Result create_finish(struct request *r)
 {
     if (r->err) return http_respond_error(r, r->err);
-    if (r->replay_id[0]) return respond_task(r, MHD_HTTP_OK, r->replay_id, "Idempotent-Replayed", "true");
+    if (r->replay_id[0]) return respond_replayed(r);
     metrics_accept_latency_us(util_mono_us() - r->started_us);
     char location[64] = "/v1/tasks/";
     size_t at = strlen(location);

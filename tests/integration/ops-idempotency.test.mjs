@@ -15,6 +15,7 @@ test('same Idempotency-Key and body: 200, the same task, Idempotent-Replayed: tr
   assert.equal(first.status, 202);
   assert.notEqual(first.headers.get('idempotent-replayed'), 'true');
   assert.equal(first.body.idempotencyKey, 'order-1234');
+  assert.equal(first.body.replayed, undefined);
 
   // The same JSON with other whitespace, or its members in another order (at
   // any depth: JSON objects are unordered), is the same request.
@@ -37,6 +38,8 @@ test('same Idempotency-Key and body: 200, the same task, Idempotent-Replayed: tr
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.equal(again.headers.get('idempotent-replayed'), 'true');
     assert.equal(again.body.id, first.body.id);
+    assert.equal(again.body.replayed, true, 'marked as a batch marks such an item');
+    assert.ok(Array.isArray(again.body.attemptHistory), 'the task as GET shows it');
   }
   assert.equal(await countTasks(d.db), 2);
 

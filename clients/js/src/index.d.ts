@@ -133,7 +133,7 @@ export interface Task<Result = unknown, Metadata = unknown> {
   attemptHistory?: Attempt[];
   /** Where `attemptHistory` is, once a task with a webhookUrl has finished (after a replay: the last run's, until this one finishes). */
   webhook?: WebhookState;
-  /** Only from `createMany`: the item's idempotency key found the task it had already made. */
+  /** From `create` and `createMany`: the idempotency key found the task it had already made. */
   replayed?: true;
 }
 

@@ -57,6 +57,8 @@ test('a key of one\'s own: the same key and request give the same task, answered
   const b = await aq.tasks.create({ ...input }, { idempotencyKey: 'order-1234-report' });
   assert.equal(a.id, b.id);
   assert.equal(b.idempotencyKey, 'order-1234-report');
+  assert.equal(a.replayed, undefined);
+  assert.equal(b.replayed, true, 'the second create says it found the first one\'s task');
   assert.deepEqual(log.map((l) => l.status), [202, 200]);
   assert.equal(log[0].responseHeaders.get('idempotent-replayed'), null);
   assert.equal(log[1].responseHeaders.get('idempotent-replayed'), 'true');
