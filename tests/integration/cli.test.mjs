@@ -131,6 +131,47 @@ test('task create --payload @file and @- (stdin), --body, --delay, --run-at', as
   assert.equal(e.json.runAt, at);
 });
 
+test('task create-many FILE and - (stdin): a JSON array or the batch body, all stored in order; a bad item is the API\'s 400, exit 4, nothing stored', async () => {
+  const items = [
+    { callbackUrl: tgt.url('/many-a'), queue: 'cli-many', delay: 3600, payload: { n: 12345678901234567890 } },
+    { callbackUrl: tgt.url('/many-b'), queue: 'cli-many', delay: 3600 },
+  ];
+  const file = join(tmp.dir, 'many.json');
+  // Written by hand: JSON.stringify would round the big number itself.
+  writeFileSync(file, `\n  ${JSON.stringify(items).replace('"n":12345678901234567000', '"n":12345678901234567890')}\n`);
+  const a = await run(['task', 'create-many', file], { env });
+  assert.equal(a.code, EXIT.OK, a.stderr);
+  assert.equal(a.stderr, '');
+  assert.deepEqual(a.json.tasks.map((t) => t.callbackUrl), items.map((i) => i.callbackUrl));
+  assert.match(a.stdout, /"payload":\{"n":12345678901234567890\}/, 'the payload as written, not re-printed');
+  for (const t of a.json.tasks) assert.equal((await statusOf(t.id)).status, 'queued');
+
+  const b = await run(['task', 'create-many', '-'], { env, input: JSON.stringify({ tasks: [items[1]] }) });
+  assert.equal(b.code, EXIT.OK, b.stderr);
+  assert.equal(b.json.tasks.length, 1);
+
+  const listed = async () => (await api(d.url, 'GET', '/v1/tasks?queue=cli-many&limit=200', undefined, AUTH)).body.tasks.length;
+  assert.equal(await listed(), 3);
+  const bad = await run(['task', 'create-many', '-'],
+    { env, input: JSON.stringify([items[1], { queue: 'cli-many', delay: 3600 }]) });
+  assert.equal(bad.code, EXIT.API, bad.stderr);
+  assert.equal(bad.json.error.field, 'tasks[1].callbackUrl');
+  assert.match(oneLine(bad), /tasks\[1\]\.callbackUrl/);
+  assert.equal(await listed(), 3, 'nothing of the refused batch was stored');
+
+  for (const [input, why] of [['"just a string"', /JSON array of tasks/], ['', /JSON array of tasks/]]) {
+    const u = await run(['task', 'create-many', '-'], { env, input });
+    assert.equal(u.code, EXIT.USAGE, u.stderr);
+    assert.match(oneLine(u), why);
+  }
+  const missing = await run(['task', 'create-many', join(tmp.dir, 'no-such.json')], { env });
+  assert.equal(missing.code, EXIT.USAGE);
+  assert.match(oneLine(missing), /cannot open/);
+  const opt = await run(['task', 'create-many', file, '--queue', 'x'], { env });
+  assert.equal(opt.code, EXIT.USAGE);
+  assert.equal(await listed(), 3);
+});
+
 test('task get prints the API answer for the task; attempts too', async () => {
   const c = await run(['task', 'create', '--url', tgt.url('/get'), '--wait', '10'], { env });
   assert.equal(c.code, EXIT.OK, c.stderr);
