@@ -32,6 +32,8 @@ MAX_SECONDS=${BENCH_MAX_SECONDS:-570} # everything after `make` built the daemon
 OUT=${BENCH_OUT:-docs/benchmarks.md}
 AQ=${AQ_BIN:-build/asyncqueue}
 CONNS="1 32 128 256"
+BATCH_N=100 # tasks in a request of the batch run (POST /v1/tasks/batch)
+BATCH_C=32  # its connections
 HTTP_THREADS=2             # the daemon's default http_threads: the ceiling uses as many
 LOAD_CONC=64               # loadgen connections when enqueueing for dispatch scenarios
 W=$ROOT/build/bench/run    # scratch: databases, logs, raw results
@@ -238,6 +240,9 @@ scenario_accept() {
     local body=$W/accept-task.json qbody=$W/accept-quirrel.json db=$W/accept.db
     task_body "$body" /generate 3600 300 # an hour ahead: nothing is dispatched meanwhile
     quirrel_body "$qbody" 3600000
+    local bbody=$W/accept-batch.json i
+    { printf '{"tasks":['; for ((i = 0; i < BATCH_N; i++)); do
+        [ "$i" -gt 0 ] && printf ','; tr -d '\n' <"$body"; done; printf ']}\n'; } >"$bbody"
     rec accept.body_bytes "$(($(wc -c <"$body") - 1))"
     rec accept.qbody_bytes "$(($(wc -c <"$qbody") - 1))"
 
@@ -278,6 +283,17 @@ scenario_accept() {
             rec "accept.quirrel.$c.stored_minus_2xx" "$((after - before - OK2XX))"
             log "accept run $run c=$c: ceiling $(fig accept.ceiling.$c.rps max | cut -d. -f1)/s max so far, daemon $(fig accept.daemon.$c.rps max | cut -d. -f1)/s, Quirrel $(fig accept.quirrel.$c.rps max | cut -d. -f1)/s"
         done
+        # The same task, BATCH_N to a request (POST /v1/tasks/batch).
+        rm -f "$db"*; aq_start aq-accept "$db"
+        cpu0=$(proc_cpu_s "${PID[aq-accept]}")
+        wrk_post "accept.batch.$BATCH_C" "$AQ_PORT" /v1/tasks/batch "$bbody" "" "$BATCH_C" "$ACCEPT_S"
+        rec "accept.batch.$BATCH_C.tasks" "$(calc "$(awk -v k="accept.batch.$BATCH_C.rps" '$1 == k { v = $2 } END { print v }' "$RES") * $BATCH_N")"
+        [ "${OK2XX:-0}" -gt 0 ] && rec "accept.batch.$BATCH_C.cpu_us" "$(calc "($(proc_cpu_s "${PID[aq-accept]}") - $cpu0) * 1e6 / ($OK2XX * $BATCH_N)")"
+        bg_stop aq-accept
+        stored=$(sqlite3 "$db" 'SELECT count(*) FROM tasks')
+        rec "accept.batch.$BATCH_C.stored_minus_2xx" "$((stored - OK2XX * BATCH_N))"
+        rm -f "$db"*
+        log "accept run $run batch: $(fig accept.batch.$BATCH_C.tasks max | cut -d. -f1) tasks/s max so far"
     done
     bg_stop ceiling
     quirrel_stop q-accept
@@ -606,6 +622,14 @@ EOF
             echo "Daemon as a share of the ceiling (medians): $(for c in $CONNS; do printf '%s conns %s %%; ' "$c" "$(fmt %.0f "$(calc "100 * $(fig accept.daemon.$c.rps med) / $(fig accept.ceiling.$c.rps med)")")"; done)"
             echo "daemon / Quirrel: $(for c in $CONNS; do printf '%s conns %sx; ' "$c" "$(fmt %.1f "$(calc "$(fig accept.daemon.$c.rps med) / $(fig accept.quirrel.$c.rps med)")")"; done)"
             echo
+            if has "accept.batch.$BATCH_C.tasks"; then
+                echo "The same task $BATCH_N to a request (\`POST /v1/tasks/batch\`, all stored or none), $BATCH_C connections:"
+                echo "**$(cell "accept.batch.$BATCH_C.tasks" %.0f)** tasks/s; a request's p50 $(cell "accept.batch.$BATCH_C.p50" %.2f) ms,"
+                echo "p99 $(cell "accept.batch.$BATCH_C.p99" %.2f) ms; errors $(cell "accept.batch.$BATCH_C.errors" %.0f);"
+                echo "stored − $BATCH_N × 2xx $(cell "accept.batch.$BATCH_C.stored_minus_2xx" %.0f) (0 to $((BATCH_N * BATCH_C)) is right);"
+                echo "server CPU $(cell "accept.batch.$BATCH_C.cpu_us" %.1f) µs a task."
+                echo
+            fi
         fi
         if has dispatch.daemon.rps || has dispatch.quirrel.rps; then
             cat <<EOF
