@@ -70,6 +70,13 @@ struct scheduler {
      * due, each freed slot forgot the known wake, and the writer looked at
      * every queue before each claim to learn that it was now. */
     bool start_pending;
+    /* How the claims of the last plan move the turn (scheduler_claim_done):
+     * past the first queue that got tasks when every queue that could start
+     * was given its share, else past the last one that got tasks. The plan
+     * cannot decide it: where a host's cap is what limits, the first queue
+     * claimed takes the room, and a queue given a share that found none
+     * must keep its place, or it loses its turn to every plan. */
+    bool turn_after_first, turn_moved;
     uint64_t looks; /* queues looked at by plans and wakes (scheduler_looks) */
 };
 
@@ -550,7 +557,6 @@ int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct schedu
         /* Claimed in turn order: when a host's cap is what limits, the
          * first queue claimed takes the room that frees, and a fixed first
          * queue starved the others behind its flood. */
-        int last = 0;
         for (int i = 0; i < n_c; i++) {
             if (!give[i]) {
                 all_served = false;
@@ -560,15 +566,14 @@ int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct schedu
             snprintf(cl->queue, sizeof cl->queue, "%s", list[i]->name);
             cl->limit = give[i];
             cl->only_seq = list[i]->hold_seq;
-            last = i;
         }
-        /* The next turn: after the last queue served when some went without
-         * (slots ran out) or some were not looked at (the list was full);
-         * when every queue that could start got its share, after the first,
-         * so that the first place goes round. */
-        if (!all_served) s->turn = list[last]->ring_next;
-        else if (!whole_ring) s->turn = q;
-        else s->turn = list[0]->ring_next;
+        /* The claims move the turn: past the last queue that got tasks when
+         * some went without (slots ran out) or some were not looked at (the
+         * list was full), so they come first next time; when every queue
+         * that could start got its share, past the first, so that the first
+         * place goes round. */
+        s->turn_after_first = all_served && whole_ring;
+        s->turn_moved = false;
     }
     s->start_pending = n_c > 0 && (!all_served || !whole_ring);
     pthread_mutex_unlock(&s->lock);
@@ -579,6 +584,8 @@ void scheduler_claim_done(struct scheduler *s, const struct scheduler_claim *c, 
 {
     pthread_mutex_lock(&s->lock);
     struct squeue *q = queue_get(s, c->queue);
+    if (got > 0 && !(s->turn_after_first && s->turn_moved)) s->turn = q->ring_next;
+    if (got > 0) s->turn_moved = true;
     if (c->only_seq > 0 && got == 0) {
         q->hold_seq = 0; /* the held task is gone (cancelled, purged) */
         wake_forget(s);

@@ -313,6 +313,7 @@ static void each_queue_comes_first_in_turn(void **state)
         assert_int_equal(n, 4);
         for (size_t i = 0; i < ARRAY_LEN(names); i++)
             if (!strcmp(plan[0].queue, names[i])) first[i]++;
+        for (int k = 0; k < n; k++) scheduler_claim_done(s, &plan[k], plan[k].limit, T0);
     }
     for (size_t i = 0; i < ARRAY_LEN(names); i++)
         if (first[i] != 2) fail_msg("%s came first %d times in 8 plans, not 2", names[i], first[i]);
@@ -438,6 +439,40 @@ static void a_page_of_the_snapshot_is_the_whole_cut_after_a_name(void **state)
     assert_string_equal(one.name, "nobody");
     assert_int_equal(one.accepted_total, 0);
     assert_false(one.configured);
+    scheduler_free(s);
+}
+
+/* One host with room for one call, two queues due for it: the first queue
+ * claimed takes the room, the other's share finds none. The one that got
+ * nothing comes first next: the calls alternate. When the plan moved the
+ * turn past every queue it gave a share, the first queue took each freed
+ * slot and the other waited until it ran dry. */
+static void a_queue_whose_share_found_no_room_keeps_its_turn(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(1);
+    scheduler_note_due(s, "a", T0);
+    scheduler_note_due(s, "b", T0);
+    char won[8] = "";
+    for (int round = 0; round < 8; round++) {
+        struct scheduler_claim plan[16];
+        const char *const *hosts;
+        size_t n_hosts;
+        int n = scheduler_plan(s, T0, 100, plan, 16, &hosts, &n_hosts);
+        assert_int_equal(n, 2);
+        assert_int_equal(n_hosts, 0);
+        /* As the writer claims: the first takes the host's room. */
+        scheduler_claimed(s, plan[0].queue, "h", T0);
+        scheduler_claim_done(s, &plan[0], 1, T0);
+        scheduler_claim_done(s, &plan[1], 0, T0);
+        won[round % 2] = plan[0].queue[0];
+        if (round % 2) assert_true(won[0] != won[1]);
+        /* The host is full now: the next plan lists it and claims nothing. */
+        n = scheduler_plan(s, T0, 100, plan, 16, &hosts, &n_hosts);
+        assert_int_equal(n_hosts, 1);
+        for (int k = 0; k < n; k++) scheduler_claim_done(s, &plan[k], 0, T0);
+        scheduler_released(s, won[round % 2] == 'a' ? "a" : "b", "h", SCHEDULER_COMPLETED, 0, 0);
+    }
     scheduler_free(s);
 }
 
@@ -756,6 +791,7 @@ int main(void)
         cmocka_unit_test(each_queue_comes_first_in_turn),
         cmocka_unit_test(the_turns_go_round_more_queues_than_a_plan_holds),
         cmocka_unit_test(a_claim_among_many_queues_due_looks_at_a_few),
+        cmocka_unit_test(a_queue_whose_share_found_no_room_keeps_its_turn),
         cmocka_unit_test(a_page_of_the_snapshot_is_the_whole_cut_after_a_name),
         cmocka_unit_test(counters_and_snapshot),
         cmocka_unit_test(resync_replaces_inflight_counts),
