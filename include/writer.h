@@ -79,6 +79,13 @@ struct writer_op {
      * effects are announced (an HTTP answer need not wait for the writer
      * to finish the transaction it is in). */
     bool done_anywhere;
+    /* The rows it writes, when many (a batch of creates): such an op waits
+     * for the next transaction of its own, and one transaction takes ops of
+     * at most batch_max rows but always one of them, after the ops of one
+     * row each that are waiting. A thousand-task batch queued ahead of a
+     * create held it for as long as every batch before it took. 0 or 1:
+     * one row. */
+    int weight;
     int rc;
     struct writer_op *next; /* private to the writer */
     uint64_t commit;        /* private to the writer */

@@ -205,7 +205,8 @@ static const struct config_key keys[] = {
      "Longest long-poll a client may ask for with GET /v1/tasks/{id}?wait=SECONDS.\n"
      "Behind a proxy, keep the proxy's read timeout above it.", 0},
     {"batch_max", KT_INT, OFF(batch_max), "1024", 1, 100000, false,
-     "Most writes grouped into one database transaction (one fsync).", 0},
+     "Most writes grouped into one database transaction (one fsync). A batch create\n"
+     "counts its tasks, waits behind single writes, and always gets a transaction.", 0},
     {"log_level", KT_LOGLEVEL, OFF(log_level), "info", 0, 0, false,
      "debug, info, warn, error or off. Logs go to stderr, one line per event.", 0},
 };

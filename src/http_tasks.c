@@ -349,6 +349,7 @@ enum MHD_Result http_task_batch(struct request *r)
         if (backlog_full(writer_backlog(api->writer), (int64_t)n, api, &e)) return http_respond_error(r, &e);
     }
     for (size_t i = 0; i < n; i++) prepare_new(r, items[i].task, now);
+    r->op.weight = (int)n; /* waits behind single writes: see writer_op */
     return http_start_write(r, batch_apply, batch_finish);
 }
 

@@ -94,9 +94,10 @@ struct writer {
     pthread_t thread;
     bool started;
 
-    pthread_mutex_t lock;        /* guards head, tail, stopping, kicked */
+    pthread_mutex_t lock;        /* guards head, tail, heavy*, stopping, kicked */
     pthread_cond_t cond;
     struct writer_op *head, *tail;
+    struct writer_op *heavy_head, *heavy_tail; /* ops of many rows (weight > 1) */
     bool stopping;
     bool kicked;
 
@@ -555,9 +556,11 @@ void writer_submit(struct writer *w, struct writer_op *op)
     op->next = NULL;
     op->rc = 0;
     pthread_mutex_lock(&w->lock);
-    if (w->tail) w->tail->next = op;
-    else w->head = op;
-    w->tail = op;
+    struct writer_op **head = op->weight > 1 ? &w->heavy_head : &w->head;
+    struct writer_op **tail = op->weight > 1 ? &w->heavy_tail : &w->tail;
+    if (*tail) (*tail)->next = op;
+    else *head = op;
+    *tail = op;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }
@@ -1093,7 +1096,7 @@ static void *writer_main(void *arg)
             if (due < wake) wake = due;
         }
         pthread_mutex_lock(&w->lock);
-        if (!w->head && !w->stopping && !w->kicked && wake > now && !head_on_disk(w)) {
+        if (!w->head && !w->heavy_head && !w->stopping && !w->kicked && wake > now && !head_on_disk(w)) {
             int64_t ms = wake - now; /* the syncer wakes us too */
             wait_ms(w, ms > WAKE_MAX_MS ? WAKE_MAX_MS : ms);
             pthread_mutex_unlock(&w->lock);
@@ -1111,7 +1114,20 @@ static void *writer_main(void *arg)
             if (!w->head) w->tail = NULL;
             last->next = NULL;
         }
-        bool stop = w->stopping && !w->head;
+        /* Then ops of many rows: the first whatever its size, more while
+         * the rows stay within batch_max. */
+        for (int rows = 0; w->heavy_head && (rows == 0 || rows + w->heavy_head->weight <= w->cfg->batch_max);) {
+            struct writer_op *op = w->heavy_head;
+            w->heavy_head = op->next;
+            if (!w->heavy_head) w->heavy_tail = NULL;
+            op->next = NULL;
+            if (last) last->next = op;
+            else ops = op;
+            last = op;
+            rows += op->weight;
+            n++;
+        }
+        bool stop = w->stopping && !w->head && !w->heavy_head;
         pthread_mutex_unlock(&w->lock);
 
         run_batch(w, last ? ops : NULL, n, slots);

@@ -206,12 +206,16 @@ struct probe {
     pthread_t apply_thread, done_thread;
     atomic_bool applied, done;
     int rc;
+    int order; /* when its apply ran, counting from 1 */
 };
+
+static atomic_int applies;
 
 static int probe_apply(struct writer_txn *tx, void *arg)
 {
     (void)tx;
     struct probe *p = arg;
+    p->order = atomic_fetch_add(&applies, 1) + 1;
     p->apply_thread = pthread_self();
     atomic_store(&p->applied, true);
     if (p->then && !p->then_from_done) writer_submit(p->w, &p->then->op);
@@ -382,6 +386,40 @@ static void stop_and_free(struct fx *f, struct create *c)
     f->w = NULL;
     job_list_free(seen.jobs);
     task_free(c->t);
+}
+
+/* Writes of many rows (a batch create, weight 1000) wait behind writes of
+ * one, and one transaction takes at most batch_max (1024) rows of them but
+ * always one: a create queued after two big batches is applied before
+ * them, and the second batch goes to a transaction of its own. In the
+ * order they came, the create waited for both batches' inserts. */
+static void a_write_of_one_row_goes_before_writes_of_many(void **state)
+{
+    struct fx *f = *state;
+    static struct probe gate, big1, big2, one;
+    static atomic_bool open;
+    atomic_init(&open, false);
+    probe_init(&gate, f->w, false);
+    gate.wait_for = &open; /* holds the writer while the others queue */
+    probe_init(&big1, f->w, true); /* done_anywhere: the writer notes their commit */
+    probe_init(&big2, f->w, true);
+    probe_init(&one, f->w, false);
+    big1.op.weight = big2.op.weight = 1000;
+    writer_submit(f->w, &gate.op);
+    assert_true(wait_flag(&gate.applied, WAIT_MS));
+    writer_submit(f->w, &big1.op);
+    writer_submit(f->w, &big2.op);
+    writer_submit(f->w, &one.op);
+    atomic_store(&open, true);
+    assert_true(wait_flag(&big2.done, WAIT_MS));
+    assert_true(wait_flag(&one.done, WAIT_MS));
+    assert_true(gate.saw_it);
+    if (!(one.order < big1.order && big1.order < big2.order))
+        fail_msg("applied in the order one %d, big1 %d, big2 %d", one.order, big1.order, big2.order);
+    assert_true(big1.op.commit != big2.op.commit);
+    assert_int_equal(big1.rc, STORE_OK);
+    assert_int_equal(big2.rc, STORE_OK);
+    assert_int_equal(one.rc, STORE_OK);
 }
 
 /* Ops that arrive while the syncer is busy join the open transaction, and
@@ -574,6 +612,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_done_anywhere_runs_while_the_writer_is_busy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_what_an_early_done_submits, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_write_of_one_row_goes_before_writes_of_many, setup, teardown),
         cmocka_unit_test_setup_teardown(ops_arriving_during_a_sync_share_one_commit, setup_with_sink,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_new_task_due_now_starts_from_its_insert, setup_with_sink, teardown),
