@@ -16,6 +16,10 @@
  * random value each millisecond, the other 62 bits are random. The random
  * bytes come from a per-thread buffer filled by getrandom, so an id costs
  * no system call most of the time. */
+/* How far before the last id's time an id may be asked for and still come
+ * after it: a time read a moment ago, not a clock step. */
+#define ID_LATE_MS 1000
+
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t last_ms;
 static unsigned counter;
@@ -38,14 +42,22 @@ void id_new(int64_t now_ms, char out[ID_LEN])
     uuid_t u = {0}; /* filled below; initialised for cppcheck, which cannot see it */
     random_bytes(u, sizeof u);
     pthread_mutex_lock(&clock_lock);
-    if (now_ms != last_ms) {
-        /* A new millisecond (or the clock stepped back: the id keeps the
-         * time it was given, as ids carry their creation time). */
+    if (now_ms <= last_ms && last_ms - now_ms <= ID_LATE_MS) {
+        /* The same millisecond, or a time taken a moment before the last
+         * id's (a batch takes its time once, then makes an id for each
+         * task while other requests make theirs; or ids borrowed ahead,
+         * below): after the last id, so that ids made one after another
+         * sort in that order. */
+        now_ms = last_ms;
+        if (++counter > 0xFFF) { /* 2048+ ids in one ms: borrow the next */
+            last_ms = ++now_ms;
+            counter = 0;
+        }
+    } else {
+        /* A new millisecond (or the clock stepped back further: the id
+         * keeps the time it was given, as ids carry their creation time). */
         last_ms = now_ms;
         counter = ((unsigned)(u[6] & 0x0F) << 8 | u[7]) & 0x7FF; /* random, low in the range */
-    } else if (++counter > 0xFFF) { /* 2048+ ids in one ms: borrow the next */
-        last_ms = ++now_ms;
-        counter = 0;
     }
     unsigned seq = counter;
     pthread_mutex_unlock(&clock_lock);

@@ -84,6 +84,30 @@ static void ids_sort_by_time(void **state)
     assert_true(strcmp(a, b) < 0);
 }
 
+/* Ids asked for with a time a moment older than the last id's (a batch
+ * takes its time once, then makes an id for each task while other requests
+ * make theirs) still come after it, in the order they were made: a batch's
+ * ids sorted out of order in 3-7 % of batches while single creates ran. A
+ * clock stepped back further gives the time it was given. */
+static void an_id_asked_for_with_a_slightly_older_time_comes_after(void **state)
+{
+    (void)state;
+    const int64_t t = 1795860742000LL;
+    for (int round = 0; round < 200; round++) {
+        char batch[ID_LEN], other[ID_LEN], next[ID_LEN];
+        id_new(t + round * 10, batch);
+        id_new(t + round * 10 + 7, other); /* another request, 7 ms later */
+        id_new(t + round * 10, next);      /* the batch's next task */
+        if (strcmp(batch, next) >= 0) fail_msg("%s then %s", batch, next);
+        if (strcmp(other, next) >= 0) fail_msg("%s then %s", other, next);
+    }
+    char before[ID_LEN], stepped[ID_LEN];
+    id_new(t + 10000, before);
+    id_new(t, stepped); /* ten seconds back: a step, not a late reading */
+    assert_memory_equal(stepped, "01a221a4-3f70", 13);
+    assert_true(strcmp(before, stepped) > 0);
+}
+
 static void ids_in_one_millisecond_differ(void **state)
 {
     (void)state;
@@ -131,6 +155,7 @@ int main(void)
         cmocka_unit_test(layout_is_uuid_v7),
         cmocka_unit_test(ids_sort_by_time),
         cmocka_unit_test(ids_of_one_millisecond_sort_in_order),
+        cmocka_unit_test(an_id_asked_for_with_a_slightly_older_time_comes_after),
         cmocka_unit_test(ids_in_one_millisecond_differ),
         cmocka_unit_test(valid_ids),
         cmocka_unit_test(invalid_ids),
