@@ -25,6 +25,13 @@ static bool backlog_full(int64_t backlog, int64_t adding, const struct http_api 
 {
     int64_t max = api->cfg->max_backlog;
     if (backlog + adding <= max) return false;
+    if (adding > max) { /* never fits: not a 429 to retry */
+        api_error_set(e, 400, "invalid_field", "tasks",
+                      "this batch adds %lld tasks, more than the %lld this daemon holds at most "
+                      "(max_backlog); send them in smaller batches. Nothing was stored",
+                      (long long)adding, (long long)max);
+        return true;
+    }
     if (adding <= 1)
         api_error_set(e, 429, "queue_full", NULL,
                       "%lld tasks are waiting or running, the most this daemon takes "
@@ -32,9 +39,8 @@ static bool backlog_full(int64_t backlog, int64_t adding, const struct http_api 
     else
         api_error_set(e, 429, "queue_full", NULL,
                       "%lld tasks are waiting or running and this batch would add %lld, more than "
-                      "the %lld this daemon takes (max_backlog); nothing was stored: retry later%s",
-                      (long long)backlog, (long long)adding, (long long)max,
-                      adding > max ? ", in smaller batches" : "");
+                      "the %lld this daemon takes (max_backlog); nothing was stored: retry later",
+                      (long long)backlog, (long long)adding, (long long)max);
     e->retry_after_s = 1;
     return true;
 }

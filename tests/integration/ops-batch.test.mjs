@@ -283,6 +283,15 @@ test('the backlog bound applies to the batch as a whole: one that does not fit i
   assert.equal(replay.status, 200);
   assertError(await batch(d, [delayed(6)]), 429, 'queue_full');
   assert.equal(await countTasks(d.db), 5);
+  // More new tasks than the bound itself: never fits, so not a 429 to retry.
+  for (const items of [[0, 1, 2, 3, 4, 5].map((i) => delayed(10 + i)),
+    [0, 1, 2, 3, 4, 5].map((i) => delayed(10 + i, { idempotencyKey: `big-${i}` }))]) {
+    const big = await batch(d, items);
+    assertError(big, 400, 'invalid_field', 'tasks');
+    assert.equal(big.headers.get('retry-after'), null);
+    assert.match(big.body.error.message, /smaller batches/);
+  }
+  assert.equal(await countTasks(d.db), 5);
 });
 
 test('keys: an enqueue key may create many, a read key may not, and a tenant\'s batch is its own', async (t) => {
