@@ -150,6 +150,19 @@ static int create_apply(struct writer_txn *tx, struct request *r)
 
 static char *read_detail(struct request *r, const char *id, enum task_status *status,
                          enum MHD_Result *res);
+static char *task_detail(struct store_conn *c, const char *id, const char *tenant, int *rc,
+                         enum task_status *status);
+
+/* A task object's text (task_json's: no space after its last '}') with
+ * "replayed": true added, for a create whose key found its task. */
+static char *mark_replayed(char *s)
+{
+    static const char mark[] = ",\"replayed\":true}";
+    size_t len = strlen(s);
+    s = xrealloc(s, len + sizeof mark - 1);
+    memcpy(s + len - 1, mark, sizeof mark);
+    return s;
+}
 
 /* A create whose key found its task: the task as it is now, marked
  * "replayed" as a batch marks such an item, with Idempotent-Replayed. */
@@ -158,11 +171,7 @@ static enum MHD_Result respond_replayed(struct request *r)
     enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
     char *s = read_detail(r, r->replay_id, NULL, &res);
     if (!s) return res;
-    static const char mark[] = ",\"replayed\":true}";
-    size_t len = strlen(s); /* an object: its last byte is the '}' */
-    s = xrealloc(s, len + sizeof mark - 1);
-    memcpy(s + len - 1, mark, sizeof mark);
-    return http_respond_text(r, MHD_HTTP_OK, s, "Idempotent-Replayed", "true");
+    return http_respond_text(r, MHD_HTTP_OK, mark_replayed(s), "Idempotent-Replayed", "true");
 }
 
 static enum MHD_Result create_finish(struct request *r)
@@ -231,14 +240,14 @@ enum MHD_Result http_task_create(struct request *r)
 struct batch {
     struct validate_batch_item *items;
     size_t n;
-    struct task **replayed; /* per item: the stored task its key matched, or NULL (new) */
+    char **replayed; /* per item: the task its key matched, as GET shows it and marked, or NULL */
     size_t n_new;
 };
 
 void http_batch_free(struct batch *b)
 {
     if (!b) return;
-    for (size_t i = 0; i < b->n; i++) task_free(b->replayed[i]);
+    for (size_t i = 0; i < b->n; i++) free(b->replayed[i]);
     free(b->replayed);
     validate_batch_free(b->items, b->n);
     free(b);
@@ -253,7 +262,7 @@ static int batch_apply(struct writer_txn *tx, struct request *r)
     struct store_conn *c = writer_txn_conn(tx);
     write_restart(r);
     for (size_t i = 0; i < b->n; i++) {
-        task_free(b->replayed[i]);
+        free(b->replayed[i]);
         b->replayed[i] = NULL;
     }
     b->n_new = b->n;
@@ -274,7 +283,7 @@ static int batch_apply(struct writer_txn *tx, struct request *r)
                           i, id);
             return STORE_OK;
         }
-        rc = store_task_get(c, id, http_tenant(r), &b->replayed[i], NULL, NULL, NULL, NULL);
+        b->replayed[i] = task_detail(c, id, http_tenant(r), &rc, NULL);
         if (rc == STORE_NOT_FOUND) { /* the key outlived its task: retention is shorter than the window */
             api_error_set(http_request_error(r), 404, "not_found", field,
                           "tasks[%zu]: this idempotencyKey was used for task %s, which is no longer "
@@ -282,6 +291,7 @@ static int batch_apply(struct writer_txn *tx, struct request *r)
             return STORE_OK;
         }
         if (rc != STORE_OK) return rc;
+        b->replayed[i] = mark_replayed(b->replayed[i]);
         b->n_new--;
     }
     struct api_error full;
@@ -311,11 +321,8 @@ static enum MHD_Result batch_finish(struct request *r)
             task_write_json(&w, b->items[i].task, NULL, 0, NULL, false);
             continue;
         }
-        jw_object(&w); /* the task as this batch's transaction found it */
-        task_write_members(&w, b->replayed[i], NULL, 0, NULL, false);
-        jw_key(&w, "replayed");
-        jw_bool(&w, true);
-        jw_object_end(&w);
+        /* the task as this batch's transaction found it, as a create's replay shows it */
+        jw_raw(&w, b->replayed[i], strlen(b->replayed[i]));
     }
     jw_array_end(&w);
     jw_object_end(&w);

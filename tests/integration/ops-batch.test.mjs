@@ -211,6 +211,8 @@ test('idempotency per item: a repeated batch returns the same tasks; a key reuse
   assert.equal(again.headers.get('idempotent-replayed'), 'true');
   assert.deepEqual(again.body.tasks.map((x) => x.id), ids);
   assert.deepEqual(again.body.tasks.map((x) => x.replayed), [true, true, true]);
+  // Each as a create's replay shows it: the task as GET shows it.
+  for (const x of again.body.tasks) assert.ok(Array.isArray(x.attemptHistory), JSON.stringify(x));
   assert.equal(await countTasks(d.db), 3);
 
   // Some old, some new: 202; only the new ones are stored.
