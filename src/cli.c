@@ -1184,6 +1184,19 @@ static int list_all(struct cli *c, const char *query, const char *key)
     return rc;
 }
 
+/* One page of a list: query (a path with its query string, if any) and
+ * --cursor when given. */
+static int one_page(struct cli *c, const char *query)
+{
+    if (!c->set[OPT_CURSOR]) return simple(c, "GET", query, NULL, 0);
+    char *esc = url_escape(c, c->val[OPT_CURSOR]);
+    char *path = xasprintf("%s%scursor=%s", query, strchr(query, '?') ? "&" : "?", esc);
+    free(esc);
+    int rc = simple(c, "GET", path, NULL, 0);
+    free(path);
+    return rc;
+}
+
 static int cmd_task_list(struct cli *c)
 {
     char *query = list_query(c);
@@ -1191,14 +1204,7 @@ static int cmd_task_list(struct cli *c)
     if (c->set[OPT_ALL]) {
         rc = list_all(c, query, "tasks");
     } else {
-        char *path = query;
-        if (c->set[OPT_CURSOR]) {
-            char *esc = url_escape(c, c->val[OPT_CURSOR]);
-            path = xasprintf("%s%scursor=%s", query, strchr(query, '?') ? "&" : "?", esc);
-            free(esc);
-        }
-        rc = simple(c, "GET", path, NULL, 0);
-        if (path != query) free(path);
+        rc = one_page(c, query);
     }
     free(query);
     return rc;
@@ -1241,14 +1247,7 @@ static int cmd_queue_list(struct cli *c)
     if (c->set[OPT_ALL] || !(c->set[OPT_LIMIT] || c->set[OPT_CURSOR])) {
         rc = list_all(c, query, "queues");
     } else {
-        char *path = query;
-        if (c->set[OPT_CURSOR]) {
-            esc = url_escape(c, c->val[OPT_CURSOR]);
-            path = xasprintf("%s%scursor=%s", query, strchr(query, '?') ? "&" : "?", esc);
-            free(esc);
-        }
-        rc = simple(c, "GET", path, NULL, 0);
-        if (path != query) free(path);
+        rc = one_page(c, query);
     }
     free(query);
     return rc;

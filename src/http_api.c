@@ -228,6 +228,19 @@ const char *http_arg(struct request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+bool http_arg_limit(struct request *r, int max, int *limit, struct api_error *e)
+{
+    const char *v = http_arg(r, "limit");
+    int64_t n;
+    if (!v) return true;
+    if (!util_whole_number(v, 1, max, &n)) {
+        api_error_set(e, 400, "invalid_field", "limit", "limit must be a whole number from 1 to %d", max);
+        return false;
+    }
+    *limit = (int)n;
+    return true;
+}
+
 static int hex_digit(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';

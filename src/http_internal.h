@@ -143,6 +143,9 @@ void http_client_ip(struct request *r, char *out, size_t len);
 
 /* A query argument, or NULL. */
 const char *http_arg(struct request *r, const char *name);
+/* The list's ?limit= into *limit (left as it is when absent): false with a
+ * 400 in e when it is not a whole number from 1 to max. */
+bool http_arg_limit(struct request *r, int max, int *limit, struct api_error *e);
 /* The body as text ("" when empty). */
 const char *http_body(struct request *r);
 

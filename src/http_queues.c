@@ -185,18 +185,9 @@ enum MHD_Result http_queue_list(struct request *r)
 {
     struct api_error e;
     int limit = QUEUES_DEFAULT_LIMIT;
-    const char *v = http_arg(r, "limit");
-    if (v) {
-        int64_t lim;
-        if (!util_whole_number(v, 1, QUEUES_MAX_LIMIT, &lim)) {
-            api_error_set(&e, 400, "invalid_field", "limit", "limit must be a whole number from 1 to %d",
-                          QUEUES_MAX_LIMIT);
-            return http_respond_error(r, &e);
-        }
-        limit = (int)lim;
-    }
+    if (!http_arg_limit(r, QUEUES_MAX_LIMIT, &limit, &e)) return http_respond_error(r, &e);
     char after[VALIDATE_MAX_QUEUE_NAME + 1] = "";
-    v = http_arg(r, "cursor");
+    const char *v = http_arg(r, "cursor");
     if (v && *v && !cursor_decode(v, after)) {
         api_error_set(&e, 400, "invalid_field", "cursor",
                       "cursor must be the nextCursor of an earlier page of GET /v1/queues");

@@ -643,16 +643,7 @@ enum MHD_Result http_task_list(struct request *r)
     struct api_error e;
     if (parse_filter(r, NULL, &e)) return http_respond_error(r, &e);
     int limit = LIST_DEFAULT_LIMIT;
-    const char *v = http_arg(r, "limit");
-    if (v) {
-        int64_t n;
-        if (!util_whole_number(v, 1, LIST_MAX_LIMIT, &n)) {
-            api_error_set(&e, 400, "invalid_field", "limit", "limit must be a whole number from 1 to %d",
-                          LIST_MAX_LIMIT);
-            return http_respond_error(r, &e);
-        }
-        limit = (int)n;
-    }
+    if (!http_arg_limit(r, LIST_MAX_LIMIT, &limit, &e)) return http_respond_error(r, &e);
     const char *order = http_arg(r, "order");
     bool asc = order && strcmp(order, "asc") == 0;
     if (order && !asc && strcmp(order, "desc") != 0) {
@@ -660,7 +651,7 @@ enum MHD_Result http_task_list(struct request *r)
         return http_respond_error(r, &e);
     }
     int64_t cursor = 0;
-    v = http_arg(r, "cursor");
+    const char *v = http_arg(r, "cursor");
     if (v && *v) {
         if (v[0] != (asc ? 'a' : 'd') || !util_whole_number(v + 1, 1, INT64_MAX, &cursor)) {
             api_error_set(&e, 400, "invalid_field", "cursor",

@@ -29,7 +29,9 @@ function run(args, { env = {}, input, wrapper = [], timeout = 30000 } = {}) {
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
     const t = setTimeout(() => { p.kill('SIGKILL'); rej(new Error(`timed out: ${args.join(' ')}`)); }, timeout);
-    p.on('exit', (code) => {
+    // 'close', not 'exit': on 'exit' the pipes may still hold output not
+    // yet read (an empty stdout was asserted against, once, under load).
+    p.on('close', (code) => {
       clearTimeout(t);
       let json;
       try { json = stdout.trim() ? JSON.parse(stdout) : undefined; } catch { json = undefined; }

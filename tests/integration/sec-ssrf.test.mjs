@@ -145,7 +145,7 @@ function runIp(args) {
     let err = '';
     p.stderr.on('data', (x) => { err += x; });
     p.on('error', rej);
-    p.on('exit', (code) => (code === 0 ? res() : rej(new Error(`ip ${args.join(' ')}: ${err}`))));
+    p.on('close', (code) => (code === 0 ? res() : rej(new Error(`ip ${args.join(' ')}: ${err}`))));
   });
 }
 
@@ -179,7 +179,7 @@ function netns() {
       const timer = setTimeout(() => p.kill('SIGKILL'), 40000);
       p.stdout.on('data', (x) => { out += x; });
       p.stderr.on('data', (x) => { err += x; });
-      p.on('exit', () => {
+      p.on('close', () => { // not 'exit': the pipes may still hold output then
         clearTimeout(timer);
         try { res(JSON.parse(out.trim().split('\n').pop())); } catch { rej(new Error(`inner script: ${out}\n${err}`)); }
       });

@@ -74,7 +74,7 @@ function run(env, data) {
     p.stdout.on('data', (c) => { out += c; });
     p.stderr.on('data', (c) => { err += c; });
     const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('the snippet timed out')); }, 20_000);
-    p.on('exit', (code) => {
+    p.on('close', (code) => { // not 'exit': the pipes may still hold output then
       clearTimeout(t);
       try { resolve({ code, ...JSON.parse(out.trim().split('\n').pop()) }); } catch { reject(new Error(`no JSON from the snippet (exit ${code}): ${out}${err}`)); }
     });
