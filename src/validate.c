@@ -673,6 +673,35 @@ static void item_error(struct api_error *err, size_t i, const struct api_error *
     err->retry_after_s = item->retry_after_s;
 }
 
+/* The whole body failed the JSON checks. When the fault is inside one item
+ * (a member twice, a number out of range, nesting too deep) err names it,
+ * as a field's refusal does: each item's text is checked alone, as the
+ * body of a create, and the first that fails is named. Left as it is when
+ * the items cannot be told apart (broken syntax) or none fails alone. */
+static void name_item_at_fault(const char *body, size_t len, struct api_error *err)
+{
+    const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
+    size_t klen, vlen;
+    while (util_json_next_member(&p, end, &k, &klen, &v, &vlen)) {
+        if (klen != 5 || memcmp(k, "tasks", 5) != 0 || !v || *v != '[') continue;
+        const char *q = util_json_skip_ws(v + 1, v + vlen);
+        for (size_t i = 0; q < v + vlen && *q != ']' && i < VALIDATE_MAX_BATCH; i++) {
+            const char *iend = util_json_skip_value(q, v + vlen);
+            if (iend == q) return;
+            struct api_error e;
+            cJSON *one = json_doc(q, (size_t)(iend - q), VALIDATE_MAX_DEPTH, &e);
+            if (!one) {
+                item_error(err, i, &e);
+                return;
+            }
+            cJSON_Delete(one);
+            q = util_json_skip_ws(iend, v + vlen);
+            if (q < v + vlen && *q == ',') q = util_json_skip_ws(q + 1, v + vlen);
+        }
+        return;
+    }
+}
+
 static int by_key(const void *a, const void *b)
 {
     const struct validate_batch_item *x = *(const struct validate_batch_item *const *)a;
@@ -727,7 +756,10 @@ int validate_task_batch(const char *body, size_t len, const struct config *cfg,
     /* The items sit two levels down (the object, the array): each may nest
      * as deep as the body of POST /v1/tasks. */
     cJSON *doc = json_doc(body, len, VALIDATE_MAX_DEPTH + 2, err);
-    if (!doc) return -1;
+    if (!doc) {
+        name_item_at_fault(body, len, err);
+        return -1;
+    }
     int rc = -1;
     struct validate_batch_item *items = NULL;
     size_t n = 0;

@@ -1234,6 +1234,36 @@ static void batch_body_shape(void **state)
     batch_refused("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\"}] x", "invalid_json", "");
 }
 
+/* A fault in an item's JSON itself (a member twice, a number out of range,
+ * nesting too deep for a create) names the item, as a field's refusal
+ * does, and says the item's own depth limit; a body whose items cannot be
+ * told apart is refused without a field. Once every such fault was the
+ * body's alone: no field, and "deeper than 34 levels". */
+static void batch_json_faults_name_the_item(void **state)
+{
+    (void)state;
+    const char *ok = "{\"callbackUrl\": \"https://example.com/\"}";
+    char *twice = xasprintf("{\"tasks\": [%s, %s, {\"callbackUrl\": \"https://example.com/\", \"retries\": 1, "
+                            "\"retries\": 2}]}", ok, ok);
+    batch_refused(twice, "invalid_json", "tasks[2]");
+    char *huge = xasprintf("{\"tasks\": [%s, {\"callbackUrl\": \"https://example.com/\", \"payload\": 1e999}]}", ok);
+    batch_refused(huge, "invalid_json", "tasks[1]");
+    struct buf deep;
+    buf_init(&deep, 1 << 16);
+    buf_appendf(&deep, "{\"tasks\": [%s, {\"callbackUrl\": \"https://example.com/\", \"payload\": ", ok);
+    for (int i = 0; i < VALIDATE_MAX_DEPTH; i++) buf_append(&deep, "[", 1);
+    for (int i = 0; i < VALIDATE_MAX_DEPTH; i++) buf_append(&deep, "]", 1);
+    buf_appendf(&deep, "}]}");
+    const char *m = batch_refused(deep.data, "invalid_json", "tasks[1]");
+    char want[64];
+    snprintf(want, sizeof want, "deeper than %d levels", VALIDATE_MAX_DEPTH);
+    if (!strstr(m, want)) fail_msg("'%s' does not say '%s'", m, want);
+    batch_refused("{\"tasks\": [{\"callbackUrl\": \"https://example.com/\"} {}]}", "invalid_json", "");
+    free(twice);
+    free(huge);
+    buf_free(&deep);
+}
+
 static char *batch_of(size_t n)
 {
     struct buf b;
@@ -1281,7 +1311,7 @@ static void batch_items_nest_as_deep_as_a_create(void **state)
     create = xasprintf("{\"callbackUrl\": \"https://example.com/\", \"payload\": %s}", payload);
     refused(create, "invalid_json", "");
     json = xasprintf("{\"tasks\": [%s]}", create);
-    batch_refused(json, "invalid_json", "");
+    batch_refused(json, "invalid_json", "tasks[0]"); /* the item at fault is named */
     free(payload);
     free(create);
     free(json);
@@ -1374,6 +1404,7 @@ int main(void)
         cmocka_unit_test(batch_item_hash_is_the_create_hash),
         cmocka_unit_test(batch_refuses_items_as_a_create_would_naming_the_item),
         cmocka_unit_test(batch_body_shape),
+        cmocka_unit_test(batch_json_faults_name_the_item),
         cmocka_unit_test(batch_takes_1_to_1000_items),
         cmocka_unit_test(batch_items_nest_as_deep_as_a_create),
         cmocka_unit_test(batch_refuses_one_key_on_two_items),
