@@ -227,7 +227,7 @@ enum MHD_Result http_queue_list(struct request *r)
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "queues", list);
-    if (more) {
+    if (more && last) { /* last is set: limit is at least 1 (http_arg_limit) */
         char cur[CURSOR_MAX + 1];
         cursor_encode(last, cur);
         cJSON_AddStringToObject(o, "nextCursor", cur);
