@@ -65,6 +65,9 @@ struct scheduler_claim {
     char queue[65];
     int limit;
     int64_t only_seq;         /* > 0: claim just this task (FIFO hold) */
+    /* With only_seq: that task's host when known, else NULL. The
+     * scheduler's, valid until the next call about this queue. */
+    const char *hold_host;
 };
 
 struct scheduler *scheduler_new(int max_per_host);
@@ -104,7 +107,7 @@ struct queue_info *scheduler_join_depths(struct queue_info *qs, size_t *n, struc
  * tasks behind it until until_ms: set from the store when the hold is not
  * known from a finished attempt (at start, or when a queue becomes FIFO).
  * No-op for other queues. */
-void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t until_ms);
+void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t until_ms, const char *host);
 
 /* Work became due in queue at run_at_ms (insert, retry, requeue). */
 void scheduler_note_due(struct scheduler *s, const char *queue, int64_t run_at_ms);

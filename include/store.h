@@ -153,8 +153,10 @@ int store_tasks_claim(struct store_conn *c, const char *queue, int64_t only_seq,
 int store_queue_next_due(struct store_conn *c, const char *queue, int64_t *due_ms);
 /* The queue's queued task that waits for a retry of its current series (it
  * has had attempts since it was created or replayed), earliest due first:
- * *seq and *run_at_ms, or *seq 0 when there is none. A FIFO queue's hold. */
-int store_queue_retrying(struct store_conn *c, const char *queue, int64_t *seq, int64_t *run_at_ms);
+ * *seq, *run_at_ms and *host (malloc'd), or *seq 0 and *host NULL when
+ * there is none. A FIFO queue's hold. */
+int store_queue_retrying(struct store_conn *c, const char *queue, int64_t *seq, int64_t *run_at_ms,
+                         char **host);
 /* Calls fn for each queue with queued tasks and its earliest run_at. */
 int store_queues_due_each(struct store_conn *c,
                           void (*fn)(void *arg, const char *queue, int64_t due_ms), void *arg);

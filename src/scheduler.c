@@ -29,6 +29,7 @@ struct squeue {
     int64_t tokens_at_ms;
     int64_t hold_seq;       /* FIFO: the task that must run next */
     int64_t hold_until_ms;
+    char *hold_host;        /* its host when known: it waits while that host is at its cap */
     bool resting;           /* all due tasks are on capped hosts */
     uint64_t rest_epoch;
     int64_t accepted, dispatched, completed, failed, cancelled;
@@ -92,6 +93,38 @@ static void wake_forget(struct scheduler *s)
     s->wake_known = false;
 }
 
+static void hold_set(struct squeue *q, int64_t seq, int64_t until_ms, const char *host)
+{
+    q->hold_seq = seq;
+    q->hold_until_ms = until_ms;
+    free(q->hold_host);
+    q->hold_host = host && *host ? xstrdup(host) : NULL;
+}
+
+static void hold_clear(struct squeue *q)
+{
+    q->hold_seq = 0;
+    free(q->hold_host);
+    q->hold_host = NULL;
+}
+
+static void queue_free(void *value)
+{
+    struct squeue *q = value;
+    free(q->hold_host);
+    free(q);
+}
+
+/* Calls to host that may start now (INT32_MAX when hosts are not capped);
+ * s->lock held. */
+static int host_room_locked(const struct scheduler *s, const char *host)
+{
+    if (s->max_per_host <= 0) return INT32_MAX;
+    const struct shost *h = strmap_get(&s->hosts, host);
+    int room = s->max_per_host - (h ? h->inflight : 0);
+    return room > 0 ? room : 0;
+}
+
 struct scheduler *scheduler_new(int max_per_host)
 {
     struct scheduler *s = xcalloc(1, sizeof *s);
@@ -105,7 +138,7 @@ struct scheduler *scheduler_new(int max_per_host)
 void scheduler_free(struct scheduler *s)
 {
     if (!s) return;
-    strmap_free(&s->queues, free);
+    strmap_free(&s->queues, queue_free);
     strmap_free(&s->hosts, free);
     free(s->capped);
     pthread_mutex_destroy(&s->lock);
@@ -191,7 +224,7 @@ void scheduler_queue_set(struct scheduler *s, const char *queue, const struct qu
     bool rate_changed = q->s.rate_per_sec != qs->rate_per_sec || q->s.burst != qs->burst;
     q->s = *qs;
     if (q->s.rate_per_sec > 0 && q->s.burst < 1) q->s.burst = 1;
-    if (q->s.max_concurrency != 1) q->hold_seq = 0; /* only a FIFO queue holds */
+    if (q->s.max_concurrency != 1) hold_clear(q); /* only a FIFO queue holds */
     q->configured = true;
     /* New limits keep what is left in the bucket, at most the new burst:
      * refilled to the burst, a lowered rate let a burst through at once. A
@@ -209,7 +242,7 @@ void scheduler_queue_unset(struct scheduler *s, const char *queue)
     if (q) {
         queue_settings_default(&q->s);
         q->configured = false;
-        q->hold_seq = 0;
+        hold_clear(q);
         q->touched_ms = util_mono_ms();
     }
     wake_forget(s);
@@ -447,14 +480,11 @@ struct queue_info *scheduler_join_depths(struct queue_info *qs, size_t *n, struc
     return qs;
 }
 
-void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t until_ms)
+void scheduler_hold(struct scheduler *s, const char *queue, int64_t seq, int64_t until_ms, const char *host)
 {
     pthread_mutex_lock(&s->lock);
     struct squeue *q = queue_get(s, queue);
-    if (q->s.max_concurrency == 1 && seq > 0) {
-        q->hold_seq = seq;
-        q->hold_until_ms = until_ms;
-    }
+    if (q->s.max_concurrency == 1 && seq > 0) hold_set(q, seq, until_ms, host);
     wake_forget(s);
     pthread_mutex_unlock(&s->lock);
 }
@@ -491,6 +521,7 @@ static int budget(const struct scheduler *s, struct squeue *q, int64_t now_ms)
     }
     if (q->hold_seq > 0) {
         if (q->hold_until_ms > now_ms || q->inflight > 0) return 0;
+        if (q->hold_host && host_room_locked(s, q->hold_host) <= 0) return 0; /* its host is full */
         return b > 0 ? 1 : 0;
     }
     if (q->due_ms > now_ms) return 0;
@@ -566,6 +597,7 @@ int scheduler_plan(struct scheduler *s, int64_t now_ms, int slots, struct schedu
             snprintf(cl->queue, sizeof cl->queue, "%s", list[i]->name);
             cl->limit = give[i];
             cl->only_seq = list[i]->hold_seq;
+            cl->hold_host = list[i]->hold_seq > 0 ? list[i]->hold_host : NULL;
         }
         /* The claims move the turn: past the last queue that got tasks when
          * some went without (slots ran out) or some were not looked at (the
@@ -587,7 +619,7 @@ void scheduler_claim_done(struct scheduler *s, const struct scheduler_claim *c, 
     if (got > 0 && !(s->turn_after_first && s->turn_moved)) s->turn = q->ring_next;
     if (got > 0) s->turn_moved = true;
     if (c->only_seq > 0 && got == 0) {
-        q->hold_seq = 0; /* the held task is gone (cancelled, purged) */
+        hold_clear(q); /* the held task is gone (cancelled, purged) */
         wake_forget(s);
     } else if (got == 0 && q->due_ms <= now_ms && s->n_capped > 0) {
         q->resting = true;
@@ -605,7 +637,7 @@ void scheduler_claimed(struct scheduler *s, const char *queue, const char *host,
         refill(q, now_ms);
         q->tokens -= 1;
     }
-    if (q->hold_seq > 0) q->hold_seq = 0; /* the held task is running now */
+    if (q->hold_seq > 0) hold_clear(q); /* the held task is running now */
     q->dispatched++;
     window_add(&q->w_dispatched, now_ms);
     struct shost *h = strmap_get(&s->hosts, host);
@@ -632,10 +664,7 @@ void scheduler_released(struct scheduler *s, const char *queue, const char *host
     }
     switch (o) {
     case SCHEDULER_RETRY:
-        if (q->s.max_concurrency == 1) {
-            q->hold_seq = seq;
-            q->hold_until_ms = run_at_ms;
-        }
+        if (q->s.max_concurrency == 1) hold_set(q, seq, run_at_ms, host);
         if (run_at_ms < q->due_ms) q->due_ms = run_at_ms;
         break;
     case SCHEDULER_REQUEUED:
@@ -646,7 +675,7 @@ void scheduler_released(struct scheduler *s, const char *queue, const char *host
     case SCHEDULER_CANCELLED:
         break; /* counted by scheduler_count */
     }
-    if (o != SCHEDULER_RETRY && q->hold_seq == seq) q->hold_seq = 0;
+    if (o != SCHEDULER_RETRY && q->hold_seq == seq) hold_clear(q);
     wake_forget(s); /* a slot, a host's room, a retry's time */
     pthread_mutex_unlock(&s->lock);
 }
@@ -680,7 +709,7 @@ bool scheduler_task_gone(struct scheduler *s, const char *queue, int64_t seq, in
 {
     pthread_mutex_lock(&s->lock);
     struct squeue *q = strmap_get(&s->queues, queue);
-    if (q && q->hold_seq == seq) q->hold_seq = 0;
+    if (q && q->hold_seq == seq) hold_clear(q);
     bool stale = q && q->due_ms != INT64_MAX && run_at_ms <= q->due_ms;
     wake_forget(s);
     pthread_mutex_unlock(&s->lock);
@@ -735,15 +764,6 @@ void scheduler_resync_add(struct scheduler *s, const char *queue, const char *ho
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Calls to host that may start now (INT32_MAX when hosts are not capped);
- * s->lock held. */
-static int host_room_locked(struct scheduler *s, const char *host)
-{
-    if (s->max_per_host <= 0) return INT32_MAX;
-    const struct shost *h = strmap_get(&s->hosts, host);
-    int room = s->max_per_host - (h ? h->inflight : 0);
-    return room > 0 ? room : 0;
-}
 
 bool scheduler_may_start_now(struct scheduler *s, const char *queue, const char *host, int64_t now_ms,
                              int pending)
@@ -798,6 +818,7 @@ static void wake_one(const char *name, void *value, void *arg)
     if (q->s.paused) return;
     if (q->s.max_concurrency > 0 && q->inflight >= q->s.max_concurrency) return;
     if (q->resting && q->rest_epoch == w->s->host_epoch) return;
+    if (q->hold_seq > 0 && q->hold_host && host_room_locked(w->s, q->hold_host) <= 0) return; /* a freed slot forgets the wake */
     if (q->hold_seq > 0) at = q->hold_until_ms;
     else if (q->due_ms == INT64_MAX) return;
     else at = q->due_ms;
@@ -861,7 +882,7 @@ size_t scheduler_forget_idle(struct scheduler *s, int64_t now_mono_ms, int64_t i
     for (size_t i = 0; i < id.n; i++) {
         ring_remove(s, id.list[i]);
         strmap_remove(&s->queues, id.list[i]->name);
-        free(id.list[i]);
+        queue_free(id.list[i]);
     }
     pthread_mutex_unlock(&s->lock);
     free(id.list);

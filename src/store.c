@@ -122,9 +122,10 @@ int store_queue_next_due(struct store_conn *c, const char *queue, int64_t *due_m
     return OPS(c)->queue_next_due(c->impl, queue, due_ms);
 }
 
-int store_queue_retrying(struct store_conn *c, const char *queue, int64_t *seq, int64_t *run_at_ms)
+int store_queue_retrying(struct store_conn *c, const char *queue, int64_t *seq, int64_t *run_at_ms,
+                         char **host)
 {
-    return OPS(c)->queue_retrying(c->impl, queue, seq, run_at_ms);
+    return OPS(c)->queue_retrying(c->impl, queue, seq, run_at_ms, host);
 }
 
 int store_queues_due_each(struct store_conn *c,

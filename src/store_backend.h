@@ -44,7 +44,8 @@ struct store_ops {
                        int64_t lease_grace_ms, int limit, const struct claim_filter *f,
                        struct task ***out, size_t *n_out);
     int (*queue_next_due)(void *conn_impl, const char *queue, int64_t *due_ms);
-    int (*queue_retrying)(void *conn_impl, const char *queue, int64_t *seq, int64_t *run_at_ms);
+    int (*queue_retrying)(void *conn_impl, const char *queue, int64_t *seq, int64_t *run_at_ms,
+                          char **host);
     int (*queues_due_each)(void *conn_impl, void (*fn)(void *, const char *, int64_t), void *arg);
     int (*running_each)(void *conn_impl, void (*fn)(void *, const char *, const char *, int),
                         void *arg);

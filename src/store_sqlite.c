@@ -155,7 +155,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_QUEUES_DUE] =
         "SELECT queue, MIN(run_at) FROM tasks WHERE status = 'queued' GROUP BY queue",
     [ST_QUEUE_RETRYING] =
-        "SELECT seq, run_at FROM tasks WHERE status = 'queued' AND queue = ?1 "
+        "SELECT seq, run_at, host FROM tasks WHERE status = 'queued' AND queue = ?1 "
         "AND attempts > attempts_uncounted ORDER BY run_at, seq LIMIT 1",
     [ST_RUNNING] =
         "SELECT queue, host, count(*) FROM tasks WHERE status = 'running' GROUP BY queue, host",
@@ -899,11 +899,13 @@ static int sq_queue_next_due(void *impl, const char *queue, int64_t *due_ms)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : fail(c, "queue next due");
 }
 
-static int sq_queue_retrying(void *impl, const char *queue, int64_t *seq, int64_t *run_at_ms)
+static int sq_queue_retrying(void *impl, const char *queue, int64_t *seq, int64_t *run_at_ms,
+                             char **host)
 {
     struct sq_conn *c = impl;
     *seq = 0;
     *run_at_ms = 0;
+    *host = NULL;
     sqlite3_stmt *s = stmt(c, ST_QUEUE_RETRYING);
     if (!s) return STORE_ERROR;
     bind_text(s, 1, queue);
@@ -911,6 +913,8 @@ static int sq_queue_retrying(void *impl, const char *queue, int64_t *seq, int64_
     if (rc == SQLITE_ROW) {
         *seq = sqlite3_column_int64(s, 0);
         *run_at_ms = sqlite3_column_int64(s, 1);
+        const char *h = (const char *)sqlite3_column_text(s, 2);
+        *host = h ? xstrdup(h) : NULL;
     }
     sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : fail(c, "queue retrying");

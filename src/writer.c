@@ -200,11 +200,13 @@ static void publish(struct writer *w, struct effect *e)
 static void restore_hold(struct writer *w, const char *queue)
 {
     int64_t seq = 0, run_at = 0;
-    if (store_queue_retrying(w->conn, queue, &seq, &run_at) != STORE_OK) {
+    char *host = NULL;
+    if (store_queue_retrying(w->conn, queue, &seq, &run_at, &host) != STORE_OK) {
         log_msg(LOG_WARN, "writer.hold_unknown", "queue=%s error=\"%s\"", queue, store_conn_error(w->conn));
         return;
     }
-    scheduler_hold(w->sched, queue, seq, run_at);
+    scheduler_hold(w->sched, queue, seq, run_at, host);
+    free(host);
 }
 
 /* A queued task left queue, and the scheduler's due time for it may have
@@ -679,14 +681,22 @@ static int claim(struct writer *w, struct writer_txn *tx, int64_t now)
     for (int p = 0; p < n_plan && rc == STORE_OK; p++) {
         struct task **tasks = NULL;
         size_t n = 0;
+        /* A FIFO queue's held task: the scheduler planned it with its host
+         * under the cap, but this transaction's claims may have filled it
+         * since; then it waits (the claim is not made, the hold stays). */
+        bool counted = false;
+        if (plan[p].only_seq > 0 && plan[p].hold_host) {
+            if (!take_host(&room, plan[p].hold_host)) continue;
+            counted = true;
+        }
         /* Checking each task's host costs a second statement: do it only
          * when this claim could fill some host past its cap. */
         int min_room = scheduler_min_host_room(w->sched) - room.most_taken;
-        filter.take = plan[p].limit > min_room ? take_host : NULL;
+        filter.take = !counted && plan[p].limit > min_room ? take_host : NULL;
         filter.arg = &room;
         rc = store_tasks_claim(w->conn, plan[p].queue, plan[p].only_seq, now, w->cfg->lease_grace_ms,
                                plan[p].limit, &filter, &tasks, &n);
-        for (size_t i = 0; i < n && !filter.take; i++) count_taken(&room, tasks[i]->host);
+        for (size_t i = 0; i < n && !filter.take && !counted; i++) count_taken(&room, tasks[i]->host);
         for (size_t i = 0; i < n; i++) add_claimed(tx, tasks[i]);
         free(tasks);
         if (rc == STORE_OK && (int)n < plan[p].limit) {

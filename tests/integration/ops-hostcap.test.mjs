@@ -2,7 +2,7 @@
 // and a slow host does not starve another one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitForStatus } from './lib/harness.mjs';
+import { api, waitForStatus } from './lib/harness.mjs';
 import { daemon, fake, create } from './lib/ops.mjs';
 
 // A claim stops at each host's free slots: six tasks due at once to a host
@@ -43,4 +43,31 @@ test('max-inflight 2: six slow calls over three hosts never run more than two at
   let most = 0;
   for (const r of all) most = Math.max(most, all.filter((x) => x.at <= r.at && x.closedAt > r.at).length);
   assert.equal(most, 2, 'at most 2 calls open at any call start, and 2 do run together');
+});
+
+// A FIFO queue's task waiting for its retry holds the queue, and when its
+// time comes it waits for room on its host like any task. It was claimed
+// whatever its host's calls: with a cap of 1, its retry ran beside another
+// queue's call (found by an audit).
+test('max-per-host 1: a FIFO queue\'s retry waits for room on its host too', async (t) => {
+  let failed = false;
+  const host = await fake(t, (req) => {
+    if (req.url === '/fifo-first' && !failed) { failed = true; return { status: 500 }; }
+    return { status: 200, delayMs: 250 };
+  });
+  const d = await daemon(t, { args: ['--max-per-host', '1', '--retry-base', '200ms', '--retry-jitter', 'false'] });
+  assert.equal((await api(d.url, 'PUT', '/v1/queues/fifo', { maxConcurrency: 1 })).status, 200);
+  const first = await create(d, { callbackUrl: host.url('/fifo-first'), queue: 'fifo', retries: 2 });
+  await host.waitForRequests(1); // its first attempt failed: the retry is due in 200 ms
+  const second = await create(d, { callbackUrl: host.url('/fifo-second'), queue: 'fifo' });
+  const plain = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+    create(d, { callbackUrl: host.url(`/plain-${i}`), queue: 'plain' })));
+  for (const x of [first, second, ...plain]) await waitForStatus(d.url, x.id, 'completed');
+  assert.equal(host.maxInflight, 1, 'one call at a time to the host, the retry too');
+  for (const r of host.requests) {
+    const open = host.requests.filter((x) => x.at <= r.at && x.closedAt > r.at).length;
+    assert.ok(open <= 1, `${open} calls open when ${r.url} started`);
+  }
+  const fifo = host.requests.filter((r) => r.url.startsWith('/fifo')).map((r) => r.url);
+  assert.deepEqual(fifo, ['/fifo-first', '/fifo-first', '/fifo-second'], 'FIFO order kept');
 });

@@ -476,6 +476,41 @@ static void a_queue_whose_share_found_no_room_keeps_its_turn(void **state)
     scheduler_free(s);
 }
 
+/* A FIFO queue's task waiting for its retry waits for room on its host: while
+ * the host is at its cap the plan leaves the queue out (and no wake comes
+ * of it), and once a call there ends the plan takes that task alone, with
+ * its host for the writer's own count. The held task was planned, and
+ * claimed, whatever its host's calls. */
+static void a_held_task_waits_for_room_on_its_host(void **state)
+{
+    (void)state;
+    struct scheduler *s = scheduler_new(1);
+    struct queue_settings fifo = settings(1, 0, 0, false);
+    scheduler_queue_set(s, "f", &fifo);
+    scheduler_note_due(s, "f", T0);
+    scheduler_claimed(s, "f", "h", T0); /* it ran, and failed: its retry is due at T0 + 10 */
+    scheduler_released(s, "f", "h", SCHEDULER_RETRY, 7, T0 + 10);
+    scheduler_claimed(s, "o", "h", T0 + 5); /* another queue's call fills h */
+    int64_t seq = 0;
+    assert_int_equal(planned(s, T0 + 20, 10, "f", &seq), 0);
+    assert_true(scheduler_next_wake(s, T0 + 20) > T0 + 20);
+    scheduler_released(s, "o", "h", SCHEDULER_COMPLETED, 0, 0);
+    struct scheduler_claim plan[16];
+    const char *const *hosts;
+    size_t n_hosts;
+    assert_int_equal(scheduler_plan(s, T0 + 30, 10, plan, 16, &hosts, &n_hosts), 1);
+    assert_string_equal(plan[0].queue, "f");
+    assert_int_equal(plan[0].limit, 1);
+    assert_int_equal(plan[0].only_seq, 7);
+    assert_non_null(plan[0].hold_host);
+    assert_string_equal(plan[0].hold_host, "h");
+    /* A hold read back from the store carries its host the same way. */
+    scheduler_claimed(s, "o", "h", T0 + 31);
+    scheduler_hold(s, "f", 7, T0 + 10, "h");
+    assert_int_equal(planned(s, T0 + 40, 10, "f", &seq), 0);
+    scheduler_free(s);
+}
+
 static void counters_and_snapshot(void **state)
 {
     (void)state;
@@ -665,7 +700,7 @@ static void idle_queues_without_settings_are_forgotten(void **state)
     scheduler_queue_set(s, "unset", &plain);                       /* settings deleted since */
     scheduler_queue_unset(s, "unset");
     scheduler_queue_set(s, "held", &fifo);                         /* FIFO holding a retry */
-    scheduler_hold(s, "held", 42, T0 + hour);
+    scheduler_hold(s, "held", 42, T0 + hour, "h");
     size_t n;
     free(scheduler_snapshot(s, &n));
     assert_int_equal(n, 6);
@@ -792,6 +827,7 @@ int main(void)
         cmocka_unit_test(the_turns_go_round_more_queues_than_a_plan_holds),
         cmocka_unit_test(a_claim_among_many_queues_due_looks_at_a_few),
         cmocka_unit_test(a_queue_whose_share_found_no_room_keeps_its_turn),
+        cmocka_unit_test(a_held_task_waits_for_room_on_its_host),
         cmocka_unit_test(a_page_of_the_snapshot_is_the_whole_cut_after_a_name),
         cmocka_unit_test(counters_and_snapshot),
         cmocka_unit_test(resync_replaces_inflight_counts),
