@@ -148,8 +148,7 @@ static int create_apply(struct writer_txn *tx, struct request *r)
     return insert_new(tx, r, t, r->hash);
 }
 
-static char *read_detail(struct request *r, const char *id, enum task_status *status,
-                         enum MHD_Result *res);
+static enum MHD_Result respond_task(struct request *r, const char *id, bool replayed);
 static char *task_detail(struct store_conn *c, const char *id, const char *tenant, int *rc,
                          enum task_status *status);
 
@@ -164,20 +163,10 @@ static char *mark_replayed(char *s)
     return s;
 }
 
-/* A create whose key found its task: the task as it is now, marked
- * "replayed" as a batch marks such an item, with Idempotent-Replayed. */
-static enum MHD_Result respond_replayed(struct request *r)
-{
-    enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
-    char *s = read_detail(r, r->replay_id, NULL, &res);
-    if (!s) return res;
-    return http_respond_text(r, MHD_HTTP_OK, mark_replayed(s), "Idempotent-Replayed", "true");
-}
-
 static enum MHD_Result create_finish(struct request *r)
 {
     if (r->err) return http_respond_error(r, r->err);
-    if (r->replay_id[0]) return respond_replayed(r);
+    if (r->replay_id[0]) return respond_task(r, r->replay_id, true);
     metrics_accept_latency_us(util_mono_us() - r->started_us);
     char location[64] = "/v1/tasks/";
     size_t at = strlen(location);
@@ -413,13 +402,16 @@ static char *read_detail(struct request *r, const char *id, enum task_status *st
     return s;
 }
 
-/* Answers with the stored task id (GET shape: attempts and webhook). */
-static enum MHD_Result respond_task(struct request *r, unsigned status, const char *id,
-                                    const char *header, const char *value)
+/* Answers 200 with the stored task id (GET shape: attempts and webhook);
+ * replayed: for a create whose key found it, marked as a batch marks such
+ * an item, with Idempotent-Replayed. */
+static enum MHD_Result respond_task(struct request *r, const char *id, bool replayed)
 {
     enum MHD_Result res = MHD_NO; /* set by read_detail when it returns NULL */
     char *s = read_detail(r, id, NULL, &res);
-    return s ? http_respond_text(r, status, s, header, value) : res;
+    if (!s) return res;
+    if (!replayed) return http_respond_text(r, MHD_HTTP_OK, s, NULL, NULL);
+    return http_respond_text(r, MHD_HTTP_OK, mark_replayed(s), "Idempotent-Replayed", "true");
 }
 
 static void suspend_request(void *arg)
@@ -490,9 +482,9 @@ enum MHD_Result http_task_get(struct request *r)
          * run, until its deadline. */
         if (!longpoll_hung_up(api->longpoll, r->waiter) && util_mono_ms() < r->wait_deadline_ms)
             return arm_wait(r, r->wait_deadline_ms);
-        return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+        return respond_task(r, r->id, false);
     }
-    if (!wait) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    if (!wait) return respond_task(r, r->id, false);
 
     /* A number as JSON writes it (clients print floats so: Python's str()
      * gives 5e-05): strtod would also take " 5", "+5", "0x10" and "inf". */
@@ -506,7 +498,7 @@ enum MHD_Result http_task_get(struct request *r)
                       max_s);
         return http_respond_error(r, &e);
     }
-    if (s == 0) return respond_task(r, MHD_HTTP_OK, r->id, NULL, NULL);
+    if (s == 0) return respond_task(r, r->id, false);
     if (atomic_load(&api->quiescing)) return wait_cut_by_stop(r);
     return arm_wait(r, util_mono_ms() + (int64_t)(s * 1000));
 }

@@ -639,24 +639,36 @@ int validate_task_create(const char *body, size_t len, const struct config *cfg,
 
 /* ---- batch create ---- */
 
-/* Where each item of the array written at p (its '[') is written: spans[i]
- * for the i-th of n items. False when the text does not hold n items as
- * expected (then no item's text is used). */
-static bool item_spans(const char *p, const char *end, struct validate_batch_item *items, size_t n)
+/* Where each item of the array written at p (its '[') is written:
+ * items[i].text and .len, for at most max items. Returns how many, or 0
+ * when the text does not hold an array of at most max items as expected
+ * (then no item's text is used). */
+static size_t item_spans(const char *p, const char *end, struct validate_batch_item *items, size_t max)
 {
-    if (!p || p >= end || *p != '[') return false;
+    if (!p || p >= end || *p != '[') return 0;
     p = util_json_skip_ws(p + 1, end);
     size_t i = 0;
     while (p < end && *p != ']') {
         const char *v = p, *vend = util_json_skip_value(p, end);
-        if (i == n || vend == v) return false;
+        if (i == max || vend == v) return 0;
         items[i].text = v;
         items[i].len = (size_t)(vend - v);
         i++;
         p = util_json_skip_ws(vend, end);
         if (p < end && *p == ',') p = util_json_skip_ws(p + 1, end);
     }
-    return i == n;
+    return i;
+}
+
+/* item_spans of the "tasks" member of a batch body, found as written (a
+ * key written with escapes is not found: 0). */
+static size_t tasks_item_spans(const char *body, size_t len, struct validate_batch_item *items, size_t max)
+{
+    const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
+    size_t klen, vlen;
+    while (util_json_next_member(&p, end, &k, &klen, &v, &vlen))
+        if (klen == 5 && memcmp(k, "tasks", 5) == 0) return item_spans(v, v + vlen, items, max);
+    return 0;
 }
 
 /* Sets err to an item's refusal: the field named as tasks[i].field, the
@@ -680,26 +692,18 @@ static void item_error(struct api_error *err, size_t i, const struct api_error *
  * the items cannot be told apart (broken syntax) or none fails alone. */
 static void name_item_at_fault(const char *body, size_t len, struct api_error *err)
 {
-    const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
-    size_t klen, vlen;
-    while (util_json_next_member(&p, end, &k, &klen, &v, &vlen)) {
-        if (klen != 5 || memcmp(k, "tasks", 5) != 0 || !v || *v != '[') continue;
-        const char *q = util_json_skip_ws(v + 1, v + vlen);
-        for (size_t i = 0; q < v + vlen && *q != ']' && i < VALIDATE_MAX_BATCH; i++) {
-            const char *iend = util_json_skip_value(q, v + vlen);
-            if (iend == q) return;
-            struct api_error e;
-            cJSON *one = json_doc(q, (size_t)(iend - q), VALIDATE_MAX_DEPTH, &e);
-            if (!one) {
-                item_error(err, i, &e);
-                return;
-            }
-            cJSON_Delete(one);
-            q = util_json_skip_ws(iend, v + vlen);
-            if (q < v + vlen && *q == ',') q = util_json_skip_ws(q + 1, v + vlen);
+    struct validate_batch_item *items = xcalloc(VALIDATE_MAX_BATCH, sizeof *items);
+    size_t n = tasks_item_spans(body, len, items, VALIDATE_MAX_BATCH);
+    for (size_t i = 0; i < n; i++) {
+        struct api_error e;
+        cJSON *one = json_doc(items[i].text, items[i].len, VALIDATE_MAX_DEPTH, &e);
+        if (!one) {
+            item_error(err, i, &e);
+            break;
         }
-        return;
+        cJSON_Delete(one);
     }
+    free(items);
 }
 
 static int by_key(const void *a, const void *b)
@@ -803,12 +807,8 @@ int validate_task_batch(const char *body, size_t len, const struct config *cfg,
     /* Each item's text, for its payload and metadata as written: found
      * through the "tasks" member as written (a key written with escapes is
      * not found: then cJSON's rendering is kept, as for a create's). */
-    const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
-    size_t klen, vlen;
-    bool spans = false;
-    while (!spans && util_json_next_member(&p, end, &k, &klen, &v, &vlen))
-        if (klen == 5 && memcmp(k, "tasks", 5) == 0) spans = item_spans(v, v + vlen, items, n);
-    for (size_t j = 0; j < n && !spans; j++) items[j] = (struct validate_batch_item){0};
+    if (tasks_item_spans(body, len, items, n) != n)
+        for (size_t j = 0; j < n; j++) items[j] = (struct validate_batch_item){0};
     size_t i = 0;
     for (cJSON *it = tasks->child; it; it = it->next, i++) {
         if (!cJSON_IsObject(it)) {
