@@ -84,6 +84,17 @@ const char *util_json_scan(const char *s, size_t len, int *max_depth);
  * numbers too). */
 size_t util_json_number_len(const char *s, size_t len);
 
+/* The exact value of the RFC 8259 number s (len bytes, as
+ * util_json_number_len found it), in one spelling for each value: the
+ * significant digits, then "e" and the power of ten when it is not 0, with
+ * "-" before a negative value ("0" for any zero). 12345678901234567890
+ * and 12345678901234567891 differ, which as doubles they do not; 1.50, 15e-1
+ * and 0.15E1 are all "15e-1". A new string the caller frees. */
+char *util_json_number_exact(const char *s, size_t len);
+/* True when the member name key (key_len bytes as written between the
+ * quotes of valid JSON, escapes and all) is the ASCII string name. */
+bool util_json_key_is(const char *key, size_t key_len, const char *name);
+
 /* True when s is a whole number written in digits only (no sign, space or
  * other base) from lo to hi; then *out holds it. */
 bool util_whole_number(const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -51,7 +51,7 @@ struct validate_batch_item {
     struct task *task;  /* as validate_task_create makes it */
     char hash[65];      /* the item's request hash when it has idempotencyKey, else "" */
     const char *text;   /* where the item is written in the body (NULL: not found as */
-    size_t len;         /* written), for validate_request_hash_unsorted */
+    size_t len;         /* written), for validate_request_hash_legacy */
 };
 
 /* Builds the tasks of a batch create (POST /v1/tasks/batch: {"tasks": [...]},
@@ -66,11 +66,13 @@ int validate_task_batch(const char *body, size_t len, const struct config *cfg,
                         size_t *n, struct api_error *err);
 void validate_batch_free(struct validate_batch_item *items, size_t n);
 
-/* The request hash as builds before 2026-11-29 made it, with object members
- * in the order they came (body already validated): an Idempotency-Key
- * stored by such a build, within its window after an upgrade, still
- * matches the same request. "" when body is not an object. */
-void validate_request_hash_unsorted(const char *body, size_t len, char out[65]);
+/* The request hash as builds before 2026-11-30 made it, numbers as
+ * doubles, with object members in name order (sorted), or as builds before
+ * 2026-11-29 made it, in the order they came (!sorted); body already
+ * validated. An Idempotency-Key stored by such a build, within its window
+ * after an upgrade, still matches the same request. "" when body is not an
+ * object. */
+void validate_request_hash_legacy(const char *body, size_t len, bool sorted, char out[65]);
 
 /* Applies the overrides of a replay (POST /v1/tasks/{id}/retry: any create
  * field but idempotencyKey; an empty body changes nothing) to t, and sets

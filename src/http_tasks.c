@@ -46,16 +46,20 @@ static bool backlog_full(int64_t backlog, int64_t adding, const struct http_api 
 }
 
 /* Whether the stored hash is this request's (hash, its text len bytes, NULL
- * when not kept): as hashed now (members in name order), or as builds
- * before that hashed it (in the order they came), for keys stored before an
- * upgrade. */
+ * when not kept): as hashed now, or as builds before hashed it (numbers as
+ * doubles; before that, members in the order they came), for keys stored
+ * before an upgrade. A hash of this build never equals an older one's for
+ * another request: the older forms are tried only when the stored hash is
+ * not this request's own. */
 static bool same_request(const char *stored, const char *hash, const char *text, size_t len)
 {
     if (strcmp(stored, hash) == 0) return true;
     if (!text) return false;
-    char unsorted[65];
-    validate_request_hash_unsorted(text, len, unsorted);
-    return strcmp(stored, unsorted) == 0;
+    char legacy[65];
+    validate_request_hash_legacy(text, len, true, legacy);
+    if (strcmp(stored, legacy) == 0) return true;
+    validate_request_hash_legacy(text, len, false, legacy);
+    return strcmp(stored, legacy) == 0;
 }
 
 /* The key t's idempotency key is stored under: the tenant (64 at most), a

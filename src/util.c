@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,92 @@ size_t util_json_number_len(const char *s, size_t len)
     }
     if (i < len && (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E')) return 0;
     return i;
+}
+
+char *util_json_number_exact(const char *s, size_t len)
+{
+    size_t i = s[0] == '-';
+    bool neg = i;
+    /* the digits before and after the point, as one string d, and the
+     * exponent as written */
+    size_t int_n = digits_at(s + i, len - i), frac_n = 0;
+    const char *int_p = s + i, *frac_p = "";
+    i += int_n;
+    if (i < len && s[i] == '.') {
+        frac_p = s + i + 1;
+        frac_n = digits_at(frac_p, len - i - 1);
+        i += 1 + frac_n;
+    }
+    bool exp_neg = false;
+    const char *exp_p = "";
+    size_t exp_n = 0;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-')) exp_neg = s[i++] == '-';
+        while (i < len && s[i] == '0') i++;
+        exp_p = s + i;
+        exp_n = digits_at(exp_p, len - i);
+    }
+    size_t n = int_n + frac_n;
+    char *d = xmalloc(n + 64);
+    memcpy(d, int_p, int_n);
+    memcpy(d + int_n, frac_p, frac_n);
+    size_t lead = 0, trail = 0;
+    while (lead < n && d[lead] == '0') lead++;
+    if (lead == n) { /* zero, whatever its sign and exponent */
+        memcpy(d, "0", 2);
+        return d;
+    }
+    while (d[n - 1 - trail] == '0') trail++;
+    /* value = d[lead .. n - trail) * 10^(exp - frac_n + trail) */
+    size_t m = n - trail - lead;
+    memmove(d + neg, d + lead, m);
+    if (neg) d[0] = '-';
+    char *out = d + neg + m;
+    if (exp_n <= 15) { /* |exp| < 10^15 and frac_n < 2^63 - 10^15: no overflow */
+        int64_t e = 0;
+        for (size_t k = 0; k < exp_n; k++) e = e * 10 + (exp_p[k] - '0');
+        e = (exp_neg ? -e : e) - (int64_t)frac_n + (int64_t)trail;
+        if (e) snprintf(out, 24, "e%" PRId64, e);
+        else *out = '\0';
+    } else {
+        /* An exponent of 16 digits or more (a value that rounds to 0 as a
+         * double): the exponent as written, then the shift, apart. Two
+         * spellings of one such value may differ; two values never match. */
+        size_t at = (size_t)(out - d);
+        d = xrealloc(d, at + exp_n + 48);
+        out = d + at;
+        out += sprintf(out, "e%c", exp_neg ? '-' : '+');
+        memcpy(out, exp_p, exp_n);
+        out += exp_n;
+        snprintf(out, 24, "%+" PRId64, (int64_t)trail - (int64_t)frac_n);
+    }
+    return d;
+}
+
+bool util_json_key_is(const char *key, size_t key_len, const char *name)
+{
+    for (size_t i = 0; i < key_len; name++) {
+        unsigned c = (unsigned char)key[i++];
+        if (c == '\\' && i < key_len) {
+            c = (unsigned char)key[i++];
+            static const char esc[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+            const char *e = NULL;
+            for (size_t k = 0; k + 1 < sizeof esc; k += 2)
+                if ((unsigned char)esc[k] == c) e = esc + k + 1;
+            if (e) c = (unsigned char)*e;
+            else if (c == 'u' && key_len - i >= 4) {
+                unsigned v = 0;
+                for (size_t k = 0; k < 4; k++) {
+                    char h = key[i++];
+                    v = v * 16 + (unsigned)(is_digit(h) ? h - '0' : (h | 0x20) - 'a' + 10);
+                }
+                c = v; /* not ASCII: matches no name (names are ASCII) */
+            } else return false;
+        }
+        if (*name == '\0' || c != (unsigned char)*name) return false;
+    }
+    return *name == '\0';
 }
 
 bool util_whole_number(const char *s, int64_t lo, int64_t hi, int64_t *out)

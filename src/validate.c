@@ -303,8 +303,9 @@ struct raw_text {
 };
 
 /* Finds how the members payload and metadata are written in the (valid)
- * JSON object text, in one pass that stops once each one wanted is found;
- * a member not found as written (its key escaped, say) stays {NULL, 0}. */
+ * JSON object text, in one pass that stops once each one wanted is found
+ * (their names may be written with escapes); a member not there stays
+ * {NULL, 0}. */
 static void raw_members(const char *body, size_t len, bool want_payload, bool want_metadata,
                         struct raw_text *payload, struct raw_text *metadata)
 {
@@ -312,10 +313,10 @@ static void raw_members(const char *body, size_t len, bool want_payload, bool wa
     const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
     size_t klen, vlen;
     while ((want_payload || want_metadata) && util_json_next_member(&p, end, &k, &klen, &v, &vlen)) {
-        if (want_payload && klen == 7 && memcmp(k, "payload", 7) == 0) {
+        if (want_payload && util_json_key_is(k, klen, "payload")) {
             *payload = (struct raw_text){v, vlen};
             want_payload = false;
-        } else if (want_metadata && klen == 8 && memcmp(k, "metadata", 8) == 0) {
+        } else if (want_metadata && util_json_key_is(k, klen, "metadata")) {
             *metadata = (struct raw_text){v, vlen};
             want_metadata = false;
         }
@@ -573,26 +574,60 @@ static void sort_members(cJSON *v)
     free(items);
 }
 
+/* The number nodes of v's tree, depth first, are the numbers written in
+ * text, in order: each becomes its exact value (util_json_number_exact),
+ * which cJSON prints as it is (a raw node). Numbers past the last one
+ * written (none, text being what v was parsed from) are left as doubles. */
+static void exact_numbers(cJSON *v, const char **p, const char *end)
+{
+    for (cJSON *c = v->child; c; c = c->next) {
+        if (cJSON_IsNumber(c)) {
+            while (*p < end && **p != '-' && (**p < '0' || **p > '9'))
+                *p = **p == '"' ? util_json_skip_value(*p, end) : *p + 1;
+            size_t n = util_json_number_len(*p, (size_t)(end - *p));
+            if (n == 0) return;
+            c->type = cJSON_Raw;
+            c->valuestring = util_json_number_exact(*p, n);
+            *p += n;
+        } else if (c->child) {
+            exact_numbers(c, p, end);
+        }
+    }
+}
+
 /* SHA-256 (hex) of the request without its idempotencyKey: what makes two
  * requests with one key "the same request". JSON as parsed, so spacing,
- * number spelling and the order of object members do not count. */
-static void request_hash(cJSON *doc, bool sorted, char out[65])
+ * the spelling of a number and the order of object members do not count;
+ * numbers by their exact value when text (len bytes), what doc was parsed
+ * from, is known. Builds before 2026-11-30 hashed numbers as doubles, and
+ * before 2026-11-29 the members in the order they came (!sorted): the
+ * exact form hashes a line before the JSON, so that it never hashes what an
+ * older form does (12 and 12.0000000000000001 print alike as doubles). */
+static void request_hash(cJSON *doc, const char *text, size_t len, bool sorted, char out[65])
 {
+    static const char exact_form[] = "exact\n";
     cJSON *key = cJSON_DetachItemFromObjectCaseSensitive(doc, "idempotencyKey");
+    const char *p = text;
+    if (text) exact_numbers(doc, &p, text + len);
     if (sorted) sort_members(doc);
-    char *text = cJSON_PrintUnformatted(doc);
+    char *printed = cJSON_PrintUnformatted(doc);
+    size_t n = strlen(printed), at = text ? sizeof exact_form - 1 : 0;
+    char *hashed = xmalloc(at + n);
+    memcpy(hashed, exact_form, at);
+    memcpy(hashed + at, printed, n);
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)text, strlen(text), md);
+    SHA256((const unsigned char *)hashed, at + n, md);
     util_hex(md, SHA256_DIGEST_LENGTH, out);
-    free(text);
+    free(hashed);
+    free(printed);
     if (key) cJSON_AddItemToObject(doc, "idempotencyKey", key);
 }
 
-void validate_request_hash_unsorted(const char *body, size_t len, char out[65])
+void validate_request_hash_legacy(const char *body, size_t len, bool sorted, char out[65])
 {
     cJSON *doc = cJSON_ParseWithLength(body, len);
     out[0] = '\0';
-    if (cJSON_IsObject(doc)) request_hash(doc, false, out);
+    if (cJSON_IsObject(doc)) request_hash(doc, NULL, 0, sorted, out);
     cJSON_Delete(doc);
 }
 
@@ -613,7 +648,7 @@ static int create_from_doc(cJSON *doc, const char *text, size_t len, const struc
         return -1;
     }
     /* Only a keyed request is ever compared: the others skip the work. */
-    if (hash && (keyed || t->idempotency_key)) request_hash(doc, true, hash);
+    if (hash && (keyed || t->idempotency_key)) request_hash(doc, text, len, true, hash);
     else if (hash) hash[0] = '\0';
     t->status = TASK_QUEUED;
     *out = t;
@@ -660,14 +695,14 @@ static size_t item_spans(const char *p, const char *end, struct validate_batch_i
     return i;
 }
 
-/* item_spans of the "tasks" member of a batch body, found as written (a
- * key written with escapes is not found: 0). */
+/* item_spans of the "tasks" member of a batch body (its name may be written
+ * with escapes). */
 static size_t tasks_item_spans(const char *body, size_t len, struct validate_batch_item *items, size_t max)
 {
     const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
     size_t klen, vlen;
     while (util_json_next_member(&p, end, &k, &klen, &v, &vlen))
-        if (klen == 5 && memcmp(k, "tasks", 5) == 0) return item_spans(v, v + vlen, items, max);
+        if (util_json_key_is(k, klen, "tasks")) return item_spans(v, v + vlen, items, max);
     return 0;
 }
 
@@ -804,9 +839,8 @@ int validate_task_batch(const char *body, size_t len, const struct config *cfg,
         goto out;
     }
     items = xcalloc(n, sizeof *items);
-    /* Each item's text, for its payload and metadata as written: found
-     * through the "tasks" member as written (a key written with escapes is
-     * not found: then cJSON's rendering is kept, as for a create's). */
+    /* Each item's text, for its payload and metadata as written and the
+     * exact numbers of its hash. */
     if (tasks_item_spans(body, len, items, n) != n)
         for (size_t j = 0; j < n; j++) items[j] = (struct validate_batch_item){0};
     size_t i = 0;

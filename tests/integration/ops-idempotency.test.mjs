@@ -119,3 +119,62 @@ test('a key stored by a build that hashed members in the order they came still m
     422, 'idempotency_key_reused');
   assert.equal(await countTasks(d.db), 1);
 });
+
+test('numbers count by their exact value: integers a double cannot tell apart are two requests', async (t) => {
+  const d = await daemon(t);
+  const send = (n, key = 'big') => api(d.url, 'POST', '/v1/tasks',
+    `{"callbackUrl": "http://127.0.0.1:9/big", "payload": {"n": ${n}}, "delay": 3600}`, { 'idempotency-key': key });
+  const first = await send('12345678901234567891');
+  assert.equal(first.status, 202);
+  // 12345678901234567890 and ...891 are one double (1.2345678901234567e19):
+  // hashed as parsed, the second was a replay of a task whose payload it is not.
+  assertError(await send('12345678901234567890'), 422, 'idempotency_key_reused');
+  // The same value spelled otherwise is the same request.
+  for (const same of ['12345678901234567891.0', '1.2345678901234567891e19', '123456789012345678910E-1']) {
+    const again = await send(same);
+    assert.equal(again.status, 200, `${same}: ${JSON.stringify(again.body)}`);
+    assert.equal(again.body.id, first.body.id);
+  }
+  // 0.1 and 0.10000000000000001 are one double, two values.
+  assert.equal((await send('0.1', 'tenth')).status, 202);
+  assertError(await send('0.10000000000000001', 'tenth'), 422, 'idempotency_key_reused');
+  assert.equal((await send('0.100', 'tenth')).status, 200);
+  assert.equal((await send('-0', 'zero')).status, 202);
+  assert.equal((await send('0.0e5', 'zero')).status, 200, '-0 and 0 are one value');
+  // A batch's items are compared the same way, and a batch's key is a create's.
+  const item = (n) => `{"callbackUrl": "http://127.0.0.1:9/big", "payload": {"n": ${n}}, "delay": 3600, "idempotencyKey": "big-b"}`;
+  const batch = (n, name = 'tasks') => api(d.url, 'POST', '/v1/tasks/batch', `{"${name}": [${item(n)}]}`);
+  assert.equal((await batch('98765432109876543211')).status, 202);
+  assertError(await batch('98765432109876543210'), 422, 'idempotency_key_reused');
+  assertError(await batch('98765432109876543210', 'ta\\u0073ks'), 422, 'idempotency_key_reused');
+  assert.equal((await batch('9.8765432109876543211e19', 'ta\\u0073ks')).status, 200);
+  assert.equal(await countTasks(d.db), 4);
+});
+
+test('a key stored by a build that hashed numbers as doubles still matches its own request', async (t) => {
+  const d = await daemon(t);
+  const first = await create(d, { callbackUrl: 'http://127.0.0.1:9/legacy', delay: 3600 });
+  // Builds before 2026-11-30 hashed the request with its members in name
+  // order, printed by cJSON (numbers as doubles): what JSON.stringify prints
+  // for this body, its members sorted.
+  const legacy = { callbackUrl: 'http://127.0.0.1:9/legacy', delay: 3600, payload: { a: 0.5, n: 1e21 } };
+  const hash = createHash('sha256').update(JSON.stringify(legacy)).digest('hex');
+  sql(d.db, `PRAGMA busy_timeout = 5000; INSERT INTO idempotency (key, request_hash, task_id, created_at)
+    VALUES (char(31) || 'double-key', '${hash}', '${first.id}', ${Date.now()})`);
+  const again = await api(d.url, 'POST', '/v1/tasks',
+    '{"callbackUrl":"http://127.0.0.1:9/legacy","delay":3600,"payload":{"a":0.5,"n":1e21}}',
+    { 'idempotency-key': 'double-key' });
+  assert.equal(again.status, 200, JSON.stringify(again.body));
+  assert.equal(again.body.id, first.id);
+  assertError(await api(d.url, 'POST', '/v1/tasks', { ...legacy, delay: 60 }, { 'idempotency-key': 'double-key' }),
+    422, 'idempotency_key_reused');
+});
+
+test('payload and metadata are kept as written when their names are written with escapes', async (t) => {
+  const d = await daemon(t);
+  const r = await api(d.url, 'POST', '/v1/tasks',
+    '{"callbackUrl": "http://127.0.0.1:9/esc", "delay": 3600, "\\u0070ayload": {"n": 12345678901234567891, "x": 1.50}, "met\\u0061data": {"m": 2.0}}');
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  const row = sql(d.db, `SELECT CAST(body AS TEXT) || '|' || metadata FROM tasks WHERE id = '${r.body.id}'`).trim();
+  assert.equal(row, '{"n": 12345678901234567891, "x": 1.50}|{"m": 2.0}');
+});

@@ -605,6 +605,56 @@ static void json_number_len_follows_rfc_8259(void **state)
     assert_int_equal(util_json_number_len("1.5", 2), 0);
 }
 
+static void exact_number_is_one_spelling_for_each_value(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s, *want;
+    } cases[] = {
+        {"0", "0"}, {"-0", "0"}, {"0.000e-7", "0"}, {"-0.0E+12", "0"},
+        {"1", "1"}, {"-1", "-1"}, {"10", "1e1"}, {"1000", "1e3"}, {"1e3", "1e3"},
+        {"1.50", "15e-1"}, {"15e-1", "15e-1"}, {"0.15E1", "15e-1"}, {"0.15e+001", "15e-1"},
+        {"0.1", "1e-1"}, {"0.10000000000000001", "10000000000000001e-17"},
+        {"12345678901234567890", "1234567890123456789e1"},
+        {"12345678901234567891", "12345678901234567891"},
+        {"1.2345678901234567891e19", "12345678901234567891"},
+        {"-0.00120", "-12e-4"}, {"123.456e-2", "123456e-5"},
+        {"5e999999999999999", "5e999999999999999"},
+        /* 16 exponent digits: written apart from the fraction's shift */
+        {"1.50e-1234567890123456", "15e-1234567890123456-1"},
+        {"50e0000000000000000000000001", "5e2"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        char *got = util_json_number_exact(cases[i].s, strlen(cases[i].s));
+        if (strcmp(got, cases[i].want) != 0) fail_msg("'%s': '%s', want '%s'", cases[i].s, got, cases[i].want);
+        free(got);
+    }
+    /* Only len bytes are read. */
+    char *got = util_json_number_exact("12.5", 2);
+    assert_string_equal(got, "12");
+    free(got);
+}
+
+static void key_is_compares_names_written_with_escapes(void **state)
+{
+    (void)state;
+#define KEY_IS(k, name) util_json_key_is(k, strlen(k), name)
+    assert_true(KEY_IS("tasks", "tasks"));
+    assert_true(KEY_IS("ta\\u0073ks", "tasks"));
+    assert_true(KEY_IS("\\u0054\\u0041sks", "TAsks"));
+    assert_true(KEY_IS("\\u0070ayload", "payload"));
+    assert_true(KEY_IS("a\\/b\\\\c\\\"d\\n", "a/b\\c\"d\n"));
+    assert_true(KEY_IS("", ""));
+    assert_false(KEY_IS("task", "tasks"));
+    assert_false(KEY_IS("tasks", "task"));
+    assert_false(KEY_IS("tasks2", "tasks"));
+    assert_false(KEY_IS("Tasks", "tasks"));
+    assert_false(KEY_IS("ta\\u0173ks", "tasks")); /* U+0173 is not 's' */
+    assert_false(KEY_IS("ta\\u0053ks", "tasks"));
+    assert_false(KEY_IS("ta\\n", "ta"));
+#undef KEY_IS
+}
+
 static void whole_numbers_are_digits_in_range(void **state)
 {
     (void)state;
@@ -663,6 +713,8 @@ int main(void)
         cmocka_unit_test(strcopy_cuts_to_fit_and_terminates),
         cmocka_unit_test(http_token_is_what_header_names_are_made_of),
         cmocka_unit_test(hex_writes_two_lower_case_digits_a_byte),
+        cmocka_unit_test(exact_number_is_one_spelling_for_each_value),
+        cmocka_unit_test(key_is_compares_names_written_with_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
