@@ -107,8 +107,8 @@ function queryString(params) {
 }
 
 /**
- * What a page of a list has: its items (under the API's key, `tasks` or
- * `queues`), its cursor, the pages after it, and iteration over their items.
+ * What a page of a list has: its items (under the API's key, `tasks`,
+ * `queues` or `schedules`), its cursor, the pages after it, and iteration over their items.
  */
 class CursorPage {
   constructor(key, data, fetchNext) {
@@ -154,8 +154,15 @@ export class QueuePage extends CursorPage {
   }
 }
 
+/** One page of `schedules.page()`; also an async iterable over this and every later page's schedules. */
+export class SchedulePage extends CursorPage {
+  constructor(data, fetchNext) {
+    super('schedules', data, fetchNext);
+  }
+}
+
 /**
- * What `tasks.list()` and `queues.page()` return: a promise of the first page
+ * What `tasks.list()`, `queues.page()` and `schedules.page()` return: a promise of the first page
  * (`await` it), and an async iterable over the items of all pages (`for
  * await` it). Nothing is requested until one of the two is used.
  */
@@ -179,6 +186,28 @@ export class PagePromise {
   }
 
   get [Symbol.toStringTag]() { return 'PagePromise'; }
+}
+
+/**
+ * Pages of a list cut by name (GET /v1/queues, GET /v1/schedules): params
+ * limit and cursor; each page a PageClass. Nothing is requested until the
+ * PagePromise is used.
+ */
+function namePages(client, path, PageClass, params, options) {
+  const fetchPage = async (cursor) => {
+    const p = cursor === undefined ? params : { ...params, cursor };
+    const data = await client.request('GET', `${path}${queryString(p)}`, {
+      idempotent: true, ...options,
+    });
+    // The daemon's cursors only move on: the same one again would loop.
+    if (cursor !== undefined && data?.nextCursor === cursor) {
+      throw new AsyncQueueError(`GET ${path} answered the cursor it was given (${cursor}) as the next one`, {
+        status: 200, code: 'invalid_response', body: data,
+      });
+    }
+    return new PageClass(data, fetchPage);
+  };
+  return new PagePromise(() => fetchPage(undefined));
 }
 
 class Tasks {
@@ -367,20 +396,7 @@ class Queues {
    * two pages skip or repeat no other queue.
    */
   page(params = {}, options = {}) {
-    const fetchPage = async (cursor) => {
-      const p = cursor === undefined ? params : { ...params, cursor };
-      const data = await this._client.request('GET', `/v1/queues${queryString(p)}`, {
-        idempotent: true, ...options,
-      });
-      // The daemon's cursors only move on: the same one again would loop.
-      if (cursor !== undefined && data?.nextCursor === cursor) {
-        throw new AsyncQueueError(`GET /v1/queues answered the cursor it was given (${cursor}) as the next one`, {
-          status: 200, code: 'invalid_response', body: data,
-        });
-      }
-      return new QueuePage(data, fetchPage);
-    };
-    return new PagePromise(() => fetchPage(undefined));
+    return namePages(this._client, '/v1/queues', QueuePage, params, options);
   }
 
   /** Every queue from params.cursor on, over all pages (same as `for await` over page()). */
@@ -421,6 +437,85 @@ class Queues {
   }
 }
 
+class Schedules {
+  constructor(client) {
+    Object.defineProperty(this, '_client', { value: client, enumerable: false });
+  }
+
+  /**
+   * Creates or replaces the schedule `name`: `cron` (5 fields, 6 with
+   * seconds first, or @hourly ... @yearly; UTC), `task` (what tasks.create
+   * takes, without runAt and idempotencyKey) and `paused` (default false).
+   * A replace keeps the schedule's runs and last run. Returns the schedule.
+   */
+  async put(name, schedule, options = {}) {
+    const path = `/v1/schedules/${requireId(name, 'schedule name')}`;
+    if (!schedule || typeof schedule !== 'object' || Array.isArray(schedule)) {
+      throw new TypeError('schedules.put(name, schedule): schedule must be an object with cron and task');
+    }
+    const body = { ...schedule };
+    if (body.task && typeof body.task === 'object' && !Array.isArray(body.task)) body.task = normaliseUrls(body.task);
+    return this._client.request('PUT', path, { body, idempotent: true, ...options });
+  }
+
+  async get(name, options = {}) {
+    return this._client.request('GET', `/v1/schedules/${requireId(name, 'schedule name')}`, {
+      idempotent: true, ...options,
+    });
+  }
+
+  /** Every schedule, by name: one request per 1000 schedules, following nextCursor. */
+  async list(options = {}) {
+    const all = [];
+    for await (const s of this.page({}, options)) all.push(s);
+    return all;
+  }
+
+  /**
+   * One page of schedules (`await`: a SchedulePage), or every schedule from
+   * there on (`for await`). params: limit (1–1000, default 1000), cursor (a
+   * page's nextCursor).
+   */
+  page(params = {}, options = {}) {
+    return namePages(this._client, '/v1/schedules', SchedulePage, params, options);
+  }
+
+  /** Every schedule from params.cursor on, over all pages (same as `for await` over page()). */
+  iterate(params = {}, options = {}) {
+    return this.page(params, options)[Symbol.asyncIterator]();
+  }
+
+  /** Deletes the schedule (the tasks it made stay); NotFoundError when there is none. */
+  async delete(name, options = {}) {
+    await this._client.request('DELETE', `/v1/schedules/${requireId(name, 'schedule name')}`, {
+      idempotent: true, ...options,
+    });
+  }
+
+  /** Makes no more tasks until resumed; returns the schedule. */
+  async pause(name, options = {}) {
+    return this._client.request('POST', `/v1/schedules/${requireId(name, 'schedule name')}/pause`, {
+      idempotent: true, ...options,
+    });
+  }
+
+  /** Fires again from now on (times missed while paused are not made up); returns the schedule. */
+  async resume(name, options = {}) {
+    return this._client.request('POST', `/v1/schedules/${requireId(name, 'schedule name')}/resume`, {
+      idempotent: true, ...options,
+    });
+  }
+
+  /**
+   * Makes one task from the template now (its next time is unchanged) and
+   * returns that task, as tasks.create does. Not repeated after a network
+   * failure: the first request may have made the task.
+   */
+  async run(name, options = {}) {
+    return this._client.request('POST', `/v1/schedules/${requireId(name, 'schedule name')}/run`, options);
+  }
+}
+
 export class AsyncQueue {
   /**
    * @param {object} [options]
@@ -452,6 +547,7 @@ export class AsyncQueue {
     this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
     this.tasks = new Tasks(this);
     this.queues = new Queues(this);
+    this.schedules = new Schedules(this);
   }
 
   /**
@@ -543,9 +639,11 @@ export class AsyncQueue {
 /** Adds a hint when a URL field was built from an unset environment variable. */
 function hint(error, body) {
   if (error.status !== 400 || !error.field || !body || typeof body !== 'object') return;
-  // A batch names the item: tasks[3].callbackUrl.
+  // A batch names the item: tasks[3].callbackUrl; a schedule its template: task.callbackUrl.
   const item = /^tasks\[(\d+)\]\.(.+)$/.exec(error.field);
-  const v = item ? body.tasks?.[Number(item[1])]?.[item[2]] : body[error.field];
+  const template = /^task\.(.+)$/.exec(error.field);
+  const v = item ? body.tasks?.[Number(item[1])]?.[item[2]]
+    : template ? body.task?.[template[1]] : body[error.field];
   if (typeof v === 'string' && /^(undefined|null)(\/|$)/.test(v)) {
     error.message += ` (it is "${v}": is the environment variable it is built from set?)`;
   }

@@ -192,7 +192,8 @@ export declare class Page implements AsyncIterable<Task> {
 
 /**
  * `await` it for the first page, or `for await` it for every item of every
- * page: a Page of tasks (`tasks.list()`) or a QueuePage (`queues.page()`).
+ * page: a Page of tasks (`tasks.list()`), a QueuePage (`queues.page()`) or
+ * a SchedulePage (`schedules.page()`).
  */
 export declare class PagePromise<P = Page, T = Task> implements PromiseLike<P>, AsyncIterable<T> {
   then<T1 = P, T2 = never>(
@@ -287,6 +288,74 @@ export interface Queues {
   delete(name: string, options?: RequestOptions): Promise<void>;
 }
 
+/** What a schedule makes a task from: the fields of `POST /v1/tasks` but runAt and idempotencyKey. */
+export type ScheduleTaskInput = Omit<TaskInput, 'runAt' | 'idempotencyKey'>;
+
+/** The body of `PUT /v1/schedules/{name}`. */
+export interface ScheduleInput {
+  /** `min hour dom month dow` (UTC), or 6 fields with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly. */
+  cron: string;
+  /** Kept as written; each run makes a task from it. */
+  task: ScheduleTaskInput;
+  /** Default false. */
+  paused?: boolean;
+}
+
+export interface Schedule {
+  name: string;
+  cron: string;
+  /** The template, as written. */
+  task: ScheduleTaskInput;
+  paused: boolean;
+  /** When it fires next; null while paused. */
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  /** The task the last run made; null before the first, or when the last made none. */
+  lastTaskId: string | null;
+  /** Why the last run made no task (destination refused, backlog full), or null. */
+  lastError: string | null;
+  runs: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ScheduleListParams {
+  /** Schedules per page, 1–1000 (default 1000). */
+  limit?: number;
+  /** The nextCursor of the previous page. */
+  cursor?: string | null;
+}
+
+/** One page of schedules, by name; `for await` over it yields its schedules and those of every later page. */
+export declare class SchedulePage implements AsyncIterable<Schedule> {
+  schedules: Schedule[];
+  nextCursor: string | null;
+  hasNextPage(): boolean;
+  /** The next page, or null after the last. */
+  nextPage(): Promise<SchedulePage | null>;
+  /** This page and every later one. */
+  pages(): AsyncGenerator<SchedulePage, void, undefined>;
+  [Symbol.asyncIterator](): AsyncGenerator<Schedule, void, undefined>;
+}
+
+export interface Schedules {
+  /** Creates or replaces the schedule (a replace keeps its runs and last run). */
+  put(name: string, schedule: ScheduleInput, options?: RequestOptions): Promise<Schedule>;
+  get(name: string, options?: RequestOptions): Promise<Schedule>;
+  /** Every schedule, by name, over as many pages as it takes. */
+  list(options?: RequestOptions): Promise<Schedule[]>;
+  /** One page (`await`), or every schedule from there on (`for await`). */
+  page(params?: ScheduleListParams, options?: RequestOptions): PagePromise<SchedulePage, Schedule>;
+  iterate(params?: ScheduleListParams, options?: RequestOptions): AsyncGenerator<Schedule, void, undefined>;
+  /** The tasks it made stay. */
+  delete(name: string, options?: RequestOptions): Promise<void>;
+  pause(name: string, options?: RequestOptions): Promise<Schedule>;
+  /** Fires from now on; times missed while paused are not made up. */
+  resume(name: string, options?: RequestOptions): Promise<Schedule>;
+  /** Makes a task from the template now (nextRunAt unchanged) and returns it. */
+  run(name: string, options?: RequestOptions): Promise<Task>;
+}
+
 export declare class AsyncQueue {
   constructor(options?: ClientOptions);
   readonly baseUrl: string;
@@ -294,6 +363,7 @@ export declare class AsyncQueue {
   maxRetries: number;
   readonly tasks: Tasks;
   readonly queues: Queues;
+  readonly schedules: Schedules;
   /** A raw API call with the client's authentication, errors and retries. */
   request<T = unknown>(method: string, path: string, options?: RequestOptions & {
     query?: Record<string, string | number | boolean | Date | string[] | undefined | null>;

@@ -1,5 +1,5 @@
 // asyncqueue-js: the client for AsyncQueue, a self-hosted HTTP task queue.
-export { AsyncQueue, Page, PagePromise, QueuePage, VERSION, parseRetryAfter } from './client.js';
+export { AsyncQueue, Page, PagePromise, QueuePage, SchedulePage, VERSION, parseRetryAfter } from './client.js';
 export {
   AsyncQueueError, ValidationError, AuthenticationError, PermissionDeniedError, NotFoundError, ConflictError,
   RateLimitError, UnavailableError, NetworkError, TimeoutError, WaitTimeoutError,

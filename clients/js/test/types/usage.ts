@@ -3,7 +3,8 @@
 import {
   AsyncQueue, AsyncQueueError, ConflictError, Page, QueuePage, RateLimitError, ValidationError, WaitTimeoutError,
   WebhookVerificationError, verifyWebhook, signWebhook, parseRetryAfter,
-  type Task, type Queue, type WebhookEvent, type TaskStatus,
+  SchedulePage,
+  type Task, type Queue, type WebhookEvent, type TaskStatus, type Schedule, type ScheduleInput, type ScheduleTaskInput,
 } from 'asyncqueue-js';
 import { webhookHandler } from 'asyncqueue-js/next';
 
@@ -81,6 +82,46 @@ export async function everything(aq: AsyncQueue): Promise<void> {
   void wrong;
   // @ts-expect-error queues.list() takes request options, not paging
   await aq.queues.list({ limit: 10 });
+}
+
+export async function schedules(aq: AsyncQueue): Promise<void> {
+  const sc: Schedule = await aq.schedules.put('nightly', {
+    cron: '0 3 * * *',
+    task: { callbackUrl: 'https://x.example/report', payload: { full: true }, queue: 'reports', delay: 5 },
+  });
+  await aq.schedules.put('paused-one', { cron: '@hourly', task: { callbackUrl: 'https://x.example' }, paused: true },
+    { signal: AbortSignal.timeout(1000) });
+  const next: string | null = sc.nextRunAt;
+  const lastTask: string | null = sc.lastTaskId;
+  const lastError: string | null = sc.lastError;
+  const runs: number = sc.runs;
+  const template: ScheduleTaskInput = sc.task;
+  const url: string = template.callbackUrl;
+  const got: Schedule = await aq.schedules.get('nightly');
+  const all: Schedule[] = await aq.schedules.list();
+  const sp: SchedulePage = await aq.schedules.page({ limit: 10 });
+  const spNext: SchedulePage | null = await sp.nextPage();
+  const spCursor: string | null = sp.nextCursor;
+  for await (const x of aq.schedules.page({ cursor: spCursor })) { const n: string = x.name; void n; }
+  for await (const x of aq.schedules.iterate({ limit: 100 })) { const c: string = x.cron; void c; }
+  for await (const p of sp.pages()) { const l: Schedule[] = p.schedules; void l; }
+  const paused: Schedule = await aq.schedules.pause('nightly');
+  const resumed: Schedule = await aq.schedules.resume('nightly');
+  const task: Task = await aq.schedules.run('nightly');
+  const del: void = await aq.schedules.delete('nightly');
+  const input: ScheduleInput = { cron: '*/5 * * * *', task: { callbackUrl: 'https://x.example' } };
+  void [next, lastTask, lastError, runs, url, got, all, spNext, paused, resumed, task, del, input];
+  // @ts-expect-error a template has no runAt: each run is made now
+  await aq.schedules.put('x', { cron: '@daily', task: { callbackUrl: 'https://x.example', runAt: new Date() } });
+  // @ts-expect-error a template has no idempotencyKey
+  await aq.schedules.put('x', { cron: '@daily', task: { callbackUrl: 'https://x.example', idempotencyKey: 'k' } });
+  // @ts-expect-error cron is required
+  await aq.schedules.put('x', { task: { callbackUrl: 'https://x.example' } });
+  // @ts-expect-error the template needs callbackUrl
+  await aq.schedules.put('x', { cron: '@daily', task: { payload: 1 } });
+  // @ts-expect-error a page of schedules holds no queues
+  const wrongPage: QueuePage = await aq.schedules.page();
+  void wrongPage;
 }
 
 export async function errors(aq: AsyncQueue): Promise<void> {
