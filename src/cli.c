@@ -1,6 +1,6 @@
 /*
- * cli: the command-line client. Owns the command line of `asyncqueue task`
- * and `asyncqueue queue`, building request bodies from flags, one libcurl
+ * cli: the command-line client. Owns the command line of `asyncqueue task`,
+ * `asyncqueue queue` and `asyncqueue schedule`, building request bodies from flags, one libcurl
  * easy handle (reused, so a --wait loop keeps its connection), the long-poll
  * loop behind --wait, and the mapping of outcomes to exit codes (cli.h).
  *
@@ -79,6 +79,8 @@ enum opt_id {
     OPT_PAUSED,
     OPT_DEFAULT_RETRIES,
     OPT_DEFAULT_TIMEOUT,
+    OPT_CRON,
+    OPT_TASK,
     OPT_COUNT
 };
 
@@ -125,6 +127,8 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_PAUSED] = {"paused", ARG_FLAG},
     [OPT_DEFAULT_RETRIES] = {"default-retries", ARG_VALUE},
     [OPT_DEFAULT_TIMEOUT] = {"default-timeout", ARG_VALUE},
+    [OPT_CRON] = {"cron", ARG_VALUE},
+    [OPT_TASK] = {"task", ARG_VALUE},
 };
 
 #define BIT(o) (UINT64_C(1) << (o))
@@ -139,6 +143,9 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
 #define LIST_FILTERS                                                                               \
     (TASK_FILTERS | BIT(OPT_LIMIT) | BIT(OPT_ALL) | BIT(OPT_CURSOR) | BIT(OPT_ORDER))
 #define QUEUE_PAGES (BIT(OPT_LIMIT) | BIT(OPT_CURSOR) | BIT(OPT_ALL))
+/* A schedule's template is a create without runAt (each run is made now). */
+#define SCHEDULE_TASK_FIELDS (TASK_FIELDS & ~BIT(OPT_RUN_AT))
+#define SCHEDULE_PUT (BIT(OPT_CRON) | BIT(OPT_TASK) | BIT(OPT_PAUSED) | SCHEDULE_TASK_FIELDS)
 #define QUEUE_SETTINGS                                                                             \
     (BIT(OPT_MAX_CONCURRENCY) | BIT(OPT_RATE) | BIT(OPT_BURST) | BIT(OPT_PAUSED) |                 \
      BIT(OPT_DEFAULT_RETRIES) | BIT(OPT_DEFAULT_TIMEOUT))
@@ -264,6 +271,45 @@ static void usage_queue(FILE *out)
                  "                          (what list does without --limit and --cursor)\n");
 }
 
+static void usage_schedule(FILE *out)
+{
+    fprintf(out, "Usage: asyncqueue schedule COMMAND [NAME] [options]\n"
+                 "\n"
+                 "Commands:\n"
+                 "  put NAME --cron EXPR (--task FILE | --url URL [fields]) [--paused]\n"
+                 "                          make or replace the schedule (PUT /v1/schedules/NAME):\n"
+                 "                          a task from the template each time EXPR fires (UTC)\n"
+                 "  list [pages]            every schedule, by name (GET /v1/schedules, page after\n"
+                 "                          page)\n"
+                 "  get NAME                one schedule\n"
+                 "  delete NAME             delete the schedule (the tasks it made stay)\n"
+                 "  pause NAME              make no more tasks from it\n"
+                 "  resume NAME             make them again, from now on (missed times are not\n"
+                 "                          made up)\n"
+                 "  run NAME                make one task from it now and print that task (its next\n"
+                 "                          time stays)\n"
+                 "\n"
+                 "Schedule (put):\n"
+                 "  --cron EXPR             min hour dom month dow; or six fields, seconds first;\n"
+                 "                          or @hourly, @daily, @weekly, @monthly, @yearly\n"
+                 "  --task FILE             the template: a JSON object, the body of POST /v1/tasks\n"
+                 "                          without runAt and idempotencyKey (- reads standard\n"
+                 "                          input); sent as written\n"
+                 "  --paused                make it paused (without: not paused, even on replace)\n"
+                 "\n"
+                 "Template fields (put, instead of --task), as 'task create' takes them:\n"
+                 "  --url URL, --method M, --header 'Name: value', --payload JSON|@FILE,\n"
+                 "  --body TEXT, --webhook URL, --retries N, --timeout S, --delay S,\n"
+                 "  --queue NAME, --metadata JSON|@FILE (see 'asyncqueue task --help')\n"
+                 "\n"
+                 "Pages (list):\n"
+                 "  --limit N               schedules per page, 1 to 1000 (default 1000); alone,\n"
+                 "                          print that one page with its nextCursor\n"
+                 "  --cursor C              the nextCursor of the previous page; alone, that page\n"
+                 "  --all                   follow nextCursor and print every page as one list\n"
+                 "                          (what list does without --limit and --cursor)\n");
+}
+
 static void usage_common(FILE *out)
 {
     fprintf(out,
@@ -293,6 +339,8 @@ static void print_usage(const char *noun, FILE *out)
 {
     if (!strcmp(noun, "queue"))
         usage_queue(out);
+    else if (!strcmp(noun, "schedule"))
+        usage_schedule(out);
     else
         usage_task(out);
     usage_common(out);
@@ -1236,16 +1284,18 @@ static int cmd_task_retry_many(struct cli *c)
     return bulk(c, "/v1/tasks/retry", "replay every failed task", "failed");
 }
 
-/* Every queue, over as many pages as it takes (the daemon answers at most
- * 1000 a page); with --limit or --cursor and no --all, the one page. */
-static int cmd_queue_list(struct cli *c)
+/* A list cut by name (GET /v1/queues, /v1/schedules; key: the member that
+ * holds a page's items): every item, over as many pages as it takes (the
+ * daemon answers at most 1000 a page); with --limit or --cursor and no
+ * --all, the one page. */
+static int name_list(struct cli *c, const char *collection, const char *key)
 {
     char *esc = c->set[OPT_LIMIT] ? url_escape(c, c->val[OPT_LIMIT]) : NULL;
-    char *query = esc ? xasprintf("/v1/queues?limit=%s", esc) : xstrdup("/v1/queues");
+    char *query = esc ? xasprintf("%s?limit=%s", collection, esc) : xstrdup(collection);
     free(esc);
     int rc;
     if (c->set[OPT_ALL] || !(c->set[OPT_LIMIT] || c->set[OPT_CURSOR])) {
-        rc = list_all(c, query, "queues");
+        rc = list_all(c, query, key);
     } else {
         rc = one_page(c, query);
     }
@@ -1253,15 +1303,28 @@ static int cmd_queue_list(struct cli *c)
     return rc;
 }
 
-static int queue_call(struct cli *c, const char *method, const char *action, const char *body,
-                      size_t len)
+/* One request about the item c->arg names: collection/NAME[/action]. */
+static int name_call(struct cli *c, const char *collection, const char *method,
+                     const char *action, const char *body, size_t len)
 {
     char *esc = url_escape(c, c->arg);
-    char *path = xasprintf("/v1/queues/%s%s%s", esc, action ? "/" : "", action ? action : "");
+    char *path =
+        xasprintf("%s/%s%s%s", collection, esc, action ? "/" : "", action ? action : "");
     int rc = simple(c, method, path, body, len);
     free(path);
     free(esc);
     return rc;
+}
+
+static int cmd_queue_list(struct cli *c)
+{
+    return name_list(c, "/v1/queues", "queues");
+}
+
+static int queue_call(struct cli *c, const char *method, const char *action, const char *body,
+                      size_t len)
+{
+    return name_call(c, "/v1/queues", method, action, body, len);
 }
 
 static int cmd_queue_get(struct cli *c)
@@ -1303,6 +1366,120 @@ out:
     return rc;
 }
 
+/* --task FILE: the template as written ("-": standard input), checked here
+ * only to be one JSON object (the daemon checks its fields, naming them
+ * task.<field>). Returns a malloc'd text (caller frees), or NULL after a
+ * usage message. */
+static char *schedule_task_file(const struct cli *c, size_t *len_out)
+{
+    const char *path = c->val[OPT_TASK];
+    char why[512];
+    size_t len = 0;
+    char *text = read_file(path, &len, why, sizeof why);
+    if (!text) {
+        usage_error(c, "--task %s: %s", path, why);
+        return NULL;
+    }
+    size_t i = 0;
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) i = 3; /* a byte order mark */
+    while (i < len && isspace((unsigned char)text[i]))
+        i++;
+    const char *problem = NULL;
+    if (memchr(text, '\0', len)) {
+        problem = "contains a NUL byte";
+    } else if (!util_utf8_valid(text + i, len - i)) {
+        problem = "is not valid UTF-8";
+    } else {
+        const char *end = NULL;
+        cJSON *v = cJSON_ParseWithLengthOpts(text + i, len - i, &end, false);
+        if (!v) {
+            problem = "is not valid JSON";
+        } else if (!cJSON_IsObject(v)) {
+            problem = "must hold a JSON object, the task as 'task create' sends it "
+                      "(e.g. {\"callbackUrl\": \"https://...\"})";
+        } else {
+            while (end < text + len && isspace((unsigned char)*end))
+                end++;
+            if (end != text + len) problem = "has more after the JSON object";
+        }
+        cJSON_Delete(v);
+    }
+    if (problem) {
+        usage_error(c, "--task %s %s", path, problem);
+        free(text);
+        return NULL;
+    }
+    size_t n = len - i;
+    while (n && isspace((unsigned char)text[i + n - 1]))
+        n--;
+    char *task = xstrndup(text + i, n);
+    free(text);
+    *len_out = n;
+    return task;
+}
+
+/* put NAME --cron EXPR, the template from --task FILE or from the flags of
+ * task create, [--paused]: the whole schedule, as PUT replaces it. */
+static int cmd_schedule_put(struct cli *c)
+{
+    if (!c->set[OPT_CRON]) return usage_error(c, "schedule put needs --cron EXPR");
+    bool flags = false;
+    for (int k = 0; k < OPT_COUNT; k++)
+        if (c->set[k] && (SCHEDULE_TASK_FIELDS & BIT(k))) flags = true;
+    if (c->set[OPT_TASK] && flags)
+        return usage_error(c, "--task FILE is the whole template: give the task's fields in it, "
+                           "not also as --url, --payload ...");
+    if (!c->set[OPT_TASK] && !c->set[OPT_URL])
+        return usage_error(c, "schedule put needs the task it makes: --task FILE (- reads "
+                           "standard input), or --url URL and the other fields of 'task create'");
+    size_t task_len = 0;
+    bool failed = false;
+    char *task =
+        c->set[OPT_TASK] ? schedule_task_file(c, &task_len) : task_body(c, &task_len, &failed);
+    if (!task) return CLI_EXIT_USAGE; /* --task or --url makes a template, so NULL means failed */
+    struct jobj o = {.any = false};
+    buf_init(&o.b, UNCAPPED);
+    jobj_string(&o, "cron", c->val[OPT_CRON]);
+    jobj_raw(&o, "task", task, task_len);
+    if (c->set[OPT_PAUSED]) jobj_raw(&o, "paused", "true", 4);
+    buf_append(&o.b, "}", 1);
+    free(task);
+    int rc = name_call(c, "/v1/schedules", "PUT", NULL, o.b.data, o.b.len);
+    buf_free(&o.b);
+    return rc;
+}
+
+static int cmd_schedule_list(struct cli *c)
+{
+    return name_list(c, "/v1/schedules", "schedules");
+}
+
+static int cmd_schedule_get(struct cli *c)
+{
+    return name_call(c, "/v1/schedules", "GET", NULL, NULL, 0);
+}
+
+static int cmd_schedule_delete(struct cli *c)
+{
+    return name_call(c, "/v1/schedules", "DELETE", NULL, NULL, 0);
+}
+
+static int cmd_schedule_pause(struct cli *c)
+{
+    return name_call(c, "/v1/schedules", "POST", "pause", NULL, 0);
+}
+
+static int cmd_schedule_resume(struct cli *c)
+{
+    return name_call(c, "/v1/schedules", "POST", "resume", NULL, 0);
+}
+
+/* run NAME: the task made now, printed as task create prints it (202). */
+static int cmd_schedule_run(struct cli *c)
+{
+    return name_call(c, "/v1/schedules", "POST", "run", NULL, 0);
+}
+
 static const struct command commands[] = {
     {"task", "create", NULL, TASK_FIELDS | BIT(OPT_IDEMPOTENCY_KEY) | BIT(OPT_WAIT),
      cmd_task_create},
@@ -1320,6 +1497,13 @@ static const struct command commands[] = {
     {"queue", "delete", "NAME", 0, cmd_queue_delete},
     {"queue", "pause", "NAME", 0, cmd_queue_pause},
     {"queue", "resume", "NAME", 0, cmd_queue_resume},
+    {"schedule", "put", "NAME", SCHEDULE_PUT, cmd_schedule_put},
+    {"schedule", "list", NULL, QUEUE_PAGES, cmd_schedule_list},
+    {"schedule", "get", "NAME", 0, cmd_schedule_get},
+    {"schedule", "delete", "NAME", 0, cmd_schedule_delete},
+    {"schedule", "pause", "NAME", 0, cmd_schedule_pause},
+    {"schedule", "resume", "NAME", 0, cmd_schedule_resume},
+    {"schedule", "run", "NAME", 0, cmd_schedule_run},
 };
 
 /* ---- the command line ---- */

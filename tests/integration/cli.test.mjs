@@ -1,4 +1,4 @@
-// The command-line client (`asyncqueue task ...`, `asyncqueue queue ...`):
+// The command-line client (`asyncqueue task ...`, `queue ...`, `schedule ...`):
 // the real binary against a real daemon, checking what it prints and the exit
 // code that tells each outcome apart (cli.h, asyncqueue(1)).
 import { test, before, after } from 'node:test';
@@ -795,6 +795,238 @@ test('queue list follows nextCursor into one list, and stops on a repeated curso
   }
 });
 
+// ---- schedule ----
+
+// Once a year, at a time no test run reaches: only 'schedule run' makes tasks here.
+const YEARLY = '0 0 1 1 *';
+
+test('schedule put sends the schedule as the API takes it: the template from flags, or from --task FILE or - as written', async (t) => {
+  const fake = await startFake((req) => ({ status: 200, body: { name: 'x', via: req.url } }));
+  t.after(() => fake.close());
+  const server = ['--server', fake.url('/')];
+  const flags = await run(['schedule', 'put', 'night.ly_1-a', '--cron', '0 3 * * *', '--url', 'https://x.example/r',
+    '--method', 'put', '--header', 'X-A: 1', '--payload', '{"n":12345678901234567890}', '--webhook', 'https://h.example/w',
+    '--retries', '2', '--timeout', '30', '--delay', '5', '--queue', 'reports', '--metadata', '{"m":1}', ...server], { env });
+  assert.equal(flags.code, EXIT.OK, flags.stderr);
+  assert.deepEqual(flags.json, { name: 'x', via: '/v1/schedules/night.ly_1-a' });
+  const file = join(tmp.dir, 'template.json');
+  writeFileSync(file, '\n  {"callbackUrl": "https://x.example/f",\n   "payload": {"big": 12345678901234567890, "f": 1.50}}\n\n');
+  const fromFile = await run(['schedule', 'put', 'from-file', '--cron', '@daily', '--task', file, '--paused', ...server], { env });
+  assert.equal(fromFile.code, EXIT.OK, fromFile.stderr);
+  const fromStdin = await run(['schedule', 'put', 'from-stdin', '--cron', '*/5 * * * *', '--task', '-', ...server],
+    { env, input: '{"callbackUrl":"https://x.example/s"}' });
+  assert.equal(fromStdin.code, EXIT.OK, fromStdin.stderr);
+  const odd = await run(['schedule', 'get', 'a b/c', ...server], { env });
+  assert.equal(odd.code, EXIT.OK, odd.stderr);
+
+  const [a, b, c, g] = fake.requests;
+  assert.equal(a.method, 'PUT');
+  assert.equal(a.url, '/v1/schedules/night.ly_1-a');
+  assert.equal(a.headers['content-type'], 'application/json');
+  assert.equal(a.headers.authorization, AUTH.authorization);
+  assert.equal(a.body, '{"cron":"0 3 * * *","task":{"callbackUrl":"https://x.example/r","method":"put",' +
+    '"headers":{"X-A":"1"},"payload":{"n":12345678901234567890},"webhookUrl":"https://h.example/w","retries":2,' +
+    '"timeout":30,"delay":5,"queue":"reports","metadata":{"m":1}}}', 'no paused: the default (false)');
+  assert.equal(b.url, '/v1/schedules/from-file');
+  assert.equal(b.body, '{"cron":"@daily","task":{"callbackUrl": "https://x.example/f",\n   "payload": {"big": 12345678901234567890, "f": 1.50}},"paused":true}',
+    'the file as written');
+  assert.equal(c.body, '{"cron":"*/5 * * * *","task":{"callbackUrl":"https://x.example/s"}}');
+  assert.equal(g.method, 'GET');
+  assert.equal(g.url, '/v1/schedules/a%20b%2Fc', 'the name is escaped');
+});
+
+test('schedule put, get, list, pause, resume, run, delete against the daemon', async () => {
+  const put = await run(['schedule', 'put', 'cli-sched', '--cron', YEARLY, '--url', tgt.url('/sched'),
+    '--payload', '{"from":"schedule"}', '--queue', 'cli-sched'], { env });
+  assert.equal(put.code, EXIT.OK, put.stderr);
+  assert.equal(put.stderr, '');
+  assert.equal(put.json.name, 'cli-sched');
+  assert.equal(put.json.cron, YEARLY);
+  assert.deepEqual(put.json.task, { callbackUrl: tgt.url('/sched'), payload: { from: 'schedule' }, queue: 'cli-sched' });
+  assert.equal(put.json.paused, false);
+  assert.equal(put.json.runs, 0);
+  assert.equal(typeof put.json.nextRunAt, 'string');
+
+  const get = await run(['schedule', 'get', 'cli-sched'], { env });
+  assert.equal(get.code, EXIT.OK, get.stderr);
+  assert.deepEqual(get.json, put.json);
+  const list = await run(['schedule', 'list'], { env });
+  assert.equal(list.code, EXIT.OK, list.stderr);
+  assert.deepEqual(list.json.schedules.find((x) => x.name === 'cli-sched'), put.json);
+  assert.equal(list.json.nextCursor, null);
+
+  const paused = await run(['schedule', 'pause', 'cli-sched'], { env });
+  assert.equal(paused.code, EXIT.OK, paused.stderr);
+  assert.equal(paused.json.paused, true);
+  assert.equal(paused.json.cron, YEARLY, 'pause keeps the rest');
+  const resumed = await run(['schedule', 'resume', 'cli-sched'], { env });
+  assert.equal(resumed.code, EXIT.OK, resumed.stderr);
+  assert.equal(resumed.json.paused, false);
+  assert.equal(typeof resumed.json.nextRunAt, 'string');
+
+  const ran = await run(['schedule', 'run', 'cli-sched'], { env });
+  assert.equal(ran.code, EXIT.OK, ran.stderr);
+  assert.match(ran.json.id, /^[0-9a-f-]{36}$/, 'the task made now');
+  assert.equal(ran.json.callbackUrl, tgt.url('/sched'));
+  assert.equal(ran.json.queue, 'cli-sched');
+  assert.equal((await waitForStatus(d.url, ran.json.id, ['completed'], { headers: AUTH })).status, 'completed');
+  const call = tgt.requests.find((q) => q.url === '/sched');
+  assert.deepEqual(JSON.parse(call.body), { from: 'schedule' });
+  const counted = await run(['schedule', 'get', 'cli-sched'], { env });
+  assert.deepEqual([counted.json.runs, counted.json.lastTaskId], [1, ran.json.id]);
+  assert.equal(counted.json.nextRunAt, resumed.json.nextRunAt, 'run leaves the next time');
+
+  const replaced = await run(['schedule', 'put', 'cli-sched', '--cron', '@hourly', '--url', tgt.url('/sched2'), '--paused'], { env });
+  assert.equal(replaced.code, EXIT.OK, replaced.stderr);
+  assert.deepEqual([replaced.json.cron, replaced.json.paused, replaced.json.runs, replaced.json.createdAt],
+    ['@hourly', true, 1, put.json.createdAt], 'a replace keeps runs and createdAt');
+
+  const del = await run(['schedule', 'delete', 'cli-sched'], { env });
+  assert.equal(del.code, EXIT.OK, del.stderr);
+  assert.equal(del.stdout, '', '204: nothing to print');
+  const gone = await run(['schedule', 'get', 'cli-sched'], { env });
+  assert.equal(gone.code, EXIT.API);
+  assert.match(oneLine(gone), /^asyncqueue: HTTP 404 not_found/);
+  assert.equal((await api(d.url, 'GET', `/v1/tasks/${ran.json.id}`, undefined, AUTH)).status, 200, 'its task stays');
+});
+
+test('schedule: no such schedule is the API\'s 404 (exit 4); a bad cron or template field its 400 naming the field', async () => {
+  for (const verb of ['get', 'delete', 'pause', 'resume', 'run']) {
+    const r = await run(['schedule', verb, 'cli-never'], { env });
+    assert.equal(r.code, EXIT.API, `${verb}: ${r.stderr}`);
+    assert.equal(r.json.error.code, 'not_found', `${verb}: the API's answer on stdout`);
+    assert.match(oneLine(r), /^asyncqueue: HTTP 404 not_found/, verb);
+  }
+  const cron = await run(['schedule', 'put', 'cli-bad', '--cron', '61 * * * *', '--url', tgt.url('/x')], { env });
+  assert.equal(cron.code, EXIT.API, cron.stderr);
+  assert.match(oneLine(cron), /^asyncqueue: HTTP 400 invalid_field \(cron\): /);
+  const url = await run(['schedule', 'put', 'cli-bad', '--cron', YEARLY, '--url', 'ftp://x.example'], { env });
+  assert.equal(url.code, EXIT.API, url.stderr);
+  assert.match(oneLine(url), /^asyncqueue: HTTP 400 invalid_field \(task\.callbackUrl\): /);
+  const file = join(tmp.dir, 'runat.json');
+  writeFileSync(file, JSON.stringify({ callbackUrl: tgt.url('/x'), runAt: '2030-01-01T00:00:00Z' }));
+  const runAt = await run(['schedule', 'put', 'cli-bad', '--cron', YEARLY, '--task', file], { env });
+  assert.equal(runAt.code, EXIT.API, runAt.stderr);
+  assert.match(oneLine(runAt), /^asyncqueue: HTTP 400 \w+ \(task\.runAt\)/);
+  const name = await run(['schedule', 'get', 'bad name!'], { env });
+  assert.equal(name.code, EXIT.API);
+  assert.match(oneLine(name), /HTTP 400 invalid_field \(name\)/);
+  assert.equal((await run(['schedule', 'get', 'cli-bad'], { env })).code, EXIT.API, 'nothing was stored');
+});
+
+test('schedule list: every schedule over the pages; --limit and --cursor one page; --all with them', async () => {
+  // '-' sorts before digits and letters: these are the first schedules by name.
+  const names = ['-clis-a', '-clis-b', '-clis-c', '-clis-d'];
+  for (const n of names) {
+    const r = await run(['schedule', 'put', '--', n, '--cron', YEARLY, '--url', tgt.url('/p')], { env });
+    assert.equal(r.code, EXIT.OK, r.stderr);
+  }
+  const viaApi = await api(d.url, 'GET', '/v1/schedules', undefined, AUTH);
+  const all = await run(['schedule', 'list'], { env });
+  assert.equal(all.code, EXIT.OK, all.stderr);
+  assert.deepEqual(all.json, viaApi.body, 'under 1000 schedules: the one page the API answers');
+  assert.deepEqual(all.json.schedules.slice(0, 4).map((x) => x.name), names);
+
+  const page = await run(['schedule', 'list', '--limit', '2'], { env });
+  assert.equal(page.code, EXIT.OK, page.stderr);
+  assert.deepEqual(page.json.schedules.map((x) => x.name), names.slice(0, 2));
+  assert.equal(typeof page.json.nextCursor, 'string');
+  const next = await run(['schedule', 'list', '--limit', '2', '--cursor', page.json.nextCursor], { env });
+  assert.deepEqual(next.json.schedules.map((x) => x.name), names.slice(2, 4));
+  const rest = await run(['schedule', 'list', '--cursor', page.json.nextCursor], { env });
+  assert.deepEqual(rest.json, { schedules: all.json.schedules.slice(2), nextCursor: null });
+  const byOne = await run(['schedule', 'list', '--limit', '1', '--all'], { env });
+  assert.equal(byOne.code, EXIT.OK, byOne.stderr);
+  assert.deepEqual(byOne.json, all.json, 'the same list, one schedule a request');
+
+  const bad = await run(['schedule', 'list', '--limit', '1001'], { env });
+  assert.equal(bad.code, EXIT.API);
+  assert.match(oneLine(bad), /HTTP 400 invalid_field \(limit\)/);
+  const badCursor = await run(['schedule', 'list', '--cursor', 'nope!'], { env });
+  assert.equal(badCursor.code, EXIT.API);
+  assert.match(oneLine(badCursor), /invalid_field \(cursor\)/);
+  for (const n of names) assert.equal((await run(['schedule', 'delete', '--', n], { env })).code, EXIT.OK);
+});
+
+test('schedule list follows nextCursor into one list (a fake), and says when an answer is not a schedule list', async (t) => {
+  const pages = { '': { schedules: [{ name: 'a' }], nextCursor: 'Yg' }, Yg: { schedules: [{ name: 'b' }], nextCursor: null } };
+  const seen = [];
+  const paged = await startFake((req) => {
+    const u = new URL(req.url, 'http://x');
+    seen.push(u.pathname + u.search);
+    return { status: 200, body: pages[u.searchParams.get('cursor') ?? ''] };
+  });
+  t.after(() => paged.close());
+  const r = await run(['schedule', 'list', '--server', paged.url('/')], { env });
+  assert.equal(r.code, EXIT.OK, r.stderr);
+  assert.deepEqual(r.json, { schedules: [{ name: 'a' }, { name: 'b' }], nextCursor: null });
+  assert.deepEqual(seen, ['/v1/schedules', '/v1/schedules?cursor=Yg']);
+  const notList = await run(['schedule', 'list', '--server', tgt.url('/')], { env, timeout: 10000 });
+  assert.equal(notList.code, EXIT.SERVER, notList.stderr);
+  assert.match(oneLine(notList), /is not a schedule list/);
+});
+
+test('schedule usage errors exit 2 with one line on stderr, and send nothing', async (t) => {
+  const fake = await startFake([{ status: 500 }]);
+  t.after(() => fake.close());
+  const server = ['--server', fake.url('/')];
+  const missing = join(tmp.dir, 'no-such-template.json');
+  const notObject = join(tmp.dir, 'array-template.json');
+  writeFileSync(notObject, '[{"callbackUrl": "https://x.example"}]');
+  const broken = join(tmp.dir, 'broken-template.json');
+  writeFileSync(broken, '{"callbackUrl": ');
+  const trailing = join(tmp.dir, 'trailing-template.json');
+  writeFileSync(trailing, '{"callbackUrl": "https://x.example"} {}');
+  const cases = [
+    [['schedule', 'frobnicate'], /unknown command 'schedule frobnicate'/],
+    [['schedule', 'put', 's', '--url', 'https://x.example'], /schedule put needs --cron EXPR/],
+    [['schedule', 'put', 's', '--cron', YEARLY], /schedule put needs the task it makes: --task FILE/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--queue', 'q'], /schedule put needs the task it makes/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--task', notObject, '--url', 'https://x.example'], /--task FILE is the whole template/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--task', missing], /--task .*no-such-template\.json: cannot open/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--task', notObject], /must hold a JSON object/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--task', broken], /--task .* is not valid JSON/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--task', trailing], /has more after the JSON object/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--url', 'https://x.example', '--run-at', '2030-01-01T00:00:00Z'], /--run-at is not an option of 'schedule put'/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--url', 'https://x.example', '--idempotency-key', 'k'], /--idempotency-key is not an option of 'schedule put'/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--url', 'https://x.example', '--payload', '{'], /--payload is not valid JSON/],
+    [['schedule', 'put', 's', '--cron', YEARLY, '--cron', '@daily', '--url', 'https://x.example'], /--cron is given twice/],
+    [['schedule', 'put', '--cron', YEARLY, '--url', 'https://x.example'], /'schedule put' needs NAME/],
+    [['schedule', 'get'], /'schedule get' needs NAME/],
+    [['schedule', 'run', 'a', 'b'], /unexpected argument 'b'/],
+    [['schedule', 'run', 'a', '--wait'], /--wait is not an option of 'schedule run'/],
+    [['schedule', 'list', '--status', 'queued'], /--status is not an option of 'schedule list'/],
+    [['schedule', 'pause', '.'], /NAME must not be '\.'/],
+    [['schedule', 'delete', '..'], /NAME must not be '\.\.'/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await run([...args, ...server], { env });
+    assert.equal(r.code, EXIT.USAGE, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '', args.join(' '));
+    const line = oneLine(r);
+    assert.match(line, re, args.join(' '));
+    assert.match(line, /see 'asyncqueue schedule --help'$/, args.join(' '));
+  }
+  assert.equal(fake.requests.length, 0, 'nothing was sent');
+  const bare = await run(['schedule'], { env });
+  assert.equal(bare.code, EXIT.USAGE);
+  assert.match(bare.stderr, /^Usage: asyncqueue schedule/);
+});
+
+test('schedule --help documents the commands and every exit code', async () => {
+  const r = await run(['schedule', '--help']);
+  assert.equal(r.code, EXIT.OK);
+  assert.equal(r.stderr, '');
+  for (const code of Object.values(EXIT)) assert.match(r.stdout, new RegExp(`^  ${code}  `, 'm'), `exit ${code}`);
+  for (const cmd of ['put', 'list', 'get', 'delete', 'pause', 'resume', 'run']) {
+    assert.match(r.stdout, new RegExp(`^  ${cmd} `, 'm'), `schedule --help: ${cmd}`);
+  }
+  for (const opt of ['--cron', '--task', '--paused', '--limit', '--cursor', '--all', '--url']) assert.ok(r.stdout.includes(opt), opt);
+  const sub = await run(['schedule', 'put', '-h']);
+  assert.equal(sub.code, EXIT.OK);
+  assert.match(sub.stdout, /--cron EXPR/);
+});
+
 // Valgrind cannot run a sanitized binary; the ASan run covers that one.
 const sanitized = readFileSync(BIN).includes('__asan_init');
 const hasValgrind = spawnSync('valgrind', ['--version']).status === 0;
@@ -806,6 +1038,7 @@ test('the CLI paths run clean under valgrind (no errors, no leaks)', {
     '--errors-for-leak-kinds=definite,indirect'];
   const file = join(tmp.dir, 'vg.json');
   writeFileSync(file, '{"from": "valgrind"}');
+  writeFileSync(join(tmp.dir, 'vg-task.json'), JSON.stringify({ callbackUrl: tgt.url('/vg'), delay: 3600 }));
   const port = await deadPort();
   const cases = [
     [['task', 'create', '--url', tgt.url('/vg'), '--payload', `@${file}`, '--header', 'A: b', '--metadata', '{"m":1}', '--wait', '10'], EXIT.OK],
@@ -821,6 +1054,12 @@ test('the CLI paths run clean under valgrind (no errors, no leaks)', {
     [['task', 'retry-many', '--queue', 'vg-bulk'], EXIT.OK],
     [['task', 'cancel-many', '--status', 'bogus'], EXIT.API],
     [['task', 'retry-many'], EXIT.USAGE],
+    [['schedule', 'put', 'vg-sched', '--cron', YEARLY, '--task', file.replace('vg.json', 'vg-task.json')], EXIT.OK],
+    [['schedule', 'put', 'vg-sched2', '--cron', YEARLY, '--url', tgt.url('/vg'), '--header', 'A: b', '--payload', `@${file}`, '--paused'], EXIT.OK],
+    [['schedule', 'list', '--limit', '1', '--all'], EXIT.OK],
+    [['schedule', 'run', 'vg-sched'], EXIT.OK],
+    [['schedule', 'get', 'vg-never'], EXIT.API],
+    [['schedule', 'put', 'vg-sched', '--cron', YEARLY, '--task', file, '--url', 'http://x.example'], EXIT.USAGE],
   ];
   for (const [args, want] of cases) {
     const r = await run(args, { env, wrapper, timeout: 60000 });
