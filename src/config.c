@@ -716,6 +716,11 @@ static int load_file(struct config *cfg, const char *path, struct sources *src, 
         }
         note_source(src, k, path, lineno);
     }
+    /* A directory opens and then fails to read: not an empty file. */
+    if (rc == EXIT_OK && ferror(f)) {
+        snprintf(err, err_len, "%s: cannot read config file: %s", path, strerror(errno));
+        rc = EXIT_CONFIG;
+    }
     fclose(f);
     return rc;
 }
@@ -809,7 +814,9 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
         if (name_len == 6 && strncmp(name, "config", 6) == 0) {
             if (!eq) i++; /* already read by find_config_path */
-            if (i >= argc) {
+            /* Empty (an unset shell variable): no file would be read, and
+             * the one ASYNCQUEUE_CONFIG names would be skipped too. */
+            if (i >= argc || !*(eq ? eq + 1 : argv[i])) {
                 snprintf(err, err_len, "--config needs a file name");
                 return EXIT_USAGE;
             }

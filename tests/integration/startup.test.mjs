@@ -102,6 +102,11 @@ test('a config file with an unknown key or a bad value exits 3 naming file:line'
   const missing = await runBinary(['--check-config', '--config', join(dir, 'nope.conf')]);
   assert.equal(missing.code, 3, missing.stderr);
   assert.ok(missing.stderr.includes('nope.conf'));
+
+  // A directory opens and then cannot be read: it ran on the defaults.
+  const folder = await runBinary(['--config', dir, '--listen', '127.0.0.1:0', '--db', join(dir, 'aq.db')]);
+  assert.equal(folder.code, 3, folder.stderr);
+  assert.ok(folder.stderr.includes(`${dir}: cannot read config file`), folder.stderr);
 });
 
 test('an unknown flag or a flag without its value exits 2; a bad flag or variable value exits 3', async () => {
@@ -109,6 +114,12 @@ test('an unknown flag or a flag without its value exits 2; a bad flag or variabl
     const r = await runBinary(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.ok(r.stderr.length > 0, 'and says why');
+  }
+  // An empty --config (an unset shell variable) read no file, silently.
+  for (const args of [['--config', ''], ['--config=']]) {
+    const r = await runBinary(['--check-config', ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /--config needs a file name/);
   }
   const unknownFlag = await runBinary(['--no-such-flag']);
   assert.match(unknownFlag.stderr, /no-such-flag/);

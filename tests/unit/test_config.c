@@ -377,6 +377,41 @@ static void file_missing_is_a_config_error(void **state)
     config_free(&cfg);
 }
 
+/* A directory opens for reading on Linux and then fails to read: taken as
+ * an empty file, the daemon started on the defaults. */
+static void file_that_cannot_be_read_is_a_config_error(void **state)
+{
+    struct fixture *f = *state;
+    char *argv[] = {"asyncqueue", "--config", f->dir, NULL};
+    char *envp[] = {NULL};
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, argv, envp, NULL, err, sizeof err), EXIT_CONFIG);
+    assert_non_null(strstr(err, f->dir));
+    assert_non_null(strstr(err, "cannot read config file"));
+    config_free(&cfg);
+}
+
+/* An empty --config (an unset shell variable) read no file at all, and
+ * hid the one ASYNCQUEUE_CONFIG named. */
+static void empty_config_flag_is_a_usage_error(void **state)
+{
+    struct fixture *f = *state;
+    char *path = tu_write_file(f->dir, "c.conf", "workers = 3\n");
+    char env_config[700];
+    snprintf(env_config, sizeof env_config, "ASYNCQUEUE_CONFIG=%s", path);
+    char *envp[] = {env_config, NULL};
+    char *forms[][4] = {{"asyncqueue", "--config", "", NULL}, {"asyncqueue", "--config=", NULL}};
+    for (size_t i = 0; i < 2; i++) {
+        struct config cfg;
+        char err[512];
+        assert_int_equal(load(&cfg, forms[i], envp, NULL, err, sizeof err), EXIT_USAGE);
+        assert_non_null(strstr(err, "--config needs a file name"));
+        config_free(&cfg);
+    }
+    free(path);
+}
+
 /* ---- environment and flags, and who wins ---- */
 
 static void env_beats_file_and_flags_beat_env(void **state)
@@ -806,6 +841,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(queue_and_proxy_settings_keep_their_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(file_refuses_overlong_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(file_missing_is_a_config_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_that_cannot_be_read_is_a_config_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(empty_config_flag_is_a_usage_error, setup, teardown),
         cmocka_unit_test_setup_teardown(env_beats_file_and_flags_beat_env, setup, teardown),
         cmocka_unit_test_setup_teardown(config_flag_beats_config_variable, setup, teardown),
         cmocka_unit_test(env_errors_name_the_variable),
