@@ -208,7 +208,8 @@ static const struct config_key keys[] = {
      "Most writes grouped into one database transaction (one fsync). A batch create\n"
      "counts its tasks, waits behind single writes, and always gets a transaction.", 0},
     {"log_level", KT_LOGLEVEL, OFF(log_level), "info", 0, 0, false,
-     "debug, info, warn, error or off. Logs go to stderr, one line per event.", 0},
+     "debug, info, warn, error or off. Logs go to stderr, one line per event.\n"
+     "Even at off, a start that fails says why before it exits.", 0},
 };
 
 /* Client-side variables that share our prefix and are not daemon keys. */

@@ -171,6 +171,15 @@ test('an unusable database path exits 4', async (t) => {
     assert.ok(r.stderr.includes(db), `the log names the database: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /asyncqueue\.started/);
   }
+  // log_level off silences the running daemon, not the reason a start
+  // failed: it exited 4 with nothing said. Bad destinations (3) likewise.
+  const quiet = await runBinary(['--listen', '127.0.0.1:0', '--db', sub, '--log-level', 'off']);
+  assert.equal(quiet.code, 4, quiet.stderr);
+  assert.ok(quiet.stderr.includes(sub), `says why at log_level off: ${quiet.stderr}`);
+  const dests = await runBinary(['--listen', '127.0.0.1:0', '--db', join(dir, 'aq.db'), '--log-level', 'off',
+    '--allow-destinations', 'not a host!']);
+  assert.equal(dests.code, 3, dests.stderr);
+  assert.match(dests.stderr, /allow_destinations: 'not a host!'/);
 });
 
 test('a second daemon on the same database exits 4 and the first keeps serving', async (t) => {
