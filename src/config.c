@@ -653,6 +653,7 @@ static int load_file(struct config *cfg, const char *path, struct sources *src, 
     }
     char line[8192], why[512];
     int lineno = 0, rc = EXIT_OK;
+    int set_on[ARRAY_LEN(keys)] = {0}; /* the line each key was set on */
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
@@ -710,6 +711,17 @@ static int load_file(struct config *cfg, const char *path, struct sources *src, 
             rc = EXIT_CONFIG;
             break;
         }
+        /* The later line won, and a list key (deny_destinations, api_key)
+         * lost the items of the earlier one without a word. */
+        if (set_on[k - keys]) {
+            snprintf(err, err_len, "%s:%d: %s is already set on line %d; give each key once%s",
+                     path, lineno, k->name, set_on[k - keys],
+                     k->type == KT_STRING_LIST || k->type == KT_DURATION_LIST
+                         ? " (several items go on one line, separated by commas)" : "");
+            rc = EXIT_CONFIG;
+            break;
+        }
+        set_on[k - keys] = lineno;
         if (set_value(cfg, k, value, why, sizeof why)) {
             snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
             rc = EXIT_CONFIG;
@@ -982,8 +994,8 @@ void config_print_example(FILE *out)
             "# default. Copy to asyncqueue.conf, uncomment what you change, and start\n"
             "# with 'asyncqueue --config asyncqueue.conf'.\n"
             "#\n"
-            "# Syntax: 'key = value', one per line; '#' starts a comment. Quote a value\n"
-            "# (\"...\") to keep a '#' or surrounding spaces in it.\n"
+            "# Syntax: 'key = value', one per line, each key once; '#' starts a comment.\n"
+            "# Quote a value (\"...\") to keep a '#' or surrounding spaces in it.\n"
             "# Every key can also be set by an environment variable ASYNCQUEUE_<KEY>\n"
             "# (upper case) or a flag --<key> (with '-' for '_'). Flags beat the\n"
             "# environment, which beats this file.\n"

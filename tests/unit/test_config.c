@@ -293,6 +293,12 @@ static void file_errors_name_file_and_line(void **state)
     expect_file_error(f->dir, "log_level = loud\n", 1, "loud");
     expect_file_error(f->dir, "webhook_schedule = 5s, 8d\n", 1, "8d");
     expect_file_error(f->dir, "Workers = 2\n", 1, "Workers"); /* keys are case-sensitive */
+    /* The later line replaced the earlier: 10.0.0.0/8 was no longer denied. */
+    expect_file_error(f->dir, "deny_destinations = 10.0.0.0/8\nworkers = 2\n"
+                      "deny_destinations = 169.254.0.0/16\n", 3, "already set on line 1");
+    expect_file_error(f->dir, "api_key = 0123456789abcdef0\n\napi_key = 0123456789abcdef1\n", 3,
+                      "separated by commas");
+    expect_file_error(f->dir, "workers = 2\nworkers = 3\n", 2, "workers is already set on line 1");
 }
 
 /* Loads text as the config file with envp; returns the exit code, err set. */
