@@ -436,6 +436,16 @@ int main(int argc, char **argv)
         break;
     }
     }
+    /* A --print-config-example or --print-webhook-secret that did not reach
+     * a full disk or a closed pipe must not look done. */
+    if (mode != CONFIG_MODE_RUN) {
+        int e = fflush(stdout) != 0 ? errno : 0;
+        if (e || ferror(stdout)) {
+            fprintf(stderr, "asyncqueue: cannot write to standard output: %s\n",
+                    e ? strerror(e) : "write error");
+            if (rc == EXIT_OK) rc = EXIT_RUNTIME;
+        }
+    }
     config_free(&cfg);
     return rc;
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync, chmodSync, readdirSync, readlinkSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scope, api, runBinary, BIN, waitFor, queryDb, countTasks } from './lib/harness.mjs';
@@ -28,6 +28,22 @@ test('--help lists every setting as a flag and the exit codes, and exits 0', asy
     for (const k of KEYS) assert.ok(r.stdout.includes(`--${k.replaceAll('_', '-')}`), `--help mentions --${k}`);
     assert.match(r.stdout, /[Ee]xit codes/);
   }
+});
+
+test('a --help, --version, example or check that cannot be written exits 1, not 0', (t) => {
+  const { dir } = scope(t).tempDir();
+  // --print-config-example > asyncqueue.conf on a full disk left an empty
+  // file behind an exit 0; --print-webhook-secret an empty secret.
+  for (const args of [['--help'], ['--version'], ['--print-config-example'], ['--check-config'],
+    ['--print-webhook-secret', '--db', join(dir, 'aq.db')]]) {
+    const r = spawnSync('sh', ['-c', 'exec "$0" "$@" >/dev/full', BIN, ...args],
+      { encoding: 'utf8', timeout: 15000, env: { PATH: process.env.PATH } });
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /cannot write to standard output/, args.join(' '));
+  }
+  const hash = spawnSync('sh', ['-c', 'exec "$0" --hash-key >/dev/full', BIN],
+    { input: 'a-key-of-sixteen-chars-or-more\n', encoding: 'utf8', timeout: 15000, env: { PATH: process.env.PATH } });
+  assert.equal(hash.status, 1, hash.stderr);
 });
 
 test('--check-config prints every effective setting with secrets masked, and exits 0', async () => {
