@@ -272,6 +272,22 @@ test('a header block over 16 KiB gets a JSON 431 from nginx, and a daemon answer
   assert.equal(ok.headers['x-content-type-options'], 'nosniff', 'once, not "nosniff, nosniff"');
 });
 
+test('nginx\'s own 414 (a request line over 16 KiB) and 403 (/metrics from an address not allowed) are JSON too', { skip }, async () => {
+  const long = await request(`${env.https}/v1/tasks?limit=1&x=${'a'.repeat(17 * 1024)}`, { ca: env.ca, headers: auth });
+  assert.equal(long.status, 414, long.text.slice(0, 200));
+  assert.match(long.headers['content-type'], /application\/json/);
+  assert.equal(long.body.error.code, 'uri_too_long');
+  assert.equal(long.headers['strict-transport-security'], 'max-age=63072000');
+  const denied = await request(`${env.https}/metrics`, { ca: env.ca, headers: auth, localAddress: '127.0.0.9' });
+  assert.equal(denied.status, 403, denied.text.slice(0, 200));
+  assert.match(denied.headers['content-type'], /application\/json/);
+  assert.equal(denied.body.error.code, 'forbidden');
+  // From the allowed address /metrics reaches the daemon, which wants a key.
+  const allowed = await request(`${env.https}/metrics`, { ca: env.ca, headers: auth });
+  assert.equal(allowed.status, 200);
+  assert.match(allowed.text, /^# HELP /m);
+});
+
 // Last: it stops the daemon.
 test('with the daemon down, nginx answers a JSON 502 bad_gateway (not an HTML page, and not a 503: the daemon may have acted)', { skip }, async () => {
   await env.d.stop();
