@@ -484,7 +484,9 @@ export class AsyncQueue {
       signal?.addEventListener('abort', onAbort, { once: true });
       let res, text, failure;
       try {
-        res = await this._fetch(url, { method, headers, body: payload, signal: controller.signal });
+        // Never followed: fetch turns a POST answered 301, 302 or 303 into a
+        // GET without its body, so a create would come back as a task list.
+        res = await this._fetch(url, { method, headers, body: payload, signal: controller.signal, redirect: 'manual' });
         text = await res.text();
       } catch (cause) {
         if (signal?.aborted) throw signal.reason;
@@ -511,6 +513,16 @@ export class AsyncQueue {
         } catch {
           data = text;
         }
+      }
+      // The API never redirects: a 3xx is a proxy in front (http to https,
+      // another host), and the request did nothing. In browsers a manual
+      // redirect is an opaque response with status 0 and no Location.
+      if (res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400)) {
+        const location = res.headers.get('location');
+        throw new AsyncQueueError(`${method} ${path} was redirected (${res.status || 'opaque'}` +
+          `${location ? ` to ${location}` : ''}); the client follows no redirect: set baseUrl to where the API answers`, {
+          status: res.status, code: 'unexpected_redirect', headers: res.headers, body: data,
+        });
       }
       if (res.ok) {
         if (res.status !== 204 && typeof data !== 'object') {

@@ -321,7 +321,7 @@ export declare class AsyncQueueError extends Error {
   constructor(message: string, info?: ErrorInfo);
   /** HTTP status; 0 when no response arrived. */
   readonly status: number;
-  /** e.g. invalid_field, unauthorized, not_found, task_finished, queue_full, unavailable, network_error, timeout. */
+  /** e.g. invalid_field, unauthorized, not_found, task_finished, queue_full, unavailable, network_error, timeout, unexpected_redirect. */
   readonly code: string;
   readonly field: string | null;
   /** Seconds from Retry-After, or null. */
