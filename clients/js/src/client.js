@@ -199,6 +199,13 @@ class Tasks {
     }
     let key = options.idempotencyKey;
     if (key === undefined) key = input.idempotencyKey ?? await randomUUID();
+    // fetch refuses a header value outside Latin-1 or with a line break (a
+    // TypeError that would pass for a network failure, and be retried) and
+    // trims spaces around it (another key than the one given).
+    if (key !== null && (typeof key !== 'string' || !/^[\x20-\x7e]*$/.test(key) || key !== key.trim())) {
+      throw new TypeError('tasks.create: idempotencyKey must be printable ASCII without spaces around it ' +
+        '(it goes in the Idempotency-Key header)');
+    }
     const headers = key === null ? {} : { 'Idempotency-Key': key };
     return this._client.request('POST', '/v1/tasks', {
       body: normaliseUrls(input), headers, idempotent: key !== null, ...options,
@@ -432,7 +439,9 @@ export class AsyncQueue {
    */
   constructor(options = {}) {
     const e = env();
-    this.baseUrl = String(options.baseUrl || e.ASYNCQUEUE_URL || DEFAULT_URL).replace(/\/+$/, '');
+    // Trimmed: an environment variable pasted with a space or a line break
+    // after it would make every request's URL invalid (a TypeError from fetch).
+    this.baseUrl = String(options.baseUrl || e.ASYNCQUEUE_URL || DEFAULT_URL).trim().replace(/\/+$/, '');
     // Mistakes of the caller, said at once, not retried as outages.
     let parsed = null;
     try { parsed = new URL(this.baseUrl); } catch { /* below */ }
