@@ -382,7 +382,7 @@ export type WebhookHeaders =
 export type WebhookSecret = string | Uint8Array;
 
 export interface VerifyOptions {
-  /** Allowed distance of webhook-timestamp from now, both ways (default 300 s). */
+  /** Allowed distance of webhook-timestamp from now, both ways (default 300 s); a number >= 0, else TypeError. */
   toleranceSeconds?: number;
   /** "Now" for the timestamp check: a Date or ms since the epoch (default: the clock). */
   now?: Date | number;
