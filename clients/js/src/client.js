@@ -16,6 +16,13 @@ const MAX_RETRY_AFTER_MS = 60_000;
 /** The longest delay setTimeout takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
+/**
+ * The 429 and 503 codes of the daemon (and of deploy/nginx.conf's proxy),
+ * each answered only when nothing was done. A 429 or 503 of something else
+ * in front (a mesh's "upstream reset" 503) may come after the request
+ * reached the daemon.
+ */
+const UNDONE_CODES = new Set(['queue_full', 'rate_limited', 'unavailable', 'shutting_down']);
 
 /**
  * Parses Retry-After (delta seconds or an HTTP date) into seconds from now,
@@ -464,8 +471,9 @@ export class AsyncQueue {
   }
 
   /**
-   * One API call with the retry policy: 429 and 503 are retried (they mean
-   * nothing was done); network failures, timeouts, 502 and 504 only when the
+   * One API call with the retry policy: the daemon's 429 and 503 are retried
+   * (they mean nothing was done; those of another proxy only when the
+   * request is idempotent); network failures, timeouts, 502 and 504 only when the
    * request is idempotent (GET, PUT, DELETE, pause/resume, and creates, which
    * carry an Idempotency-Key, or a key in every item of a batch). The wait is Retry-After when the server sent
    * one, else an exponential backoff; at most maxRetries retries.
@@ -547,7 +555,7 @@ export class AsyncQueue {
       const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
       const error = errorFromResponse(res.status, res.statusText, res.headers, data, retryAfter);
       hint(error, body);
-      const transient = res.status === 429 || res.status === 503 ||
+      const transient = ((res.status === 429 || res.status === 503) && (idempotent || UNDONE_CODES.has(error.code))) ||
         (idempotent && (res.status === 502 || res.status === 504));
       if (transient && attempt < maxRetries) {
         const delay = retryAfter !== null ? retryAfter * 1000 : backoffMs(attempt);
