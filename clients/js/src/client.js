@@ -491,6 +491,9 @@ export class AsyncQueue {
       payload = JSON.stringify(body);
     }
 
+    // Whether an earlier try may have reached the daemon and acted (its
+    // answer lost): not after the daemon's own 429 or 503, which did nothing.
+    let mayHaveActed = false;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw signal.reason;
       const controller = new AbortController();
@@ -519,6 +522,7 @@ export class AsyncQueue {
 
       if (failure) {
         if (!idempotent || attempt >= maxRetries) throw failure;
+        mayHaveActed = true;
         await sleep(backoffMs(attempt), signal);
         continue;
       }
@@ -551,7 +555,7 @@ export class AsyncQueue {
       }
       // A DELETE sent again after its answer was lost: 404 says the first one
       // got there (the state asked for holds), not that there was nothing.
-      if (res.status === 404 && method === 'DELETE' && attempt > 0) return undefined;
+      if (res.status === 404 && method === 'DELETE' && mayHaveActed) return undefined;
       const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
       const error = errorFromResponse(res.status, res.statusText, res.headers, data, retryAfter);
       hint(error, body);
@@ -560,6 +564,7 @@ export class AsyncQueue {
       if (transient && attempt < maxRetries) {
         const delay = retryAfter !== null ? retryAfter * 1000 : backoffMs(attempt);
         if (delay <= MAX_RETRY_AFTER_MS) {
+          if (!UNDONE_CODES.has(error.code)) mayHaveActed = true;
           await sleep(delay, signal);
           continue;
         }
