@@ -1,7 +1,7 @@
 // The AsyncQueue REST client: tasks, queues, retries, idempotency keys.
 // Web standards only (fetch, AbortController, URLSearchParams, Web Crypto).
 import {
-  AsyncQueueError, NetworkError, RateLimitError, TimeoutError, UnavailableError, WaitTimeoutError,
+  AsyncQueueError, NetworkError, RateLimitError, TimeoutError, UnavailableError, ValidationError, WaitTimeoutError,
   errorFromResponse,
 } from './errors.js';
 import { env, randomUUID } from './platform.js';
@@ -267,6 +267,7 @@ class Tasks {
     requireId(id);
     if (!(pollSeconds > 0)) throw new TypeError('pollSeconds must be a positive number');
     const deadline = Date.now() + timeoutMs;
+    let poll = pollSeconds;
     let task = null;
     let seen = false; // the daemon knew the task: an outage after that is a restart
     for (;;) {
@@ -276,7 +277,7 @@ class Tasks {
           `task ${id} is still ${task.status} after ${timeoutMs} ms`, { task });
       }
       // The first poll always happens (wait=0 when timeoutMs is 0: just a look).
-      const wait = Math.max(0, Math.min(pollSeconds, left / 1000));
+      const wait = Math.max(0, Math.min(poll, left / 1000));
       let polled;
       try {
         // No retries inside a poll: this loop retries, within the deadline.
@@ -285,6 +286,12 @@ class Tasks {
           timeoutMs: this._client.timeoutMs + wait * 1000,
         });
       } catch (e) {
+        // A daemon whose max_wait is below pollSeconds (set to stay under a
+        // proxy's read timeout) refuses the wait: ask for half, down to 1 s.
+        if (e instanceof ValidationError && e.field === 'wait' && wait > 1) {
+          poll = Math.max(1, wait / 2);
+          continue;
+        }
         // A daemon restarting answers 503 (shutting_down), then nothing (or
         // a proxy's 502) until it is back: ask again while the wait lasts,
         // never sleeping past its end.

@@ -158,7 +158,7 @@ export interface TaskFilter {
 export interface WaitOptions {
   /** Give up after this many ms (default 300000) with WaitTimeoutError. */
   timeoutMs?: number;
-  /** Longest single long-poll, seconds (default 60; the daemon allows up to max_wait, 300). */
+  /** Longest single long-poll, seconds (default 60; halved, down to 1, while the daemon's max_wait refuses it). */
   pollSeconds?: number;
   signal?: AbortSignal;
 }
