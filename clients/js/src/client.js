@@ -478,6 +478,22 @@ export class AsyncQueue {
   }
 
   /**
+   * What the key may do: { scope: 'admin' | 'read', tenant, key, authRequired }
+   * (GET /v1/whoami). An enqueue key gets PermissionDeniedError.
+   */
+  async whoami(options = {}) {
+    return this.request('GET', '/v1/whoami', { idempotent: true, ...options });
+  }
+
+  /**
+   * Per-minute counts and latency of the last `minutes` (default 60), oldest
+   * first, with backlog, inflight and subscribers (GET /v1/stats).
+   */
+  async stats(params = {}, options = {}) {
+    return this.request('GET', '/v1/stats', { query: { minutes: params?.minutes }, idempotent: true, ...options });
+  }
+
+  /**
    * One API call with the retry policy: the daemon's 429 and 503 are retried
    * (they mean nothing was done; those of another proxy only when the
    * request is idempotent); network failures, timeouts, 502 and 504 only when the
