@@ -3,7 +3,7 @@
 import {
   AsyncQueue, AsyncQueueError, ConflictError, Page, QueuePage, RateLimitError, ValidationError, WaitTimeoutError,
   WebhookVerificationError, verifyWebhook, signWebhook, parseRetryAfter,
-  type Task, type Queue, type WebhookEvent, type TaskStatus,
+  type Task, type Queue, type WebhookEvent, type TaskStatus, type WhoAmI, type Stats,
 } from 'asyncqueue-js';
 import { webhookHandler } from 'asyncqueue-js/next';
 
@@ -81,6 +81,15 @@ export async function everything(aq: AsyncQueue): Promise<void> {
   void wrong;
   // @ts-expect-error queues.list() takes request options, not paging
   await aq.queues.list({ limit: 10 });
+}
+
+export async function observe(aq: AsyncQueue): Promise<void> {
+  const me: WhoAmI = await aq.whoami({ timeoutMs: 1000 });
+  const scope: 'admin' | 'read' = me.scope;
+  const tenant: string | null = me.tenant;
+  const stats: Stats = await aq.stats({ minutes: 5 });
+  const p95: number = stats.minutes[0].p95Ms;
+  void scope; void tenant; void p95; void (await aq.stats()).backlog;
 }
 
 export async function errors(aq: AsyncQueue): Promise<void> {
