@@ -378,6 +378,9 @@ static const struct route_def routes[] = {
     {ROUTE_DASHBOARD, "GET, HEAD", false, "/dashboard"},
 };
 
+_Static_assert(sizeof routes / sizeof routes[0] <= METRICS_ROUTES_MAX,
+               "every route needs a row of its own in the metrics (METRICS_ROUTES_MAX)");
+
 /* Splits url into up to 5 segments (pointers into buf). */
 static int segments(const char *url, char *buf, size_t len, char *seg[5])
 {

@@ -53,6 +53,10 @@ test('put, show, replace and delete a schedule; the answer is the schedule as st
   assertError(await api(d.url, 'POST', '/v1/schedules/nightly/pause'), 404, 'not_found');
   assertError(await api(d.url, 'POST', '/v1/schedules/nightly/run'), 404, 'not_found');
   assertError(await get(d, 'bad name!'), 400, 'invalid_field', 'name');
+  // Counted by route and status (201 had no label of its own).
+  const metrics = await fetch(`${d.url}/metrics`).then((x) => x.text());
+  assert.match(metrics, /^asyncqueue_http_requests_total\{route="\/v1\/schedules\/\{name\}",status="201"\} 1$/m);
+  assert.match(metrics, /^asyncqueue_http_requests_total\{route="\/v1\/schedules\/\{name\}\/run",status="404"\} 1$/m);
 });
 
 test('a refused schedule says which field and stores nothing', async (t) => {
