@@ -179,6 +179,7 @@ struct schedule_timer *schedule_timer_start(struct http_api *api)
     t->op.apply = run_apply;
     t->op.done = run_done;
     t->op.done_anywhere = true; /* it only signals the timer */
+    t->op.weight = RUN_MAX;     /* up to RUN_MAX tasks: waits behind single writes, as a batch does */
     t->op.arg = t;
     pthread_mutex_init(&t->lock, NULL);
     pthread_condattr_t ca;
