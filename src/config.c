@@ -72,7 +72,8 @@ static const struct config_key keys[] = {
      "commas (several keys allow rotation without downtime); an item may be the\n"
      "key's sha256:<hex> digest instead (asyncqueue --hash-key). Keys with a scope or\n"
      "a tenant are 'key.<label>' lines (see the end of this file). With no key\n"
-     "at all there is no authentication, and the daemon only listens on loopback.\n"
+     "at all there is no authentication, and the daemon only listens on loopback;\n"
+     "api_key set but empty (a line uncommented as it is here) is refused.\n"
      "Keys in this file are reloaded on SIGHUP; keys from the environment\n"
      "(ASYNCQUEUE_API_KEY) or a flag are read at start only.", .count_off = OFF(n_api_keys)},
     {"webhook_secret", KT_STRING_LIST, OFF(webhook_secrets), "", 0, 0, true,
@@ -617,6 +618,22 @@ static int set_value(struct config *cfg, const struct config_key *k, const char 
     return -1;
 }
 
+/* A value the user gave (file, environment, flag). An empty api_key would
+ * mean no authentication at all: a line uncommented and not filled in, or
+ * an unset shell variable, turned keys off with only a warning, and behind
+ * a proxy on loopback the API was open. */
+static int set_given(struct config *cfg, const struct config_key *k, const char *v, char *err,
+                     size_t err_len)
+{
+    if (k->offset == OFF(api_keys) && *v == '\0') {
+        snprintf(err, err_len, "api_key is set but empty, which would turn authentication off; give "
+                 "a key (make one with: openssl rand -hex 32), or leave api_key out to run without "
+                 "keys on loopback");
+        return -1;
+    }
+    return set_value(cfg, k, v, err, err_len);
+}
+
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s)) s++;
@@ -722,7 +739,7 @@ static int load_file(struct config *cfg, const char *path, struct sources *src, 
             break;
         }
         set_on[k - keys] = lineno;
-        if (set_value(cfg, k, value, why, sizeof why)) {
+        if (set_given(cfg, k, value, why, sizeof why)) {
             snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
             rc = EXIT_CONFIG;
             break;
@@ -769,7 +786,7 @@ static int load_env(struct config *cfg, char **envp, struct sources *src, char *
                      (int)(eq - *e), *e);
             return EXIT_CONFIG;
         }
-        if (set_value(cfg, k, eq + 1, why, sizeof why)) {
+        if (set_given(cfg, k, eq + 1, why, sizeof why)) {
             snprintf(err, err_len, "%s: %s", name, why);
             return EXIT_CONFIG;
         }
@@ -851,7 +868,7 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
             snprintf(err, err_len, "--%.*s needs a value", (int)name_len, name);
             return EXIT_USAGE;
         }
-        if (set_value(cfg, k, value, why, sizeof why)) {
+        if (set_given(cfg, k, value, why, sizeof why)) {
             snprintf(err, err_len, "--%.*s: %s", (int)name_len, name, why);
             return EXIT_CONFIG;
         }

@@ -299,6 +299,8 @@ static void file_errors_name_file_and_line(void **state)
     expect_file_error(f->dir, "api_key = 0123456789abcdef0\n\napi_key = 0123456789abcdef1\n", 3,
                       "separated by commas");
     expect_file_error(f->dir, "workers = 2\nworkers = 3\n", 2, "workers is already set on line 1");
+    /* Uncommented and not filled in: authentication was off, with a warning. */
+    expect_file_error(f->dir, "api_key =\n", 1, "api_key is set but empty");
 }
 
 /* Loads text as the config file with envp; returns the exit code, err set. */
@@ -483,6 +485,12 @@ static void env_errors_name_the_variable(void **state)
     assert_non_null(strstr(err, "many"));
     config_free(&cfg);
     /* Variable names are upper case; the lower-case form is not ours. */
+    /* An empty key (an unset shell variable) would turn authentication off. */
+    char *empty_key[] = {"ASYNCQUEUE_API_KEY=", NULL};
+    assert_int_equal(load(&cfg, argv, empty_key, NULL, err, sizeof err), EXIT_CONFIG);
+    assert_non_null(strstr(err, "ASYNCQUEUE_API_KEY"));
+    assert_non_null(strstr(err, "set but empty"));
+    config_free(&cfg);
     char *lower[] = {"asyncqueue_workers=9", NULL};
     assert_int_equal(load(&cfg, argv, lower, NULL, err, sizeof err), EXIT_OK);
     assert_int_equal(cfg.workers, 2);
@@ -569,6 +577,7 @@ static void flag_bad_values_exit_3(void **state)
         {{"asyncqueue", "--log-level", "verbose", NULL}, "verbose"},
         {{"asyncqueue", "--synchronous", "off", NULL}, "--synchronous"},
         {{"asyncqueue", "--workers", "3x", NULL}, "3x"},
+        {{"asyncqueue", "--api-key=", NULL}, "set but empty"},
         {{"asyncqueue", "--max-retries", "-1", NULL}, "--max-retries"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -756,7 +765,9 @@ static void example_uncommented_loads_to_the_defaults(void **state)
         const char *q = line + 1;
         while ((*q >= 'a' && *q <= 'z') || *q == '_')
             q++;
-        if (line[0] == '#' && q > line + 1 && strncmp(q, " =", 2) == 0) {
+        /* api_key uncommented as it stands (empty) is refused: the mistake
+         * of a line uncommented and not filled in. */
+        if (line[0] == '#' && q > line + 1 && strncmp(q, " =", 2) == 0 && strncmp(line, "#api_key =", 10) != 0) {
             memcpy(conf + o, line + 1, len - 1); /* drop the '#' */
             o += len - 1;
             settings++;
@@ -764,7 +775,7 @@ static void example_uncommented_loads_to_the_defaults(void **state)
         line += len;
     }
     conf[o] = '\0';
-    assert_int_equal(settings, ARRAY_LEN(all_keys));
+    assert_int_equal(settings, ARRAY_LEN(all_keys) - 1);
     char *path = tu_write_file(f->dir, "example.conf", conf);
     char *argv[] = {"asyncqueue", "--config", path, NULL};
     char *envp[] = {NULL};
