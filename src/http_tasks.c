@@ -34,13 +34,14 @@ static bool backlog_full(int64_t backlog, int64_t adding, const struct http_api 
     }
     if (adding <= 1)
         api_error_set(e, 429, "queue_full", NULL,
-                      "%lld tasks are waiting or running, the most this daemon takes "
-                      "(max_backlog); retry later", (long long)max);
+                      "%lld %s waiting or running, the most this daemon takes (max_backlog); "
+                      "retry later", (long long)max, max == 1 ? "task is" : "tasks are");
     else
         api_error_set(e, 429, "queue_full", NULL,
-                      "%lld tasks are waiting or running and this batch would add %lld, more than "
+                      "%lld %s waiting or running and this batch would add %lld, more than "
                       "the %lld this daemon takes (max_backlog); nothing was stored: retry later",
-                      (long long)backlog, (long long)adding, (long long)max);
+                      (long long)backlog, backlog == 1 ? "task is" : "tasks are", (long long)adding,
+                      (long long)max);
     e->retry_after_s = 1;
     return true;
 }
