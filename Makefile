@@ -135,7 +135,7 @@ test-deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@echo "make run: starting build/asyncqueue on 127.0.0.1:8080 with allow_private_targets on,"
+	@echo "make run: starting build/asyncqueue (on 127.0.0.1:8080 unless ARGS has --listen) with allow_private_targets on,"
 	@echo "          so targets and webhooks on this machine can be called (Ctrl-C stops it)."
 	exec ./build/asyncqueue --allow-private-targets $(ARGS)
 

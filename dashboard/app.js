@@ -317,6 +317,7 @@ function stop() {
   $('#f-queue').replaceChildren(h('option', { value: '' }, 'All'));
   rowEls.clear();
   $('#tasks-body').replaceChildren();
+  $('#schedules-body').replaceChildren(); // another key may have other schedules
 }
 
 function start(who, interactive = false) {
@@ -326,9 +327,10 @@ function start(who, interactive = false) {
   show($('#nav'), true);
   show($('#session'), true);
   document.body.classList.toggle('can-act', canAct());
-  // Queues and daemon-wide stats need a key without a tenant.
+  // Queues and daemon-wide stats need a key without a tenant (a tenant's
+  // key has schedules of its own).
   for (const a of $$('#nav a')) {
-    if (a.dataset.view !== 'tasks') a.hidden = !daemonWide();
+    if (a.dataset.view === 'queues' || a.dataset.view === 'activity') a.hidden = !daemonWide();
   }
   const scope = who.scope === 'admin' ? 'admin' : who.scope === 'read' ? 'read-only' : who.scope;
   const label = !who.authRequired ? 'No key needed (loopback)' : `${who.key || 'key'} · ${scope}`;
@@ -342,6 +344,7 @@ function start(who, interactive = false) {
   state.timers.push(setInterval(() => {
     if (document.hidden) return;
     if (state.view === 'queues') loadQueues();
+    if (state.view === 'schedules') loadSchedules();
     if (state.view === 'activity') loadStats();
   }, 5000));
   if (daemonWide()) loadQueueNames();
@@ -396,6 +399,7 @@ function resync() {
   if (state.listLoaded) loadTasks(true);
   if (state.detailId) refreshDetailSoon(0);
   if (state.view === 'queues') loadQueues();
+  if (state.view === 'schedules') loadSchedules();
   if (state.view === 'activity') loadStats();
 }
 
@@ -411,6 +415,8 @@ function onTaskEvent(e) {
   else applyEvent(e);
   if (state.detailId === e.id) refreshDetailSoon(150);
   if (state.view === 'queues') throttle('queues', 1000, loadQueues);
+  // A schedule's run makes a task: its runs and last run change with it.
+  if (state.view === 'schedules' && e.change === 'accepted') throttle('schedules', 1000, loadSchedules);
   if (state.view === 'activity') throttle('stats', 2000, loadStats);
 }
 
@@ -567,7 +573,15 @@ function summarize() {
 
 function tickAges() {
   const now = Date.now();
-  if (state.view !== 'tasks' || document.hidden) return;
+  if (document.hidden) return;
+  if (state.view === 'schedules') {
+    for (const t of $$('#schedules-body time[data-rel]')) {
+      const text = fmtWhen(t.dataset.rel, now);
+      if (t.textContent !== text) t.textContent = text;
+    }
+    return;
+  }
+  if (state.view !== 'tasks') return;
   for (const t of $$('#tasks-body .c-age time')) {
     const text = fmtAge(t.getAttribute('datetime'), now);
     if (t.textContent !== text) t.textContent = text;
@@ -1121,6 +1135,184 @@ async function setPaused(name, paused) {
   await loadQueues();
 }
 
+// ---------------------------------------------------------------- schedules
+
+// As the queues: GET /v1/schedules answers up to 1000 a page, by name; the
+// view follows nextCursor for up to SCHEDULE_PAGES pages.
+const SCHEDULE_PAGES = 5;
+
+/** { schedules, more }: the first SCHEDULE_PAGES pages; more when there are others. */
+async function fetchSchedules() {
+  const schedules = [];
+  let cursor = null;
+  for (let i = 0; i < SCHEDULE_PAGES; i++) {
+    const data = await api('GET', cursor === null ? '/v1/schedules' : `/v1/schedules?cursor=${encodeURIComponent(cursor)}`);
+    schedules.push(...(data.schedules || []));
+    if (typeof data.nextCursor !== 'string' || data.nextCursor === cursor) return { schedules, more: false };
+    cursor = data.nextCursor;
+  }
+  return { schedules, more: true };
+}
+
+/** "in 3 s", "in 4 min", "2 h ago": coarse, for times a tick re-renders. */
+function fmtWhen(iso, now = Date.now()) {
+  const diff = Date.parse(iso) - now;
+  const s = Math.round(Math.abs(diff) / 1000);
+  if (s < 1) return 'now';
+  let txt;
+  if (s < 60) txt = `${s} s`;
+  else if (s < 3600) txt = `${Math.floor(s / 60)} min`;
+  else if (s < 86400) txt = `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  else txt = `${Math.floor(s / 86400)} d`;
+  return diff > 0 ? `in ${txt}` : `${txt} ago`;
+}
+
+/** A time as "in 3 s" (kept current by tickAges) with the full time below. */
+function whenEl(iso) {
+  return h('span', { class: 'when' },
+    h('time', { datetime: iso, title: iso, class: 'rel', dataset: { rel: iso } }, fmtWhen(iso)),
+    h('span', { class: 'muted small abs' }, fmtTime(iso).replace(/\.\d{3}$/, ''))); // cron times are whole seconds
+}
+
+function scheduleExample() {
+  const key = state.who && state.who.authRequired ? " -H 'Authorization: Bearer <admin key>'" : '';
+  return `curl -X PUT ${location.origin}/v1/schedules/nightly${key} -H 'Content-Type: application/json' `
+    + `-d '{"cron": "0 3 * * *", "task": {"callbackUrl": "https://example.com/run"}}'`;
+}
+
+function scheduleRow(s) {
+  const n = s.name;
+  // data-key finds the focused button again after a refresh: Pause and
+  // Resume share one, so focus stays on the toggle that was pressed.
+  const btn = (action, label, attrs = {}) => h('button', {
+    type: 'button', class: `btn btn-small ${attrs.class || ''}`,
+    dataset: { key: `s-${action === 'resume' ? 'pause' : action}-${n}`, schedule: n, action },
+    'aria-label': `${label} schedule ${n}`,
+    onclick: attrs.onclick,
+  }, label);
+  const actions = canAct()
+    ? h('div', { class: 'row-actions' },
+      s.paused
+        ? btn('resume', 'Resume', { class: 'btn-primary', onclick: () => setSchedulePaused(n, false) })
+        : btn('pause', 'Pause', { onclick: () => setSchedulePaused(n, true) }),
+      btn('run', 'Run now', { onclick: (e) => runSchedule(n, e.currentTarget) }),
+      btn('delete', 'Delete', { class: 'btn-danger-quiet', onclick: () => deleteSchedule(n) }))
+    : null;
+  const t = s.task || {};
+  const target = [t.queue && t.queue !== 'default' ? `queue ${t.queue}` : null, hostOf(t.callbackUrl)].filter(Boolean).join(' · ');
+  let next;
+  if (s.paused) next = h('span', { class: 'muted' }, 'none while paused');
+  else if (s.nextRunAt) next = whenEl(s.nextRunAt);
+  else next = h('span', { class: 'muted' }, 'never');
+  const last = [];
+  if (s.lastRunAt) last.push(whenEl(s.lastRunAt));
+  else last.push(h('span', { class: 'muted' }, 'not yet'));
+  if (s.lastTaskId) {
+    last.push(h('a', {
+      href: `#/tasks/${s.lastTaskId}`, class: 'mono last-task', title: s.lastTaskId,
+      'aria-label': `${s.lastError ? 'Last task made' : 'Task of the last run'}: ${s.lastTaskId}`,
+    }, s.lastError ? `last task made ${shortId(s.lastTaskId)}` : `task ${shortId(s.lastTaskId)}`));
+  }
+  if (s.lastError) {
+    last.push(h('p', { class: 'sched-error' }, h('strong', {}, 'No task made: '), s.lastError));
+  }
+  return h('tr', { dataset: { schedule: n, paused: String(s.paused), runs: String(s.runs) } },
+    h('th', { scope: 'row', dataset: { label: 'Schedule' } },
+      h('span', { class: 'mono sched-name' }, n),
+      target ? h('span', { class: 'muted small sched-target' }, target) : null),
+    h('td', { class: 'c-state', dataset: { label: 'State' } },
+      h('span', { class: `badge ${s.paused ? 'badge-paused' : 'badge-active'}` }, s.paused ? 'paused' : 'active')),
+    h('td', { class: 'c-cron', dataset: { label: 'Cron (UTC)' } }, h('code', {}, s.cron)),
+    h('td', { class: 'c-next', dataset: { label: 'Next run' } }, next),
+    h('td', { class: `c-last ${s.lastError ? 'has-errors' : ''}`, dataset: { label: 'Last run' } }, last),
+    h('td', { class: 'num c-runs', dataset: { label: 'Runs' } }, String(s.runs)),
+    h('td', { class: 'actions-col', dataset: { label: '' } }, actions));
+}
+
+let schedulesLook = 0; // the latest load of the Schedules view
+async function loadSchedules() {
+  const look = ++schedulesLook;
+  let data;
+  try {
+    data = await fetchSchedules();
+  } catch (e) {
+    if (look === schedulesLook) reportError(e, 'Loading schedules failed');
+    return;
+  }
+  // Only the latest look started may show (as the queues).
+  if (look !== schedulesLook || state.view !== 'schedules') return;
+  const body = $('#schedules-body');
+  const focusKey = document.activeElement && body.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  const rows = data.schedules.map(scheduleRow);
+  body.replaceChildren(...rows);
+  $('#schedules-empty').hidden = rows.length > 0;
+  $('#schedules-table').hidden = rows.length === 0;
+  $('#schedules-example').textContent = scheduleExample();
+  const more = $('#schedules-more');
+  more.hidden = !data.more;
+  more.textContent = data.more
+    ? `Showing the first ${rows.length.toLocaleString('en')} schedules by name; there are more `
+      + '(GET /v1/schedules, page by page, lists them all).'
+    : '';
+  if (focusKey) {
+    const el = $(`[data-key="${CSS.escape(focusKey)}"]`, body);
+    if (el) el.focus();
+  }
+}
+
+function scheduleUrl(name, action = '') {
+  return `/v1/schedules/${encodeURIComponent(name)}${action ? `/${action}` : ''}`;
+}
+
+async function setSchedulePaused(name, paused) {
+  try {
+    await api('POST', scheduleUrl(name, paused ? 'pause' : 'resume'));
+    toast(`Schedule ${name} ${paused ? 'paused: it makes no task until resumed' : 'resumed'}.`, 'success');
+  } catch (e) {
+    reportError(e, `${paused ? 'Pause' : 'Resume'} failed`);
+  }
+  await loadSchedules();
+}
+
+async function runSchedule(name, button) {
+  if (button) button.disabled = true;
+  let t;
+  try {
+    t = await api('POST', scheduleUrl(name, 'run'));
+  } catch (e) {
+    reportError(e, 'Run now failed');
+    if (button && button.isConnected) button.disabled = false;
+    await loadSchedules();
+    return;
+  }
+  toast(`Schedule ${name} ran: task ${t.id}.`, 'success');
+  location.hash = `#/tasks/${t.id}`; // the route opens the task and focuses its heading
+}
+
+async function deleteSchedule(name) {
+  const ok = await confirmAction({
+    title: 'Delete this schedule?',
+    text: `Schedule ${name} is removed and makes no more tasks. The tasks it already made stay. `
+      + 'This cannot be undone here (the API can create it again).',
+    confirm: 'Delete schedule',
+  });
+  if (!ok) {
+    // A refresh while the dialog was open may have replaced the button.
+    const back = $(`#schedules-body [data-key="${CSS.escape(`s-delete-${name}`)}"]`);
+    if (back && document.activeElement !== back) back.focus();
+    return;
+  }
+  try {
+    await api('DELETE', scheduleUrl(name));
+    toast(`Schedule ${name} deleted.`, 'success');
+  } catch (e) {
+    reportError(e, 'Delete failed');
+  }
+  await loadSchedules();
+  // Its buttons are gone: focus the heading rather than the page's top.
+  if (!document.activeElement || document.activeElement === document.body) $('#schedules-title').focus();
+}
+
 // ---------------------------------------------------------------- activity
 
 async function loadStats() {
@@ -1187,6 +1379,7 @@ function parseRoute() {
     return { view: 'task', id: id.toLowerCase() };
   }
   if (view === 'queues' && daemonWide()) return { view: 'queues' };
+  if (view === 'schedules') return { view: 'schedules' };
   if (view === 'activity' && daemonWide()) return { view: 'activity' };
   return { view: 'tasks' };
 }
@@ -1202,11 +1395,12 @@ function route(moveFocus = true) {
     else a.removeAttribute('aria-current');
   }
   state.detailId = r.view === 'task' ? r.id : null;
-  const titles = { tasks: 'Tasks', task: 'Task', queues: 'Queues', activity: 'Activity' };
+  const titles = { tasks: 'Tasks', task: 'Task', queues: 'Queues', schedules: 'Schedules', activity: 'Activity' };
   document.title = `${titles[r.view]} · AsyncQueue`;
   if (r.view === 'tasks' && !state.listLoaded) loadTasks(true);
   if (r.view === 'task') loadDetail(r.id, true);
   if (r.view === 'queues') loadQueues();
+  if (r.view === 'schedules') loadSchedules();
   if (r.view === 'activity') loadStats();
   if (moveFocus) {
     const heading = r.view === 'task' ? $('#task-title') : $(`#view-${r.view} h1`);

@@ -21,7 +21,8 @@
 /* Exit codes of the daemon; documented in README.md. */
 enum {
     EXIT_OK = 0,
-    EXIT_RUNTIME = 1,   /* failure after start-up, e.g. a thread could not start */
+    EXIT_RUNTIME = 1,   /* failure after start-up, e.g. a thread could not start; or
+                           --help, --check-config etc. could not write their output */
     EXIT_USAGE = 2,     /* unknown flag or missing flag value */
     EXIT_CONFIG = 3,    /* bad config file, variable or flag value */
     EXIT_DATABASE = 4,  /* database cannot be opened, migrated or locked; or a sync failed */

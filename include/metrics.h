@@ -42,6 +42,9 @@ void metrics_writer_sync_us(int64_t us);
 /* Time from a create request's arrival to its 202. */
 void metrics_accept_latency_us(int64_t us);
 /* An HTTP answer: route name (a fixed string) and status. */
+/* route: one of at most METRICS_ROUTES_MAX static names (http_api.c's
+ * table, which checks its size against it at compile time). */
+#define METRICS_ROUTES_MAX 32
 void metrics_http(const char *route, int status);
 
 /* Gauges and per-queue figures the renderer needs, gathered by the caller. */

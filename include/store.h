@@ -47,6 +47,27 @@ struct task_filter {
 struct store;
 struct store_conn;
 
+/* A schedule: its task template (the body of POST /v1/tasks, as written)
+ * made into a task each time its cron expression fires. Names are unique
+ * per tenant. Times in Unix ms, 0 for none. */
+struct schedule {
+    char tenant[65];            /* "" for keys without a tenant */
+    char name[65];
+    char *cron;
+    char *task;
+    bool paused;
+    int64_t next_run_at_ms;     /* 0: paused, or no time left to fire */
+    int64_t last_run_at_ms;
+    char last_task_id[ID_LEN];  /* the last task made, or "" */
+    char *last_error;           /* why the last run made no task, or NULL */
+    int64_t runs;               /* tasks made */
+    int64_t created_at_ms, updated_at_ms;
+};
+
+/* Frees what s holds (not s). */
+void schedule_clear(struct schedule *s);
+
+
 /* One outbox message: a webhook to deliver. */
 struct webhook_msg {
     int64_t seq;
@@ -222,6 +243,21 @@ int store_queue_delete(struct store_conn *c, const char *name);
 int store_queues_each(struct store_conn *c,
                       void (*fn)(void *arg, const char *name, const struct queue_settings *qs),
                       void *arg);
+/* Schedules. put writes s whole, as a new schedule or over the one of its
+ * tenant and name (keeping that one's runs, last run and created_at);
+ * *created tells which. */
+int store_schedule_put(struct store_conn *c, const struct schedule *s, bool *created);
+int store_schedule_delete(struct store_conn *c, const char *tenant, const char *name);
+/* Records a run at ran_at_ms: the task made (task_id), or error when none
+ * was; with advance, next_run_at_ms becomes the next time (0: none). */
+int store_schedule_ran(struct store_conn *c, const char *tenant, const char *name, int64_t ran_at_ms,
+                       const char *task_id, const char *error, bool advance, int64_t next_run_at_ms);
+/* Schedules due at now_ms (not paused), earliest first, at most limit:
+ * *out a malloc'd array (schedule_clear each, then free). */
+int store_schedules_due(struct store_conn *c, int64_t now_ms, int limit, struct schedule **out,
+                        size_t *n);
+/* The earliest next run of any schedule, or INT64_MAX. Any connection. */
+int store_schedule_next_due(struct store_conn *c, int64_t *due_ms);
 /* Retention: deletes finished tasks (and their attempts and webhooks, once
  * those are final) with finished_at before cutoff_ms, looking only at seq in
  * (*from_seq, *from_seq + span]; and idempotency keys older than
@@ -268,6 +304,14 @@ int store_queue_depths(struct store_conn *c, int64_t now_ms, const char *after, 
                        void *arg);
 /* The same counts for one queue (0 and 0 when it has no queued task). */
 int store_queue_depth(struct store_conn *c, int64_t now_ms, const char *queue, int64_t *queued, int64_t *due);
+
+/* One schedule (STORE_NOT_FOUND when its tenant has none of that name);
+ * out is cleared first. */
+int store_schedule_get(struct store_conn *c, const char *tenant, const char *name, struct schedule *out);
+/* A tenant's schedules named after `after` ("" from the first), by name, at
+ * most limit: as store_schedules_due. */
+int store_schedules_list(struct store_conn *c, const char *tenant, const char *after, int limit,
+                         struct schedule **out, size_t *n);
 
 /* Loads a task by id, with its attempts (may pass NULL to skip) and its
  * webhook state (*has_webhook tells whether there is one). */

@@ -162,6 +162,8 @@ void writer_txn_webhook_due(struct writer_txn *tx, int64_t at_ms);
  * claim would (no second transaction to claim it); else it waits in the
  * outbox for the next claim. */
 int writer_txn_webhook(struct writer_txn *tx, const struct task *t, const char *body);
+/* The wall-clock time the transaction decides with (Unix ms). */
+int64_t writer_txn_now(const struct writer_txn *tx);
 /* How far to move a wait an op decided from the wall clock while
  * util_clock_offset_ms() was decided_offset_ms: by the clock step the writer
  * has seen since (its batches move the waits already stored by the same

@@ -877,8 +877,10 @@ static int wait_task(struct cli *c, const char *id)
             }
         }
         /* A daemon stopping answers a wait 503 ("ask again"), then none
-         * until it is back: within the wait, ask again after a pause. */
-        bool again = call == 0 ? r.status == 503 : answered;
+         * until it is back: within the wait, ask again after a pause. Behind
+         * a proxy (deploy/nginx.conf) "none" arrives as its 502 or 504. */
+        bool proxy_no_answer = call == 0 && (r.status == 502 || r.status == 504);
+        bool again = call == 0 ? r.status == 503 || (answered && proxy_no_answer) : answered;
         if (again && (forever || util_mono_ms() + 1000 < deadline)) {
             reply_clear(&r);
             sleep_ms(1000);

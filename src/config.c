@@ -72,7 +72,8 @@ static const struct config_key keys[] = {
      "commas (several keys allow rotation without downtime); an item may be the\n"
      "key's sha256:<hex> digest instead (asyncqueue --hash-key). Keys with a scope or\n"
      "a tenant are 'key.<label>' lines (see the end of this file). With no key\n"
-     "at all there is no authentication, and the daemon only listens on loopback.\n"
+     "at all there is no authentication, and the daemon only listens on loopback;\n"
+     "api_key set but empty (a line uncommented as it is here) is refused.\n"
      "Keys in this file are reloaded on SIGHUP; keys from the environment\n"
      "(ASYNCQUEUE_API_KEY) or a flag are read at start only.", .count_off = OFF(n_api_keys)},
     {"webhook_secret", KT_STRING_LIST, OFF(webhook_secrets), "", 0, 0, true,
@@ -208,7 +209,8 @@ static const struct config_key keys[] = {
      "Most writes grouped into one database transaction (one fsync). A batch create\n"
      "counts its tasks, waits behind single writes, and always gets a transaction.", 0},
     {"log_level", KT_LOGLEVEL, OFF(log_level), "info", 0, 0, false,
-     "debug, info, warn, error or off. Logs go to stderr, one line per event.", 0},
+     "debug, info, warn, error or off. Logs go to stderr, one line per event.\n"
+     "Even at off, a start that fails says why before it exits.", 0},
 };
 
 /* Client-side variables that share our prefix and are not daemon keys. */
@@ -616,6 +618,22 @@ static int set_value(struct config *cfg, const struct config_key *k, const char 
     return -1;
 }
 
+/* A value the user gave (file, environment, flag). An empty api_key would
+ * mean no authentication at all: a line uncommented and not filled in, or
+ * an unset shell variable, turned keys off with only a warning, and behind
+ * a proxy on loopback the API was open. */
+static int set_given(struct config *cfg, const struct config_key *k, const char *v, char *err,
+                     size_t err_len)
+{
+    if (k->offset == OFF(api_keys) && *v == '\0') {
+        snprintf(err, err_len, "api_key is set but empty, which would turn authentication off; give "
+                 "a key (make one with: openssl rand -hex 32), or leave api_key out to run without "
+                 "keys on loopback");
+        return -1;
+    }
+    return set_value(cfg, k, v, err, err_len);
+}
+
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s)) s++;
@@ -652,6 +670,7 @@ static int load_file(struct config *cfg, const char *path, struct sources *src, 
     }
     char line[8192], why[512];
     int lineno = 0, rc = EXIT_OK;
+    int set_on[ARRAY_LEN(keys)] = {0}; /* the line each key was set on */
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
@@ -709,12 +728,28 @@ static int load_file(struct config *cfg, const char *path, struct sources *src, 
             rc = EXIT_CONFIG;
             break;
         }
-        if (set_value(cfg, k, value, why, sizeof why)) {
+        /* The later line won, and a list key (deny_destinations, api_key)
+         * lost the items of the earlier one without a word. */
+        if (set_on[k - keys]) {
+            snprintf(err, err_len, "%s:%d: %s is already set on line %d; give each key once%s",
+                     path, lineno, k->name, set_on[k - keys],
+                     k->type == KT_STRING_LIST || k->type == KT_DURATION_LIST
+                         ? " (several items go on one line, separated by commas)" : "");
+            rc = EXIT_CONFIG;
+            break;
+        }
+        set_on[k - keys] = lineno;
+        if (set_given(cfg, k, value, why, sizeof why)) {
             snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
             rc = EXIT_CONFIG;
             break;
         }
         note_source(src, k, path, lineno);
+    }
+    /* A directory opens and then fails to read: not an empty file. */
+    if (rc == EXIT_OK && ferror(f)) {
+        snprintf(err, err_len, "%s: cannot read config file: %s", path, strerror(errno));
+        rc = EXIT_CONFIG;
     }
     fclose(f);
     return rc;
@@ -751,7 +786,7 @@ static int load_env(struct config *cfg, char **envp, struct sources *src, char *
                      (int)(eq - *e), *e);
             return EXIT_CONFIG;
         }
-        if (set_value(cfg, k, eq + 1, why, sizeof why)) {
+        if (set_given(cfg, k, eq + 1, why, sizeof why)) {
             snprintf(err, err_len, "%s: %s", name, why);
             return EXIT_CONFIG;
         }
@@ -809,7 +844,9 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
         if (name_len == 6 && strncmp(name, "config", 6) == 0) {
             if (!eq) i++; /* already read by find_config_path */
-            if (i >= argc) {
+            /* Empty (an unset shell variable): no file would be read, and
+             * the one ASYNCQUEUE_CONFIG names would be skipped too. */
+            if (i >= argc || !*(eq ? eq + 1 : argv[i])) {
                 snprintf(err, err_len, "--config needs a file name");
                 return EXIT_USAGE;
             }
@@ -831,7 +868,7 @@ static int load_flags(struct config *cfg, int argc, char **argv, enum config_mod
             snprintf(err, err_len, "--%.*s needs a value", (int)name_len, name);
             return EXIT_USAGE;
         }
-        if (set_value(cfg, k, value, why, sizeof why)) {
+        if (set_given(cfg, k, value, why, sizeof why)) {
             snprintf(err, err_len, "--%.*s: %s", (int)name_len, name, why);
             return EXIT_CONFIG;
         }
@@ -974,8 +1011,8 @@ void config_print_example(FILE *out)
             "# default. Copy to asyncqueue.conf, uncomment what you change, and start\n"
             "# with 'asyncqueue --config asyncqueue.conf'.\n"
             "#\n"
-            "# Syntax: 'key = value', one per line; '#' starts a comment. Quote a value\n"
-            "# (\"...\") to keep a '#' or surrounding spaces in it.\n"
+            "# Syntax: 'key = value', one per line, each key once; '#' starts a comment.\n"
+            "# Quote a value (\"...\") to keep a '#' or surrounding spaces in it.\n"
             "# Every key can also be set by an environment variable ASYNCQUEUE_<KEY>\n"
             "# (upper case) or a flag --<key> (with '-' for '_'). Flags beat the\n"
             "# environment, which beats this file.\n"

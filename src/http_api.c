@@ -365,6 +365,11 @@ static const struct route_def routes[] = {
     {ROUTE_QUEUE, "GET, HEAD, PUT, DELETE", true, "/v1/queues/{name}"},
     {ROUTE_QUEUE_PAUSE, "POST", false, "/v1/queues/{name}/pause"},
     {ROUTE_QUEUE_RESUME, "POST", false, "/v1/queues/{name}/resume"},
+    {ROUTE_SCHEDULES, "GET, HEAD", false, "/v1/schedules"},
+    {ROUTE_SCHEDULE, "GET, HEAD, PUT, DELETE", true, "/v1/schedules/{name}"},
+    {ROUTE_SCHEDULE_PAUSE, "POST", false, "/v1/schedules/{name}/pause"},
+    {ROUTE_SCHEDULE_RESUME, "POST", false, "/v1/schedules/{name}/resume"},
+    {ROUTE_SCHEDULE_RUN, "POST", false, "/v1/schedules/{name}/run"},
     {ROUTE_EVENTS, "GET, HEAD", false, "/v1/events"},
     {ROUTE_STATS, "GET, HEAD", false, "/v1/stats"},
     {ROUTE_WHOAMI, "GET, HEAD", false, "/v1/whoami"},
@@ -372,6 +377,9 @@ static const struct route_def routes[] = {
     {ROUTE_ROOT, "GET, HEAD", false, "/"},
     {ROUTE_DASHBOARD, "GET, HEAD", false, "/dashboard"},
 };
+
+_Static_assert(sizeof routes / sizeof routes[0] <= METRICS_ROUTES_MAX,
+               "every route needs a row of its own in the metrics (METRICS_ROUTES_MAX)");
 
 /* Splits url into up to 5 segments (pointers into buf). */
 static int segments(const char *url, char *buf, size_t len, char *seg[5])
@@ -434,6 +442,16 @@ static enum route match_route(struct request *r, const char *url)
         if (n == 3) return ROUTE_QUEUE;
         if (!strcmp(s[3], "pause")) return ROUTE_QUEUE_PAUSE;
         if (!strcmp(s[3], "resume")) return ROUTE_QUEUE_RESUME;
+    }
+    if (!strcmp(s[1], "schedules")) {
+        if (n == 2) return ROUTE_SCHEDULES;
+        if (n > 4 || !*s[2]) return ROUTE_NONE;
+        snprintf(r->name, sizeof r->name, "%s", s[2]);
+        r->name_valid = validate_queue_name(s[2]);
+        if (n == 3) return ROUTE_SCHEDULE;
+        if (!strcmp(s[3], "pause")) return ROUTE_SCHEDULE_PAUSE;
+        if (!strcmp(s[3], "resume")) return ROUTE_SCHEDULE_RESUME;
+        if (!strcmp(s[3], "run")) return ROUTE_SCHEDULE_RUN;
     }
     return ROUTE_NONE;
 }
@@ -540,7 +558,8 @@ static const char *route_params(enum route route)
     switch (route) {
     case ROUTE_TASKS: return "status, queue, createdAfter, createdBefore, limit, order, cursor";
     case ROUTE_TASK: return "wait";
-    case ROUTE_QUEUES: return "limit, cursor";
+    case ROUTE_QUEUES:
+    case ROUTE_SCHEDULES: return "limit, cursor";
     case ROUTE_STATS: return "minutes";
     default: return "";
     }
@@ -790,6 +809,13 @@ static enum MHD_Result dispatch(struct request *r)
         return !strcmp(m, "PUT") ? http_queue_put(r) : http_queue_delete(r);
     case ROUTE_QUEUE_PAUSE: return http_queue_pause(r, true);
     case ROUTE_QUEUE_RESUME: return http_queue_pause(r, false);
+    case ROUTE_SCHEDULES: return http_schedule_list(r);
+    case ROUTE_SCHEDULE:
+        if (get) return http_schedule_get(r);
+        return !strcmp(m, "PUT") ? http_schedule_put(r) : http_schedule_delete(r);
+    case ROUTE_SCHEDULE_PAUSE: return http_schedule_pause(r, true);
+    case ROUTE_SCHEDULE_RESUME: return http_schedule_pause(r, false);
+    case ROUTE_SCHEDULE_RUN: return http_schedule_run(r);
     case ROUTE_EVENTS: return http_events(r);
     case ROUTE_STATS: return http_stats(r);
     case ROUTE_WHOAMI: return http_whoami(r);
@@ -860,6 +886,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     buf_free(&r->body);
     task_free(r->task);
     http_batch_free(r->batch);
+    http_sched_free(r->sched);
     free(r->response);
     free(r->err);
     free(r);
@@ -917,12 +944,19 @@ struct http_api *http_api_start(const struct http_deps *deps, int listen_fd, boo
         free(api);
         return NULL;
     }
+    if (!metrics_only && !(api->timer = schedule_timer_start(api))) {
+        MHD_stop_daemon(api->daemon);
+        free(api->trusted);
+        free(api);
+        return NULL;
+    }
     return api;
 }
 
 void http_api_quiesce(struct http_api *api)
 {
     if (!api || atomic_exchange(&api->quiescing, true)) return;
+    schedule_timer_quiesce(api->timer);
     MHD_socket fd = MHD_quiesce_daemon(api->daemon);
     if (fd != MHD_INVALID_SOCKET) close(fd);
     api->listen_fd = -1;
@@ -932,6 +966,7 @@ void http_api_stop(struct http_api *api)
 {
     if (!api) return;
     http_api_quiesce(api);
+    schedule_timer_stop(api->timer); /* its last run committed: the writer still runs */
     if (api->longpoll) longpoll_fire_all(api->longpoll);
     if (api->events) events_close_all(api->events);
     /* Let requests in progress (writes waiting for their commit above all)

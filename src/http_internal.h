@@ -16,6 +16,7 @@
 #include "longpoll.h"
 #include "task.h"
 #include "util.h"
+#include "validate.h"
 
 struct http_api {
     struct http_deps deps;
@@ -29,6 +30,7 @@ struct http_api {
     struct writer *writer;
     struct longpoll *longpoll;
     struct events *events;
+    struct schedule_timer *timer; /* NULL on the metrics-only API */
     struct MHD_Daemon *daemon;
     int listen_fd;
     atomic_bool quiescing;
@@ -52,6 +54,11 @@ enum route {
     ROUTE_QUEUE,          /* /v1/queues/{name} */
     ROUTE_QUEUE_PAUSE,    /* /v1/queues/{name}/pause */
     ROUTE_QUEUE_RESUME,   /* /v1/queues/{name}/resume */
+    ROUTE_SCHEDULES,      /* /v1/schedules */
+    ROUTE_SCHEDULE,       /* /v1/schedules/{name} */
+    ROUTE_SCHEDULE_PAUSE, /* /v1/schedules/{name}/pause */
+    ROUTE_SCHEDULE_RESUME,/* /v1/schedules/{name}/resume */
+    ROUTE_SCHEDULE_RUN,   /* /v1/schedules/{name}/run */
     ROUTE_EVENTS,         /* /v1/events */
     ROUTE_STATS,          /* /v1/stats */
     ROUTE_WHOAMI,         /* /v1/whoami */
@@ -63,6 +70,8 @@ enum route {
 enum req_state { REQ_READING, REQ_COMMITTING, REQ_COMMITTED, REQ_WAITING };
 
 struct request;
+struct sched_req;
+struct schedule_timer;
 typedef int (*write_apply_fn)(struct writer_txn *tx, struct request *r);
 typedef enum MHD_Result (*write_finish_fn)(struct request *r);
 
@@ -103,6 +112,8 @@ struct request {
 
     /* Batch create (POST /v1/tasks/batch). */
     struct batch *batch;
+    /* Schedule routes. */
+    struct sched_req *sched;
 
     /* Bulk operations. */
     struct task_filter filter;
@@ -158,6 +169,13 @@ enum MHD_Result http_task_cancel(struct request *r);
 enum MHD_Result http_task_retry(struct request *r);
 enum MHD_Result http_tasks_bulk(struct request *r);
 enum MHD_Result http_task_batch(struct request *r);
+/* A schedule's run, on the writer thread inside tx: s's template made into
+ * a task of s's tenant, as a create would make it at the transaction's
+ * time. STORE_OK with *out the task stored (the caller frees it), or with
+ * *out NULL and err saying why none was made (the template is refused now,
+ * the backlog is full); else the store's error. */
+int http_task_from_schedule(struct writer_txn *tx, struct http_api *api, const struct schedule *s,
+                            struct task **out, struct api_error *err);
 /* Frees what a batch create kept (r->batch); NULL is a no-op. */
 void http_batch_free(struct batch *b);
 /* Handlers (http_observe.c). */
@@ -179,5 +197,32 @@ enum MHD_Result http_queue_get(struct request *r);
 enum MHD_Result http_queue_put(struct request *r);
 enum MHD_Result http_queue_delete(struct request *r);
 enum MHD_Result http_queue_pause(struct request *r, bool paused);
+/* A write's finish that answers 204, or the refusal the write decided. */
+enum MHD_Result http_finish_no_content(struct request *r);
+
+/* The cursor of a list ordered by name (queues, schedules): the last name
+ * shown, base64url, unpadded; decode is false for a string that is not
+ * such a cursor of a valid name. (http_queues.c) */
+#define HTTP_CURSOR_MAX 86 /* base64url of a 64-byte name */
+void http_cursor_encode(const char *name, char out[HTTP_CURSOR_MAX + 1]);
+bool http_cursor_decode(const char *s, char name[VALIDATE_MAX_QUEUE_NAME + 1]);
+
+/* Handlers (http_schedules.c). */
+enum MHD_Result http_schedule_list(struct request *r);
+enum MHD_Result http_schedule_get(struct request *r);
+enum MHD_Result http_schedule_put(struct request *r);
+enum MHD_Result http_schedule_delete(struct request *r);
+enum MHD_Result http_schedule_pause(struct request *r, bool paused);
+enum MHD_Result http_schedule_run(struct request *r);
+/* Frees what a schedule route kept (r->sched); NULL is a no-op. */
+void http_sched_free(struct sched_req *q);
+/* The thread that runs due schedules: started with the API (not the
+ * metrics-only one), stopped (no run started after) by quiesce, joined
+ * once its last run is committed by stop. */
+struct schedule_timer *schedule_timer_start(struct http_api *api);
+void schedule_timer_quiesce(struct schedule_timer *t);
+void schedule_timer_stop(struct schedule_timer *t);
+/* A schedule may now be due at due_ms (Unix ms; a put or a resume). */
+void schedule_timer_kick(struct schedule_timer *t, int64_t due_ms);
 
 #endif

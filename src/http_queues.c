@@ -127,7 +127,6 @@ static enum MHD_Result respond_queue(struct request *r, const char *only)
 
 #define QUEUES_DEFAULT_LIMIT 1000 /* every queue in one answer, up to 1000 */
 #define QUEUES_MAX_LIMIT 1000
-#define CURSOR_MAX 86             /* base64url of a 64-byte name, unpadded */
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -135,7 +134,7 @@ static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
  * whole position, as the list is ordered by name: the next page starts
  * strictly after it, so a queue made or forgotten between pages moves no
  * other queue from one page to another (none skipped, none twice). */
-static void cursor_encode(const char *name, char out[CURSOR_MAX + 1])
+void http_cursor_encode(const char *name, char out[HTTP_CURSOR_MAX + 1])
 {
     size_t len = strlen(name), k = 0;
     for (size_t i = 0; i < len; i += 3) {
@@ -153,10 +152,10 @@ static void cursor_encode(const char *name, char out[CURSOR_MAX + 1])
 /* The queue name a cursor stands for, into name; false when it is not a
  * cursor this list gives (not base64url, not the one way to write a name,
  * or not a queue name). */
-static bool cursor_decode(const char *s, char name[VALIDATE_MAX_QUEUE_NAME + 1])
+bool http_cursor_decode(const char *s, char name[VALIDATE_MAX_QUEUE_NAME + 1])
 {
     size_t len = strlen(s);
-    if (len < 2 || len > CURSOR_MAX || len % 4 == 1) return false;
+    if (len < 2 || len > HTTP_CURSOR_MAX || len % 4 == 1) return false;
     size_t k = 0;
     uint32_t w = 0;
     int bits = 0;
@@ -171,8 +170,8 @@ static bool cursor_decode(const char *s, char name[VALIDATE_MAX_QUEUE_NAME + 1])
         }
     }
     name[k] = '\0';
-    char again[CURSOR_MAX + 1];
-    cursor_encode(name, again); /* unused low bits set: another spelling of the name */
+    char again[HTTP_CURSOR_MAX + 1];
+    http_cursor_encode(name, again); /* unused low bits set: another spelling of the name */
     return strlen(name) == k && !strcmp(again, s) && validate_queue_name(name);
 }
 
@@ -188,7 +187,7 @@ enum MHD_Result http_queue_list(struct request *r)
     if (!http_arg_limit(r, QUEUES_MAX_LIMIT, &limit, &e)) return http_respond_error(r, &e);
     char after[VALIDATE_MAX_QUEUE_NAME + 1] = "";
     const char *v = http_arg(r, "cursor");
-    if (v && *v && !cursor_decode(v, after)) {
+    if (v && *v && !http_cursor_decode(v, after)) {
         api_error_set(&e, 400, "invalid_field", "cursor",
                       "cursor must be the nextCursor of an earlier page of GET /v1/queues");
         return http_respond_error(r, &e);
@@ -228,8 +227,8 @@ enum MHD_Result http_queue_list(struct request *r)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "queues", list);
     if (more && last) { /* last is set: limit is at least 1 (http_arg_limit) */
-        char cur[CURSOR_MAX + 1];
-        cursor_encode(last, cur);
+        char cur[HTTP_CURSOR_MAX + 1];
+        http_cursor_encode(last, cur);
         cJSON_AddStringToObject(o, "nextCursor", cur);
     } else {
         cJSON_AddNullToObject(o, "nextCursor");
@@ -395,7 +394,7 @@ static int delete_apply(struct writer_txn *tx, struct request *r)
     return rc;
 }
 
-static enum MHD_Result delete_finish(struct request *r)
+enum MHD_Result http_finish_no_content(struct request *r)
 {
     if (r->err) return http_respond_error(r, r->err);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
@@ -409,5 +408,5 @@ static enum MHD_Result delete_finish(struct request *r)
 enum MHD_Result http_queue_delete(struct request *r)
 {
     if (!r->name_valid) return bad_name(r);
-    return http_start_write(r, delete_apply, delete_finish);
+    return http_start_write(r, delete_apply, http_finish_no_content);
 }

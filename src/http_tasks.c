@@ -34,13 +34,14 @@ static bool backlog_full(int64_t backlog, int64_t adding, const struct http_api 
     }
     if (adding <= 1)
         api_error_set(e, 429, "queue_full", NULL,
-                      "%lld tasks are waiting or running, the most this daemon takes "
-                      "(max_backlog); retry later", (long long)max);
+                      "%lld %s waiting or running, the most this daemon takes (max_backlog); "
+                      "retry later", (long long)max, max == 1 ? "task is" : "tasks are");
     else
         api_error_set(e, 429, "queue_full", NULL,
-                      "%lld tasks are waiting or running and this batch would add %lld, more than "
+                      "%lld %s waiting or running and this batch would add %lld, more than "
                       "the %lld this daemon takes (max_backlog); nothing was stored: retry later",
-                      (long long)backlog, (long long)adding, (long long)max);
+                      (long long)backlog, backlog == 1 ? "task is" : "tasks are", (long long)adding,
+                      (long long)max);
     e->retry_after_s = 1;
     return true;
 }
@@ -96,7 +97,7 @@ static int key_lookup(struct store_conn *c, const struct config *cfg, const stru
 }
 
 /* Stores new task t (and its key, with the request's hash), and logs it. */
-static int insert_new(struct writer_txn *tx, struct request *r, struct task *t, const char *hash)
+static int insert_new(struct writer_txn *tx, struct http_api *api, struct task *t, const char *hash)
 {
     int rc = writer_txn_task_insert(tx, t);
     if (rc == STORE_OK && t->idempotency_key) {
@@ -106,7 +107,7 @@ static int insert_new(struct writer_txn *tx, struct request *r, struct task *t, 
     }
     if (rc != STORE_OK) return rc;
     char q[80];
-    log_batch_add(writer_log(r->api->writer), LOG_INFO, "task.accepted", "id=%s queue=%s host=%s",
+    log_batch_add(writer_log(api->writer), LOG_INFO, "task.accepted", "id=%s queue=%s host=%s",
                   t->id, log_quote(q, sizeof q, t->queue), t->host);
     return STORE_OK;
 }
@@ -149,7 +150,7 @@ static int create_apply(struct writer_txn *tx, struct request *r)
         *http_request_error(r) = full;
         return STORE_OK;
     }
-    return insert_new(tx, r, t, r->hash);
+    return insert_new(tx, r->api, t, r->hash);
 }
 
 static enum MHD_Result respond_task(struct request *r, const char *id, bool replayed);
@@ -182,14 +183,13 @@ static enum MHD_Result create_finish(struct request *r)
 
 /* What every new task gets before its write, whatever the route: its
  * queue's defaults, an id, its tenant and times. */
-static void prepare_new(struct request *r, struct task *t, int64_t now)
+static void prepare_new(struct http_api *api, const char *tenant, struct task *t, int64_t now)
 {
-    struct http_api *api = r->api;
     struct queue_settings qs;
     bool configured = scheduler_queue_get(writer_scheduler(api->writer), t->queue, &qs);
     validate_apply_defaults(t, api->cfg, configured ? &qs : NULL);
     id_new(now, t->id);
-    t->tenant = xstrdup(r->who.tenant);
+    t->tenant = xstrdup(tenant);
     t->created_at_ms = now;
     t->updated_at_ms = now;
 }
@@ -223,9 +223,31 @@ enum MHD_Result http_task_create(struct request *r)
      * request after its key is looked up). */
     if (!t->idempotency_key && backlog_full(writer_backlog(api->writer), 1, api, &e))
         return http_respond_error(r, &e);
-    prepare_new(r, t, now);
+    prepare_new(api, r->who.tenant, t, now);
     r->response = task_json(t, NULL, 0, NULL, false);
     return http_start_write(r, create_apply, create_finish);
+}
+
+int http_task_from_schedule(struct writer_txn *tx, struct http_api *api, const struct schedule *s,
+                            struct task **out, struct api_error *err)
+{
+    *out = NULL;
+    int64_t now = writer_txn_now(tx);
+    struct task *t = NULL;
+    if (validate_task_create(s->task, strlen(s->task), api->cfg, api->np, now, &t, NULL, false, err))
+        return STORE_OK;
+    if (backlog_full(writer_txn_backlog_count(tx), 1, api, err)) {
+        task_free(t);
+        return STORE_OK;
+    }
+    prepare_new(api, s->tenant, t, now);
+    int rc = insert_new(tx, api, t, "");
+    if (rc != STORE_OK) {
+        task_free(t);
+        return rc;
+    }
+    *out = t;
+    return STORE_OK;
 }
 
 /* ---- create many ---- */
@@ -294,7 +316,7 @@ static int batch_apply(struct writer_txn *tx, struct request *r)
     }
     for (size_t i = 0; i < b->n; i++) {
         if (b->replayed[i]) continue;
-        int rc = insert_new(tx, r, b->items[i].task, b->items[i].hash);
+        int rc = insert_new(tx, r->api, b->items[i].task, b->items[i].hash);
         if (rc != STORE_OK) return rc;
     }
     return STORE_OK;
@@ -354,7 +376,7 @@ enum MHD_Result http_task_batch(struct request *r)
         /* Refused early when it cannot fit; batch_apply decides. */
         if (backlog_full(writer_backlog(api->writer), (int64_t)n, api, &e)) return http_respond_error(r, &e);
     }
-    for (size_t i = 0; i < n; i++) prepare_new(r, items[i].task, now);
+    for (size_t i = 0; i < n; i++) prepare_new(r->api, r->who.tenant, items[i].task, now);
     r->op.weight = (int)n; /* waits behind single writes: see writer_op */
     return http_start_write(r, batch_apply, batch_finish);
 }

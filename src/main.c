@@ -280,6 +280,9 @@ static int serve(const struct config *cfg, sigset_t *signals, int argc, char **a
         log_msg(mloop ? LOG_INFO : LOG_WARN, "metrics.listening", "listen=%s port=%d auth=none%s",
                 cfg->metrics_listen, mport, mloop ? "" : " note=\"not loopback: anyone who can reach it reads the metrics\"");
     }
+    /* The checks that can refuse a start are behind us, and threads start
+     * next: the configured level from here on (main() kept errors on). */
+    log_set_level(cfg->log_level);
     dispatcher = dispatcher_new(cfg, writer, np, &keys);
     longpoll = longpoll_new(http_resume_request);
     events = events_new(8192, http_resume_request);
@@ -408,7 +411,10 @@ int main(int argc, char **argv)
         rc = hash_key();
         break;
     case CONFIG_MODE_RUN: {
-        log_set_level(cfg.log_level);
+        /* Until the start is past what can refuse it, errors are shown even
+         * at log_level off: an exit code alone does not say why. serve()
+         * sets the configured level before any thread starts. */
+        log_set_level(cfg.log_level < LOG_ERROR ? cfg.log_level : LOG_ERROR);
         /* Signals are taken by sigwait() in this thread only: block them
          * before any thread starts so every thread inherits the mask. */
         sigset_t signals;
@@ -429,6 +435,16 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         break;
     }
+    }
+    /* A --print-config-example or --print-webhook-secret that did not reach
+     * a full disk or a closed pipe must not look done. */
+    if (mode != CONFIG_MODE_RUN) {
+        int e = fflush(stdout) != 0 ? errno : 0;
+        if (e || ferror(stdout)) {
+            fprintf(stderr, "asyncqueue: cannot write to standard output: %s\n",
+                    e ? strerror(e) : "write error");
+            if (rc == EXIT_OK) rc = EXIT_RUNTIME;
+        }
     }
     config_free(&cfg);
     return rc;

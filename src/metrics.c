@@ -69,10 +69,10 @@ static atomic_llong attempts[3][5];
 static const char *const webhook_outcomes[] = {"delivered", "retry", "failed"};
 static atomic_llong webhooks[3];
 
-#define ROUTES_MAX 24
+#define ROUTES_MAX METRICS_ROUTES_MAX
 /* The statuses counted one by one; any other is counted as "other", the
  * last slot. */
-static const int http_status_codes[] = {200, 202, 204, 400, 401, 403, 404, 405,
+static const int http_status_codes[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
                                         409, 413, 415, 422, 429, 431, 500, 503};
 #define N_STATUS (sizeof http_status_codes / sizeof http_status_codes[0] + 1)
 static const char *routes[ROUTES_MAX];

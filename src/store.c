@@ -228,6 +228,53 @@ int store_queues_each(struct store_conn *c,
     return OPS(c)->queues_each(c->impl, fn, arg);
 }
 
+void schedule_clear(struct schedule *s)
+{
+    free(s->cron);
+    free(s->task);
+    free(s->last_error);
+    *s = (struct schedule){0};
+}
+
+int store_schedule_put(struct store_conn *c, const struct schedule *s, bool *created)
+{
+    return OPS(c)->schedule_put(c->impl, s, created);
+}
+
+int store_schedule_delete(struct store_conn *c, const char *tenant, const char *name)
+{
+    return OPS(c)->schedule_delete(c->impl, tenant, name);
+}
+
+int store_schedule_ran(struct store_conn *c, const char *tenant, const char *name, int64_t ran_at_ms,
+                       const char *task_id, const char *error, bool advance, int64_t next_run_at_ms)
+{
+    return OPS(c)->schedule_ran(c->impl, tenant, name, ran_at_ms, task_id, error, advance,
+                                next_run_at_ms);
+}
+
+int store_schedules_due(struct store_conn *c, int64_t now_ms, int limit, struct schedule **out,
+                        size_t *n)
+{
+    return OPS(c)->schedules_due(c->impl, now_ms, limit, out, n);
+}
+
+int store_schedule_next_due(struct store_conn *c, int64_t *due_ms)
+{
+    return OPS(c)->schedule_next_due(c->impl, due_ms);
+}
+
+int store_schedule_get(struct store_conn *c, const char *tenant, const char *name, struct schedule *out)
+{
+    return OPS(c)->schedule_get(c->impl, tenant, name, out);
+}
+
+int store_schedules_list(struct store_conn *c, const char *tenant, const char *after, int limit,
+                         struct schedule **out, size_t *n)
+{
+    return OPS(c)->schedules_list(c->impl, tenant, after, limit, out, n);
+}
+
 int store_purge(struct store_conn *c, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t *from_seq,
                 int span, int *deleted, int64_t *max_seq)
 {

@@ -78,6 +78,15 @@ struct store_ops {
                  int span, int *deleted, int64_t *max_seq);
     int (*backlog)(void *conn_impl, int64_t *n);
     int (*webhook_next_due)(void *conn_impl, int64_t *due_ms);
+    int (*schedule_put)(void *conn_impl, const struct schedule *s, bool *created);
+    int (*schedule_delete)(void *conn_impl, const char *tenant, const char *name);
+    int (*schedule_ran)(void *conn_impl, const char *tenant, const char *name, int64_t ran_at_ms,
+                        const char *task_id, const char *error, bool advance, int64_t next_run_at_ms);
+    int (*schedules_due)(void *conn_impl, int64_t now_ms, int limit, struct schedule **out, size_t *n);
+    int (*schedule_next_due)(void *conn_impl, int64_t *due_ms);
+    int (*schedule_get)(void *conn_impl, const char *tenant, const char *name, struct schedule *out);
+    int (*schedules_list)(void *conn_impl, const char *tenant, const char *after, int limit,
+                          struct schedule **out, size_t *n);
     int (*kv_get)(void *conn_impl, const char *key, char **value);
     int (*kv_put_if_absent)(void *conn_impl, const char *key, const char *value, char **value_out);
     int (*tasks_list)(void *conn_impl, const struct task_filter *f, int64_t cursor, bool ascending,

@@ -54,6 +54,10 @@ struct sq_store {
     "claim_token, response_status, response_headers, response_body, response_ms, error_code, " \
     "error_message"
 
+#define SCHEDULE_COLS                                                                          \
+    "tenant, name, cron, task, paused, next_run_at, last_run_at, last_task_id, last_error, runs, " \
+    "created_at, updated_at"
+
 /* The filter part shared by list and select: ?3 statuses (JSON array or
  * NULL), ?4 queue, ?5 created after, ?6 created before, ?7 tenant. */
 #define FILTER                                                                                 \
@@ -125,6 +129,14 @@ enum stmt_id {
     ST_SHIFT_TASKS,
     ST_SHIFT_WEBHOOKS,
     ST_PROBE,
+    ST_SCHEDULE_GET,
+    ST_SCHEDULE_INSERT,
+    ST_SCHEDULE_UPDATE,
+    ST_SCHEDULE_DELETE,
+    ST_SCHEDULE_RAN,
+    ST_SCHEDULES_DUE,
+    ST_SCHEDULE_NEXT_DUE,
+    ST_SCHEDULES_LIST,
     ST_COUNT,
 };
 
@@ -289,6 +301,25 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* A write that needs fresh space, to tell whether the store takes writes
      * again (kept: replacing it each time is the probe). */
     [ST_PROBE] = "INSERT OR REPLACE INTO kv (key, value) VALUES ('writer.probe', randomblob(?1))",
+    [ST_SCHEDULE_GET] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE tenant = ?1 AND name = ?2",
+    [ST_SCHEDULE_INSERT] =
+        "INSERT INTO schedules (tenant, name, cron, task, paused, next_run_at, created_at, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    [ST_SCHEDULE_UPDATE] =
+        "UPDATE schedules SET cron = ?3, task = ?4, paused = ?5, next_run_at = ?6, updated_at = ?7 "
+        "WHERE tenant = ?1 AND name = ?2",
+    [ST_SCHEDULE_DELETE] = "DELETE FROM schedules WHERE tenant = ?1 AND name = ?2",
+    [ST_SCHEDULE_RAN] =
+        "UPDATE schedules SET last_run_at = ?3, last_task_id = COALESCE(?4, last_task_id), "
+        "last_error = ?5, runs = runs + (?4 IS NOT NULL), "
+        "next_run_at = CASE WHEN ?6 THEN ?7 ELSE next_run_at END "
+        "WHERE tenant = ?1 AND name = ?2",
+    [ST_SCHEDULES_DUE] =
+        "SELECT " SCHEDULE_COLS " FROM schedules WHERE next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2",
+    [ST_SCHEDULE_NEXT_DUE] =
+        "SELECT next_run_at FROM schedules WHERE next_run_at IS NOT NULL ORDER BY next_run_at LIMIT 1",
+    [ST_SCHEDULES_LIST] =
+        "SELECT " SCHEDULE_COLS " FROM schedules WHERE tenant = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
 };
 
 struct sq_conn {
@@ -1440,6 +1471,145 @@ static int sq_queues_each(void *impl, void (*fn)(void *, const char *, const str
     return rc == SQLITE_DONE ? STORE_OK : fail(c, "queues");
 }
 
+/* ---- schedules ---- */
+
+static void row_to_schedule(sqlite3_stmt *s, struct schedule *out)
+{
+    *out = (struct schedule){0};
+    util_strcopy(out->tenant, sizeof out->tenant, (const char *)sqlite3_column_text(s, 0));
+    util_strcopy(out->name, sizeof out->name, (const char *)sqlite3_column_text(s, 1));
+    out->cron = col_text(s, 2);
+    out->task = col_text(s, 3);
+    out->paused = sqlite3_column_int(s, 4) != 0;
+    out->next_run_at_ms = sqlite3_column_int64(s, 5); /* NULL reads as 0 */
+    out->last_run_at_ms = sqlite3_column_int64(s, 6);
+    const unsigned char *id = sqlite3_column_text(s, 7);
+    if (id) util_strcopy(out->last_task_id, sizeof out->last_task_id, (const char *)id);
+    out->last_error = col_text(s, 8);
+    out->runs = sqlite3_column_int64(s, 9);
+    out->created_at_ms = sqlite3_column_int64(s, 10);
+    out->updated_at_ms = sqlite3_column_int64(s, 11);
+}
+
+static int sq_schedule_get(void *impl, const char *tenant, const char *name, struct schedule *out)
+{
+    struct sq_conn *c = impl;
+    *out = (struct schedule){0};
+    sqlite3_stmt *s = stmt(c, ST_SCHEDULE_GET);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, tenant);
+    bind_text(s, 2, name);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) row_to_schedule(s, out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return STORE_OK;
+    if (rc == SQLITE_DONE) return STORE_NOT_FOUND;
+    return fail(c, "schedule get");
+}
+
+static int sq_schedule_put(void *impl, const struct schedule *sc, bool *created)
+{
+    struct sq_conn *c = impl;
+    struct schedule old;
+    int rc = sq_schedule_get(impl, sc->tenant, sc->name, &old);
+    schedule_clear(&old);
+    if (rc == STORE_ERROR) return rc;
+    *created = rc == STORE_NOT_FOUND;
+    sqlite3_stmt *s = stmt(c, *created ? ST_SCHEDULE_INSERT : ST_SCHEDULE_UPDATE);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, sc->tenant);
+    bind_text(s, 2, sc->name);
+    bind_text(s, 3, sc->cron);
+    bind_text(s, 4, sc->task);
+    sqlite3_bind_int(s, 5, sc->paused ? 1 : 0);
+    bind_opt_int64(s, 6, sc->next_run_at_ms);
+    sqlite3_bind_int64(s, 7, sc->updated_at_ms);
+    return exec_stmt(c, s, "schedule put");
+}
+
+static int sq_schedule_delete(void *impl, const char *tenant, const char *name)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_SCHEDULE_DELETE);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, tenant);
+    bind_text(s, 2, name);
+    int rc = exec_stmt(c, s, "schedule delete");
+    if (rc == STORE_OK && sqlite3_changes(c->db) == 0) return STORE_NOT_FOUND;
+    return rc;
+}
+
+static int sq_schedule_ran(void *impl, const char *tenant, const char *name, int64_t ran_at_ms,
+                           const char *task_id, const char *error, bool advance, int64_t next_run_at_ms)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_SCHEDULE_RAN);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, tenant);
+    bind_text(s, 2, name);
+    sqlite3_bind_int64(s, 3, ran_at_ms);
+    bind_text(s, 4, task_id && *task_id ? task_id : NULL);
+    bind_text(s, 5, error);
+    sqlite3_bind_int(s, 6, advance ? 1 : 0);
+    bind_opt_int64(s, 7, next_run_at_ms);
+    int rc = exec_stmt(c, s, "schedule ran");
+    if (rc == STORE_OK && sqlite3_changes(c->db) == 0) return STORE_NOT_FOUND;
+    return rc;
+}
+
+/* The rows of s (bound, not yet stepped) into a new array. */
+static int schedule_rows(struct sq_conn *c, sqlite3_stmt *s, struct schedule **out, size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        row_to_schedule(s, &(*out)[(*n)++]);
+    }
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE) return STORE_OK;
+    for (size_t i = 0; i < *n; i++) schedule_clear(&(*out)[i]);
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    return fail(c, "schedules");
+}
+
+static int sq_schedules_due(void *impl, int64_t now_ms, int limit, struct schedule **out, size_t *n)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_SCHEDULES_DUE);
+    if (!s) return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit);
+    return schedule_rows(c, s, out, n);
+}
+
+static int sq_schedules_list(void *impl, const char *tenant, const char *after, int limit,
+                             struct schedule **out, size_t *n)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_SCHEDULES_LIST);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, tenant);
+    bind_text(s, 2, after ? after : "");
+    sqlite3_bind_int(s, 3, limit);
+    return schedule_rows(c, s, out, n);
+}
+
+static int sq_schedule_next_due(void *impl, int64_t *due_ms)
+{
+    bool found;
+    int rc = first_int64(impl, ST_SCHEDULE_NEXT_DUE, due_ms, &found);
+    if (rc == STORE_OK && !found) *due_ms = INT64_MAX;
+    return rc;
+}
+
 static int sq_purge(void *impl, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t *from_seq,
                     int span, int *deleted, int64_t *max_seq)
 {
@@ -1744,6 +1914,13 @@ const struct store_ops store_sqlite_ops = {
     .backlog = sq_backlog,
     .webhook_next_due = sq_webhook_next_due,
     .kv_get = sq_kv_get,
+    .schedule_put = sq_schedule_put,
+    .schedule_delete = sq_schedule_delete,
+    .schedule_ran = sq_schedule_ran,
+    .schedules_due = sq_schedules_due,
+    .schedule_next_due = sq_schedule_next_due,
+    .schedule_get = sq_schedule_get,
+    .schedules_list = sq_schedules_list,
     .kv_put_if_absent = sq_kv_put_if_absent,
     .tasks_list = sq_tasks_list,
     .attempts_get = sq_attempts_get,

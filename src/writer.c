@@ -311,6 +311,11 @@ void writer_txn_task_due(struct writer_txn *tx, const char *queue, int64_t run_a
     scheduler_note_due(tx->w->sched, queue, run_at_ms);
 }
 
+int64_t writer_txn_now(const struct writer_txn *tx)
+{
+    return tx->now;
+}
+
 int64_t writer_txn_reframe(struct writer_txn *tx, int64_t decided_offset_ms)
 {
     int64_t step = tx->w->clock_offset_ms - decided_offset_ms;

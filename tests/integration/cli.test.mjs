@@ -566,6 +566,31 @@ test('--wait rides through a daemon restart: 503 shutting_down, then no answer, 
   }
 });
 
+test('--wait rides through a restart behind nginx: its JSON 502 bad_gateway once the task was seen is "no answer"', async () => {
+  let n = 0;
+  const task = { id: 'p1', status: 'completed', result: { ok: true } };
+  const badGateway = { error: { code: 'bad_gateway', message: 'the queue daemon did not answer (restarting?)' } };
+  const proxied = await startFake((req) => {
+    n++;
+    if (req.url.startsWith('/v1/tasks/never')) return { status: 502, headers: { 'retry-after': '1' }, body: badGateway };
+    if (n === 1) return { status: 200, body: { ...task, status: 'running' }, delayMs: 50 };
+    if (n === 2) return { status: 502, headers: { 'retry-after': '1' }, body: badGateway };
+    if (n === 3) return { status: 504, body: badGateway };
+    return { status: 200, body: task };
+  });
+  try {
+    const r = await run(['task', 'get', 'p1', '--wait', '30', '--server', proxied.url('/')], { env, timeout: 20000 });
+    assert.equal(r.code, EXIT.OK, r.stderr); // was 5 at the proxy's 502
+    assert.equal(r.json.status, 'completed');
+    assert.ok(n >= 4);
+    // A 502 before the task was ever seen is not a restart: it says so at once.
+    const never = await run(['task', 'get', 'never', '--wait', '30', '--server', proxied.url('/')], { env, timeout: 20000 });
+    assert.equal(never.code, EXIT.SERVER, never.stderr);
+  } finally {
+    await proxied.close();
+  }
+});
+
 test('a closed output pipe ends the client with exit 5, not a signal', async () => {
   const code = await new Promise((res, rej) => {
     const clean = { ...process.env };

@@ -236,6 +236,26 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
   const del = await call('DELETE', '/v1/queues/{name}', '/v1/queues/emails');
   assert.equal(del.status, 204);
 
+  // ---- schedules ----
+  const sched = { cron: '0 3 * * *', task: { callbackUrl: tgt.url('/ok'), payload: { report: 'sales' }, delay: 60 } };
+  const made = await call('PUT', '/v1/schedules/{name}', '/v1/schedules/nightly', sched);
+  assert.equal(made.status, 201);
+  const replaced = await call('PUT', '/v1/schedules/{name}', '/v1/schedules/nightly', { ...sched, cron: '*/5 * * * * *' });
+  assert.equal(replaced.status, 200);
+  await call('PUT', '/v1/schedules/{name}', '/v1/schedules/other', { ...sched, paused: true });
+  assert.equal((await call('GET', '/v1/schedules/{name}', '/v1/schedules/nightly')).body.cron, '*/5 * * * * *');
+  const sPaused = await call('POST', '/v1/schedules/{name}/pause', '/v1/schedules/nightly/pause');
+  assert.equal(sPaused.body.nextRunAt, null);
+  const sRan = await call('POST', '/v1/schedules/{name}/run', '/v1/schedules/nightly/run');
+  assert.equal(sRan.status, 202);
+  const sResumed = await call('POST', '/v1/schedules/{name}/resume', '/v1/schedules/nightly/resume');
+  assert.equal(sResumed.body.paused, false);
+  const sAll = await call('GET', '/v1/schedules', '/v1/schedules');
+  assert.equal(sAll.body.schedules.length, 2);
+  const sPage = await call('GET', '/v1/schedules', '/v1/schedules?limit=1');
+  await call('GET', '/v1/schedules', `/v1/schedules?limit=1&cursor=${sPage.body.nextCursor}`);
+  assert.equal((await call('DELETE', '/v1/schedules/{name}', '/v1/schedules/other')).status, 204);
+
   // ---- health ----
   checker.check('GET', '/healthz', await api(d.url, 'GET', '/healthz'));
   checker.check('GET', '/readyz', await api(d.url, 'GET', '/readyz'));
@@ -262,6 +282,14 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
     ['DELETE', '/v1/queues/{name}', '/v1/queues/bad!name', undefined, 'invalid_field'],
     ['POST', '/v1/queues/{name}/pause', '/v1/queues/bad!name/pause', undefined, 'invalid_field'],
     ['POST', '/v1/queues/{name}/resume', '/v1/queues/bad!name/resume', undefined, 'invalid_field'],
+    ['GET', '/v1/schedules', '/v1/schedules?limit=0', undefined, 'invalid_field'],
+    ['GET', '/v1/schedules/{name}', '/v1/schedules/bad!name', undefined, 'invalid_field'],
+    ['PUT', '/v1/schedules/{name}', '/v1/schedules/s', { cron: '* 25 * * *', task: {} }, 'invalid_field'],
+    ['PUT', '/v1/schedules/{name}', '/v1/schedules/s', { task: {} }, 'missing_field'],
+    ['DELETE', '/v1/schedules/{name}', '/v1/schedules/bad!name', undefined, 'invalid_field'],
+    ['POST', '/v1/schedules/{name}/pause', '/v1/schedules/bad!name/pause', undefined, 'invalid_field'],
+    ['POST', '/v1/schedules/{name}/resume', '/v1/schedules/bad!name/resume', undefined, 'invalid_field'],
+    ['POST', '/v1/schedules/{name}/run', '/v1/schedules/bad!name/run', undefined, 'invalid_field'],
   ];
   for (const [method, template, path, body, code] of bad) {
     const r = await call(method, template, path, body);
@@ -276,6 +304,11 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
     ['POST', '/v1/tasks/{id}/retry', `/v1/tasks/${UNKNOWN_ID}/retry`],
     ['GET', '/v1/queues/{name}', '/v1/queues/never-used'],
     ['DELETE', '/v1/queues/{name}', '/v1/queues/never-used'],
+    ['GET', '/v1/schedules/{name}', '/v1/schedules/never-made'],
+    ['DELETE', '/v1/schedules/{name}', '/v1/schedules/never-made'],
+    ['POST', '/v1/schedules/{name}/pause', '/v1/schedules/never-made/pause'],
+    ['POST', '/v1/schedules/{name}/resume', '/v1/schedules/never-made/resume'],
+    ['POST', '/v1/schedules/{name}/run', '/v1/schedules/never-made/run'],
   ];
   for (const [method, template, path] of notFound) {
     assert.equal((await call(method, template, path)).status, 404, `${method} ${path}`);
@@ -298,6 +331,7 @@ test('answers of the running daemon match docs/openapi.yaml, errors included', a
     ['POST', '/v1/tasks/retry', '/v1/tasks/retry'],
     ['POST', '/v1/tasks/{id}/retry', `/v1/tasks/${ok.body.id}/retry`],
     ['PUT', '/v1/queues/{name}', '/v1/queues/emails'],
+    ['PUT', '/v1/schedules/{name}', '/v1/schedules/nightly'],
   ]) {
     assert.equal((await call(method, template, path, '{}', textPlain)).status, 415, `${method} ${path}`);
   }
@@ -385,6 +419,7 @@ test('limits and refusals match the spec: 413, 429, blocked_destination', async 
     ['POST', '/v1/tasks/retry', '/v1/tasks/retry'],
     ['POST', '/v1/tasks/{id}/retry', `/v1/tasks/${UNKNOWN_ID}/retry`],
     ['PUT', '/v1/queues/{name}', '/v1/queues/big'],
+    ['PUT', '/v1/schedules/{name}', '/v1/schedules/big'],
   ]) {
     assert.equal((await call(method, template, path, big)).status, 413, `${method} ${path}`);
   }
@@ -397,6 +432,11 @@ test('limits and refusals match the spec: 413, 429, blocked_destination', async 
   assert.ok(Number(full.headers.get('retry-after')) >= 1);
   const fullMany = await call('POST', '/v1/tasks/batch', '/v1/tasks/batch', { tasks: [{ callbackUrl: 'https://example.com/y', delay: 3600 }] });
   assert.equal(fullMany.status, 429);
+  const sched = await call('PUT', '/v1/schedules/{name}', '/v1/schedules/full', { cron: '@daily', task: { callbackUrl: 'https://example.com/z' } });
+  assert.equal(sched.status, 201);
+  const fullRun = await call('POST', '/v1/schedules/{name}/run', '/v1/schedules/full/run');
+  assert.equal(fullRun.status, 429);
+  assert.equal(fullRun.body.error.code, 'queue_full');
 
   // Framed two ways (fetch cannot send it): 400 invalid_request, as the spec says.
   const text = await new Promise((res) => {
@@ -469,6 +509,11 @@ test('while shutting down, writes answer 503 shutting_down and /readyz 503, as t
     ['DELETE', '/v1/queues/{name}', '/v1/queues/q', undefined],
     ['POST', '/v1/queues/{name}/pause', '/v1/queues/q/pause', undefined],
     ['POST', '/v1/queues/{name}/resume', '/v1/queues/q/resume', undefined],
+    ['PUT', '/v1/schedules/{name}', '/v1/schedules/q', { cron: '@daily', task: { callbackUrl: 'http://127.0.0.1:9/x' } }],
+    ['DELETE', '/v1/schedules/{name}', '/v1/schedules/q', undefined],
+    ['POST', '/v1/schedules/{name}/pause', '/v1/schedules/q/pause', undefined],
+    ['POST', '/v1/schedules/{name}/resume', '/v1/schedules/q/resume', undefined],
+    ['POST', '/v1/schedules/{name}/run', '/v1/schedules/q/run', undefined],
   ];
   for (const [method, template, path, body] of writes) {
     const r = await call(method, template, path, body);
@@ -493,6 +538,7 @@ test('while shutting down, writes answer 503 shutting_down and /readyz 503, as t
 const NOT_PROVOKED = new Set([
   'GET /v1/tasks 503', 'GET /v1/tasks/{id} 503', 'GET /v1/tasks/{id}/attempts 503',
   'GET /v1/queues 503', 'GET /v1/queues/{name} 503', 'GET /metrics 500',
+  'GET /v1/schedules 503', 'GET /v1/schedules/{name} 503',
 ]);
 
 test('every documented (operation, status) and error code was checked against the daemon', () => {

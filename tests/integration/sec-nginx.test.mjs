@@ -221,6 +221,31 @@ test('a long-poll through nginx (wait=3) returns as soon as the task completes',
   assert.ok(r.ms < 2900, `answered after ${r.ms} ms: at completion, not at the end of wait`);
 });
 
+test('the event stream (GET /v1/events) passes through nginx as the daemon sends it, not held in a buffer', { skip }, async () => {
+  let text = '';
+  let res;
+  const req = httpsRequest({
+    host: '127.0.0.1', port: new URL(env.https).port, path: '/v1/events', ca: env.ca, agent: false,
+    headers: { authorization: auth.authorization, accept: 'text/event-stream' },
+  }, (r) => { res = r; r.setEncoding('utf8'); r.on('data', (c) => { text += c; }); });
+  req.on('error', () => {});
+  req.end();
+  try {
+    await waitFor(() => text.includes('retry:'), { timeout: 10000, what: 'the stream to open through nginx' });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'], /^text\/event-stream/);
+    const created = await request(`${env.https}/v1/tasks`, {
+      method: 'POST', ca: env.ca, headers: auth, body: JSON.stringify({ callbackUrl: env.target.url('/sse'), delay: 3600 }),
+    });
+    assert.equal(created.status, 202);
+    // The accepted event is a few hundred bytes: a buffering proxy would hold it.
+    await waitFor(() => text.includes(`"change":"accepted","id":"${created.body.id}"`),
+      { timeout: 5000, what: 'the accepted event through nginx' });
+  } finally {
+    req.destroy();
+  }
+});
+
 test('limit_req: a burst from one client beyond rate and burst gets 429 from nginx; health checks are exempt', { skip }, async () => {
   const { Agent } = await import('node:https');
   const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: env.ca, localAddress: '127.0.0.20' });
@@ -270,6 +295,22 @@ test('a header block over 16 KiB gets a JSON 431 from nginx, and a daemon answer
   const ok = await request(`${env.https}/v1/tasks?limit=1`, { ca: env.ca, headers: auth });
   assert.equal(ok.status, 200);
   assert.equal(ok.headers['x-content-type-options'], 'nosniff', 'once, not "nosniff, nosniff"');
+});
+
+test('nginx\'s own 414 (a request line over 16 KiB) and 403 (/metrics from an address not allowed) are JSON too', { skip }, async () => {
+  const long = await request(`${env.https}/v1/tasks?limit=1&x=${'a'.repeat(17 * 1024)}`, { ca: env.ca, headers: auth });
+  assert.equal(long.status, 414, long.text.slice(0, 200));
+  assert.match(long.headers['content-type'], /application\/json/);
+  assert.equal(long.body.error.code, 'uri_too_long');
+  assert.equal(long.headers['strict-transport-security'], 'max-age=63072000');
+  const denied = await request(`${env.https}/metrics`, { ca: env.ca, headers: auth, localAddress: '127.0.0.9' });
+  assert.equal(denied.status, 403, denied.text.slice(0, 200));
+  assert.match(denied.headers['content-type'], /application\/json/);
+  assert.equal(denied.body.error.code, 'forbidden');
+  // From the allowed address /metrics reaches the daemon, which wants a key.
+  const allowed = await request(`${env.https}/metrics`, { ca: env.ca, headers: auth });
+  assert.equal(allowed.status, 200);
+  assert.match(allowed.text, /^# HELP /m);
 });
 
 // Last: it stops the daemon.

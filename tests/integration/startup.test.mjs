@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync, chmodSync, readdirSync, readlinkSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scope, api, runBinary, BIN, waitFor, queryDb, countTasks } from './lib/harness.mjs';
@@ -28,6 +28,22 @@ test('--help lists every setting as a flag and the exit codes, and exits 0', asy
     for (const k of KEYS) assert.ok(r.stdout.includes(`--${k.replaceAll('_', '-')}`), `--help mentions --${k}`);
     assert.match(r.stdout, /[Ee]xit codes/);
   }
+});
+
+test('a --help, --version, example or check that cannot be written exits 1, not 0', (t) => {
+  const { dir } = scope(t).tempDir();
+  // --print-config-example > asyncqueue.conf on a full disk left an empty
+  // file behind an exit 0; --print-webhook-secret an empty secret.
+  for (const args of [['--help'], ['--version'], ['--print-config-example'], ['--check-config'],
+    ['--print-webhook-secret', '--db', join(dir, 'aq.db')]]) {
+    const r = spawnSync('sh', ['-c', 'exec "$0" "$@" >/dev/full', BIN, ...args],
+      { encoding: 'utf8', timeout: 15000, env: { PATH: process.env.PATH } });
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /cannot write to standard output/, args.join(' '));
+  }
+  const hash = spawnSync('sh', ['-c', 'exec "$0" --hash-key >/dev/full', BIN],
+    { input: 'a-key-of-sixteen-chars-or-more\n', encoding: 'utf8', timeout: 15000, env: { PATH: process.env.PATH } });
+  assert.equal(hash.status, 1, hash.stderr);
 });
 
 test('--check-config prints every effective setting with secrets masked, and exits 0', async () => {
@@ -102,6 +118,11 @@ test('a config file with an unknown key or a bad value exits 3 naming file:line'
   const missing = await runBinary(['--check-config', '--config', join(dir, 'nope.conf')]);
   assert.equal(missing.code, 3, missing.stderr);
   assert.ok(missing.stderr.includes('nope.conf'));
+
+  // A directory opens and then cannot be read: it ran on the defaults.
+  const folder = await runBinary(['--config', dir, '--listen', '127.0.0.1:0', '--db', join(dir, 'aq.db')]);
+  assert.equal(folder.code, 3, folder.stderr);
+  assert.ok(folder.stderr.includes(`${dir}: cannot read config file`), folder.stderr);
 });
 
 test('an unknown flag or a flag without its value exits 2; a bad flag or variable value exits 3', async () => {
@@ -109,6 +130,12 @@ test('an unknown flag or a flag without its value exits 2; a bad flag or variabl
     const r = await runBinary(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.ok(r.stderr.length > 0, 'and says why');
+  }
+  // An empty --config (an unset shell variable) read no file, silently.
+  for (const args of [['--config', ''], ['--config=']]) {
+    const r = await runBinary(['--check-config', ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /--config needs a file name/);
   }
   const unknownFlag = await runBinary(['--no-such-flag']);
   assert.match(unknownFlag.stderr, /no-such-flag/);
@@ -160,6 +187,15 @@ test('an unusable database path exits 4', async (t) => {
     assert.ok(r.stderr.includes(db), `the log names the database: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /asyncqueue\.started/);
   }
+  // log_level off silences the running daemon, not the reason a start
+  // failed: it exited 4 with nothing said. Bad destinations (3) likewise.
+  const quiet = await runBinary(['--listen', '127.0.0.1:0', '--db', sub, '--log-level', 'off']);
+  assert.equal(quiet.code, 4, quiet.stderr);
+  assert.ok(quiet.stderr.includes(sub), `says why at log_level off: ${quiet.stderr}`);
+  const dests = await runBinary(['--listen', '127.0.0.1:0', '--db', join(dir, 'aq.db'), '--log-level', 'off',
+    '--allow-destinations', 'not a host!']);
+  assert.equal(dests.code, 3, dests.stderr);
+  assert.match(dests.stderr, /allow_destinations: 'not a host!'/);
 });
 
 test('a second daemon on the same database exits 4 and the first keeps serving', async (t) => {

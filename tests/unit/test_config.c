@@ -293,6 +293,14 @@ static void file_errors_name_file_and_line(void **state)
     expect_file_error(f->dir, "log_level = loud\n", 1, "loud");
     expect_file_error(f->dir, "webhook_schedule = 5s, 8d\n", 1, "8d");
     expect_file_error(f->dir, "Workers = 2\n", 1, "Workers"); /* keys are case-sensitive */
+    /* The later line replaced the earlier: 10.0.0.0/8 was no longer denied. */
+    expect_file_error(f->dir, "deny_destinations = 10.0.0.0/8\nworkers = 2\n"
+                      "deny_destinations = 169.254.0.0/16\n", 3, "already set on line 1");
+    expect_file_error(f->dir, "api_key = 0123456789abcdef0\n\napi_key = 0123456789abcdef1\n", 3,
+                      "separated by commas");
+    expect_file_error(f->dir, "workers = 2\nworkers = 3\n", 2, "workers is already set on line 1");
+    /* Uncommented and not filled in: authentication was off, with a warning. */
+    expect_file_error(f->dir, "api_key =\n", 1, "api_key is set but empty");
 }
 
 /* Loads text as the config file with envp; returns the exit code, err set. */
@@ -377,6 +385,41 @@ static void file_missing_is_a_config_error(void **state)
     config_free(&cfg);
 }
 
+/* A directory opens for reading on Linux and then fails to read: taken as
+ * an empty file, the daemon started on the defaults. */
+static void file_that_cannot_be_read_is_a_config_error(void **state)
+{
+    struct fixture *f = *state;
+    char *argv[] = {"asyncqueue", "--config", f->dir, NULL};
+    char *envp[] = {NULL};
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, argv, envp, NULL, err, sizeof err), EXIT_CONFIG);
+    assert_non_null(strstr(err, f->dir));
+    assert_non_null(strstr(err, "cannot read config file"));
+    config_free(&cfg);
+}
+
+/* An empty --config (an unset shell variable) read no file at all, and
+ * hid the one ASYNCQUEUE_CONFIG named. */
+static void empty_config_flag_is_a_usage_error(void **state)
+{
+    struct fixture *f = *state;
+    char *path = tu_write_file(f->dir, "c.conf", "workers = 3\n");
+    char env_config[700];
+    snprintf(env_config, sizeof env_config, "ASYNCQUEUE_CONFIG=%s", path);
+    char *envp[] = {env_config, NULL};
+    char *forms[][4] = {{"asyncqueue", "--config", "", NULL}, {"asyncqueue", "--config=", NULL}};
+    for (size_t i = 0; i < 2; i++) {
+        struct config cfg;
+        char err[512];
+        assert_int_equal(load(&cfg, forms[i], envp, NULL, err, sizeof err), EXIT_USAGE);
+        assert_non_null(strstr(err, "--config needs a file name"));
+        config_free(&cfg);
+    }
+    free(path);
+}
+
 /* ---- environment and flags, and who wins ---- */
 
 static void env_beats_file_and_flags_beat_env(void **state)
@@ -442,6 +485,12 @@ static void env_errors_name_the_variable(void **state)
     assert_non_null(strstr(err, "many"));
     config_free(&cfg);
     /* Variable names are upper case; the lower-case form is not ours. */
+    /* An empty key (an unset shell variable) would turn authentication off. */
+    char *empty_key[] = {"ASYNCQUEUE_API_KEY=", NULL};
+    assert_int_equal(load(&cfg, argv, empty_key, NULL, err, sizeof err), EXIT_CONFIG);
+    assert_non_null(strstr(err, "ASYNCQUEUE_API_KEY"));
+    assert_non_null(strstr(err, "set but empty"));
+    config_free(&cfg);
     char *lower[] = {"asyncqueue_workers=9", NULL};
     assert_int_equal(load(&cfg, argv, lower, NULL, err, sizeof err), EXIT_OK);
     assert_int_equal(cfg.workers, 2);
@@ -528,6 +577,7 @@ static void flag_bad_values_exit_3(void **state)
         {{"asyncqueue", "--log-level", "verbose", NULL}, "verbose"},
         {{"asyncqueue", "--synchronous", "off", NULL}, "--synchronous"},
         {{"asyncqueue", "--workers", "3x", NULL}, "3x"},
+        {{"asyncqueue", "--api-key=", NULL}, "set but empty"},
         {{"asyncqueue", "--max-retries", "-1", NULL}, "--max-retries"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -715,7 +765,9 @@ static void example_uncommented_loads_to_the_defaults(void **state)
         const char *q = line + 1;
         while ((*q >= 'a' && *q <= 'z') || *q == '_')
             q++;
-        if (line[0] == '#' && q > line + 1 && strncmp(q, " =", 2) == 0) {
+        /* api_key uncommented as it stands (empty) is refused: the mistake
+         * of a line uncommented and not filled in. */
+        if (line[0] == '#' && q > line + 1 && strncmp(q, " =", 2) == 0 && strncmp(line, "#api_key =", 10) != 0) {
             memcpy(conf + o, line + 1, len - 1); /* drop the '#' */
             o += len - 1;
             settings++;
@@ -723,7 +775,7 @@ static void example_uncommented_loads_to_the_defaults(void **state)
         line += len;
     }
     conf[o] = '\0';
-    assert_int_equal(settings, ARRAY_LEN(all_keys));
+    assert_int_equal(settings, ARRAY_LEN(all_keys) - 1);
     char *path = tu_write_file(f->dir, "example.conf", conf);
     char *argv[] = {"asyncqueue", "--config", path, NULL};
     char *envp[] = {NULL};
@@ -806,6 +858,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(queue_and_proxy_settings_keep_their_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(file_refuses_overlong_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(file_missing_is_a_config_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_that_cannot_be_read_is_a_config_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(empty_config_flag_is_a_usage_error, setup, teardown),
         cmocka_unit_test_setup_teardown(env_beats_file_and_flags_beat_env, setup, teardown),
         cmocka_unit_test_setup_teardown(config_flag_beats_config_variable, setup, teardown),
         cmocka_unit_test(env_errors_name_the_variable),

@@ -1329,6 +1329,85 @@ static struct depth_rows depths(struct fx *f, int64_t now, const char *after, in
     return d;
 }
 
+static void put_schedule(struct fx *f, const char *tenant, const char *name, int64_t next, bool *created)
+{
+    struct schedule s = {.cron = (char *)"* * * * *", .task = (char *)"{\"callbackUrl\": \"https://x/\"}",
+                         .next_run_at_ms = next, .updated_at_ms = NOW};
+    snprintf(s.tenant, sizeof s.tenant, "%s", tenant);
+    snprintf(s.name, sizeof s.name, "%s", name);
+    assert_int_equal(store_schedule_put(f->w, &s, created), STORE_OK);
+}
+
+/* A schedule is kept whole by tenant and name; a replace keeps its runs and
+ * creation; runs are counted, and due ones come earliest first. */
+static void schedules_keep_their_runs_and_come_due_in_order(void **state)
+{
+    struct fx *f = *state;
+    bool created = false;
+    int64_t due = 0;
+    assert_int_equal(store_schedule_next_due(f->w, &due), STORE_OK);
+    assert_true(due == INT64_MAX);
+    begin(f);
+    put_schedule(f, "", "b", NOW + 2000, &created);
+    assert_true(created);
+    put_schedule(f, "", "a", NOW + 1000, &created);
+    put_schedule(f, "acme", "a", NOW - 5, &created);
+    assert_true(created); /* another tenant's name is another schedule */
+    put_schedule(f, "", "paused", 0, &created);
+    commit(f);
+    assert_int_equal(store_schedule_next_due(f->w, &due), STORE_OK);
+    assert_true(due == NOW - 5);
+
+    begin(f);
+    assert_int_equal(store_schedule_ran(f->w, "", "a", NOW + 1000, "0190aaaa-0000-7000-8000-000000000001", NULL,
+                                        true, NOW + 61000), STORE_OK);
+    assert_int_equal(store_schedule_ran(f->w, "", "a", NOW + 1500, NULL, "the backlog is full", false, 0), STORE_OK);
+    assert_int_equal(store_schedule_ran(f->w, "", "nope", NOW, NULL, "x", true, 0), STORE_NOT_FOUND);
+    commit(f);
+    struct schedule s;
+    assert_int_equal(store_schedule_get(f->w, "", "a", &s), STORE_OK);
+    assert_int_equal(s.runs, 1);
+    assert_string_equal(s.last_task_id, "0190aaaa-0000-7000-8000-000000000001"); /* kept by a run that made none */
+    assert_string_equal(s.last_error, "the backlog is full");
+    assert_true(s.last_run_at_ms == NOW + 1500);
+    assert_true(s.next_run_at_ms == NOW + 61000); /* not moved by a run that does not advance */
+    schedule_clear(&s);
+
+    begin(f);
+    put_schedule(f, "", "a", NOW + 3000, &created); /* a replace */
+    assert_false(created);
+    commit(f);
+    assert_int_equal(store_schedule_get(f->w, "", "a", &s), STORE_OK);
+    assert_int_equal(s.runs, 1);
+    assert_true(s.created_at_ms == NOW);
+    assert_true(s.next_run_at_ms == NOW + 3000);
+    schedule_clear(&s);
+
+    struct schedule *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_schedules_due(f->w, NOW + 2500, 10, &list, &n), STORE_OK);
+    assert_int_equal(n, 2); /* acme's a, then b; the paused one never */
+    assert_string_equal(list[0].tenant, "acme");
+    assert_string_equal(list[1].name, "b");
+    for (size_t i = 0; i < n; i++) schedule_clear(&list[i]);
+    free(list);
+    assert_int_equal(store_schedules_list(f->w, "", "a", 10, &list, &n), STORE_OK);
+    assert_int_equal(n, 2); /* after a: b, paused; not acme's */
+    assert_string_equal(list[0].name, "b");
+    assert_string_equal(list[1].name, "paused");
+    assert_true(list[1].next_run_at_ms == 0);
+    for (size_t i = 0; i < n; i++) schedule_clear(&list[i]);
+    free(list);
+
+    begin(f);
+    assert_int_equal(store_schedule_delete(f->w, "acme", "a"), STORE_OK);
+    assert_int_equal(store_schedule_delete(f->w, "acme", "a"), STORE_NOT_FOUND);
+    commit(f);
+    assert_int_equal(store_schedule_get(f->w, "acme", "a", &s), STORE_NOT_FOUND);
+    assert_int_equal(store_schedule_next_due(f->w, &due), STORE_OK);
+    assert_true(due == NOW + 2000);
+}
+
 static void queue_depths_page_after_a_name(void **state)
 {
     struct fx *f = *state;
@@ -1713,6 +1792,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(open_applies_the_migrations),
+        T(schedules_keep_their_runs_and_come_due_in_order),
         T(second_open_of_the_same_file_is_refused),
         T(open_refuses_tables_that_differ_from_the_migrations),
         T(open_refuses_an_unusable_path),

@@ -1,7 +1,7 @@
 // The AsyncQueue REST client: tasks, queues, retries, idempotency keys.
 // Web standards only (fetch, AbortController, URLSearchParams, Web Crypto).
 import {
-  AsyncQueueError, NetworkError, RateLimitError, TimeoutError, UnavailableError, WaitTimeoutError,
+  AsyncQueueError, NetworkError, RateLimitError, TimeoutError, UnavailableError, ValidationError, WaitTimeoutError,
   errorFromResponse,
 } from './errors.js';
 import { env, randomUUID } from './platform.js';
@@ -16,6 +16,13 @@ const MAX_RETRY_AFTER_MS = 60_000;
 /** The longest delay setTimeout takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
+/**
+ * The 429 and 503 codes of the daemon (and of deploy/nginx.conf's proxy),
+ * each answered only when nothing was done. A 429 or 503 of something else
+ * in front (a mesh's "upstream reset" 503) may come after the request
+ * reached the daemon.
+ */
+const UNDONE_CODES = new Set(['queue_full', 'rate_limited', 'unavailable', 'shutting_down']);
 
 /**
  * Parses Retry-After (delta seconds or an HTTP date) into seconds from now,
@@ -228,6 +235,13 @@ class Tasks {
     }
     let key = options.idempotencyKey;
     if (key === undefined) key = input.idempotencyKey ?? await randomUUID();
+    // fetch refuses a header value outside Latin-1 or with a line break (a
+    // TypeError that would pass for a network failure, and be retried) and
+    // trims spaces around it (another key than the one given).
+    if (key !== null && (typeof key !== 'string' || !/^[\x20-\x7e]*$/.test(key) || key !== key.trim())) {
+      throw new TypeError('tasks.create: idempotencyKey must be printable ASCII without spaces around it ' +
+        '(it goes in the Idempotency-Key header)');
+    }
     const headers = key === null ? {} : { 'Idempotency-Key': key };
     return this._client.request('POST', '/v1/tasks', {
       body: normaliseUrls(input), headers, idempotent: key !== null, ...options,
@@ -282,6 +296,7 @@ class Tasks {
     requireId(id);
     if (!(pollSeconds > 0)) throw new TypeError('pollSeconds must be a positive number');
     const deadline = Date.now() + timeoutMs;
+    let poll = pollSeconds;
     let task = null;
     let seen = false; // the daemon knew the task: an outage after that is a restart
     for (;;) {
@@ -291,7 +306,7 @@ class Tasks {
           `task ${id} is still ${task.status} after ${timeoutMs} ms`, { task });
       }
       // The first poll always happens (wait=0 when timeoutMs is 0: just a look).
-      const wait = Math.max(0, Math.min(pollSeconds, left / 1000));
+      const wait = Math.max(0, Math.min(poll, left / 1000));
       let polled;
       try {
         // No retries inside a poll: this loop retries, within the deadline.
@@ -300,6 +315,12 @@ class Tasks {
           timeoutMs: this._client.timeoutMs + wait * 1000,
         });
       } catch (e) {
+        // A daemon whose max_wait is below pollSeconds (set to stay under a
+        // proxy's read timeout) refuses the wait: ask for half, down to 1 s.
+        if (e instanceof ValidationError && e.field === 'wait' && wait > 1) {
+          poll = Math.max(1, wait / 2);
+          continue;
+        }
         // A daemon restarting answers 503 (shutting_down), then nothing (or
         // a proxy's 502) until it is back: ask again while the wait lasts,
         // never sleeping past its end.
@@ -527,7 +548,9 @@ export class AsyncQueue {
    */
   constructor(options = {}) {
     const e = env();
-    this.baseUrl = String(options.baseUrl || e.ASYNCQUEUE_URL || DEFAULT_URL).replace(/\/+$/, '');
+    // Trimmed: an environment variable pasted with a space or a line break
+    // after it would make every request's URL invalid (a TypeError from fetch).
+    this.baseUrl = String(options.baseUrl || e.ASYNCQUEUE_URL || DEFAULT_URL).trim().replace(/\/+$/, '');
     // Mistakes of the caller, said at once, not retried as outages.
     let parsed = null;
     try { parsed = new URL(this.baseUrl); } catch { /* below */ }
@@ -551,8 +574,25 @@ export class AsyncQueue {
   }
 
   /**
-   * One API call with the retry policy: 429 and 503 are retried (they mean
-   * nothing was done); network failures, timeouts, 502 and 504 only when the
+   * What the key may do: { scope: 'admin' | 'read', tenant, key, authRequired }
+   * (GET /v1/whoami). An enqueue key gets PermissionDeniedError.
+   */
+  async whoami(options = {}) {
+    return this.request('GET', '/v1/whoami', { idempotent: true, ...options });
+  }
+
+  /**
+   * Per-minute counts and latency of the last `minutes` (default 60), oldest
+   * first, with backlog, inflight and subscribers (GET /v1/stats).
+   */
+  async stats(params = {}, options = {}) {
+    return this.request('GET', '/v1/stats', { query: { minutes: params?.minutes }, idempotent: true, ...options });
+  }
+
+  /**
+   * One API call with the retry policy: the daemon's 429 and 503 are retried
+   * (they mean nothing was done; those of another proxy only when the
+   * request is idempotent); network failures, timeouts, 502 and 504 only when the
    * request is idempotent (GET, PUT, DELETE, pause/resume, and creates, which
    * carry an Idempotency-Key, or a key in every item of a batch). The wait is Retry-After when the server sent
    * one, else an exponential backoff; at most maxRetries retries.
@@ -570,6 +610,9 @@ export class AsyncQueue {
       payload = JSON.stringify(body);
     }
 
+    // Whether an earlier try may have reached the daemon and acted (its
+    // answer lost): not after the daemon's own 429 or 503, which did nothing.
+    let mayHaveActed = false;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw signal.reason;
       const controller = new AbortController();
@@ -580,7 +623,9 @@ export class AsyncQueue {
       signal?.addEventListener('abort', onAbort, { once: true });
       let res, text, failure;
       try {
-        res = await this._fetch(url, { method, headers, body: payload, signal: controller.signal });
+        // Never followed: fetch turns a POST answered 301, 302 or 303 into a
+        // GET without its body, so a create would come back as a task list.
+        res = await this._fetch(url, { method, headers, body: payload, signal: controller.signal, redirect: 'manual' });
         text = await res.text();
       } catch (cause) {
         if (signal?.aborted) throw signal.reason;
@@ -596,6 +641,7 @@ export class AsyncQueue {
 
       if (failure) {
         if (!idempotent || attempt >= maxRetries) throw failure;
+        mayHaveActed = true;
         await sleep(backoffMs(attempt), signal);
         continue;
       }
@@ -608,6 +654,16 @@ export class AsyncQueue {
           data = text;
         }
       }
+      // The API never redirects: a 3xx is a proxy in front (http to https,
+      // another host), and the request did nothing. In browsers a manual
+      // redirect is an opaque response with status 0 and no Location.
+      if (res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400)) {
+        const location = res.headers.get('location');
+        throw new AsyncQueueError(`${method} ${path} was redirected (${res.status || 'opaque'}` +
+          `${location ? ` to ${location}` : ''}); the client follows no redirect: set baseUrl to where the API answers`, {
+          status: res.status, code: 'unexpected_redirect', headers: res.headers, body: data,
+        });
+      }
       if (res.ok) {
         if (res.status !== 204 && typeof data !== 'object') {
           throw new AsyncQueueError(`the server answered ${res.status} without JSON (${method} ${path})`, {
@@ -618,15 +674,16 @@ export class AsyncQueue {
       }
       // A DELETE sent again after its answer was lost: 404 says the first one
       // got there (the state asked for holds), not that there was nothing.
-      if (res.status === 404 && method === 'DELETE' && attempt > 0) return undefined;
+      if (res.status === 404 && method === 'DELETE' && mayHaveActed) return undefined;
       const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
       const error = errorFromResponse(res.status, res.statusText, res.headers, data, retryAfter);
       hint(error, body);
-      const transient = res.status === 429 || res.status === 503 ||
+      const transient = ((res.status === 429 || res.status === 503) && (idempotent || UNDONE_CODES.has(error.code))) ||
         (idempotent && (res.status === 502 || res.status === 504));
       if (transient && attempt < maxRetries) {
         const delay = retryAfter !== null ? retryAfter * 1000 : backoffMs(attempt);
         if (delay <= MAX_RETRY_AFTER_MS) {
+          if (!UNDONE_CODES.has(error.code)) mayHaveActed = true;
           await sleep(delay, signal);
           continue;
         }

@@ -158,7 +158,7 @@ export interface TaskFilter {
 export interface WaitOptions {
   /** Give up after this many ms (default 300000) with WaitTimeoutError. */
   timeoutMs?: number;
-  /** Longest single long-poll, seconds (default 60; the daemon allows up to max_wait, 300). */
+  /** Longest single long-poll, seconds (default 60; halved, down to 1, while the daemon's max_wait refuses it). */
   pollSeconds?: number;
   signal?: AbortSignal;
 }
@@ -356,6 +356,38 @@ export interface Schedules {
   run(name: string, options?: RequestOptions): Promise<Task>;
 }
 
+export interface WhoAmI {
+  scope: 'admin' | 'read';
+  /** The key's tenant, or null. */
+  tenant: string | null;
+  /** The key's label (`api_key` keys: "admin"; no keys configured: "none"). */
+  key: string;
+  /** Whether the daemon has API keys. */
+  authRequired: boolean;
+}
+
+export interface StatsMinute {
+  /** The minute's start, RFC 3339. */
+  minute: string;
+  accepted: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  attempts: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+export interface Stats {
+  /** Oldest first, always `minutes` entries. */
+  minutes: StatsMinute[];
+  backlog: number;
+  inflight: number;
+  /** Open /v1/events streams. */
+  subscribers: number;
+}
+
 export declare class AsyncQueue {
   constructor(options?: ClientOptions);
   readonly baseUrl: string;
@@ -364,6 +396,10 @@ export declare class AsyncQueue {
   readonly tasks: Tasks;
   readonly queues: Queues;
   readonly schedules: Schedules;
+  /** GET /v1/whoami: what the key may do (an enqueue key gets PermissionDeniedError). */
+  whoami(options?: RequestOptions): Promise<WhoAmI>;
+  /** GET /v1/stats: the last `minutes` (1 to 60, default 60); not for keys with a tenant. */
+  stats(params?: { minutes?: number }, options?: RequestOptions): Promise<Stats>;
   /** A raw API call with the client's authentication, errors and retries. */
   request<T = unknown>(method: string, path: string, options?: RequestOptions & {
     query?: Record<string, string | number | boolean | Date | string[] | undefined | null>;
@@ -391,7 +427,7 @@ export declare class AsyncQueueError extends Error {
   constructor(message: string, info?: ErrorInfo);
   /** HTTP status; 0 when no response arrived. */
   readonly status: number;
-  /** e.g. invalid_field, unauthorized, not_found, task_finished, queue_full, unavailable, network_error, timeout. */
+  /** e.g. invalid_field, unauthorized, not_found, task_finished, queue_full, unavailable, network_error, timeout, unexpected_redirect. */
   readonly code: string;
   readonly field: string | null;
   /** Seconds from Retry-After, or null. */
@@ -452,7 +488,7 @@ export type WebhookHeaders =
 export type WebhookSecret = string | Uint8Array;
 
 export interface VerifyOptions {
-  /** Allowed distance of webhook-timestamp from now, both ways (default 300 s). */
+  /** Allowed distance of webhook-timestamp from now, both ways (default 300 s); a number >= 0, else TypeError. */
   toleranceSeconds?: number;
   /** "Now" for the timestamp check: a Date or ms since the epoch (default: the clock). */
   now?: Date | number;

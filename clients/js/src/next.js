@@ -7,7 +7,7 @@
 //   export const POST = webhookHandler({ onEvent: async (event) => { ... } });
 import { WebhookVerificationError } from './errors.js';
 import { env } from './platform.js';
-import { verifyWebhook } from './webhooks.js';
+import { checkTolerance, verifyWebhook } from './webhooks.js';
 
 function json(status, value) {
   return new Response(JSON.stringify(value), {
@@ -28,6 +28,7 @@ function json(status, value) {
  */
 export function webhookHandler({ secret, onEvent, toleranceSeconds = 300 } = {}) {
   if (typeof onEvent !== 'function') throw new TypeError('webhookHandler({ onEvent }) needs an onEvent function');
+  checkTolerance(toleranceSeconds);
   return async function POST(request) {
     const secrets = secret ?? env().ASYNCQUEUE_WEBHOOK_SECRET;
     if (!secrets || (Array.isArray(secrets) && secrets.length === 0)) {

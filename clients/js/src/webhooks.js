@@ -103,6 +103,17 @@ function nowSeconds(now) {
 }
 
 /**
+ * A tolerance that is not a number would switch the timestamp check off
+ * without a word (NaN compares false; a string is concatenated), so a
+ * replayed message would pass: refused instead.
+ */
+export function checkTolerance(toleranceSeconds) {
+  if (typeof toleranceSeconds !== 'number' || !(toleranceSeconds >= 0)) {
+    throw new TypeError(`toleranceSeconds must be a number of seconds >= 0, not ${String(toleranceSeconds)}`);
+  }
+}
+
+/**
  * Signs a message the way the daemon does: returns the `webhook-signature`
  * value `v1,<base64>`. For testing receivers; the daemon signs real deliveries.
  */
@@ -118,6 +129,7 @@ export async function signWebhook(secret, id, timestamp, rawBody) {
  */
 export async function verifyWebhook(rawBody, headers, secret, options = {}) {
   const { toleranceSeconds = 300, now } = options;
+  checkTolerance(toleranceSeconds);
   const body = toBytes(rawBody);
   // A string may list several, separated by commas, as the daemon's own
   // webhook_secret does (rotation); base64 has no comma, so it is unambiguous.

@@ -11,7 +11,9 @@ import {
 } from 'asyncqueue-js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, startFake, recordingFetch, closedPort, api, stopDaemon, tempDir } from './helpers.mjs';
+import {
+  startDaemon, startFake, startProxy, recordingFetch, closedPort, api, stopDaemon, tempDir,
+} from './helpers.mjs';
 
 let d, target, aq;
 before(async () => {
@@ -218,4 +220,24 @@ test('the errors raised are what the raw API answers', async () => {
   assert.equal(e.status, raw.status);
   assert.deepEqual(e.body, raw.body);
   assert.equal(e.message, raw.body.error.message);
+});
+
+test('a redirect in front of the API is an error, never followed (a POST would come back a GET)', async () => {
+  // A proxy that answers the first request 301 (as an http -> https
+  // redirect does) and forwards the rest to the daemon.
+  const proxy = await startProxy(d.url, (req, n) => (n === 1
+    ? { status: 301, headers: { location: `${proxy.url}${req.url}` }, body: '' } : 'forward'));
+  try {
+    const client = new AsyncQueue({ baseUrl: proxy.url, maxRetries: 2 });
+    const before = (await aq.tasks.list({ limit: 200 })).tasks.length;
+    const got = await client.tasks.create({ callbackUrl: target.url('/r'), delay: 3600 }).then(
+      (v) => ({ value: v }), (e) => ({ error: e }));
+    assert.ok(got.error, `create resolved with ${JSON.stringify(got.value)?.slice(0, 120)}`);
+    assert.equal(got.error.constructor, AsyncQueueError);
+    assert.equal(got.error.status, 301);
+    assert.equal(got.error.code, 'unexpected_redirect');
+    assert.match(got.error.message, new RegExp(`redirected \\(301 to ${proxy.url}/v1/tasks\\)`));
+    assert.equal(proxy.requests.length, 1, 'not followed, not retried');
+    assert.equal((await aq.tasks.list({ limit: 200 })).tasks.length, before, 'no task made');
+  } finally { await proxy.close(); }
 });

@@ -41,6 +41,8 @@ export async function webhookSecret(db) {
  *                                     instead of relaying the answer (a lost response)
  *   'drop'                            drop the connection without forwarding
  *   { status, headers, body }         answer this itself
+ *   { forward: true, status, ... }    pass it on, then answer this instead of
+ *                                     the daemon's answer (a proxy failing late)
  * Every request is recorded as { n, method, url, headers, body, at, action }.
  */
 export async function startProxy(upstream, script = () => 'forward') {
@@ -59,7 +61,7 @@ export async function startProxy(upstream, script = () => 'forward') {
     const action = script(rec, rec.n) ?? 'forward';
     rec.action = typeof action === 'string' ? action : action.status;
     if (action === 'drop') { req.socket.destroy(); return; }
-    if (typeof action === 'object') {
+    if (typeof action === 'object' && !action.forward) {
       const b = typeof action.body === 'string' ? action.body : JSON.stringify(action.body ?? {});
       res.writeHead(action.status, { 'content-type': 'application/json', ...(action.headers ?? {}) });
       res.end(b);
@@ -75,6 +77,11 @@ export async function startProxy(upstream, script = () => 'forward') {
     for await (const c of answer) answerChunks.push(c);
     rec.upstreamStatus = answer.statusCode;
     if (action === 'forward-drop') { req.socket.destroy(); return; }
+    if (typeof action === 'object') {
+      res.writeHead(action.status, action.headers ?? {});
+      res.end(typeof action.body === 'string' ? action.body : JSON.stringify(action.body ?? {}));
+      return;
+    }
     const headers = { ...answer.headers };
     delete headers['transfer-encoding'];
     delete headers.connection;

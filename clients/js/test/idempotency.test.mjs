@@ -83,3 +83,25 @@ test('two creates without keys of their own make two tasks (a new key per call)'
   assert.notEqual(a.id, b.id);
   assert.equal((await tasksIn('twice')).length, 2);
 });
+
+test('a key that cannot go in a header is a TypeError at once, not a network failure retried', async () => {
+  const log = [];
+  const aq = new AsyncQueue({ baseUrl: d.url, fetch: recordingFetch(log) });
+  const input = { callbackUrl: target.url('/'), queue: 'badkey', delay: 3600 };
+  for (const key of ['ключ', 'a\nb', ' padded ', 42]) {
+    await assert.rejects(aq.tasks.create(input, { idempotencyKey: key }), TypeError, JSON.stringify(key));
+    await assert.rejects(aq.tasks.create({ ...input, idempotencyKey: key }), TypeError, JSON.stringify(key));
+  }
+  assert.equal(log.length, 0, 'no request was sent');
+  assert.equal((await tasksIn('badkey')).length, 0);
+  // A key the daemon refuses for its length is still the daemon's to say.
+  const { ValidationError } = await import('asyncqueue-js');
+  await assert.rejects(aq.tasks.create(input, { idempotencyKey: 'k'.repeat(256) }),
+    (e) => e instanceof ValidationError && e.field === 'Idempotency-Key');
+});
+
+test('a baseUrl with a space or line break after it (a pasted environment variable) still works', async () => {
+  const aq = new AsyncQueue({ baseUrl: `${d.url} \n`, maxRetries: 0 });
+  assert.equal(aq.baseUrl, d.url);
+  assert.ok(Array.isArray((await aq.tasks.list({ limit: 1 })).tasks));
+});

@@ -116,6 +116,10 @@ test('a Response returned by onEvent is the answer; several secrets for rotation
 
 test('webhookHandler needs onEvent; the module re-exports verifyWebhook and its error', () => {
   assert.throws(() => webhookHandler({ secret }), TypeError);
+  // A tolerance read from an unset variable (NaN) would switch the timestamp check off.
+  for (const toleranceSeconds of [NaN, '300', -1]) {
+    assert.throws(() => webhookHandler({ secret, onEvent() {}, toleranceSeconds }), TypeError, String(toleranceSeconds));
+  }
   assert.equal(typeof verifyWebhook, 'function');
   assert.equal(new WebhookVerificationError('x', 'y').code, 'x');
 });

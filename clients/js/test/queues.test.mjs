@@ -126,6 +126,17 @@ test('a delete whose answer was lost is sent again, and the 404 it then gets mea
   await assert.rejects(aq.queues.delete('lostanswer'), NotFoundError);
 });
 
+test('a delete retried after the daemon\'s 503 (which did nothing) and then answered 404 is a NotFoundError', async () => {
+  const proxy = await startProxy(d.url, (req, n) => (n === 1
+    ? { status: 503, headers: { 'retry-after': '0' }, body: { error: { code: 'unavailable', message: 'retry later' } } }
+    : 'forward'));
+  try {
+    const viaProxy = new AsyncQueue({ baseUrl: proxy.url });
+    await assert.rejects(viaProxy.queues.delete('neverset'), NotFoundError);
+    assert.equal(proxy.requests.length, 2, 'retried once after the 503');
+  } finally { await proxy.close(); }
+});
+
 test('"." and ".." are no id or name: refused before a request (a URL would resolve them to another route)', async () => {
   for (const call of [() => aq.queues.get('.'), () => aq.queues.delete('..'), () => aq.queues.pause('.')]) {
     await assert.rejects(call(), TypeError);

@@ -210,6 +210,24 @@ test('502 and 504 from a proxy: retried for idempotent requests only', async () 
   } finally { await proxy.close(); }
 });
 
+test('a 503 or 429 that is not the daemon\'s (a mesh proxy\'s upstream reset) is retried for idempotent requests only', async () => {
+  // Envoy and other proxies answer 503 when the upstream connection broke,
+  // which may be after the daemon took the request.
+  const reset = (status) => ({ status, headers: { 'content-type': 'text/plain' }, body: 'upstream connect error or disconnect/reset before headers' });
+  const proxy = await startProxy(d.url, (req, n) => (n === 1 ? reset(503) : n === 3 ? { forward: true, ...reset(503) } : 'forward'));
+  try {
+    const aq = new AsyncQueue({ baseUrl: proxy.url });
+    assert.ok(Array.isArray((await aq.tasks.list({ limit: 1 })).tasks)); // 503, then ok
+    assert.equal(proxy.requests.length, 2);
+    const before = await countTasks(d.url, '&queue=mesh');
+    await assert.rejects(
+      aq.tasks.create({ callbackUrl: target.url('/'), delay: 3600, queue: 'mesh' }, { idempotencyKey: null }),
+      (e) => e instanceof UnavailableError && e.code === 'http_503');
+    assert.equal(proxy.requests.length, 3, 'a create without a key was not sent again');
+    assert.equal(await countTasks(d.url, '&queue=mesh'), before + 1, 'one task, not two');
+  } finally { await proxy.close(); }
+});
+
 test('parseRetryAfter reads seconds and HTTP dates', () => {
   const now = Date.parse('2026-11-28T10:00:00Z');
   assert.equal(parseRetryAfter('5', now), 5);

@@ -108,6 +108,27 @@ test('wait gives up after timeoutMs with WaitTimeoutError carrying the task', as
   await aq.tasks.cancel(task.id);
 });
 
+test('wait works with a daemon whose max_wait is below pollSeconds: the poll is halved until it is taken', async () => {
+  const small = await startDaemon({ args: ['--max-wait', '5s'] });
+  try {
+    const log = [];
+    const client = new AsyncQueue({ baseUrl: small.url, fetch: recordingFetch(log) });
+    const task = await client.tasks.create({ callbackUrl: target.url('/generate'), delay: 1 });
+    const done = await client.tasks.wait(task.id); // pollSeconds 60 by default
+    assert.equal(done.status, 'completed');
+    const waits = log.slice(1).map((l) => Number(new URL(l.url).searchParams.get('wait')));
+    assert.deepEqual(waits.slice(0, 5), [60, 30, 15, 7.5, 3.75], 'halved until the daemon took it');
+    assert.ok(waits.slice(4).every((w) => w <= 5));
+    // A max_wait below 1 s is not searched for: the daemon's error comes back.
+    const none = await startDaemon({ args: ['--max-wait', '0s'] });
+    try {
+      const c2 = new AsyncQueue({ baseUrl: none.url });
+      const t2 = await c2.tasks.create({ callbackUrl: target.url('/generate'), delay: 3600 });
+      await assert.rejects(c2.tasks.wait(t2.id, { pollSeconds: 4 }), (e) => e.code === 'invalid_field' && e.field === 'wait');
+    } finally { await stopDaemon(none); }
+  } finally { await stopDaemon(small); }
+});
+
 test('list: a Page, filters, order, and the async iterator over every page', async () => {
   const ids = [];
   const t0 = new Date(Date.now() - 1);

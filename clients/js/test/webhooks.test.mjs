@@ -122,6 +122,17 @@ test('stale: a timestamp outside the tolerance, either way, is refused', async (
   await assert.rejects(verifyWebhook(r.body, headers, secret), reject('timestamp_too_old'));
 });
 
+test('a toleranceSeconds that is not a number is a TypeError, never a timestamp check switched off', async () => {
+  const r = deliveries[0];
+  const old = Math.floor(Date.now() / 1000) - 3600;
+  const headers = { ...r.headers, 'webhook-timestamp': String(old), 'webhook-signature': sign(secret, r.headers['webhook-id'], old, r.body) };
+  // Number(process.env.UNSET) is NaN; an environment variable is a string.
+  for (const toleranceSeconds of [NaN, '300', -1, null]) {
+    await assert.rejects(verifyWebhook(r.body, headers, secret, { toleranceSeconds }), TypeError, String(toleranceSeconds));
+  }
+  await assert.rejects(verifyWebhook(r.body, headers, secret, { toleranceSeconds: 60 }), reject('timestamp_too_old'));
+});
+
 test('missing or malformed headers are refused', async () => {
   const r = deliveries[0];
   for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature']) {

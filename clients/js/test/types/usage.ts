@@ -4,7 +4,8 @@ import {
   AsyncQueue, AsyncQueueError, ConflictError, Page, QueuePage, RateLimitError, ValidationError, WaitTimeoutError,
   WebhookVerificationError, verifyWebhook, signWebhook, parseRetryAfter,
   SchedulePage,
-  type Task, type Queue, type WebhookEvent, type TaskStatus, type Schedule, type ScheduleInput, type ScheduleTaskInput,
+  type Task, type Queue, type WebhookEvent, type TaskStatus, type WhoAmI, type Stats,
+  type Schedule, type ScheduleInput, type ScheduleTaskInput,
 } from 'asyncqueue-js';
 import { webhookHandler } from 'asyncqueue-js/next';
 
@@ -122,6 +123,15 @@ export async function schedules(aq: AsyncQueue): Promise<void> {
   // @ts-expect-error a page of schedules holds no queues
   const wrongPage: QueuePage = await aq.schedules.page();
   void wrongPage;
+}
+
+export async function observe(aq: AsyncQueue): Promise<void> {
+  const me: WhoAmI = await aq.whoami({ timeoutMs: 1000 });
+  const scope: 'admin' | 'read' = me.scope;
+  const tenant: string | null = me.tenant;
+  const stats: Stats = await aq.stats({ minutes: 5 });
+  const p95: number = stats.minutes[0].p95Ms;
+  void scope; void tenant; void p95; void (await aq.stats()).backlog;
 }
 
 export async function errors(aq: AsyncQueue): Promise<void> {
