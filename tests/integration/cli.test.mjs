@@ -943,7 +943,8 @@ test('schedule list: every schedule over the pages; --limit and --cursor one pag
   // '-' sorts before digits and letters: these are the first schedules by name.
   const names = ['-clis-a', '-clis-b', '-clis-c', '-clis-d'];
   for (const n of names) {
-    const r = await run(['schedule', 'put', '--', n, '--cron', YEARLY, '--url', tgt.url('/p')], { env });
+    // A name that starts with '-' follows '--', which ends the options.
+    const r = await run(['schedule', 'put', '--cron', YEARLY, '--url', tgt.url('/p'), '--', n], { env });
     assert.equal(r.code, EXIT.OK, r.stderr);
   }
   const viaApi = await api(d.url, 'GET', '/v1/schedules', undefined, AUTH);
