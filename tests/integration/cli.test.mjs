@@ -1064,7 +1064,6 @@ test('the CLI paths run clean under valgrind (no errors, no leaks)', {
     '--errors-for-leak-kinds=definite,indirect'];
   const file = join(tmp.dir, 'vg.json');
   writeFileSync(file, '{"from": "valgrind"}');
-  writeFileSync(join(tmp.dir, 'vg-task.json'), JSON.stringify({ callbackUrl: tgt.url('/vg'), delay: 3600 }));
   const port = await deadPort();
   const cases = [
     [['task', 'create', '--url', tgt.url('/vg'), '--payload', `@${file}`, '--header', 'A: b', '--metadata', '{"m":1}', '--wait', '10'], EXIT.OK],
@@ -1080,12 +1079,30 @@ test('the CLI paths run clean under valgrind (no errors, no leaks)', {
     [['task', 'retry-many', '--queue', 'vg-bulk'], EXIT.OK],
     [['task', 'cancel-many', '--status', 'bogus'], EXIT.API],
     [['task', 'retry-many'], EXIT.USAGE],
-    [['schedule', 'put', 'vg-sched', '--cron', YEARLY, '--task', file.replace('vg.json', 'vg-task.json')], EXIT.OK],
-    [['schedule', 'put', 'vg-sched2', '--cron', YEARLY, '--url', tgt.url('/vg'), '--header', 'A: b', '--payload', `@${file}`, '--paused'], EXIT.OK],
+  ];
+  for (const [args, want] of cases) {
+    const r = await run(args, { env, wrapper, timeout: 60000 });
+    assert.equal(r.code, want, `${args.join(' ')} under valgrind:\n${r.stderr}`);
+  }
+});
+
+test('the schedule CLI paths run clean under valgrind (no errors, no leaks)', {
+  skip: sanitized ? 'the binary is built with AddressSanitizer' : !hasValgrind ? 'valgrind is not installed' : false,
+}, async () => {
+  const wrapper = ['valgrind', '--quiet', '--error-exitcode=99', '--leak-check=full',
+    '--errors-for-leak-kinds=definite,indirect'];
+  const payload = join(tmp.dir, 'vg-sched-payload.json');
+  writeFileSync(payload, '{"from": "valgrind"}');
+  const template = join(tmp.dir, 'vg-sched-task.json');
+  writeFileSync(template, JSON.stringify({ callbackUrl: tgt.url('/vg'), delay: 3600 }));
+  const cases = [
+    [['schedule', 'put', 'vg-sched', '--cron', YEARLY, '--task', template], EXIT.OK],
+    [['schedule', 'put', 'vg-sched2', '--cron', YEARLY, '--url', tgt.url('/vg'), '--header', 'A: b', '--payload', `@${payload}`, '--paused'], EXIT.OK],
     [['schedule', 'list', '--limit', '1', '--all'], EXIT.OK],
     [['schedule', 'run', 'vg-sched'], EXIT.OK],
     [['schedule', 'get', 'vg-never'], EXIT.API],
-    [['schedule', 'put', 'vg-sched', '--cron', YEARLY, '--task', file, '--url', 'http://x.example'], EXIT.USAGE],
+    [['schedule', 'put', 'vg-sched', '--cron', YEARLY, '--task', payload, '--url', 'http://x.example'], EXIT.USAGE],
+    [['schedule', 'put', 'vg-sched', '--cron', YEARLY, '--task', join(tmp.dir, 'vg-missing.json')], EXIT.USAGE],
   ];
   for (const [args, want] of cases) {
     const r = await run(args, { env, wrapper, timeout: 60000 });
