@@ -1,7 +1,8 @@
 /*
  * cli: the command-line client in the daemon's binary, for shell scripts:
  * `asyncqueue task create|get|list|cancel|retry|attempts ...` and
- * `asyncqueue queue list|get|set|delete|pause|resume ...`. It turns arguments
+ * `asyncqueue queue list|get|set|delete|pause|resume ...` and
+ * `asyncqueue schedule put|list|get|delete|pause|resume|run ...`. It turns arguments
  * into requests to a running daemon's API (libcurl, easy interface), prints
  * the API's JSON answer on stdout, one line on stderr for anything that went
  * wrong, and tells the outcomes apart by exit code.
@@ -23,7 +24,7 @@ enum cli_exit {
     CLI_EXIT_SERVER = 5,       /* unreachable, HTTP 5xx, or an answer that is not the API's */
 };
 
-/* Runs the client. argv[1] is "task" or "queue"; borrows argv. Returns an
+/* Runs the client. argv[1] is "task", "queue" or "schedule"; borrows argv. Returns an
  * enum cli_exit code for main() to return. Call it before anything else in
  * the process has initialised libcurl (it calls curl_global_init itself). */
 int cli_main(int argc, char **argv);

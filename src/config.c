@@ -1122,7 +1122,7 @@ void config_print_usage(FILE *out)
             "       asyncqueue --print-config-example\n"
             "       asyncqueue --hash-key < key.txt       print sha256:<hex> for key.<label> lines\n"
             "       asyncqueue --help | -h | --version | -V\n"
-            "       asyncqueue task|queue ...                the command-line client (task --help)\n"
+            "       asyncqueue task|queue|schedule ...       the command-line client (task --help)\n"
             "\n"
             "Every setting is a flag --<key> (with '-' for '_'), an environment variable\n"
             "ASYNCQUEUE_<KEY>, or a line in the config file; flags beat the environment,\n"

@@ -357,7 +357,8 @@ int main(int argc, char **argv)
     for (int fd = 0; fd <= 2; fd++) /* the lowest free number is fd: those below are open */
         if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) != fd) return EXIT_RUNTIME;
     /* The command-line client shares the binary, not the daemon's start-up. */
-    if (argc > 1 && (!strcmp(argv[1], "task") || !strcmp(argv[1], "queue")))
+    if (argc > 1 && (!strcmp(argv[1], "task") || !strcmp(argv[1], "queue") ||
+                     !strcmp(argv[1], "schedule")))
         return cli_main(argc, argv);
     struct config cfg;
     enum config_mode mode;
