@@ -50,6 +50,7 @@
 
 enum opt_id {
     OPT_SERVER,
+    OPT_CACERT,
     OPT_API_KEY,
     OPT_HELP,
     OPT_URL,
@@ -98,6 +99,7 @@ struct opt_def {
 
 static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_SERVER] = {"server", ARG_VALUE},
+    [OPT_CACERT] = {"cacert", ARG_VALUE},
     [OPT_API_KEY] = {"api-key", ARG_VALUE},
     [OPT_HELP] = {"help", ARG_FLAG},
     [OPT_URL] = {"url", ARG_VALUE},
@@ -164,6 +166,7 @@ struct cli {
     /* the connection */
     char *base;        /* server URL without trailing '/' */
     char *auth_header; /* "Authorization: Bearer ..." or NULL */
+    const char *cacert; /* CA certificates to trust for https, or NULL: the system's */
     CURL *curl;
 };
 
@@ -319,6 +322,9 @@ static void usage_common(FILE *out)
             "  --api-key KEY           the API key (default: $ASYNCQUEUE_API_KEY; its first key\n"
             "                          when it lists several, as the daemon's setting may,\n"
             "                          skipping sha256: digests)\n"
+            "  --cacert FILE           trust the CA certificates (PEM) in FILE for an https\n"
+            "                          server: a self-signed or private CA's (default:\n"
+            "                          $ASYNCQUEUE_CACERT, else the system's)\n"
             "\n"
             "The API's JSON answer goes to standard output (an error's too); what went wrong\n"
             "goes to standard error as one line.\n"
@@ -686,6 +692,7 @@ static int http_call(struct cli *c, const char *method, const char *path, const 
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "asyncqueue-cli/" AQ_VERSION);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->cacert) curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_error);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
@@ -1617,6 +1624,18 @@ static int resolve_connection(struct cli *c)
     while (n && c->base[n - 1] == '/')
         c->base[--n] = '\0';
 
+    const char *ca = c->val[OPT_CACERT], *ca_from = "--cacert";
+    if (!ca && (ca = getenv("ASYNCQUEUE_CACERT")) && *ca) ca_from = "ASYNCQUEUE_CACERT";
+    if (ca && *ca) {
+        /* Said here, not as a TLS failure of the first request (exit 5). */
+        FILE *f = fopen(ca, "r");
+        if (!f) return usage_error(c, "%s %s: %s", ca_from, ca, strerror(errno));
+        fclose(f);
+        c->cacert = ca;
+    } else if (c->val[OPT_CACERT]) {
+        return usage_error(c, "--cacert needs a file of PEM certificates");
+    }
+
     const char *key = c->val[OPT_API_KEY];
     if (!key) key = getenv("ASYNCQUEUE_API_KEY");
     if (has_control(key))
@@ -1673,7 +1692,7 @@ int cli_main(int argc, char **argv)
         rc = usage_error(&c, "unknown command '%s %s'", c.noun, c.verb);
         goto out;
     }
-    uint64_t allowed = cmd->opts | BIT(OPT_SERVER) | BIT(OPT_API_KEY) | BIT(OPT_HELP);
+    uint64_t allowed = cmd->opts | BIT(OPT_SERVER) | BIT(OPT_API_KEY) | BIT(OPT_CACERT) | BIT(OPT_HELP);
     for (int k = 0; k < OPT_COUNT; k++) {
         if (c.set[k] && !(allowed & BIT(k))) {
             rc = usage_error(&c, "--%s is not an option of '%s %s'", opt_defs[k].name, c.noun,

@@ -214,7 +214,7 @@ static const struct config_key keys[] = {
 };
 
 /* Client-side variables that share our prefix and are not daemon keys. */
-static const char *const foreign_env[] = {"ASYNCQUEUE_URL", "ASYNCQUEUE_CONFIG"};
+static const char *const foreign_env[] = {"ASYNCQUEUE_URL", "ASYNCQUEUE_CONFIG", "ASYNCQUEUE_CACERT"};
 
 static const struct config_key *find_key(const char *name, size_t len)
 {

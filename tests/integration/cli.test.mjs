@@ -1109,3 +1109,36 @@ test('the schedule CLI paths run clean under valgrind (no errors, no leaks)', {
     assert.equal(r.code, want, `${args.join(' ')} under valgrind:\n${r.stderr}`);
   }
 });
+
+test('--cacert (or ASYNCQUEUE_CACERT) trusts a private CA for an https server; without it the TLS check fails (exit 5)', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { createServer } = await import('node:https');
+  const tmp = tempDir('aq-cli-tls-');
+  t.after(() => tmp.cleanup());
+  const key = join(tmp.dir, 'key.pem'), cert = join(tmp.dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  // An https server answering as the daemon does (behind nginx with a private CA).
+  const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ queues: [{ name: 'over-tls' }], nextCursor: null }));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = `https://127.0.0.1:${server.address().port}`;
+  const untrusted = await run(['queue', 'list', '--server', url]);
+  assert.equal(untrusted.code, EXIT.SERVER, untrusted.stderr);
+  assert.match(untrusted.stderr, /certificate/i);
+  const flag = await run(['queue', 'list', '--server', url, '--cacert', cert]);
+  assert.equal(flag.code, EXIT.OK, flag.stderr);
+  assert.equal(flag.json.queues[0].name, 'over-tls');
+  const fromEnv = await run(['queue', 'list', '--server', url], { env: { ASYNCQUEUE_CACERT: cert } });
+  assert.equal(fromEnv.code, EXIT.OK, fromEnv.stderr);
+  const missing = await run(['queue', 'list', '--server', url, '--cacert', join(tmp.dir, 'none.pem')]);
+  assert.equal(missing.code, EXIT.USAGE);
+  assert.match(missing.stderr, /--cacert .*none\.pem: No such file/);
+  // The daemon takes the variable as the client's, not as an unknown setting.
+  const check = spawnSync(BIN, ['--check-config'], { env: { ...process.env, ASYNCQUEUE_CACERT: cert }, encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stderr);
+});
