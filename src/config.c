@@ -534,28 +534,21 @@ static int set_value(struct config *cfg, const struct config_key *k, const char 
         }
         return 0;
     }
-    case KT_INT: {
-        char *end;
-        errno = 0;
-        long long n = strtoll(v, &end, 10);
-        if (errno || end == v || *end || n < k->min || n > k->max) {
-            snprintf(err, err_len, "%s must be a whole number from %" PRId64 " to %" PRId64
-                     ", not '%s'", k->name, k->min, k->max, v);
-            return -1;
-        }
-        *(int *)field = (int)n;
-        return 0;
-    }
+    case KT_INT:
     case KT_INT64: {
+        /* Digits, with a '-' before them at most: strtoll also took " 5"
+         * and "+5", which durations and sizes refuse. */
         char *end;
         errno = 0;
         long long n = strtoll(v, &end, 10);
-        if (errno || end == v || *end || n < k->min || n > k->max) {
+        bool digits = v[v[0] == '-'] >= '0' && v[v[0] == '-'] <= '9';
+        if (!digits || errno || *end || n < k->min || n > k->max) {
             snprintf(err, err_len, "%s must be a whole number from %" PRId64 " to %" PRId64
                      ", not '%s'", k->name, k->min, k->max, v);
             return -1;
         }
-        *(int64_t *)field = n;
+        if (k->type == KT_INT) *(int *)field = (int)n;
+        else *(int64_t *)field = n;
         return 0;
     }
     case KT_SIZE: {

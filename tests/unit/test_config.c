@@ -578,6 +578,9 @@ static void flag_bad_values_exit_3(void **state)
         {{"asyncqueue", "--synchronous", "off", NULL}, "--synchronous"},
         {{"asyncqueue", "--workers", "3x", NULL}, "3x"},
         {{"asyncqueue", "--api-key=", NULL}, "set but empty"},
+        {{"asyncqueue", "--workers", "+3", NULL}, "--workers"},
+        {{"asyncqueue", "--workers", " 3", NULL}, "--workers"},
+        {{"asyncqueue", "--max-backlog", "+100", NULL}, "--max-backlog"},
         {{"asyncqueue", "--max-retries", "-1", NULL}, "--max-retries"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
