@@ -598,7 +598,8 @@ export class AsyncQueue {
    * one, else an exponential backoff; at most maxRetries retries.
    */
   async request(method, path, opts = {}) {
-    const { query, body, headers: extra, idempotent = false, signal } = opts;
+    // GET and HEAD only look: safe to repeat unless the caller says otherwise.
+    const { query, body, headers: extra, idempotent = method === 'GET' || method === 'HEAD', signal } = opts;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const maxRetries = opts.maxRetries ?? this.maxRetries;
     const url = this.baseUrl + path + queryString(query);

@@ -405,7 +405,7 @@ export declare class AsyncQueue {
     query?: Record<string, string | number | boolean | Date | string[] | undefined | null>;
     body?: unknown;
     headers?: Record<string, string>;
-    /** Safe to repeat after a network failure (default false). */
+    /** Safe to repeat after a network failure (default: true for GET and HEAD, else false). */
     idempotent?: boolean;
   }): Promise<T>;
 }

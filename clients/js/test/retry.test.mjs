@@ -210,6 +210,19 @@ test('502 and 504 from a proxy: retried for idempotent requests only', async () 
   } finally { await proxy.close(); }
 });
 
+test('aq.request: a GET is retried after a dropped connection by default, a POST only when told it is idempotent', async () => {
+  const proxy = await startProxy(d.url, (req, n) => (n === 1 || n === 3 ? 'drop' : 'forward'));
+  try {
+    const aq = new AsyncQueue({ baseUrl: proxy.url });
+    const who = await aq.request('GET', '/v1/whoami'); // dropped, then forwarded
+    assert.equal(who.scope, 'admin');
+    assert.equal(proxy.requests.length, 2);
+    await assert.rejects(aq.request('POST', '/v1/tasks', { body: { callbackUrl: target.url('/'), delay: 3600 } }),
+      (e) => e instanceof NetworkError);
+    assert.equal(proxy.requests.length, 3, 'the POST was not repeated');
+  } finally { await proxy.close(); }
+});
+
 test('a 503 or 429 that is not the daemon\'s (a mesh proxy\'s upstream reset) is retried for idempotent requests only', async () => {
   // Envoy and other proxies answer 503 when the upstream connection broke,
   // which may be after the daemon took the request.
