@@ -69,6 +69,9 @@ test('a refused schedule says which field and stores nothing', async (t) => {
     [{ cron: '* 25 * * *', task: later }, 400, 'invalid_field', 'cron', /hour/],
     [{ cron: '0 0 30 2 *', task: later }, 400, 'invalid_field', 'cron'],
     [{ cron: '* * * *', task: later }, 400, 'invalid_field', 'cron'],
+    // Forms other crons take are named as not supported (a QStash time zone, Quartz's L).
+    [{ cron: 'CRON_TZ=Europe/Berlin 0 3 * * *', task: later }, 400, 'invalid_field', 'cron', /time zones are not supported/],
+    [{ cron: '0 0 L * *', task: later }, 400, 'invalid_field', 'cron', /"L" \(the last day of the month\) is not supported/],
     [{ cron: '* * * * *', task: [] }, 400, 'invalid_field', 'task'],
     [{ cron: '* * * * *', task: {} }, 400, 'missing_field', 'task.callbackUrl', /^task: /],
     [{ cron: '* * * * *', task: { callbackUrl: 'ftp://x/' } }, 400, 'invalid_field', 'task.callbackUrl'],
