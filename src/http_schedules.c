@@ -268,7 +268,8 @@ static enum MHD_Result bad_name(struct request *r)
 {
     struct api_error e;
     api_error_set(&e, 400, "invalid_field", "name",
-                  "a schedule name is 1 to 64 characters of letters, digits, '.', '_' or '-'");
+                  "a schedule name is 1 to 64 characters of letters, digits, '.', '_' or '-' "
+                  "(not . or ..)");
     return http_respond_error(r, &e);
 }
 
