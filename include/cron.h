@@ -10,7 +10,8 @@
  *
  * Five fields, or six with a leading second field (five fields fire at
  * second 0). Fields are separated by one or more spaces or tabs; blanks
- * before and after the expression are ignored. At most CRON_EXPR_MAX bytes.
+ * and line breaks before and after the expression are ignored, a control
+ * character inside it is refused. At most CRON_EXPR_MAX bytes.
  *
  *   field          values
  *   second         0-59
@@ -43,6 +44,10 @@
  * POSIX: "0 0 1 * MON" fires on the 1st and on every Monday. When one of them
  * is `*` or `?`, only the other counts. Any other field, a stepped star or
  * 1-31 too, is restricted and counts for the OR.
+ *
+ * Not supported, and refused naming what they are: a time zone prefix
+ * (CRON_TZ=..., TZ=...), Quartz's L, LW, L-n and nW in day-of-month, nL and
+ * x#n in day-of-week.
  *
  * Expressions that can never fire are refused by cron_parse, which knows
  * month lengths: "0 0 30 2 *" (February 30th) and "0 0 31 4,6 *" are errors.

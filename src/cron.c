@@ -103,6 +103,50 @@ static bool is_blank(char ch)
     return ch == ' ' || ch == '\t';
 }
 
+/* Trimmed from the ends with the blanks: an expression pasted from a file
+ * or a YAML block ends with a line break. */
+static bool is_space(char ch)
+{
+    return is_blank(ch) || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+static bool all_digits(const char *s, const char *end)
+{
+    if (s == end) return false;
+    for (; s < end; s++)
+        if (!isdigit((unsigned char)*s)) return false;
+    return true;
+}
+
+/* Refuses an item in a form other crons take (Quartz's L, W and #) as not
+ * supported, rather than as a stray character; 0 when it is none. */
+static int refuse_quartz(const struct field *f, const char *s, const char *end, char *err)
+{
+    size_t n = (size_t)(end - s);
+    const char *what = NULL;
+    if (f == &fields[F_DAY]) {
+        if ((n == 1 && toupper((unsigned char)*s) == 'L') ||
+            (n > 2 && toupper((unsigned char)*s) == 'L' && s[1] == '-' && all_digits(s + 2, end)))
+            what = "the last day of the month";
+        else if (n == 2 && !strncasecmp(s, "LW", 2))
+            what = "the last weekday of the month";
+        else if (n > 1 && toupper((unsigned char)end[-1]) == 'W' && all_digits(s, end - 1))
+            what = "the weekday nearest a day";
+    } else if (f == &fields[F_WEEKDAY]) {
+        if (memchr(s, '#', n))
+            what = "the nth weekday of the month";
+        else if (n > 1 && toupper((unsigned char)end[-1]) == 'L' &&
+                 (all_digits(s, end - 1) || (n == 4 && isalpha((unsigned char)s[0]) &&
+                                             isalpha((unsigned char)s[1]) && isalpha((unsigned char)s[2]))))
+            what = "the last such weekday of the month";
+    }
+    if (!what) return 0;
+    return fail(err,
+                "the %s field: \"%.*s\" (%s) is not supported; write values, ranges a-b, "
+                "steps /n and commas",
+                f->name, (int)(n > 20 ? 20 : n), s, what);
+}
+
 /* Reads a number of at most CRON_DIGITS_MAX digits at *p (before end). */
 static int read_number(const struct field *f, const char **p, const char *end, int *out, char *err)
 {
@@ -173,6 +217,7 @@ static int parse_item(const struct field *f, const char *s, const char *end, uin
                     "the %s field: an item of its list is empty; separate values with single "
                     "commas, as in 1,5,10",
                     f->name);
+    if (refuse_quartz(f, s, end, err) < 0) return -1;
     if (*p == '*' || *p == '?') {
         if (*p == '?' && !f->question)
             return fail(err,
@@ -195,6 +240,11 @@ static int parse_item(const struct field *f, const char *s, const char *end, uin
                             f->name, shown, s, f->min, f->last);
             if (read_value(f, &p, end, &hi, err) < 0) return -1;
             single = false;
+            if (lo > hi && f == &fields[F_WEEKDAY] && hi == 0)
+                return fail(err,
+                            "the %s field: the range %d-%d runs backwards (%d > %d); write "
+                            "%d-7 (7 is Sunday too)",
+                            f->name, lo, hi, lo, hi, lo);
             if (lo > hi && lo <= f->last)
                 return fail(err,
                             "the %s field: the range %d-%d runs backwards (%d > %d); write "
@@ -296,13 +346,27 @@ int cron_parse(const char *expr, struct cron *out, char err[CRON_ERR_LEN])
                     "macro such as @daily",
                     CRON_EXPR_MAX);
     const char *s = expr, *end = expr + len;
-    while (s < end && is_blank(*s))
+    while (s < end && is_space(*s))
         s++;
-    while (end > s && is_blank(end[-1]))
+    while (end > s && is_space(end[-1]))
         end--;
+    for (const char *p = s; p < end; p++)
+        if (iscntrl((unsigned char)*p) && *p != '\t')
+            return fail(err, "the expression has a line break or another control character "
+                             "inside; write it on one line, its fields separated by spaces");
     if (s == end)
         return fail(err, "the expression is empty; write 5 fields (" CRON_FIELDS_HINT
                          "), as in */5 * * * *, or a macro such as @daily");
+    if (!strncasecmp(s, "CRON_TZ=", 8) || !strncasecmp(s, "TZ=", 3)) {
+        const char *word_end = s;
+        while (word_end < end && !is_blank(*word_end))
+            word_end++;
+        int n = (int)(word_end - s);
+        return fail(err,
+                    "time zones are not supported, every time is UTC: drop \"%.*s\" and write "
+                    "the times in UTC",
+                    n > 48 ? 48 : n, s);
+    }
     if (*s == '@') {
         const char *word_end = s;
         while (word_end < end && !is_blank(*word_end))

@@ -268,7 +268,8 @@ static enum MHD_Result bad_name(struct request *r)
 {
     struct api_error e;
     api_error_set(&e, 400, "invalid_field", "name",
-                  "a schedule name is 1 to 64 characters of letters, digits, '.', '_' or '-'");
+                  "a schedule name is 1 to 64 characters of letters, digits, '.', '_' or '-' "
+                  "(not . or ..)");
     return http_respond_error(r, &e);
 }
 
@@ -457,10 +458,22 @@ out:
 static int put_apply(struct writer_txn *tx, struct request *r)
 {
     struct sched_req *q = r->sched;
+    struct store_conn *c = writer_txn_conn(tx);
     int64_t now = writer_txn_now(tx);
     q->s.next_run_at_ms = q->s.paused ? 0 : next_time(q->s.cron, now);
     q->s.updated_at_ms = now;
-    int rc = store_schedule_put(writer_txn_conn(tx), &q->s, &q->created);
+    /* A time already due that the timer has not run yet (its op waits
+     * behind this write, or catches up on many) still runs: a replace that
+     * lands in that moment, as a deploy that PUTs its schedules again does,
+     * must not skip it. */
+    struct schedule old;
+    int rc = store_schedule_get(c, q->s.tenant, q->s.name, &old);
+    if (rc == STORE_ERROR) return rc;
+    if (rc == STORE_OK && !q->s.paused && !old.paused && old.next_run_at_ms > 0 &&
+        old.next_run_at_ms <= now)
+        q->s.next_run_at_ms = old.next_run_at_ms;
+    schedule_clear(&old);
+    rc = store_schedule_put(c, &q->s, &q->created);
     if (rc == STORE_OK)
         log_batch_add(writer_log(r->api->writer), LOG_INFO, q->created ? "schedule.created" : "schedule.updated",
                       "name=%s tenant=%s paused=%s key=%s", q->s.name, q->s.tenant[0] ? q->s.tenant : "-",
