@@ -309,9 +309,11 @@ int store_queue_depth(struct store_conn *c, int64_t now_ms, const char *queue, i
  * out is cleared first. */
 int store_schedule_get(struct store_conn *c, const char *tenant, const char *name, struct schedule *out);
 /* A tenant's schedules named after `after` ("" from the first), by name, at
- * most limit: as store_schedules_due. */
+ * most limit, as store_schedules_due; and none after the templates read
+ * add up to max_bytes (0: no bound), *cut then true: a template may be as
+ * large as a create's body, and a thousand of them a gigabyte. */
 int store_schedules_list(struct store_conn *c, const char *tenant, const char *after, int limit,
-                         struct schedule **out, size_t *n);
+                         size_t max_bytes, struct schedule **out, size_t *n, bool *cut);
 
 /* Loads a task by id, with its attempts (may pass NULL to skip) and its
  * webhook state (*has_webhook tells whether there is one). */

@@ -36,6 +36,7 @@
 #define RETRY_AFTER_FAIL_MS 1000
 #define SCHEDULES_DEFAULT_LIMIT 1000
 #define SCHEDULES_MAX_LIMIT 1000
+#define PAGE_TEMPLATE_BYTES (4 << 20) /* a page stops after this much of templates */
 
 struct sched_req {
     struct schedule s;
@@ -312,15 +313,17 @@ enum MHD_Result http_schedule_list(struct request *r)
     }
     struct schedule *list = NULL;
     size_t n = 0;
+    bool cut = false;
     int rc = STORE_ERROR;
     struct store_conn *c = store_conn_acquire(r->api->store);
     if (c) {
-        rc = store_schedules_list(c, tenant_of(r), after, limit + 1, &list, &n);
+        rc = store_schedules_list(c, tenant_of(r), after, limit + 1, PAGE_TEMPLATE_BYTES, &list, &n, &cut);
         if (rc != STORE_OK) log_msg(LOG_WARN, "schedules.read_failed", "error=\"%s\"", store_conn_error(c));
         store_conn_release(c);
     }
     if (rc != STORE_OK) return http_unavailable(r, "the database cannot be read right now; try again");
-    bool more = n > (size_t)limit;
+    bool more = n > (size_t)limit || cut;
+    if ((size_t)limit > n) limit = (int)n; /* cut short: this page ends at what was read */
     struct jsonw w;
     jw_init(&w);
     jw_object(&w);

@@ -270,9 +270,9 @@ int store_schedule_get(struct store_conn *c, const char *tenant, const char *nam
 }
 
 int store_schedules_list(struct store_conn *c, const char *tenant, const char *after, int limit,
-                         struct schedule **out, size_t *n)
+                         size_t max_bytes, struct schedule **out, size_t *n, bool *cut)
 {
-    return OPS(c)->schedules_list(c->impl, tenant, after, limit, out, n);
+    return OPS(c)->schedules_list(c->impl, tenant, after, limit, max_bytes, out, n, cut);
 }
 
 int store_purge(struct store_conn *c, int64_t cutoff_ms, int64_t idem_cutoff_ms, int64_t *from_seq,

@@ -86,7 +86,7 @@ struct store_ops {
     int (*schedule_next_due)(void *conn_impl, int64_t *due_ms);
     int (*schedule_get)(void *conn_impl, const char *tenant, const char *name, struct schedule *out);
     int (*schedules_list)(void *conn_impl, const char *tenant, const char *after, int limit,
-                          struct schedule **out, size_t *n);
+                          size_t max_bytes, struct schedule **out, size_t *n, bool *cut);
     int (*kv_get)(void *conn_impl, const char *key, char **value);
     int (*kv_put_if_absent)(void *conn_impl, const char *key, const char *value, char **value_out);
     int (*tasks_list)(void *conn_impl, const struct task_filter *f, int64_t cursor, bool ascending,

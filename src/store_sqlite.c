@@ -1557,14 +1557,23 @@ static int sq_schedule_ran(void *impl, const char *tenant, const char *name, int
     return rc;
 }
 
-/* The rows of s (bound, not yet stepped) into a new array. */
-static int schedule_rows(struct sq_conn *c, sqlite3_stmt *s, struct schedule **out, size_t *n)
+/* The rows of s (bound, not yet stepped) into a new array; with max_bytes,
+ * no row after the templates read add up to that many (*cut then true). */
+static int schedule_rows(struct sq_conn *c, sqlite3_stmt *s, size_t max_bytes, struct schedule **out,
+                         size_t *n, bool *cut)
 {
-    size_t cap = 0;
+    size_t cap = 0, bytes = 0;
     *out = NULL;
     *n = 0;
+    *cut = false;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (max_bytes && bytes >= max_bytes) {
+            *cut = true;
+            rc = SQLITE_DONE;
+            break;
+        }
+        bytes += (size_t)sqlite3_column_bytes(s, 3);
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             *out = xrealloc(*out, cap * sizeof **out);
@@ -1587,11 +1596,12 @@ static int sq_schedules_due(void *impl, int64_t now_ms, int limit, struct schedu
     if (!s) return STORE_ERROR;
     sqlite3_bind_int64(s, 1, now_ms);
     sqlite3_bind_int(s, 2, limit);
-    return schedule_rows(c, s, out, n);
+    bool cut;
+    return schedule_rows(c, s, 0, out, n, &cut);
 }
 
 static int sq_schedules_list(void *impl, const char *tenant, const char *after, int limit,
-                             struct schedule **out, size_t *n)
+                             size_t max_bytes, struct schedule **out, size_t *n, bool *cut)
 {
     struct sq_conn *c = impl;
     sqlite3_stmt *s = stmt(c, ST_SCHEDULES_LIST);
@@ -1599,7 +1609,7 @@ static int sq_schedules_list(void *impl, const char *tenant, const char *after, 
     bind_text(s, 1, tenant);
     bind_text(s, 2, after ? after : "");
     sqlite3_bind_int(s, 3, limit);
-    return schedule_rows(c, s, out, n);
+    return schedule_rows(c, s, max_bytes, out, n, cut);
 }
 
 static int sq_schedule_next_due(void *impl, int64_t *due_ms)

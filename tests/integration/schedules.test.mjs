@@ -236,6 +236,16 @@ test('the list comes in pages by name', async (t) => {
     if (!cursor) break;
   }
   assert.deepEqual(names, ['a', 'b', 'c']);
+  // A page also ends after 4 MiB of templates (each may be as large as a
+  // create's body: a thousand of them made one answer of a gigabyte).
+  const big = { cron: '@daily', task: { ...later, payload: 'x'.repeat(900 * 1024) } };
+  for (const name of ['big1', 'big2', 'big3', 'big4', 'big5', 'big6']) assert.equal((await put(d, name, big)).status, 201);
+  const first = await api(d.url, 'GET', '/v1/schedules');
+  assert.deepEqual(first.body.schedules.map((s) => s.name), ['a', 'b', 'big1', 'big2', 'big3', 'big4', 'big5']);
+  assert.ok(first.body.nextCursor, 'more after the budget');
+  const rest = await api(d.url, 'GET', `/v1/schedules?cursor=${first.body.nextCursor}`);
+  assert.deepEqual(rest.body.schedules.map((s) => s.name), ['big6', 'c']);
+  assert.equal(rest.body.nextCursor, null);
   assertError(await api(d.url, 'GET', '/v1/schedules?limit=0'), 400, 'invalid_field', 'limit');
   assertError(await api(d.url, 'GET', '/v1/schedules?cursor=!!'), 400, 'invalid_field', 'cursor');
 });

@@ -1391,11 +1391,26 @@ static void schedules_keep_their_runs_and_come_due_in_order(void **state)
     assert_string_equal(list[1].name, "b");
     for (size_t i = 0; i < n; i++) schedule_clear(&list[i]);
     free(list);
-    assert_int_equal(store_schedules_list(f->w, "", "a", 10, &list, &n), STORE_OK);
+    bool cut = true;
+    assert_int_equal(store_schedules_list(f->w, "", "a", 10, 0, &list, &n, &cut), STORE_OK);
+    assert_false(cut);
     assert_int_equal(n, 2); /* after a: b, paused; not acme's */
     assert_string_equal(list[0].name, "b");
     assert_string_equal(list[1].name, "paused");
     assert_true(list[1].next_run_at_ms == 0);
+    for (size_t i = 0; i < n; i++) schedule_clear(&list[i]);
+    free(list);
+
+    /* A page stops once the templates read reach max_bytes (each here is
+     * 29 bytes), always with one at least. */
+    assert_int_equal(store_schedules_list(f->w, "", "", 10, 31, &list, &n, &cut), STORE_OK);
+    assert_true(cut);
+    assert_int_equal(n, 2); /* a (29), b (58 >= 31): then cut */
+    for (size_t i = 0; i < n; i++) schedule_clear(&list[i]);
+    free(list);
+    assert_int_equal(store_schedules_list(f->w, "", "", 10, 1, &list, &n, &cut), STORE_OK);
+    assert_true(cut);
+    assert_int_equal(n, 1);
     for (size_t i = 0; i < n; i++) schedule_clear(&list[i]);
     free(list);
 
