@@ -4,8 +4,9 @@
 # `make test` uses). Needs root (or sudo) only when something is missing.
 set -eu
 
+# tzdata: the time zones (/usr/share/zoneinfo) that tz.c reads.
 pkgs_build="gcc make pkg-config ca-certificates libmicrohttpd-dev libcurl4-openssl-dev
-            libsqlite3-dev libcjson-dev uuid-dev libssl-dev libmimalloc-dev"
+            libsqlite3-dev libcjson-dev uuid-dev libssl-dev libmimalloc-dev tzdata"
 # chromium: the dashboard's browser test (driven by playwright-core, which
 # never downloads a browser); prometheus: its promtool checks /metrics;
 # man-db, groff-base, systemd, nginx-light: the install and nginx checks;
