@@ -54,6 +54,7 @@ struct schedule {
     char tenant[65];            /* "" for keys without a tenant */
     char name[65];
     char *cron;
+    char timezone[65];          /* the IANA zone cron is read in; "" means UTC */
     char *task;
     bool paused;
     int64_t next_run_at_ms;     /* 0: paused, or no time left to fire */

@@ -81,6 +81,7 @@ enum opt_id {
     OPT_DEFAULT_RETRIES,
     OPT_DEFAULT_TIMEOUT,
     OPT_CRON,
+    OPT_TIMEZONE,
     OPT_TASK,
     OPT_COUNT
 };
@@ -130,6 +131,7 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_DEFAULT_RETRIES] = {"default-retries", ARG_VALUE},
     [OPT_DEFAULT_TIMEOUT] = {"default-timeout", ARG_VALUE},
     [OPT_CRON] = {"cron", ARG_VALUE},
+    [OPT_TIMEZONE] = {"timezone", ARG_VALUE},
     [OPT_TASK] = {"task", ARG_VALUE},
 };
 
@@ -147,7 +149,8 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
 #define QUEUE_PAGES (BIT(OPT_LIMIT) | BIT(OPT_CURSOR) | BIT(OPT_ALL))
 /* A schedule's template is a create without runAt (each run is made now). */
 #define SCHEDULE_TASK_FIELDS (TASK_FIELDS & ~BIT(OPT_RUN_AT))
-#define SCHEDULE_PUT (BIT(OPT_CRON) | BIT(OPT_TASK) | BIT(OPT_PAUSED) | SCHEDULE_TASK_FIELDS)
+#define SCHEDULE_PUT                                                                               \
+    (BIT(OPT_CRON) | BIT(OPT_TIMEZONE) | BIT(OPT_TASK) | BIT(OPT_PAUSED) | SCHEDULE_TASK_FIELDS)
 #define QUEUE_SETTINGS                                                                             \
     (BIT(OPT_MAX_CONCURRENCY) | BIT(OPT_RATE) | BIT(OPT_BURST) | BIT(OPT_PAUSED) |                 \
      BIT(OPT_DEFAULT_RETRIES) | BIT(OPT_DEFAULT_TIMEOUT))
@@ -279,9 +282,9 @@ static void usage_schedule(FILE *out)
     fprintf(out, "Usage: asyncqueue schedule COMMAND [NAME] [options]\n"
                  "\n"
                  "Commands:\n"
-                 "  put NAME --cron EXPR (--task FILE | --url URL [fields]) [--paused]\n"
-                 "                          make or replace the schedule (PUT /v1/schedules/NAME):\n"
-                 "                          a task from the template each time EXPR fires (UTC)\n"
+                 "  put NAME --cron EXPR [--timezone ZONE] (--task FILE | --url URL [fields])\n"
+                 "      [--paused]          make or replace the schedule (PUT /v1/schedules/NAME):\n"
+                 "                          a task from the template each time EXPR fires\n"
                  "  list [pages]            every schedule, by name (GET /v1/schedules, page after\n"
                  "                          page)\n"
                  "  get NAME                one schedule\n"
@@ -295,6 +298,8 @@ static void usage_schedule(FILE *out)
                  "Schedule (put):\n"
                  "  --cron EXPR             min hour dom month dow; or six fields, seconds first;\n"
                  "                          or @hourly, @daily, @weekly, @monthly, @yearly\n"
+                 "  --timezone ZONE         read EXPR in this IANA zone, e.g. Europe/Berlin\n"
+                 "                          (default UTC)\n"
                  "  --task FILE             the template: a JSON object, the body of POST /v1/tasks\n"
                  "                          without runAt and idempotencyKey (- reads standard\n"
                  "                          input); sent as written\n"
@@ -1449,6 +1454,7 @@ static int cmd_schedule_put(struct cli *c)
     struct jobj o = {.any = false};
     buf_init(&o.b, UNCAPPED);
     jobj_string(&o, "cron", c->val[OPT_CRON]);
+    if (c->set[OPT_TIMEZONE]) jobj_string(&o, "timezone", c->val[OPT_TIMEZONE]);
     jobj_raw(&o, "task", task, task_len);
     if (c->set[OPT_PAUSED]) jobj_raw(&o, "paused", "true", 4);
     buf_append(&o.b, "}", 1);

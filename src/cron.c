@@ -363,8 +363,8 @@ int cron_parse(const char *expr, struct cron *out, char err[CRON_ERR_LEN])
             word_end++;
         int n = (int)(word_end - s);
         return fail(err,
-                    "time zones are not supported, every time is UTC: drop \"%.*s\" and write "
-                    "the times in UTC",
+                    "the time zone goes in the schedule's \"timezone\" field, not in the "
+                    "expression: drop \"%.*s\"",
                     n > 48 ? 48 : n, s);
     }
     if (*s == '@') {

@@ -30,6 +30,7 @@
 #include "http_internal.h"
 #include "jsonw.h"
 #include "log.h"
+#include "tz.h"
 
 #define RUN_MAX 64            /* schedules one run op takes; more wait for the next op */
 #define TIMER_LOOK_MS 1000    /* the longest wait between looks at the wall clock */
@@ -37,6 +38,7 @@
 #define SCHEDULES_DEFAULT_LIMIT 1000
 #define SCHEDULES_MAX_LIMIT 1000
 #define PAGE_TEMPLATE_BYTES (4 << 20) /* a page stops after this much of templates */
+#define ZONES_MAX 1024        /* time zones kept loaded (the IANA database has about 600) */
 
 struct sched_req {
     struct schedule s;
@@ -53,12 +55,21 @@ void http_sched_free(struct sched_req *q)
     free(q);
 }
 
-/* The next time cron fires after now_ms, or 0 when it does not. */
-static int64_t next_time(const char *cron, int64_t now_ms)
+static const struct tz *zone(struct schedule_timer *t, const char *name, char err[TZ_ERR_LEN]);
+
+/* The next time s's cron fires after now_ms in s's time zone, or 0 when it
+ * does not (or the zone is gone from the system's database: logged). */
+static int64_t next_time(struct schedule_timer *t, const struct schedule *s, int64_t now_ms)
 {
     struct cron c;
-    if (cron_parse(cron, &c, NULL)) return 0;
-    int64_t next = cron_next(&c, now_ms);
+    if (cron_parse(s->cron, &c, NULL)) return 0;
+    char err[TZ_ERR_LEN];
+    const struct tz *z = zone(t, s->timezone, err);
+    if (!z) {
+        log_msg(LOG_WARN, "schedule.zone_failed", "name=%s error=\"%s\"", s->name, err);
+        return 0;
+    }
+    int64_t next = tz_cron_next(&c, z, now_ms);
     return next > 0 ? next : 0;
 }
 
@@ -72,7 +83,7 @@ static int run_one(struct writer_txn *tx, struct http_api *api, const struct sch
     int rc = http_task_from_schedule(tx, api, s, &t, err);
     if (rc != STORE_OK) return rc;
     int64_t now = writer_txn_now(tx);
-    int64_t next = advance ? next_time(s->cron, now) : 0;
+    int64_t next = advance ? next_time(api->timer, s, now) : 0;
     rc = store_schedule_ran(writer_txn_conn(tx), s->tenant, s->name, now, t ? t->id : NULL,
                             t ? NULL : err->message, advance, next);
     if (rc == STORE_OK && t)
@@ -98,7 +109,33 @@ struct schedule_timer {
     bool stop, in_op;
     struct writer_op op;
     int64_t op_next_ms;     /* what the op's transaction found */
+    /* Time zones loaded so far, by name: immutable, shared by every thread. */
+    pthread_mutex_t zones_lock;
+    struct tz *zones[ZONES_MAX];
+    size_t n_zones;
 };
+
+/* The zone called name ("" is UTC), loaded once; NULL with err set when
+ * there is none of that name. */
+static const struct tz *zone(struct schedule_timer *t, const char *name, char err[TZ_ERR_LEN])
+{
+    if (!*name) name = "UTC";
+    pthread_mutex_lock(&t->zones_lock);
+    struct tz *z = NULL;
+    for (size_t i = 0; i < t->n_zones && !z; i++)
+        if (!strcmp(tz_name(t->zones[i]), name)) z = t->zones[i];
+    if (!z && (z = tz_load(NULL, name, err))) {
+        if (t->n_zones < ZONES_MAX) {
+            t->zones[t->n_zones++] = z;
+        } else { /* more names than zones exist: aliases; answer, keep none */
+            tz_free(z);
+            snprintf(err, TZ_ERR_LEN, "too many time zones in use (%d)", ZONES_MAX);
+            z = NULL;
+        }
+    }
+    pthread_mutex_unlock(&t->zones_lock);
+    return z;
+}
 
 static int run_apply(struct writer_txn *tx, void *arg)
 {
@@ -183,6 +220,7 @@ struct schedule_timer *schedule_timer_start(struct http_api *api)
     t->op.weight = RUN_MAX;     /* up to RUN_MAX tasks: waits behind single writes, as a batch does */
     t->op.arg = t;
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->zones_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -192,6 +230,7 @@ struct schedule_timer *schedule_timer_start(struct http_api *api)
         log_msg(LOG_ERROR, "schedules.start_failed", "error=\"no thread\"");
         pthread_cond_destroy(&t->cond);
         pthread_mutex_destroy(&t->lock);
+        pthread_mutex_destroy(&t->zones_lock);
         free(t);
         return NULL;
     }
@@ -224,6 +263,8 @@ void schedule_timer_stop(struct schedule_timer *t)
     pthread_join(t->thread, NULL); /* after its op's commit: the writer completes every op */
     pthread_cond_destroy(&t->cond);
     pthread_mutex_destroy(&t->lock);
+    for (size_t i = 0; i < t->n_zones; i++) tz_free(t->zones[i]);
+    pthread_mutex_destroy(&t->zones_lock);
     free(t);
 }
 
@@ -238,6 +279,8 @@ static char *schedule_json(const struct schedule *s)
     jw_string(&w, s->name);
     jw_key(&w, "cron");
     jw_string(&w, s->cron);
+    jw_key(&w, "timezone");
+    jw_string(&w, s->timezone[0] ? s->timezone : "UTC");
     jw_key(&w, "task");
     jw_raw(&w, s->task, strlen(s->task));
     jw_key(&w, "paused");
@@ -376,14 +419,16 @@ static int parse_put(struct request *r, struct sched_req *q, struct api_error *e
                       "the body must be a JSON object: {\"cron\": \"...\", \"task\": {...}}");
         goto out;
     }
-    const cJSON *cron = NULL, *task = NULL, *paused = NULL;
+    const cJSON *cron = NULL, *task = NULL, *paused = NULL, *zone_name = NULL;
     for (const cJSON *f = doc->child; f; f = f->next) {
         if (!strcmp(f->string, "cron")) cron = f;
         else if (!strcmp(f->string, "task")) task = f;
         else if (!strcmp(f->string, "paused")) paused = f;
+        else if (!strcmp(f->string, "timezone")) zone_name = f;
         else {
             api_error_set(e, 400, "unknown_field", f->string,
-                          "unknown field '%.64s'; a schedule is cron, task and paused", f->string);
+                          "unknown field '%.64s'; a schedule is cron, timezone, task and paused",
+                          f->string);
             goto out;
         }
     }
@@ -402,6 +447,19 @@ static int parse_put(struct request *r, struct sched_req *q, struct api_error *e
     if (cron_parse(cron->valuestring, &parsed, why)) {
         api_error_set(e, 400, "invalid_field", "cron", "cron: %s", why);
         goto out;
+    }
+    if (zone_name && !cJSON_IsNull(zone_name)) {
+        char zerr[TZ_ERR_LEN];
+        if (!cJSON_IsString(zone_name)) {
+            api_error_set(e, 400, "invalid_field", "timezone",
+                          "timezone must be an IANA time zone name, e.g. \"Europe/Berlin\"");
+            goto out;
+        }
+        if (!zone(r->api->timer, zone_name->valuestring, zerr)) {
+            api_error_set(e, 400, "invalid_field", "timezone", "timezone: %s", zerr);
+            goto out;
+        }
+        util_strcopy(q->s.timezone, sizeof q->s.timezone, zone_name->valuestring);
     }
     if (!task) {
         api_error_set(e, 400, "missing_field", "task",
@@ -463,7 +521,7 @@ static int put_apply(struct writer_txn *tx, struct request *r)
     struct sched_req *q = r->sched;
     struct store_conn *c = writer_txn_conn(tx);
     int64_t now = writer_txn_now(tx);
-    q->s.next_run_at_ms = q->s.paused ? 0 : next_time(q->s.cron, now);
+    q->s.next_run_at_ms = q->s.paused ? 0 : next_time(r->api->timer, &q->s, now);
     q->s.updated_at_ms = now;
     /* A time already due that the timer has not run yet (its op waits
      * behind this write, or catches up on many) still runs: a replace that
@@ -538,7 +596,7 @@ static int pause_apply(struct writer_txn *tx, struct request *r)
     int64_t now = writer_txn_now(tx);
     if (s.paused != q->paused) { /* resuming a running one keeps its time */
         s.paused = q->paused;
-        s.next_run_at_ms = s.paused ? 0 : next_time(s.cron, now);
+        s.next_run_at_ms = s.paused ? 0 : next_time(r->api->timer, &s, now);
         s.updated_at_ms = now;
         bool created;
         rc = store_schedule_put(c, &s, &created);

@@ -56,7 +56,7 @@ struct sq_store {
 
 #define SCHEDULE_COLS                                                                          \
     "tenant, name, cron, task, paused, next_run_at, last_run_at, last_task_id, last_error, runs, " \
-    "created_at, updated_at"
+    "created_at, updated_at, timezone"
 
 /* The filter part shared by list and select: ?3 statuses (JSON array or
  * NULL), ?4 queue, ?5 created after, ?6 created before, ?7 tenant. */
@@ -304,10 +304,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SCHEDULE_GET] = "SELECT " SCHEDULE_COLS " FROM schedules WHERE tenant = ?1 AND name = ?2",
     [ST_SCHEDULE_INSERT] =
         "INSERT INTO schedules (tenant, name, cron, task, paused, next_run_at, created_at, "
-        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        "updated_at, timezone) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
     [ST_SCHEDULE_UPDATE] =
-        "UPDATE schedules SET cron = ?3, task = ?4, paused = ?5, next_run_at = ?6, updated_at = ?7 "
-        "WHERE tenant = ?1 AND name = ?2",
+        "UPDATE schedules SET cron = ?3, task = ?4, paused = ?5, next_run_at = ?6, updated_at = ?7, "
+        "timezone = ?8 WHERE tenant = ?1 AND name = ?2",
     [ST_SCHEDULE_DELETE] = "DELETE FROM schedules WHERE tenant = ?1 AND name = ?2",
     [ST_SCHEDULE_RAN] =
         "UPDATE schedules SET last_run_at = ?3, last_task_id = COALESCE(?4, last_task_id), "
@@ -1489,6 +1489,7 @@ static void row_to_schedule(sqlite3_stmt *s, struct schedule *out)
     out->runs = sqlite3_column_int64(s, 9);
     out->created_at_ms = sqlite3_column_int64(s, 10);
     out->updated_at_ms = sqlite3_column_int64(s, 11);
+    util_strcopy(out->timezone, sizeof out->timezone, (const char *)sqlite3_column_text(s, 12));
 }
 
 static int sq_schedule_get(void *impl, const char *tenant, const char *name, struct schedule *out)
@@ -1524,6 +1525,7 @@ static int sq_schedule_put(void *impl, const struct schedule *sc, bool *created)
     sqlite3_bind_int(s, 5, sc->paused ? 1 : 0);
     bind_opt_int64(s, 6, sc->next_run_at_ms);
     sqlite3_bind_int64(s, 7, sc->updated_at_ms);
+    bind_text(s, 8, sc->timezone[0] ? sc->timezone : "UTC");
     return exec_stmt(c, s, "schedule put");
 }
 

@@ -836,7 +836,7 @@ test('schedule put sends the schedule as the API takes it: the template from fla
   assert.deepEqual(flags.json, { name: 'x', via: '/v1/schedules/night.ly_1-a' });
   const file = join(tmp.dir, 'template.json');
   writeFileSync(file, '\n  {"callbackUrl": "https://x.example/f",\n   "payload": {"big": 12345678901234567890, "f": 1.50}}\n\n');
-  const fromFile = await run(['schedule', 'put', 'from-file', '--cron', '@daily', '--task', file, '--paused', ...server], { env });
+  const fromFile = await run(['schedule', 'put', 'from-file', '--cron', '@daily', '--timezone', 'Europe/Berlin', '--task', file, '--paused', ...server], { env });
   assert.equal(fromFile.code, EXIT.OK, fromFile.stderr);
   const fromStdin = await run(['schedule', 'put', 'from-stdin', '--cron', '*/5 * * * *', '--task', '-', ...server],
     { env, input: '{"callbackUrl":"https://x.example/s"}' });
@@ -853,7 +853,7 @@ test('schedule put sends the schedule as the API takes it: the template from fla
     '"headers":{"X-A":"1"},"payload":{"n":12345678901234567890},"webhookUrl":"https://h.example/w","retries":2,' +
     '"timeout":30,"delay":5,"queue":"reports","metadata":{"m":1}}}', 'no paused: the default (false)');
   assert.equal(b.url, '/v1/schedules/from-file');
-  assert.equal(b.body, '{"cron":"@daily","task":{"callbackUrl": "https://x.example/f",\n   "payload": {"big": 12345678901234567890, "f": 1.50}},"paused":true}',
+  assert.equal(b.body, '{"cron":"@daily","timezone":"Europe/Berlin","task":{"callbackUrl": "https://x.example/f",\n   "payload": {"big": 12345678901234567890, "f": 1.50}},"paused":true}',
     'the file as written');
   assert.equal(c.body, '{"cron":"*/5 * * * *","task":{"callbackUrl":"https://x.example/s"}}');
   assert.equal(g.method, 'GET');

@@ -90,7 +90,7 @@ test('the Schedules view lists schedules, shows their runs live, and acts on the
 
   await t.test('lists two schedules made over the API, with their next run', async () => {
     const nightly = await api(d.url, 'PUT', '/v1/schedules/nightly-report',
-      { cron: '0 3 * * *', task: { ...LATER, callbackUrl: 'http://127.0.0.1:9/report' } }, A);
+      { cron: '0 3 * * *', timezone: 'Europe/Berlin', task: { ...LATER, callbackUrl: 'http://127.0.0.1:9/report' } }, A);
     assert.equal(nightly.status, 201, JSON.stringify(nightly.body));
     const every = await api(d.url, 'PUT', '/v1/schedules/every-second', { cron: '* * * * * *', task: LATER }, A);
     assert.equal(every.status, 201, JSON.stringify(every.body));
@@ -102,6 +102,7 @@ test('the Schedules view lists schedules, shows their runs live, and acts on the
       ['every-second', 'nightly-report'], 'by name');
     const r = page.locator(row('nightly-report'));
     assert.equal(await r.locator('.c-cron code').textContent(), '0 3 * * *');
+    assert.equal(await r.locator('.c-cron .abs').textContent(), 'Europe/Berlin', 'the zone the cron is read in');
     assert.equal(await r.locator('.c-state .badge').textContent(), 'active');
     assert.equal(await r.locator('.c-next time').getAttribute('datetime'), nightly.body.nextRunAt);
     assert.match(await r.locator('.c-next time').textContent(), /^in \d+ (h \d+ min|min|s)$/);

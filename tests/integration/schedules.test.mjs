@@ -70,7 +70,10 @@ test('a refused schedule says which field and stores nothing', async (t) => {
     [{ cron: '0 0 30 2 *', task: later }, 400, 'invalid_field', 'cron'],
     [{ cron: '* * * *', task: later }, 400, 'invalid_field', 'cron'],
     // Forms other crons take are named as not supported (a QStash time zone, Quartz's L).
-    [{ cron: 'CRON_TZ=Europe/Berlin 0 3 * * *', task: later }, 400, 'invalid_field', 'cron', /time zones are not supported/],
+    [{ cron: 'CRON_TZ=Europe/Berlin 0 3 * * *', task: later }, 400, 'invalid_field', 'cron', /"timezone" field/],
+    [{ cron: '0 3 * * *', timezone: 'Europe/Berln', task: later }, 400, 'invalid_field', 'timezone', /Europe\/Berln/],
+    [{ cron: '0 3 * * *', timezone: '../../etc/passwd', task: later }, 400, 'invalid_field', 'timezone'],
+    [{ cron: '0 3 * * *', timezone: 3, task: later }, 400, 'invalid_field', 'timezone'],
     [{ cron: '0 0 L * *', task: later }, 400, 'invalid_field', 'cron', /"L" \(the last day of the month\) is not supported/],
     [{ cron: '* * * * *', task: [] }, 400, 'invalid_field', 'task'],
     [{ cron: '* * * * *', task: {} }, 400, 'missing_field', 'task.callbackUrl', /^task: /],
@@ -218,6 +221,30 @@ test('a run the template no longer passes makes no task, says why, and moves on'
   // Run now says it the way a create would.
   const now = await api(d2.url, 'POST', '/v1/schedules/local/run');
   assertError(now, 400, 'blocked_destination', 'task.callbackUrl');
+});
+
+test('a schedule may read its cron in a time zone: nextRunAt is that local time in UTC, and the zone is kept', async (t) => {
+  const d = await daemon(t);
+  // 09:00 in Berlin is 08:00 UTC in winter, 07:00 in summer; in Kolkata
+  // (+05:30, no DST) 03:30 UTC.
+  const berlin = await put(d, 'berlin', { cron: '0 9 * * *', timezone: 'Europe/Berlin', task: later });
+  assert.equal(berlin.status, 201, JSON.stringify(berlin.body));
+  assert.equal(berlin.body.timezone, 'Europe/Berlin');
+  const next = new Date(berlin.body.nextRunAt);
+  const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(next);
+  assert.equal(local, '09:00', `${berlin.body.nextRunAt} is ${local} in Berlin`);
+  assert.ok([7, 8].includes(next.getUTCHours()));
+  const kolkata = await put(d, 'kolkata', { cron: '0 9 * * *', timezone: 'Asia/Kolkata', task: later });
+  assert.equal(new Date(kolkata.body.nextRunAt).getUTCHours(), 3);
+  assert.equal(new Date(kolkata.body.nextRunAt).getUTCMinutes(), 30);
+  // Without a zone, UTC; null is the same.
+  const utc = await put(d, 'utc', { cron: '0 9 * * *', timezone: null, task: later });
+  assert.equal(utc.body.timezone, 'UTC');
+  assert.equal(new Date(utc.body.nextRunAt).getUTCHours(), 9);
+  // The zone is kept with the schedule; a replace without one goes back to UTC.
+  assert.equal((await get(d, 'berlin')).body.timezone, 'Europe/Berlin');
+  const back = await put(d, 'berlin', { cron: '0 9 * * *', task: later });
+  assert.equal(back.body.timezone, 'UTC');
 });
 
 test('the list comes in pages by name', async (t) => {

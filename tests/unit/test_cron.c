@@ -359,9 +359,9 @@ static void unsupported_forms_say_so(void **state)
     parse_err("0 0 * * FRIL", "the day-of-week field", "\"FRIL\"", "not supported");
     parse_err("0 0 * * MON#2", "the day-of-week field", "\"MON#2\" (the nth weekday of the month) is not supported", NULL);
     parse_err("0 0 * * 5#2", "the day-of-week field", "\"5#2\"", "not supported");
-    parse_err("CRON_TZ=Europe/Berlin 0 3 * * *", "time zones are not supported", "UTC", "CRON_TZ=Europe/Berlin");
-    parse_err("TZ=America/New_York 0 9 * * *", "time zones are not supported", "TZ=America/New_York", NULL);
-    parse_err("cron_tz=UTC @daily", "time zones are not supported", NULL, NULL);
+    parse_err("CRON_TZ=Europe/Berlin 0 3 * * *", "\"timezone\" field", "CRON_TZ=Europe/Berlin", NULL);
+    parse_err("TZ=America/New_York 0 9 * * *", "\"timezone\" field", "TZ=America/New_York", NULL);
+    parse_err("cron_tz=UTC @daily", "\"timezone\" field", NULL, NULL);
     /* A backwards day-of-week range that ends on Sunday: 7 is Sunday too. */
     parse_err("0 0 * * SAT-SUN", "the day-of-week field", "runs backwards", "write 6-7 (7 is Sunday too)");
     parse_err("0 0 * * 5-0", "the day-of-week field", "write 5-7 (7 is Sunday too)", NULL);

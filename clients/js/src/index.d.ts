@@ -293,8 +293,10 @@ export type ScheduleTaskInput = Omit<TaskInput, 'runAt' | 'idempotencyKey'>;
 
 /** The body of `PUT /v1/schedules/{name}`. */
 export interface ScheduleInput {
-  /** `min hour dom month dow` (UTC), or 6 fields with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly. */
+  /** `min hour dom month dow`, or 6 fields with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly. */
   cron: string;
+  /** The IANA time zone cron is read in, e.g. 'Europe/Berlin' (default UTC). */
+  timezone?: string | null;
   /** Kept as written; each run makes a task from it. */
   task: ScheduleTaskInput;
   /** Default false. */
@@ -304,13 +306,15 @@ export interface ScheduleInput {
 export interface Schedule {
   name: string;
   cron: string;
+  /** The IANA time zone cron is read in ('UTC' unless one was given). */
+  timezone: string;
   /** The template, as written. */
   task: ScheduleTaskInput;
   paused: boolean;
   /** When it fires next; null while paused. */
   nextRunAt: string | null;
   lastRunAt: string | null;
-  /** The task the last run made; null before the first, or when the last made none. */
+  /** The last task a run made; null before the first. */
   lastTaskId: string | null;
   /** Why the last run made no task (destination refused, backlog full), or null. */
   lastError: string | null;

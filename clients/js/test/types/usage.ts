@@ -88,6 +88,7 @@ export async function everything(aq: AsyncQueue): Promise<void> {
 export async function schedules(aq: AsyncQueue): Promise<void> {
   const sc: Schedule = await aq.schedules.put('nightly', {
     cron: '0 3 * * *',
+    timezone: 'Europe/Berlin',
     task: { callbackUrl: 'https://x.example/report', payload: { full: true }, queue: 'reports', delay: 5 },
   });
   await aq.schedules.put('paused-one', { cron: '@hourly', task: { callbackUrl: 'https://x.example' }, paused: true },
@@ -96,6 +97,7 @@ export async function schedules(aq: AsyncQueue): Promise<void> {
   const lastTask: string | null = sc.lastTaskId;
   const lastError: string | null = sc.lastError;
   const runs: number = sc.runs;
+  const zone: string = sc.timezone;
   const template: ScheduleTaskInput = sc.task;
   const url: string = template.callbackUrl;
   const got: Schedule = await aq.schedules.get('nightly');
@@ -111,7 +113,7 @@ export async function schedules(aq: AsyncQueue): Promise<void> {
   const task: Task = await aq.schedules.run('nightly');
   const del: void = await aq.schedules.delete('nightly');
   const input: ScheduleInput = { cron: '*/5 * * * *', task: { callbackUrl: 'https://x.example' } };
-  void [next, lastTask, lastError, runs, url, got, all, spNext, paused, resumed, task, del, input];
+  void [next, lastTask, lastError, runs, zone, url, got, all, spNext, paused, resumed, task, del, input];
   // @ts-expect-error a template has no runAt: each run is made now
   await aq.schedules.put('x', { cron: '@daily', task: { callbackUrl: 'https://x.example', runAt: new Date() } });
   // @ts-expect-error a template has no idempotencyKey
