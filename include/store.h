@@ -257,6 +257,13 @@ int store_schedule_ran(struct store_conn *c, const char *tenant, const char *nam
  * *out a malloc'd array (schedule_clear each, then free). */
 int store_schedules_due(struct store_conn *c, int64_t now_ms, int limit, struct schedule **out,
                         size_t *n);
+/* Sets a schedule's next run (0: none), and nothing else. */
+int store_schedule_set_next(struct store_conn *c, const char *tenant, const char *name,
+                            int64_t next_run_at_ms);
+/* Every tenant's schedules that have a next run, after (after_tenant,
+ * after_name) in that order, at most limit: as store_schedules_due. */
+int store_schedules_waiting(struct store_conn *c, const char *after_tenant, const char *after_name,
+                            int limit, struct schedule **out, size_t *n);
 /* The earliest next run of any schedule, or INT64_MAX. Any connection. */
 int store_schedule_next_due(struct store_conn *c, int64_t *due_ms);
 /* Retention: deletes finished tasks (and their attempts and webhooks, once

@@ -18,8 +18,10 @@
  * - Times missed while the daemon was stopped (or the schedule's run was
  *   late for any reason) make one run, at once; the next time is the first
  *   after that run, so a long stop does not make a burst of tasks.
- * - The wall clock is looked at least every TIMER_LOOK_MS while a schedule
- *   waits, so a clock step moves runs with it.
+ * - The wall clock is looked at least every TIMER_LOOK_MS. A step forward
+ *   makes the times it passed due (one run, as a stop does); a step back
+ *   moves every next time by the step, and a time that is then not one of
+ *   its cron's is moved on to the next that is, without a run.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,6 +37,8 @@
 #define RUN_MAX 64            /* schedules one run op takes; more wait for the next op */
 #define TIMER_LOOK_MS 1000    /* the longest wait between looks at the wall clock */
 #define RETRY_AFTER_FAIL_MS 1000
+#define CLOCK_STEP_BACK_MS 1000 /* the wall clock going back more than this, against the monotonic one */
+#define STEP_PAGE 256         /* schedules read at a time when a step back moves them all */
 #define SCHEDULES_DEFAULT_LIMIT 1000
 #define SCHEDULES_MAX_LIMIT 1000
 #define PAGE_TEMPLATE_BYTES (4 << 20) /* a page stops after this much of templates */
@@ -80,9 +84,20 @@ static int run_one(struct writer_txn *tx, struct http_api *api, const struct sch
                    struct task **made, struct api_error *err)
 {
     struct task *t = NULL;
+    int64_t now = writer_txn_now(tx);
+    if (advance) {
+        /* A due time that is not one of its cron's (a clock step back moved
+         * it, or the zone's rules changed since it was computed) makes no
+         * task: the schedule moves to its first time from there. */
+        int64_t at = next_time(api->timer, s, s->next_run_at_ms - 1);
+        if (at != s->next_run_at_ms) {
+            log_batch_add(writer_log(api->writer), LOG_INFO, "schedule.moved", "name=%s tenant=%s",
+                          s->name, s->tenant[0] ? s->tenant : "-");
+            return store_schedule_set_next(writer_txn_conn(tx), s->tenant, s->name, at);
+        }
+    }
     int rc = http_task_from_schedule(tx, api, s, &t, err);
     if (rc != STORE_OK) return rc;
-    int64_t now = writer_txn_now(tx);
     int64_t next = advance ? next_time(api->timer, s, now) : 0;
     rc = store_schedule_ran(writer_txn_conn(tx), s->tenant, s->name, now, t ? t->id : NULL,
                             t ? NULL : err->message, advance, next);
@@ -107,8 +122,11 @@ struct schedule_timer {
     int64_t due_ms;         /* the earliest next run known, INT64_MAX: none */
     int64_t kicked_ms;      /* the earliest kick while an op runs */
     bool stop, in_op;
+    int64_t clock_offset_ms;  /* wall minus monotonic at the last look */
+    int64_t step_back_ms;     /* a step back of the wall clock not yet applied (< 0) */
     struct writer_op op;
     int64_t op_next_ms;     /* what the op's transaction found */
+    int64_t op_step_ms;     /* the step back the op applies (set before it is submitted) */
     /* Time zones loaded so far, by name: immutable, shared by every thread. */
     pthread_mutex_t zones_lock;
     struct tz *zones[ZONES_MAX];
@@ -137,13 +155,47 @@ static const struct tz *zone(struct schedule_timer *t, const char *name, char er
     return z;
 }
 
+/* The wall clock went back by -step_ms: every next time was computed with
+ * the clock before, and would come only when the new clock reaches it (an
+ * hour's step back silenced an every-minute schedule for the hour). Each
+ * moves with the step to the first time of its cron from there: where it
+ * was, on the new clock, when that is one of its times. */
+static int step_back(struct writer_txn *tx, struct schedule_timer *t, int64_t step_ms)
+{
+    struct store_conn *c = writer_txn_conn(tx);
+    char tenant[sizeof ((struct schedule *)0)->tenant] = "", name[sizeof tenant] = "";
+    int moved = 0, rc = STORE_OK;
+    for (;;) {
+        struct schedule *page = NULL;
+        size_t n = 0;
+        rc = store_schedules_waiting(c, tenant, name, STEP_PAGE, &page, &n);
+        for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+            rc = store_schedule_set_next(c, page[i].tenant, page[i].name,
+                                         next_time(t, &page[i], page[i].next_run_at_ms + step_ms - 1));
+            moved++;
+        }
+        if (n) {
+            util_strcopy(tenant, sizeof tenant, page[n - 1].tenant);
+            util_strcopy(name, sizeof name, page[n - 1].name);
+        }
+        for (size_t i = 0; i < n; i++) schedule_clear(&page[i]);
+        free(page);
+        if (rc != STORE_OK || n < STEP_PAGE) break;
+    }
+    if (rc == STORE_OK)
+        log_batch_add(writer_log(t->api->writer), LOG_WARN, "schedules.clock_stepped", "ms=%lld moved=%d",
+                      (long long)step_ms, moved);
+    return rc;
+}
+
 static int run_apply(struct writer_txn *tx, void *arg)
 {
     struct schedule_timer *t = arg;
     struct store_conn *c = writer_txn_conn(tx);
     struct schedule *due = NULL;
     size_t n = 0;
-    int rc = store_schedules_due(c, writer_txn_now(tx), RUN_MAX, &due, &n);
+    int rc = t->op_step_ms ? step_back(tx, t, t->op_step_ms) : STORE_OK;
+    if (rc == STORE_OK) rc = store_schedules_due(c, writer_txn_now(tx), RUN_MAX, &due, &n);
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
         struct api_error e;
         rc = run_one(tx, t->api, &due[i], true, NULL, &e);
@@ -158,6 +210,8 @@ static void run_done(void *arg, int rc)
 {
     struct schedule_timer *t = arg;
     pthread_mutex_lock(&t->lock);
+    if (rc != STORE_OK) t->step_back_ms += t->op_step_ms; /* rolled back: again next time */
+    t->op_step_ms = 0;
     t->due_ms = rc == STORE_OK ? t->op_next_ms : util_now_ms() + RETRY_AFTER_FAIL_MS;
     if (t->kicked_ms < t->due_ms) t->due_ms = t->kicked_ms;
     t->kicked_ms = INT64_MAX;
@@ -177,17 +231,20 @@ static void *timer_main(void *arg)
         }
         if (t->stop) break;
         int64_t now = util_now_ms();
-        if (t->due_ms <= now) {
+        int64_t offset = now - util_mono_ms();
+        if (offset < t->clock_offset_ms - CLOCK_STEP_BACK_MS) t->step_back_ms += offset - t->clock_offset_ms;
+        t->clock_offset_ms = offset;
+        if (t->due_ms <= now || t->step_back_ms) {
+            t->op_step_ms = t->step_back_ms;
+            t->step_back_ms = 0;
             t->in_op = true;
             pthread_mutex_unlock(&t->lock);
             writer_submit(t->api->writer, &t->op);
             pthread_mutex_lock(&t->lock);
             continue;
         }
-        if (t->due_ms == INT64_MAX) {
-            pthread_cond_wait(&t->cond, &t->lock);
-            continue;
-        }
+        /* At least every TIMER_LOOK_MS, schedules due or not: a step back
+         * seen late would move next times computed after it. */
         int64_t ms = t->due_ms - now < TIMER_LOOK_MS ? t->due_ms - now : TIMER_LOOK_MS;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -206,6 +263,7 @@ struct schedule_timer *schedule_timer_start(struct http_api *api)
     t->api = api;
     t->kicked_ms = INT64_MAX;
     t->due_ms = INT64_MAX;
+    t->clock_offset_ms = util_now_ms() - util_mono_ms();
     struct store_conn *c = store_conn_acquire(api->store);
     if (!c || store_schedule_next_due(c, &t->due_ms) != STORE_OK) {
         /* Looked at again in a second: the first run op reads the truth. */

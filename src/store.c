@@ -259,6 +259,18 @@ int store_schedules_due(struct store_conn *c, int64_t now_ms, int limit, struct 
     return OPS(c)->schedules_due(c->impl, now_ms, limit, out, n);
 }
 
+int store_schedule_set_next(struct store_conn *c, const char *tenant, const char *name,
+                            int64_t next_run_at_ms)
+{
+    return OPS(c)->schedule_set_next(c->impl, tenant, name, next_run_at_ms);
+}
+
+int store_schedules_waiting(struct store_conn *c, const char *after_tenant, const char *after_name,
+                            int limit, struct schedule **out, size_t *n)
+{
+    return OPS(c)->schedules_waiting(c->impl, after_tenant, after_name, limit, out, n);
+}
+
 int store_schedule_next_due(struct store_conn *c, int64_t *due_ms)
 {
     return OPS(c)->schedule_next_due(c->impl, due_ms);

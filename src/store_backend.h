@@ -84,6 +84,9 @@ struct store_ops {
                         const char *task_id, const char *error, bool advance, int64_t next_run_at_ms);
     int (*schedules_due)(void *conn_impl, int64_t now_ms, int limit, struct schedule **out, size_t *n);
     int (*schedule_next_due)(void *conn_impl, int64_t *due_ms);
+    int (*schedule_set_next)(void *conn_impl, const char *tenant, const char *name, int64_t next_run_at_ms);
+    int (*schedules_waiting)(void *conn_impl, const char *after_tenant, const char *after_name,
+                             int limit, struct schedule **out, size_t *n);
     int (*schedule_get)(void *conn_impl, const char *tenant, const char *name, struct schedule *out);
     int (*schedules_list)(void *conn_impl, const char *tenant, const char *after, int limit,
                           size_t max_bytes, struct schedule **out, size_t *n, bool *cut);

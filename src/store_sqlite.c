@@ -137,6 +137,8 @@ enum stmt_id {
     ST_SCHEDULES_DUE,
     ST_SCHEDULE_NEXT_DUE,
     ST_SCHEDULES_LIST,
+    ST_SCHEDULE_SET_NEXT,
+    ST_SCHEDULES_WAITING,
     ST_COUNT,
 };
 
@@ -318,6 +320,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT " SCHEDULE_COLS " FROM schedules WHERE next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2",
     [ST_SCHEDULE_NEXT_DUE] =
         "SELECT next_run_at FROM schedules WHERE next_run_at IS NOT NULL ORDER BY next_run_at LIMIT 1",
+    [ST_SCHEDULE_SET_NEXT] = "UPDATE schedules SET next_run_at = ?3 WHERE tenant = ?1 AND name = ?2",
+    [ST_SCHEDULES_WAITING] =
+        "SELECT " SCHEDULE_COLS " FROM schedules WHERE (tenant, name) > (?1, ?2) "
+        "AND next_run_at IS NOT NULL ORDER BY tenant, name LIMIT ?3",
     [ST_SCHEDULES_LIST] =
         "SELECT " SCHEDULE_COLS " FROM schedules WHERE tenant = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
 };
@@ -1614,6 +1620,30 @@ static int sq_schedules_list(void *impl, const char *tenant, const char *after, 
     return schedule_rows(c, s, max_bytes, out, n, cut);
 }
 
+static int sq_schedule_set_next(void *impl, const char *tenant, const char *name, int64_t next_run_at_ms)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_SCHEDULE_SET_NEXT);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, tenant);
+    bind_text(s, 2, name);
+    bind_opt_int64(s, 3, next_run_at_ms);
+    return exec_stmt(c, s, "schedule next");
+}
+
+static int sq_schedules_waiting(void *impl, const char *after_tenant, const char *after_name, int limit,
+                                struct schedule **out, size_t *n)
+{
+    struct sq_conn *c = impl;
+    sqlite3_stmt *s = stmt(c, ST_SCHEDULES_WAITING);
+    if (!s) return STORE_ERROR;
+    bind_text(s, 1, after_tenant);
+    bind_text(s, 2, after_name);
+    sqlite3_bind_int(s, 3, limit);
+    bool cut;
+    return schedule_rows(c, s, 0, out, n, &cut);
+}
+
 static int sq_schedule_next_due(void *impl, int64_t *due_ms)
 {
     bool found;
@@ -1931,6 +1961,8 @@ const struct store_ops store_sqlite_ops = {
     .schedule_ran = sq_schedule_ran,
     .schedules_due = sq_schedules_due,
     .schedule_next_due = sq_schedule_next_due,
+    .schedule_set_next = sq_schedule_set_next,
+    .schedules_waiting = sq_schedules_waiting,
     .schedule_get = sq_schedule_get,
     .schedules_list = sq_schedules_list,
     .kv_put_if_absent = sq_kv_put_if_absent,

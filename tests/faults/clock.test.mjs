@@ -154,3 +154,31 @@ test('the wall clock jumps 1 h back while a retry waits: the retry still comes a
     assert.ok(backward.retriedAfterBackJumpMs !== null && backward.retriedAfterBackJumpMs <= 2000,
       `the 500 ms retry came ${backward.retriedAfterBackJumpMs ?? 'not within 5000'} ms after the jump`);
   });
+
+test('the wall clock jumps 1 h back: schedules go on at their cron times on the new clock, with no run at a time not theirs',
+  { skip: SKIP, timeout: 60000 }, async (t) => {
+    const s = await setup(t, () => ({ status: 200 }));
+    const later = { callbackUrl: s.target.url('/s'), delay: 3600 }; // stays queued: nothing is called
+    const put = (name, cron) => request(s.daemon.url, 'PUT', `/v1/schedules/${name}`, { cron, task: later });
+    assert.equal((await put('every-second', '* * * * * *')).status, 201);
+    assert.equal((await put('nightly', '0 3 * * *')).status, 201);
+    const get = async (name) => (await request(s.daemon.url, 'GET', `/v1/schedules/${name}`)).body;
+    await waitFor(async () => (await get('every-second')).runs >= 2, { timeout: 10000, what: 'two runs before the jump' });
+    s.jump(-3600);
+    const jumpedAt = mono();
+    const runsThen = (await get('every-second')).runs;
+    // Before: its next time was an hour ahead on the new clock, and nothing
+    // ran for that hour.
+    await waitFor(async () => (await get('every-second')).runs >= runsThen + 2,
+      { timeout: 10000, what: 'runs after the jump' });
+    const resumedMs = mono() - jumpedAt;
+    const nightly = await get('nightly');
+    const next = new Date(nightly.nextRunAt);
+    const result = { jumpS: -3600, resumedAfterMs: resumedMs, nightlyNext: nightly.nextRunAt, nightlyRuns: nightly.runs };
+    recordResult('clock-back-schedules', { ok: next.getUTCHours() === 3 && nightly.runs === 0, ...result });
+    t.diagnostic(JSON.stringify(result));
+    assert.ok(resumedMs < 5000, `runs resumed ${resumedMs} ms after the jump`);
+    assert.equal(next.getUTCHours(), 3, `the nightly one still runs at 03:00 (next ${nightly.nextRunAt})`);
+    assert.equal(next.getUTCMinutes(), 0);
+    assert.equal(nightly.runs, 0, 'moved, not run');
+  });
