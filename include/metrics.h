@@ -41,6 +41,8 @@ void metrics_writer_batch(int ops, int64_t commit_us);
 void metrics_writer_sync_us(int64_t us);
 /* Time from a create request's arrival to its 202. */
 void metrics_accept_latency_us(int64_t us);
+/* Schedule runs committed: made a task, or made none (lastError says why). */
+void metrics_schedule_runs(int made, int skipped);
 /* An HTTP answer: route name (a fixed string) and status. */
 /* route: one of at most METRICS_ROUTES_MAX static names (http_api.c's
  * table, which checks its size against it at compile time). */

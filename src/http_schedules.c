@@ -32,6 +32,7 @@
 #include "http_internal.h"
 #include "jsonw.h"
 #include "log.h"
+#include "metrics.h"
 #include "tz.h"
 
 #define RUN_MAX 64            /* schedules one run op takes; more wait for the next op */
@@ -104,9 +105,11 @@ static int run_one(struct writer_txn *tx, struct http_api *api, const struct sch
     if (rc == STORE_OK && t)
         log_batch_add(writer_log(api->writer), LOG_INFO, "schedule.ran", "name=%s tenant=%s task=%s",
                       s->name, s->tenant[0] ? s->tenant : "-", t->id);
-    else if (rc == STORE_OK)
-        log_batch_add(writer_log(api->writer), LOG_WARN, "schedule.skipped",
-                      "name=%s tenant=%s code=%s", s->name, s->tenant[0] ? s->tenant : "-", err->code);
+    else if (rc == STORE_OK) /* once, not at every run of an every-second schedule */
+        log_batch_add(writer_log(api->writer),
+                      s->last_error && !strcmp(s->last_error, err->message) ? LOG_DEBUG : LOG_WARN,
+                      "schedule.skipped", "name=%s tenant=%s code=%s", s->name,
+                      s->tenant[0] ? s->tenant : "-", err->code);
     if (rc == STORE_OK && made) *made = t;
     else task_free(t);
     return rc;
@@ -127,6 +130,7 @@ struct schedule_timer {
     struct writer_op op;
     int64_t op_next_ms;     /* what the op's transaction found */
     int64_t op_step_ms;     /* the step back the op applies (set before it is submitted) */
+    int op_made, op_skipped; /* the op's runs, counted once it is committed */
     /* Time zones loaded so far, by name: immutable, shared by every thread. */
     pthread_mutex_t zones_lock;
     struct tz *zones[ZONES_MAX];
@@ -196,9 +200,14 @@ static int run_apply(struct writer_txn *tx, void *arg)
     size_t n = 0;
     int rc = t->op_step_ms ? step_back(tx, t, t->op_step_ms) : STORE_OK;
     if (rc == STORE_OK) rc = store_schedules_due(c, writer_txn_now(tx), RUN_MAX, &due, &n);
+    t->op_made = t->op_skipped = 0;
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        struct api_error e;
-        rc = run_one(tx, t->api, &due[i], true, NULL, &e);
+        struct api_error e = {0};
+        struct task *made = NULL;
+        rc = run_one(tx, t->api, &due[i], true, &made, &e);
+        if (made) t->op_made++;
+        else if (rc == STORE_OK && e.code) t->op_skipped++;
+        task_free(made);
     }
     for (size_t i = 0; i < n; i++) schedule_clear(&due[i]);
     free(due);
@@ -211,6 +220,7 @@ static void run_done(void *arg, int rc)
     struct schedule_timer *t = arg;
     pthread_mutex_lock(&t->lock);
     if (rc != STORE_OK) t->step_back_ms += t->op_step_ms; /* rolled back: again next time */
+    else metrics_schedule_runs(t->op_made, t->op_skipped);
     t->op_step_ms = 0;
     t->due_ms = rc == STORE_OK ? t->op_next_ms : util_now_ms() + RETRY_AFTER_FAIL_MS;
     if (t->kicked_ms < t->due_ms) t->due_ms = t->kicked_ms;
@@ -728,6 +738,7 @@ static enum MHD_Result run_now_finish(struct request *r)
 {
     if (r->err) return http_respond_error(r, r->err);
     struct task *t = r->sched->made;
+    metrics_schedule_runs(1, 0);
     char location[64] = "/v1/tasks/";
     size_t at = strlen(location);
     util_strcopy(location + at, sizeof location - at, t->id);

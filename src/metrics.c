@@ -69,6 +69,8 @@ static atomic_llong attempts[3][5];
 static const char *const webhook_outcomes[] = {"delivered", "retry", "failed"};
 static atomic_llong webhooks[3];
 
+static atomic_llong schedule_runs[2]; /* a task made, none made */
+
 #define ROUTES_MAX METRICS_ROUTES_MAX
 /* The statuses counted one by one; any other is counted as "other", the
  * last slot. */
@@ -147,6 +149,12 @@ void metrics_webhook(const char *outcome)
     int o = 0;
     while (o < 2 && strcmp(webhook_outcomes[o], outcome) != 0) o++;
     atomic_fetch_add_explicit(&webhooks[o], 1, memory_order_relaxed);
+}
+
+void metrics_schedule_runs(int made, int skipped)
+{
+    atomic_fetch_add_explicit(&schedule_runs[0], made, memory_order_relaxed);
+    atomic_fetch_add_explicit(&schedule_runs[1], skipped, memory_order_relaxed);
 }
 
 void metrics_writer_batch(int ops, int64_t commit_us)
@@ -277,6 +285,11 @@ static void render_global(struct text *t, const struct metrics_gauges *g)
     for (int o = 0; o < 3; o++)
         put(t, "asyncqueue_webhook_deliveries_total{outcome=\"%s\"} %lld\n", webhook_outcomes[o],
             atomic_load(&webhooks[o]));
+    put(t, "# HELP asyncqueue_schedule_runs_total Schedule runs, by whether they made a task.\n"
+           "# TYPE asyncqueue_schedule_runs_total counter\n"
+           "asyncqueue_schedule_runs_total{result=\"task\"} %lld\n"
+           "asyncqueue_schedule_runs_total{result=\"skipped\"} %lld\n",
+        atomic_load(&schedule_runs[0]), atomic_load(&schedule_runs[1]));
     render_histogram(t, &batch_size);
     render_histogram(t, &commit_duration);
     render_histogram(t, &sync_duration);

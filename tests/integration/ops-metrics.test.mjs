@@ -22,7 +22,8 @@ const PER_QUEUE = [
 ];
 const GLOBAL = [
   'asyncqueue_build_info', 'asyncqueue_attempts_total', 'asyncqueue_attempt_duration_seconds',
-  'asyncqueue_accept_latency_seconds', 'asyncqueue_webhook_deliveries_total', 'asyncqueue_writer_batch_ops',
+  'asyncqueue_accept_latency_seconds', 'asyncqueue_webhook_deliveries_total', 'asyncqueue_schedule_runs_total',
+  'asyncqueue_writer_batch_ops',
   'asyncqueue_writer_commit_seconds', 'asyncqueue_writer_sync_seconds', 'asyncqueue_http_requests_total',
   'asyncqueue_backlog', 'asyncqueue_inflight', 'asyncqueue_longpoll_waiters', 'asyncqueue_queues',
   'asyncqueue_queues_folded',

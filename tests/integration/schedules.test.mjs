@@ -110,6 +110,9 @@ test('a schedule makes a task at each time it fires; pause stops it, resume and 
   assert.equal(ids.size, 2, 'a task each run');
   const s = (await get(d, 'tick')).body;
   assert.ok(s.runs >= 2, JSON.stringify(s));
+  const made = Number((await fetch(`${d.url}/metrics`).then((x) => x.text()))
+    .match(/^asyncqueue_schedule_runs_total\{result="task"\} (\d+)$/m)[1]);
+  assert.ok(made >= 2, `runs counted: ${made}`);
   const lastTask = (await api(d.url, 'GET', `/v1/tasks/${s.lastTaskId}`)).body;
   assert.equal(lastTask.queue, 'ticks');
   assert.equal(Date.parse(lastTask.createdAt) % 1000, Date.parse(s.lastRunAt) % 1000, 'made at its run');
@@ -181,9 +184,10 @@ test('times missed while the daemon was down make one run at start, then it goes
   const r = await put(d1, 'yearly', { cron: '0 0 1 1 *', task: later });
   assert.equal(r.status, 201);
   assert.equal((await d1.kill()).signal, 'SIGKILL'); // what got a 201 is on disk
-  // Three years of missed runs: next_run_at an hour ago, as a stop makes it.
-  const hourAgo = Date.now() - 3600000;
-  sql(db, `UPDATE schedules SET next_run_at = ${hourAgo}`);
+  // Missed runs: next_run_at a 1 January already past, as a long stop
+  // leaves it (a time of its cron: one that is not is moved on, not run).
+  const missed = Date.UTC(new Date().getUTCFullYear() - 2, 0, 1);
+  sql(db, `UPDATE schedules SET next_run_at = ${missed}`);
   const d2 = await startDaemon({ db });
   t.after(async () => { await d2.stop(); });
   const s = await waitFor(async () => {
@@ -206,7 +210,9 @@ test('a run the template no longer passes makes no task, says why, and moves on'
   const d1 = await startDaemon({ db }); // private targets allowed
   assert.equal((await put(d1, 'local', { cron: '@daily', task: later })).status, 201);
   await d1.stop();
-  sql(db, `UPDATE schedules SET next_run_at = ${Date.now() - 1000}`);
+  const midnight = new Date();
+  midnight.setUTCHours(0, 0, 0, 0); // today's @daily time, already past
+  sql(db, `UPDATE schedules SET next_run_at = ${midnight.getTime()}`);
   const d2 = await startDaemon({ db, private: false }); // loopback now refused
   t.after(async () => { await d2.stop(); });
   const s = await waitFor(async () => {
@@ -218,6 +224,9 @@ test('a run the template no longer passes makes no task, says why, and moves on'
   assert.match(s.lastError, /not allowed|private|loopback/i);
   assert.ok(Date.parse(s.nextRunAt) > Date.now());
   assert.equal(await countTasks(db), 0);
+  const metrics = await fetch(`${d2.url}/metrics`).then((x) => x.text());
+  assert.match(metrics, /^asyncqueue_schedule_runs_total\{result="skipped"\} 1$/m);
+  assert.match(metrics, /^asyncqueue_schedule_runs_total\{result="task"\} 0$/m);
   // Run now says it the way a create would.
   const now = await api(d2.url, 'POST', '/v1/schedules/local/run');
   assertError(now, 400, 'blocked_destination', 'task.callbackUrl');
