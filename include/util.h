@@ -45,6 +45,14 @@ int64_t util_mono_us(void);
 /* Writes n bytes as 2n lower-case hex digits and a NUL to out. */
 void util_hex(const unsigned char *in, size_t n, char *out);
 char *util_rfc3339(int64_t ms, char *out);
+/* The proleptic Gregorian calendar, as days since 1970-01-01 (negative
+ * before): gmtime's, without libc's time-zone state. Months 1-12; weekday 0
+ * is Sunday. */
+bool util_leap_year(int64_t y);
+int util_days_in_month(int64_t y, int m);
+int64_t util_days_from_civil(int64_t y, int m, int d);
+void util_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+int util_weekday(int64_t days);
 /* Parses an RFC 3339 date-time (any offset, optional fraction) into epoch
  * milliseconds. Returns 0 on success, -1 when the text is not one. */
 int util_rfc3339_parse(const char *s, int64_t *ms_out);

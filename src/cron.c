@@ -12,50 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- calendar ---- */
-
-static bool is_leap(int64_t y)
-{
-    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-}
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int len[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : len[m];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil: years run March to February so the leap day is last). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* 0 = Sunday; 1970-01-01 was a Thursday. */
-static int weekday_of(int64_t days)
-{
-    int64_t w = (days + 4) % 7;
-    return (int)(w < 0 ? w + 7 : w);
-}
+#include "util.h" /* the calendar */
 
 /* ---- parsing ---- */
 
@@ -317,7 +274,7 @@ static int check_fires(const struct cron *c, char *err)
     for (int m = 1; m <= 12; m++) {
         if (!(c->month >> m & 1)) continue;
         months++;
-        int len = m == 2 ? 29 : days_in_month(1, m);
+        int len = m == 2 ? 29 : util_days_in_month(1, m);
         if (len > longest) longest = len, longest_month = m;
     }
     for (int d = 1; d <= 31; d++) {
@@ -453,12 +410,12 @@ static int next_bit(uint64_t mask, int from, int last)
 /* The first day from d on in month m of year y that fires, or -1. */
 static int next_day(const struct cron *c, int64_t y, int m, int d)
 {
-    int len = days_in_month(y, m);
+    int len = util_days_in_month(y, m);
     int by_day = -1, by_weekday = -1;
     if (c->day_any && c->weekday_any) return d;
     if (!c->day_any) by_day = next_bit(c->day, d, len);
     if (!c->weekday_any) {
-        int wd = weekday_of(days_from_civil(y, m, d));
+        int wd = util_weekday(util_days_from_civil(y, m, d));
         for (int k = 0; k < 7 && d + k <= len; k++) {
             if (c->weekday >> ((wd + k) % 7) & 1) {
                 by_weekday = d + k;
@@ -488,14 +445,14 @@ int64_t cron_next(const struct cron *c, int64_t after_ms)
     int sod = (int)(t % 86400);
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    util_civil_from_days(days, &y, &m, &d);
     int hh = sod / 3600, mm = sod / 60 % 60, ss = sod % 60;
     int limit_d =
-        d > days_in_month(y + CRON_HORIZON_YEARS, m) ? days_in_month(y + CRON_HORIZON_YEARS, m) : d;
-    int64_t limit = days_from_civil(y + CRON_HORIZON_YEARS, m, limit_d);
+        d > util_days_in_month(y + CRON_HORIZON_YEARS, m) ? util_days_in_month(y + CRON_HORIZON_YEARS, m) : d;
+    int64_t limit = util_days_from_civil(y + CRON_HORIZON_YEARS, m, limit_d);
 
     for (int step = 0; step < CRON_STEPS_MAX; step++) {
-        if (days_from_civil(y, m, d) > limit) return -1;
+        if (util_days_from_civil(y, m, d) > limit) return -1;
         if (!(c->month >> m & 1)) {
             int nm = next_bit(c->month, m + 1, 12);
             if (nm < 0) {
@@ -517,7 +474,7 @@ int64_t cron_next(const struct cron *c, int64_t after_ms)
         int nmin = nh < 0 ? -1 : next_bit(c->minute, mm, 59);
         if (nmin != mm) ss = 0;
         int ns = nmin < 0 ? -1 : next_bit(c->second, ss, 59);
-        if (ns >= 0) return (days_from_civil(y, m, d) * 86400 + nh * 3600 + nmin * 60 + ns) * 1000;
+        if (ns >= 0) return (util_days_from_civil(y, m, d) * 86400 + nh * 3600 + nmin * 60 + ns) * 1000;
         /* Carry into the unit above the one that ran out. */
         if (nh >= 0 && nmin >= 0 && nmin < 59) {
             hh = nh, mm = nmin + 1, ss = 0;
@@ -525,7 +482,7 @@ int64_t cron_next(const struct cron *c, int64_t after_ms)
             hh = nh + 1, mm = ss = 0;
         } else {
             hh = mm = ss = 0;
-            if (++d > days_in_month(y, m)) {
+            if (++d > util_days_in_month(y, m)) {
                 d = 1;
                 if (++m > 12) m = 1, y++;
             }

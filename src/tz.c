@@ -89,45 +89,7 @@ __attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt
     return -1;
 }
 
-/* ---- calendar (as in cron.c: proleptic Gregorian, days since 1970) ---- */
-
-static bool is_leap(int64_t y)
-{
-    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-}
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int len[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : len[m];
-}
-
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int64_t year_of_days(int64_t z)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    return yoe + era * 400 + (mp >= 10);
-}
-
-static int weekday_of(int64_t days)
-{
-    int64_t w = (days + 4) % 7;
-    return (int)(w < 0 ? w + 7 : w);
-}
+/* ---- arithmetic (the calendar is util.h's) ---- */
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -290,13 +252,13 @@ static int64_t rule_instant(const struct rule_date *d, int64_t y, int32_t off)
 {
     int64_t day;
     if (d->kind == RULE_JULIAN1) {
-        day = days_from_civil(y, 1, 1) + d->day - 1 + (is_leap(y) && d->day >= 60);
+        day = util_days_from_civil(y, 1, 1) + d->day - 1 + (util_leap_year(y) && d->day >= 60);
     } else if (d->kind == RULE_JULIAN0) {
-        day = days_from_civil(y, 1, 1) + d->day;
+        day = util_days_from_civil(y, 1, 1) + d->day;
     } else {
-        int64_t first = days_from_civil(y, d->month, 1);
-        int delta = (d->day - weekday_of(first) + 7) % 7 + 7 * (d->week - 1);
-        while (delta >= days_in_month(y, d->month))
+        int64_t first = util_days_from_civil(y, d->month, 1);
+        int delta = (d->day - util_weekday(first) + 7) % 7 + 7 * (d->week - 1);
+        while (delta >= util_days_in_month(y, d->month))
             delta -= 7;
         day = first + delta;
     }
@@ -322,7 +284,9 @@ static void rule_segment(const struct rule *r, int64_t t, struct segment *seg)
      * leave DST on. */
     if (t > RULE_T_MAX) t = RULE_T_MAX;
     if (t < -RULE_T_MAX) t = -RULE_T_MAX;
-    int64_t y = year_of_days(floor_div(t + r->std_off, 86400));
+    int64_t y;
+    int m_unused, d_unused;
+    util_civil_from_days(floor_div(t + r->std_off, 86400), &y, &m_unused, &d_unused);
     struct change ch[6] = {{0, 0, 0}};
     int n = 0;
     for (int64_t yy = y - 1; yy <= y + 1; yy++) {

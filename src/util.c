@@ -125,9 +125,51 @@ static void put_digits(char *p, unsigned v, int n)
     }
 }
 
-/* Formats by hand (every 202 carries three of these): days to a civil date
- * as in Howard Hinnant's civil_from_days, exact for the proleptic Gregorian
- * calendar gmtime uses. */
+/* ---- the calendar: proleptic Gregorian, days since 1970-01-01 (Howard
+ * Hinnant's days_from_civil and civil_from_days: years run March to
+ * February, so the leap day is last), exact where gmtime is ---- */
+
+bool util_leap_year(int64_t y)
+{
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+int util_days_in_month(int64_t y, int m)
+{
+    static const int len[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && util_leap_year(y) ? 29 : len[m];
+}
+
+int64_t util_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;                                     /* [0, 399] */
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;   /* [0, 365] */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;             /* [0, 146096] */
+    return era * 146097 + doe - 719468;
+}
+
+void util_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                    /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);             /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                  /* [0, 11] */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+int util_weekday(int64_t days)
+{
+    int64_t w = (days + 4) % 7; /* 1970-01-01 was a Thursday */
+    return (int)(w < 0 ? w + 7 : w);
+}
+
+/* Formats by hand (every 202 carries three of these). */
 char *util_rfc3339(int64_t ms, char *out)
 {
     int64_t secs = ms / 1000;
@@ -141,21 +183,15 @@ char *util_rfc3339(int64_t ms, char *out)
         rem += 86400;
         days -= 1;
     }
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;                                    /* [0, 146096] */
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);             /* [0, 365] */
-    int64_t mp = (5 * doy + 2) / 153;                                  /* [0, 11] */
-    unsigned day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    unsigned month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    int64_t year = yoe + era * 400 + (month <= 2);
+    int64_t year;
+    int month, day;
+    util_civil_from_days(days, &year, &month, &day);
     /* The modulos bound every field, so the text always fits. */
     put_digits(out, (unsigned)year % 10000u, 4);
     out[4] = '-';
-    put_digits(out + 5, month, 2);
+    put_digits(out + 5, (unsigned)month, 2);
     out[7] = '-';
-    put_digits(out + 8, day, 2);
+    put_digits(out + 8, (unsigned)day, 2);
     out[10] = 'T';
     put_digits(out + 11, (unsigned)(rem / 3600), 2);
     out[13] = ':';
@@ -219,20 +255,9 @@ int util_rfc3339_parse(const char *s, int64_t *ms_out)
         return -1;
     }
     if (*p != '\0') return -1;
-    struct tm tm = {0};
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec > 59 ? 59 : sec;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1) return -1;
-    /* timegm normalises 31 February into March; refuse such dates. */
-    struct tm back;
-    gmtime_r(&t, &back);
-    if (back.tm_mday != d || back.tm_mon != mo - 1) return -1;
-    *ms_out = ((int64_t)t - (int64_t)offset_min * 60) * 1000 + ms;
+    if (d > util_days_in_month(y, mo)) return -1; /* no 31 February */
+    int64_t t = util_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (sec > 59 ? 59 : sec);
+    *ms_out = (t - (int64_t)offset_min * 60) * 1000 + ms;
     return 0;
 }
 

@@ -655,6 +655,35 @@ static void key_is_compares_names_written_with_escapes(void **state)
 #undef KEY_IS
 }
 
+/* The calendar cron, time zones and timestamps share: against gmtime, day
+ * by day over 1900-2200, and at the leap-year rules' edges. */
+static void calendar_matches_gmtime(void **state)
+{
+    (void)state;
+    for (int64_t days = util_days_from_civil(1900, 1, 1); days <= util_days_from_civil(2200, 12, 31); days++) {
+        time_t t = (time_t)(days * 86400);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        int64_t y;
+        int m, d;
+        util_civil_from_days(days, &y, &m, &d);
+        if (y != tm.tm_year + 1900 || m != tm.tm_mon + 1 || d != tm.tm_mday || util_weekday(days) != tm.tm_wday)
+            fail_msg("day %lld: %lld-%d-%d", (long long)days, (long long)y, m, d);
+        if (util_days_from_civil(y, m, d) != days) fail_msg("day %lld does not come back", (long long)days);
+    }
+    assert_true(util_leap_year(2000) && util_leap_year(2024) && !util_leap_year(2100) && !util_leap_year(1900));
+    assert_int_equal(util_days_in_month(2024, 2), 29);
+    assert_int_equal(util_days_in_month(2100, 2), 28);
+    assert_int_equal(util_days_in_month(2025, 4), 30);
+    assert_int_equal(util_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(util_days_from_civil(1969, 12, 31), -1);
+    int64_t ms = 0;
+    assert_int_equal(util_rfc3339_parse("2024-02-29T12:00:00Z", &ms), 0);
+    assert_true(ms == 1709208000000LL);
+    assert_int_equal(util_rfc3339_parse("2023-02-29T12:00:00Z", &ms), -1); /* no such day */
+    assert_int_equal(util_rfc3339_parse("2026-04-31T00:00:00Z", &ms), -1);
+}
+
 static void whole_numbers_are_digits_in_range(void **state)
 {
     (void)state;
@@ -714,6 +743,7 @@ int main(void)
         cmocka_unit_test(http_token_is_what_header_names_are_made_of),
         cmocka_unit_test(hex_writes_two_lower_case_digits_a_byte),
         cmocka_unit_test(exact_number_is_one_spelling_for_each_value),
+        cmocka_unit_test(calendar_matches_gmtime),
         cmocka_unit_test(key_is_compares_names_written_with_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
