@@ -206,6 +206,11 @@ enum MHD_Result http_finish_no_content(struct request *r);
 #define HTTP_CURSOR_MAX 86 /* base64url of a 64-byte name */
 void http_cursor_encode(const char *name, char out[HTTP_CURSOR_MAX + 1]);
 bool http_cursor_decode(const char *s, char name[VALIDATE_MAX_QUEUE_NAME + 1]);
+/* A list by name's ?limit= (1 to max; *limit left as it is when absent) and
+ * ?cursor= (the name to start after, "" from the first): false with a 400
+ * in e naming list ("/v1/queues") when either is not one it takes. */
+bool http_name_page(struct request *r, int max, const char *list, int *limit,
+                    char after[VALIDATE_MAX_QUEUE_NAME + 1], struct api_error *e);
 
 /* Handlers (http_schedules.c). */
 enum MHD_Result http_schedule_list(struct request *r);

@@ -175,6 +175,20 @@ bool http_cursor_decode(const char *s, char name[VALIDATE_MAX_QUEUE_NAME + 1])
     return strlen(name) == k && !strcmp(again, s) && validate_queue_name(name);
 }
 
+bool http_name_page(struct request *r, int max, const char *list, int *limit,
+                    char after[VALIDATE_MAX_QUEUE_NAME + 1], struct api_error *e)
+{
+    after[0] = '\0';
+    if (!http_arg_limit(r, max, limit, e)) return false;
+    const char *v = http_arg(r, "cursor");
+    if (v && *v && !http_cursor_decode(v, after)) {
+        api_error_set(e, 400, "invalid_field", "cursor",
+                      "cursor must be the nextCursor of an earlier page of GET %s", list);
+        return false;
+    }
+    return true;
+}
+
 /* One page: the first `limit` queues named after the cursor, and the
  * cursor of the next page when there are more. The store is asked for the
  * waiting tasks of limit + 1 queues after the cursor, no more: a page costs
@@ -184,14 +198,8 @@ enum MHD_Result http_queue_list(struct request *r)
 {
     struct api_error e;
     int limit = QUEUES_DEFAULT_LIMIT;
-    if (!http_arg_limit(r, QUEUES_MAX_LIMIT, &limit, &e)) return http_respond_error(r, &e);
-    char after[VALIDATE_MAX_QUEUE_NAME + 1] = "";
-    const char *v = http_arg(r, "cursor");
-    if (v && *v && !http_cursor_decode(v, after)) {
-        api_error_set(&e, 400, "invalid_field", "cursor",
-                      "cursor must be the nextCursor of an earlier page of GET /v1/queues");
-        return http_respond_error(r, &e);
-    }
+    char after[VALIDATE_MAX_QUEUE_NAME + 1];
+    if (!http_name_page(r, QUEUES_MAX_LIMIT, "/v1/queues", &limit, after, &e)) return http_respond_error(r, &e);
 
     /* The scheduler's queues after the cursor, up to the (limit + 1)th that
      * exists without counting waiting tasks (those only add queues, and the

@@ -414,14 +414,9 @@ enum MHD_Result http_schedule_list(struct request *r)
 {
     struct api_error e;
     int limit = SCHEDULES_DEFAULT_LIMIT;
-    if (!http_arg_limit(r, SCHEDULES_MAX_LIMIT, &limit, &e)) return http_respond_error(r, &e);
-    char after[VALIDATE_MAX_QUEUE_NAME + 1] = "";
-    const char *v = http_arg(r, "cursor");
-    if (v && *v && !http_cursor_decode(v, after)) {
-        api_error_set(&e, 400, "invalid_field", "cursor",
-                      "cursor must be the nextCursor of an earlier page of GET /v1/schedules");
+    char after[VALIDATE_MAX_QUEUE_NAME + 1];
+    if (!http_name_page(r, SCHEDULES_MAX_LIMIT, "/v1/schedules", &limit, after, &e))
         return http_respond_error(r, &e);
-    }
     struct schedule *list = NULL;
     size_t n = 0;
     bool cut = false;
