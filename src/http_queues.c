@@ -198,7 +198,7 @@ enum MHD_Result http_queue_list(struct request *r)
 {
     struct api_error e;
     int limit = QUEUES_DEFAULT_LIMIT;
-    char after[VALIDATE_MAX_QUEUE_NAME + 1];
+    char after[VALIDATE_MAX_QUEUE_NAME + 1] = "";
     if (!http_name_page(r, QUEUES_MAX_LIMIT, "/v1/queues", &limit, after, &e)) return http_respond_error(r, &e);
 
     /* The scheduler's queues after the cursor, up to the (limit + 1)th that

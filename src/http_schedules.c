@@ -414,7 +414,7 @@ enum MHD_Result http_schedule_list(struct request *r)
 {
     struct api_error e;
     int limit = SCHEDULES_DEFAULT_LIMIT;
-    char after[VALIDATE_MAX_QUEUE_NAME + 1];
+    char after[VALIDATE_MAX_QUEUE_NAME + 1] = "";
     if (!http_name_page(r, SCHEDULES_MAX_LIMIT, "/v1/schedules", &limit, after, &e))
         return http_respond_error(r, &e);
     struct schedule *list = NULL;
