@@ -982,6 +982,9 @@ void http_api_stop(struct http_api *api)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(api->daemon);
+    /* Every request is done, and every write of theirs (the writer
+     * completes each op before its request ends): nothing uses the zones. */
+    schedule_timer_free(api->timer);
     free(api->trusted);
     free(api);
 }

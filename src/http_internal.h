@@ -223,10 +223,12 @@ enum MHD_Result http_schedule_run(struct request *r);
 void http_sched_free(struct sched_req *q);
 /* The thread that runs due schedules: started with the API (not the
  * metrics-only one), stopped (no run started after) by quiesce, joined
- * once its last run is committed by stop. */
+ * once its last run is committed by stop, and freed (with the time zones
+ * the routes share) by free, once no request or write can use it. */
 struct schedule_timer *schedule_timer_start(struct http_api *api);
 void schedule_timer_quiesce(struct schedule_timer *t);
 void schedule_timer_stop(struct schedule_timer *t);
+void schedule_timer_free(struct schedule_timer *t);
 /* A schedule may now be due at due_ms (Unix ms; a put or a resume). */
 void schedule_timer_kick(struct schedule_timer *t, int64_t due_ms);
 

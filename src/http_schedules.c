@@ -1,8 +1,9 @@
 /*
  * http_schedules: schedules (recurring tasks). A schedule keeps a task's
  * template (the body of POST /v1/tasks, as written) and a cron expression
- * (cron.h, UTC); each time the expression fires, the template is made into
- * a task, as a create would make it then. The routes (put, list, show,
+ * (cron.h) read in its time zone (tz.h; UTC by default); each time the
+ * expression fires, the template is made into a task, as a create would
+ * make it then. The routes (put, list, show,
  * delete, pause, resume, run now) and the timer thread that runs the due
  * schedules.
  *
@@ -329,6 +330,11 @@ void schedule_timer_stop(struct schedule_timer *t)
     if (!t) return;
     schedule_timer_quiesce(t);
     pthread_join(t->thread, NULL); /* after its op's commit: the writer completes every op */
+}
+
+void schedule_timer_free(struct schedule_timer *t)
+{
+    if (!t) return;
     pthread_cond_destroy(&t->cond);
     pthread_mutex_destroy(&t->lock);
     for (size_t i = 0; i < t->n_zones; i++) tz_free(t->zones[i]);
