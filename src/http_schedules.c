@@ -503,14 +503,14 @@ static int parse_put(struct request *r, struct sched_req *q, struct api_error *e
     }
     if (!cron) {
         api_error_set(e, 400, "missing_field", "cron",
-                      "cron is required: when to run, e.g. \"*/5 * * * *\" (every 5 minutes, UTC)");
+                      "cron is required: when to run, e.g. \"*/5 * * * *\" (every 5 minutes)");
         goto out;
     }
     struct cron parsed;
     char why[CRON_ERR_LEN];
     if (!cJSON_IsString(cron)) {
         api_error_set(e, 400, "invalid_field", "cron",
-                      "cron must be a string, e.g. \"0 3 * * *\" (every day at 03:00 UTC)");
+                      "cron must be a string, e.g. \"0 3 * * *\" (every day at 03:00)");
         goto out;
     }
     if (cron_parse(cron->valuestring, &parsed, why)) {
