@@ -234,7 +234,8 @@ class Tasks {
       throw new TypeError('tasks.create(input): input must be an object with at least callbackUrl');
     }
     let key = options.idempotencyKey;
-    if (key === undefined) key = input.idempotencyKey ?? await randomUUID();
+    // The input's own key, null included (no key, as the option's null).
+    if (key === undefined) key = input.idempotencyKey === undefined ? await randomUUID() : input.idempotencyKey;
     // fetch refuses a header value outside Latin-1 or with a line break (a
     // TypeError that would pass for a network failure, and be retried) and
     // trims spaces around it (another key than the one given).

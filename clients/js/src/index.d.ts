@@ -28,8 +28,9 @@ export interface RequestOptions {
 
 export interface CreateOptions extends RequestOptions {
   /**
-   * Default: `input.idempotencyKey`, else a new random UUID per call, so that a
-   * retried create never makes a second task. `null` sends no key.
+   * Default: `input.idempotencyKey` (null there too sends none), else a new
+   * random UUID per call, so that a retried create never makes a second task.
+   * `null` sends no key.
    */
   idempotencyKey?: string | null;
 }

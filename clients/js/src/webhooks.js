@@ -16,8 +16,17 @@ const SECRET_PREFIX = 'whsec_';
 
 function headerValue(headers, name) {
   if (!headers) return null;
+  // A Map's keys are as the caller wrote them ('Webhook-Id'): looked up
+  // without regard to case, as an object's are.
+  const keys = headers instanceof Map ? [...headers.keys()] : null;
+  if (keys) {
+    const key = keys.find((k) => typeof k === 'string' && k.toLowerCase() === name);
+    const v = key === undefined ? null : headers.get(key);
+    if (Array.isArray(v)) return v.join(' ');
+    return v == null ? null : String(v);
+  }
   if (typeof headers.get === 'function') {
-    return headers.get(name); // Headers (case-insensitive by itself), Map-like
+    return headers.get(name); // Headers (case-insensitive by itself)
   }
   for (const key of Object.keys(headers)) {
     if (key.toLowerCase() === name) {

@@ -75,6 +75,15 @@ test('input.idempotencyKey is sent as the header as well', async () => {
   assert.equal((await tasksIn('field')).length, 1);
 });
 
+test('input.idempotencyKey: null sends no key, as options.idempotencyKey null does', async () => {
+  const log = [];
+  const aq = new AsyncQueue({ baseUrl: d.url, fetch: recordingFetch(log) });
+  const input = { callbackUrl: target.url('/'), queue: 'nullkey', delay: 3600, idempotencyKey: null };
+  const a = await aq.tasks.create(input);
+  assert.equal(log[0].headers['Idempotency-Key'], undefined, 'no key generated');
+  assert.equal(a.idempotencyKey, null);
+});
+
 test('two creates without keys of their own make two tasks (a new key per call)', async () => {
   const aq = new AsyncQueue({ baseUrl: d.url });
   const input = { callbackUrl: target.url('/'), queue: 'twice', delay: 3600 };

@@ -71,13 +71,16 @@ test('a retried delivery keeps its webhook-id and verifies too', async () => {
   }
 });
 
-test('headers as a Headers object, as a plain object in any case; body as bytes', async () => {
+test('headers as a Headers object, a Map or a plain object, in any case; body as bytes', async () => {
   const r = deliveries[0];
   const h = r.headers;
   await verifyWebhook(r.body, new Headers(h), secret);
   await verifyWebhook(r.body, {
     'Webhook-Id': h['webhook-id'], 'WEBHOOK-TIMESTAMP': h['webhook-timestamp'], 'Webhook-Signature': h['webhook-signature'],
   }, secret);
+  // A Map with the names as a framework may keep them (not lower case).
+  await verifyWebhook(r.body, new Map([['Webhook-Id', h['webhook-id']],
+    ['Webhook-Timestamp', h['webhook-timestamp']], ['Webhook-Signature', h['webhook-signature']]]), secret);
   await verifyWebhook(new TextEncoder().encode(r.body), h, secret);
   await verifyWebhook(Buffer.from(r.body), h, secret);
   await verifyWebhook(new TextEncoder().encode(r.body).buffer, h, secret);
