@@ -1724,6 +1724,14 @@ int cli_main(int argc, char **argv)
         rc = usage_error(&c, "%s must not be '%s'", cmd->arg_name, c.arg);
         goto out;
     }
+    /* A page size is the client's to get right: said here (exit 2), not as
+     * the API's refusal of a query (exit 4). The API bounds it above. */
+    int64_t page_size;
+    if (c.set[OPT_LIMIT] && !util_whole_number(c.val[OPT_LIMIT], 1, INT32_MAX, &page_size)) {
+        rc = usage_error(&c, "--limit must be a whole number of items a page (1 or more), not '%s'",
+                         c.val[OPT_LIMIT]);
+        goto out;
+    }
     /* A value that goes out as a header line: a line break would add headers. */
     if (has_control(c.val[OPT_IDEMPOTENCY_KEY])) {
         rc = usage_error(&c, "--idempotency-key must not hold control characters (a line break "

@@ -638,6 +638,10 @@ test('usage errors exit 2 with one line on stderr, and send nothing', async () =
     [['task', 'create', '--url', 'http://x.example', '--wait=soon'], /--wait takes a number of seconds/],
     [['task', 'get'], /'task get' needs ID/],
     [['task', 'get', 'a', 'b'], /unexpected argument 'b'/],
+    // A page size the API would refuse (it was exit 4, the API's 400).
+    [['task', 'list', '--limit', 'x'], /--limit must be a whole number of items a page/],
+    [['queue', 'list', '--limit', '0'], /--limit must be a whole number of items a page/],
+    [['schedule', 'list', '--limit', '1.5'], /--limit must be a whole number of items a page/],
     [['task', 'get', 'a', '--status', 'queued'], /--status is not an option of 'task get'/],
     [['task', 'list', '--bogus'], /unknown option '--bogus'/],
     [['task', 'list', '--all=yes'], /--all takes no value/],
