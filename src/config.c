@@ -216,6 +216,16 @@ static const struct config_key keys[] = {
 /* Client-side variables that share our prefix and are not daemon keys. */
 static const char *const foreign_env[] = {"ASYNCQUEUE_URL", "ASYNCQUEUE_CONFIG", "ASYNCQUEUE_CACERT"};
 
+/* true/yes/on/1 or false/no/off/0, as every boolean setting takes them:
+ * 0, or -1 for anything else. */
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) *out = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0")) *out = false;
+    else return -1;
+    return 0;
+}
+
 static const struct config_key *find_key(const char *name, size_t len)
 {
     for (size_t i = 0; i < ARRAY_LEN(keys); i++)
@@ -369,11 +379,10 @@ static int set_queue_value(struct config *cfg, const char *name, const char *v, 
         }
         q->s.default_timeout_ms = ms;
     } else if (strcmp(key, "paused") == 0) {
-        if (strcmp(v, "true") && strcmp(v, "false")) {
+        if (parse_bool(v, &q->s.paused)) {
             snprintf(err, err_len, "%s must be true or false, not '%s'", name, v);
             return -1;
         }
-        q->s.paused = strcmp(v, "true") == 0;
     } else {
         snprintf(err, err_len, "unknown queue setting '%s' (max_concurrency, rate, burst, retries, "
                  "timeout, paused)", key);
@@ -521,19 +530,12 @@ static int set_value(struct config *cfg, const struct config_key *k, const char 
         *dst = split_list(v, (size_t *)((char *)cfg + k->count_off));
         return 0;
     }
-    case KT_BOOL: {
-        bool *dst = (bool *)field;
-        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) {
-            *dst = true;
-        } else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") ||
-                   !strcmp(v, "0")) {
-            *dst = false;
-        } else {
+    case KT_BOOL:
+        if (parse_bool(v, (bool *)field)) {
             snprintf(err, err_len, "%s must be true or false, not '%s'", k->name, v);
             return -1;
         }
         return 0;
-    }
     case KT_INT:
     case KT_INT64: {
         /* Digits, with a '-' before them at most: strtoll also took " 5"

@@ -324,6 +324,21 @@ static void queue_and_proxy_settings_keep_their_bounds(void **state)
     expect_file_error(f->dir, "queue.q.burst = 0\n", 1, "queue.q.burst");
     expect_file_error(f->dir, "queue.q.rate = 2000000/s\n", 1, "queue.q.rate");
     expect_file_error(f->dir, "queue.q.timeout = 50ms\n", 1, "queue.q.timeout");
+    expect_file_error(f->dir, "queue.q.paused = maybe\n", 1, "queue.q.paused");
+    /* paused takes what every boolean setting takes (it took true and false only). */
+    {
+        char *path = tu_write_file(f->dir, "p.conf", "queue.a.paused = yes\nqueue.b.paused = off\n");
+        char *argv[] = {"asyncqueue", "--config", path, NULL};
+        char *envp[] = {NULL};
+        struct config cfg;
+        char perr[512];
+        if (load(&cfg, argv, envp, NULL, perr, sizeof perr) != EXIT_OK) fail_msg("%s", perr);
+        assert_int_equal(cfg.n_queues, 2);
+        for (size_t i = 0; i < cfg.n_queues; i++)
+            assert_int_equal(cfg.queues[i].s.paused, !strcmp(cfg.queues[i].name, "a"));
+        config_free(&cfg);
+        free(path);
+    }
     char *none[] = {NULL};
     char err[512];
     static const struct {
