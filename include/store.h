@@ -293,12 +293,13 @@ int store_kv_put_if_absent(struct store_conn *c, const char *key, const char *va
 /* --- reads (any thread, pooled connection) --- */
 
 /* Tasks matching f, newest first (ascending: oldest first), starting after
- * cursor (a seq; 0: the start). At most scan rows are looked at, so a page
- * may hold fewer than limit tasks; *next_cursor is 0 when the list is
- * exhausted. Caller frees the tasks and the array. */
+ * cursor (a seq; 0: the start). At most scan rows are looked at, and none
+ * after the bodies and responses read add up to max_bytes (0: no bound), so
+ * a page may hold fewer than limit tasks; *next_cursor is 0 when the list
+ * is exhausted. Caller frees the tasks and the array. */
 int store_tasks_list(struct store_conn *c, const struct task_filter *f, int64_t cursor,
-                     bool ascending, int limit, int scan, struct task ***out, size_t *n,
-                     int64_t *next_cursor);
+                     bool ascending, int limit, int scan, size_t max_bytes, struct task ***out,
+                     size_t *n, int64_t *next_cursor);
 /* A task's attempts and its webhook delivery attempts, oldest first. */
 int store_attempts_get(struct store_conn *c, int64_t task_seq, struct attempt **out, size_t *n);
 int store_webhook_attempts_get(struct store_conn *c, int64_t task_seq,

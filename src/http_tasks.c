@@ -15,6 +15,7 @@
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT 200
 #define LIST_SCAN 10000      /* rows a list request looks at, at most */
+#define LIST_BYTES (8u << 20) /* a page ends after this much of bodies and responses */
 #define BULK_STEP 500        /* tasks one bulk step handles (one transaction) */
 
 /* ---- create ---- */
@@ -682,7 +683,7 @@ enum MHD_Result http_task_list(struct request *r)
     struct task **tasks = NULL;
     size_t n = 0;
     int64_t next = 0;
-    int rc = store_tasks_list(c, &r->filter, cursor, asc, limit, LIST_SCAN, &tasks, &n, &next);
+    int rc = store_tasks_list(c, &r->filter, cursor, asc, limit, LIST_SCAN, LIST_BYTES, &tasks, &n, &next);
     if (rc != STORE_OK)
         log_msg(LOG_ERROR, "store.read_failed", "list error=\"%s\"", store_conn_error(c));
     store_conn_release(c);

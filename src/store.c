@@ -315,10 +315,10 @@ int store_kv_put_if_absent(struct store_conn *c, const char *key, const char *va
 }
 
 int store_tasks_list(struct store_conn *c, const struct task_filter *f, int64_t cursor,
-                     bool ascending, int limit, int scan, struct task ***out, size_t *n,
-                     int64_t *next_cursor)
+                     bool ascending, int limit, int scan, size_t max_bytes, struct task ***out,
+                     size_t *n, int64_t *next_cursor)
 {
-    return OPS(c)->tasks_list(c->impl, f, cursor, ascending, limit, scan, out, n, next_cursor);
+    return OPS(c)->tasks_list(c->impl, f, cursor, ascending, limit, scan, max_bytes, out, n, next_cursor);
 }
 
 int store_attempts_get(struct store_conn *c, int64_t task_seq, struct attempt **out, size_t *n)

@@ -93,7 +93,8 @@ struct store_ops {
     int (*kv_get)(void *conn_impl, const char *key, char **value);
     int (*kv_put_if_absent)(void *conn_impl, const char *key, const char *value, char **value_out);
     int (*tasks_list)(void *conn_impl, const struct task_filter *f, int64_t cursor, bool ascending,
-                      int limit, int scan, struct task ***out, size_t *n, int64_t *next_cursor);
+                      int limit, int scan, size_t max_bytes, struct task ***out, size_t *n,
+                      int64_t *next_cursor);
     int (*attempts_get)(void *conn_impl, int64_t task_seq, struct attempt **out, size_t *n);
     int (*webhook_attempts_get)(void *conn_impl, int64_t task_seq, struct webhook_attempt **out,
                                 size_t *n);

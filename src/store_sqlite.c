@@ -478,18 +478,29 @@ static struct task *row_to_task(sqlite3_stmt *s, bool answer)
 }
 
 /* Steps s collecting tasks; resets s. */
+/* The rows of s as tasks; with max_bytes, none after the bodies and
+ * responses read add up to that many (*cut then true; a claim, whose rows
+ * are already claimed, passes 0). */
 static int collect_tasks(struct sq_conn *c, sqlite3_stmt *s, const char *what, bool answer,
-                         struct task ***out, size_t *n_out)
+                         size_t max_bytes, struct task ***out, size_t *n_out, bool *cut)
 {
     struct task **list = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, bytes = 0;
     int rc;
+    *cut = false;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (max_bytes && bytes >= max_bytes) {
+            *cut = true;
+            rc = SQLITE_DONE;
+            break;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             list = xrealloc(list, cap * sizeof *list);
         }
-        list[n++] = row_to_task(s, answer);
+        list[n] = row_to_task(s, answer);
+        bytes += list[n]->body_len + list[n]->response_body_len;
+        n++;
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
@@ -917,7 +928,8 @@ static int sq_tasks_claim(void *impl, const char *queue, int64_t only_seq, int64
         bind_text(s, 4, hosts);
         sqlite3_bind_int(s, 5, limit);
     }
-    int rc = collect_tasks(c, s, "claim tasks", false, out, n_out);
+    bool cut;
+    int rc = collect_tasks(c, s, "claim tasks", false, 0, out, n_out, &cut);
     free(hosts);
     free(seqs);
     if (rc == STORE_OK && *n_out > 1) qsort(*out, *n_out, sizeof **out, by_due);
@@ -1718,7 +1730,8 @@ static int sq_kv_put_if_absent(void *impl, const char *key, const char *value, c
 /* ---- reads ---- */
 
 static int sq_tasks_list(void *impl, const struct task_filter *f, int64_t cursor, bool ascending,
-                         int limit, int scan, struct task ***out, size_t *n, int64_t *next_cursor)
+                         int limit, int scan, size_t max_bytes, struct task ***out, size_t *n,
+                         int64_t *next_cursor)
 {
     struct sq_conn *c = impl;
     *out = NULL;
@@ -1743,10 +1756,13 @@ static int sq_tasks_list(void *impl, const struct task_filter *f, int64_t cursor
     sqlite3_bind_int64(s, 2, to);
     bind_filter(s, f, &statuses);
     sqlite3_bind_int(s, 8, limit + 1);
-    int rc = collect_tasks(c, s, "list tasks", true, out, n);
+    bool cut;
+    int rc = collect_tasks(c, s, "list tasks", true, max_bytes, out, n, &cut);
     free(statuses);
     if (rc != STORE_OK) return rc;
-    if (*n > (size_t)limit) {
+    if (cut && *n <= (size_t)limit) {
+        *next_cursor = (*out)[*n - 1]->seq; /* the page ends at what was read */
+    } else if (*n > (size_t)limit) {
         task_free((*out)[limit]);
         *n = (size_t)limit;
         *next_cursor = (*out)[limit - 1]->seq;

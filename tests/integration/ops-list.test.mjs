@@ -255,3 +255,23 @@ test('paging while tasks keep arriving: every earlier task exactly once, no dupl
     assert.deepEqual(got, want, `${order}: pages out of insertion order`);
   }
 });
+
+test('a page ends once its tasks carry 8 MiB of bodies, with a nextCursor: large payloads do not make one huge answer', async (t) => {
+  const d = await daemon(t);
+  const payload = 'x'.repeat(900 * 1024); // 12 of these: 10.5 MiB in all
+  const ids = [];
+  for (let i = 0; i < 12; i++) {
+    ids.push((await create(d, { callbackUrl: 'http://127.0.0.1:9/big', queue: 'big', delay: 3600, payload })).id);
+  }
+  const first = await api(d.url, 'GET', '/v1/tasks?queue=big&order=asc');
+  assert.equal(first.status, 200);
+  // 10 tasks make 8.8 MiB: the page ends there (it held all 12 before).
+  assert.deepEqual(first.body.tasks.map((x) => x.id), ids.slice(0, 10));
+  assert.ok(first.body.nextCursor, 'a cursor to go on');
+  const rest = await api(d.url, 'GET', `/v1/tasks?queue=big&order=asc&cursor=${first.body.nextCursor}`);
+  assert.deepEqual(rest.body.tasks.map((x) => x.id), ids.slice(10));
+  assert.equal(rest.body.nextCursor, null);
+  // Newest first, the same.
+  const desc = await api(d.url, 'GET', '/v1/tasks?queue=big');
+  assert.deepEqual(desc.body.tasks.map((x) => x.id), ids.slice(2).reverse());
+});
