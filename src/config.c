@@ -668,6 +668,9 @@ static int load_file(struct config *cfg, const char *path, struct sources *src, 
     int set_on[ARRAY_LEN(keys)] = {0}; /* the line each key was set on */
     while (fgets(line, sizeof line, f)) {
         lineno++;
+        /* A byte order mark (an editor's UTF-8 "with BOM") is not text:
+         * kept, the first key read as unknown with the mark unseen. */
+        if (lineno == 1 && !memcmp(line, "\xEF\xBB\xBF", 3)) memmove(line, line + 3, strlen(line + 3) + 1);
         if (!strchr(line, '\n') && !feof(f)) {
             snprintf(err, err_len, "%s:%d: line longer than %zu bytes", path, lineno,
                      sizeof line - 1);

@@ -325,6 +325,19 @@ static void queue_and_proxy_settings_keep_their_bounds(void **state)
     expect_file_error(f->dir, "queue.q.rate = 2000000/s\n", 1, "queue.q.rate");
     expect_file_error(f->dir, "queue.q.timeout = 50ms\n", 1, "queue.q.timeout");
     expect_file_error(f->dir, "queue.q.paused = maybe\n", 1, "queue.q.paused");
+    /* A byte order mark before the first key is skipped (it made that key
+     * unknown, the mark unseen in the message). */
+    {
+        char *path = tu_write_file(f->dir, "bom.conf", "\xEF\xBB\xBFworkers = 3\n");
+        char *argv[] = {"asyncqueue", "--config", path, NULL};
+        char *envp[] = {NULL};
+        struct config cfg;
+        char berr[512];
+        if (load(&cfg, argv, envp, NULL, berr, sizeof berr) != EXIT_OK) fail_msg("%s", berr);
+        assert_int_equal(cfg.workers, 3);
+        config_free(&cfg);
+        free(path);
+    }
     /* paused takes what every boolean setting takes (it took true and false only). */
     {
         char *path = tu_write_file(f->dir, "p.conf", "queue.a.paused = yes\nqueue.b.paused = off\n");
