@@ -466,8 +466,9 @@ class Schedules {
 
   /**
    * Creates or replaces the schedule `name`: `cron` (5 fields, 6 with
-   * seconds first, or @hourly ... @yearly; UTC), `task` (what tasks.create
-   * takes, without runAt and idempotencyKey) and `paused` (default false).
+   * seconds first, or @hourly ... @yearly), `timezone` (an IANA name it is
+   * read in; UTC by default), `task` (what tasks.create takes, without runAt
+   * and idempotencyKey) and `paused` (default false).
    * A replace keeps the schedule's runs and last run. Returns the schedule.
    */
   async put(name, schedule, options = {}) {
