@@ -42,6 +42,7 @@ struct task_filter {
     int64_t created_after_ms;   /* created_at >= this */
     int64_t created_before_ms;  /* created_at < this */
     const char *tenant;
+    const char *schedule;       /* made by this schedule (lists only) */
 };
 
 struct store;

@@ -88,6 +88,7 @@ struct task {
     int attempts_uncounted; /* not counted against retries: made before the last replay,
                                or interrupted by the daemon's stop */
     char *idempotency_key; /* or NULL */
+    char *schedule;        /* the schedule that made it, or NULL */
     int64_t run_at_ms;     /* not before this */
     int64_t created_at_ms;
     int64_t updated_at_ms;

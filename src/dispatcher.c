@@ -712,6 +712,7 @@ static void setup_task(struct dispatcher *d, struct transfer *t)
     add_header(t, "AsyncQueue-Task-Id", task->id);
     add_header(t, "AsyncQueue-Attempt", n);
     add_header(t, "AsyncQueue-Queue", task->queue ? task->queue : "default");
+    if (task->schedule) add_header(t, "AsyncQueue-Schedule", task->schedule);
 
     const char *m = task->method ? task->method : "POST";
     if (task->body) {

@@ -556,7 +556,7 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 static const char *route_params(enum route route)
 {
     switch (route) {
-    case ROUTE_TASKS: return "status, queue, createdAfter, createdBefore, limit, order, cursor";
+    case ROUTE_TASKS: return "status, queue, schedule, createdAfter, createdBefore, limit, order, cursor";
     case ROUTE_TASK: return "wait";
     case ROUTE_QUEUES:
     case ROUTE_SCHEDULES: return "limit, cursor";
@@ -568,7 +568,7 @@ static const char *route_params(enum route route)
 struct query_check {
     const char *params, *bad; /* bad: the first parameter unknown, given twice or bare */
     bool twice, bare;
-    const char *seen[8];
+    const char *seen[12]; /* more than any route takes */
     int n;
 };
 

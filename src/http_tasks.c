@@ -242,6 +242,7 @@ int http_task_from_schedule(struct writer_txn *tx, struct http_api *api, const s
         return STORE_OK;
     }
     prepare_new(api, s->tenant, t, now);
+    t->schedule = xstrdup(s->name);
     int rc = insert_new(tx, api, t, "");
     if (rc != STORE_OK) {
         task_free(t);
@@ -597,6 +598,14 @@ static int parse_filter(struct request *r, const cJSON *doc, struct api_error *e
     } else {
         status = http_arg(r, "status");
         queue = http_arg(r, "queue");
+        /* MHD's copy lives as long as the request, which reads the list now. */
+        f->schedule = http_arg(r, "schedule");
+        if (f->schedule && !validate_queue_name(f->schedule)) {
+            api_error_set(e, 400, "invalid_field", "schedule",
+                          "schedule must be a schedule's name: 1 to 64 characters of letters, "
+                          "digits, '.', '_' or '-'");
+            return -1;
+        }
         after = http_arg(r, "createdAfter");
         before = http_arg(r, "createdBefore");
     }

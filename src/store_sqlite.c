@@ -52,7 +52,7 @@ struct sq_store {
     "attempts_uncounted, "                                                                            \
     "idempotency_key, run_at, created_at, updated_at, started_at, finished_at, lease_until, "  \
     "claim_token, response_status, response_headers, response_body, response_ms, error_code, " \
-    "error_message"
+    "error_message, schedule"
 
 #define SCHEDULE_COLS                                                                          \
     "tenant, name, cron, task, paused, next_run_at, last_run_at, last_task_id, last_error, runs, " \
@@ -63,7 +63,8 @@ struct sq_store {
 #define FILTER                                                                                 \
     " AND (?3 IS NULL OR status IN (SELECT value FROM json_each(?3)))"                        \
     " AND (?4 IS NULL OR queue = ?4) AND (?5 IS NULL OR created_at >= ?5)"                     \
-    " AND (?6 IS NULL OR created_at < ?6) AND (?7 IS NULL OR tenant = ?7)"
+    " AND (?6 IS NULL OR created_at < ?6) AND (?7 IS NULL OR tenant = ?7)"                     \
+    " AND (?9 IS NULL OR schedule = ?9)"
 
 #define FINISHED_BEFORE                                                                        \
     "seq > ?1 AND seq <= ?2 AND status IN ('completed', 'failed', 'cancelled') AND "           \
@@ -149,9 +150,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_TASK] =
         "INSERT INTO tasks (id, tenant, queue, host, status, method, callback_url, headers, body, "
         "body_kind, webhook_url, metadata, max_retries, timeout_ms, attempts, idempotency_key, "
-        "run_at, created_at, updated_at, follow_redirects, started_at, lease_until, claim_token) "
-        "VALUES (?1, ?2, ?3, ?4, ?18, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15, ?16, "
-        "?19, ?17, ?20, ?21, ?22)",
+        "run_at, created_at, updated_at, follow_redirects, started_at, lease_until, claim_token, "
+        "schedule) VALUES (?1, ?2, ?3, ?4, ?18, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15, "
+        "?16, ?19, ?17, ?20, ?21, ?22, ?23)",
     [ST_CLAIM_TASKS] =
         CLAIM_SET "WHERE seq IN (SELECT seq FROM tasks WHERE status = 'queued' AND queue = ?3 "
         "AND run_at <= ?1 AND host NOT IN (SELECT value FROM json_each(?4)) "
@@ -465,6 +466,7 @@ static struct task *row_to_task(sqlite3_stmt *s, bool answer)
     t->response_ms = sqlite3_column_int64(s, i++);
     t->error_code = col_text(s, i++);
     t->error_message = col_text(s, i++);
+    t->schedule = col_text(s, i++);
     /* Only rows an earlier version wrote (the client's JSON) or a damaged
      * file (the daemon's own header objects) can need it: what leaves the
      * daemon (answers, calls, webhooks) stays JSON, written as stored. */
@@ -540,6 +542,7 @@ static void bind_filter(sqlite3_stmt *s, const struct task_filter *f, char **sta
     bind_opt_int64(s, 5, f->created_after_ms);
     bind_opt_int64(s, 6, f->created_before_ms);
     bind_text(s, 7, f->tenant);
+    bind_text(s, 9, f->schedule);
 }
 
 static int min_max_seq(struct sq_conn *c, int64_t *min_seq, int64_t *max_seq)
@@ -841,6 +844,7 @@ static int sq_task_insert(void *impl, struct task *t)
     bind_opt_int64(s, 20, t->started_at_ms);
     bind_opt_int64(s, 21, t->lease_until_ms);
     sqlite3_bind_int64(s, 22, t->claim_token);
+    bind_text(s, 23, t->schedule);
     int rc = exec_stmt(c, s, "insert task");
     if (rc == STORE_OK) t->seq = sqlite3_last_insert_rowid(c->db);
     return rc;

@@ -41,6 +41,7 @@ void task_free(struct task *t)
     free(t->queue);
     free(t->host);
     free(t->idempotency_key);
+    free(t->schedule);
     free(t->method);
     free(t->callback_url);
     free(t->headers_json);
@@ -62,6 +63,7 @@ struct task *task_dup(const struct task *t)
     d->queue = xstrdup(t->queue);
     d->host = xstrdup(t->host);
     d->idempotency_key = xstrdup(t->idempotency_key);
+    d->schedule = xstrdup(t->schedule);
     d->method = xstrdup(t->method);
     d->callback_url = xstrdup(t->callback_url);
     d->headers_json = xstrdup(t->headers_json);
@@ -367,6 +369,8 @@ void task_write_members(struct jsonw *w, const struct task *t, const struct atte
     jw_number(w, t->replays);
     jw_key(w, "idempotencyKey");
     jw_string(w, t->idempotency_key);
+    jw_key(w, "schedule");
+    jw_string(w, t->schedule);
     jw_key(w, "createdAt");
     jw_time(w, t->created_at_ms);
     jw_key(w, "updatedAt");

@@ -173,7 +173,7 @@ test('a query parameter the route does not read, or one given twice, is refused 
     assert.match(r.body.error.message, new RegExp(`unknown query parameter '${field}'; GET /v1/\\S+ takes`));
   }
   assert.match((await api(d.url, 'GET', '/v1/tasks?limt=5')).body.error.message,
-    /takes status, queue, createdAfter, createdBefore, limit, order, cursor$/);
+    /takes status, queue, schedule, createdAfter, createdBefore, limit, order, cursor$/);
   assertError(await api(d.url, 'GET', '/v1/tasks?status=failed&status=queued'), 400, 'invalid_field', 'status');
   // A parameter with no value, or a status list naming none, was read as
   // absent: every task listed.

@@ -108,6 +108,7 @@ test('a schedule makes a task at each time it fires; pause stops it, resume and 
   assert.equal(target.requests[0].body, '{"n": 12345678901234567891}', 'the payload as written');
   const ids = new Set(target.requests.slice(0, 2).map((q) => q.headers['asyncqueue-task-id']));
   assert.equal(ids.size, 2, 'a task each run');
+  assert.equal(target.requests[0].headers['asyncqueue-schedule'], 'tick', 'the call names its schedule');
   const s = (await get(d, 'tick')).body;
   assert.ok(s.runs >= 2, JSON.stringify(s));
   const made = Number((await fetch(`${d.url}/metrics`).then((x) => x.text()))
@@ -115,6 +116,15 @@ test('a schedule makes a task at each time it fires; pause stops it, resume and 
   assert.ok(made >= 2, `runs counted: ${made}`);
   const lastTask = (await api(d.url, 'GET', `/v1/tasks/${s.lastTaskId}`)).body;
   assert.equal(lastTask.queue, 'ticks');
+  assert.equal(lastTask.schedule, 'tick', 'the task names its schedule');
+  // The list takes the tasks of one schedule; another task is not among them.
+  const other = await api(d.url, 'POST', '/v1/tasks', { callbackUrl: target.url('/other'), queue: 'ticks', delay: 3600 });
+  assert.equal(other.status, 202);
+  assert.equal(other.body.schedule, null);
+  const listed = (await api(d.url, 'GET', '/v1/tasks?schedule=tick&limit=200')).body.tasks;
+  assert.ok(listed.length >= 2 && listed.every((x) => x.schedule === 'tick'), JSON.stringify(listed.map((x) => x.schedule)));
+  assert.ok(!listed.some((x) => x.id === other.body.id));
+  assertError(await api(d.url, 'GET', '/v1/tasks?schedule=bad!'), 400, 'invalid_field', 'schedule');
   assert.equal(Date.parse(lastTask.createdAt) % 1000, Date.parse(s.lastRunAt) % 1000, 'made at its run');
   assert.ok(Date.parse(s.nextRunAt) > Date.parse(s.lastRunAt));
   assert.equal(Date.parse(s.nextRunAt) % 1000, 0, 'a whole second');

@@ -326,7 +326,7 @@ static void to_json_full_task_has_every_documented_field(void **state)
         "payload",   "webhookUrl", "retries",        "timeout",     "metadata",   "attempts",
         "createdAt", "updatedAt",  "runAt",          "startedAt",   "finishedAt", "result",
         "response",  "error",      "attemptHistory", "webhook",     "followRedirects",
-        "replays",   "idempotencyKey",
+        "replays",   "idempotencyKey", "schedule",
     };
     assert_keys(o, keys, ARRAY_LEN(keys));
     assert_string_equal(str(o, "id"), "01a221b7-4f1f-707d-9c40-a269a508bd38");
@@ -413,7 +413,7 @@ static void to_json_new_task_has_nulls_and_no_history(void **state)
         "headers",    "webhookUrl", "retries",   "timeout",     "metadata",
         "attempts",   "createdAt",  "updatedAt", "runAt",       "startedAt",
         "finishedAt", "result",     "response",  "error",       "followRedirects",
-        "replays",    "idempotencyKey",
+        "replays",    "idempotencyKey", "schedule",
     };
     assert_keys(o, keys, ARRAY_LEN(keys)); /* neither payload nor body, no history, no webhook */
     assert_string_equal(str(o, "status"), "queued");

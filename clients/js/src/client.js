@@ -340,7 +340,7 @@ class Tasks {
 
   /**
    * One page of tasks (`await`), or every task of every page (`for await`).
-   * params: status (string or array), queue, createdAfter, createdBefore
+   * params: status (string or array), queue, schedule, createdAfter, createdBefore
    * (string or Date), limit (1–200), order ('desc' | 'asc'), cursor.
    */
   list(params = {}, options = {}) {

@@ -121,6 +121,8 @@ export interface Task<Result = unknown, Metadata = unknown> {
   attempts: number;
   replays: number;
   idempotencyKey: string | null;
+  /** The schedule whose run made the task, or null. */
+  schedule: string | null;
   createdAt: string;
   updatedAt: string;
   runAt: string;
@@ -141,6 +143,8 @@ export interface Task<Result = unknown, Metadata = unknown> {
 export interface ListParams {
   status?: TaskStatus | TaskStatus[];
   queue?: string;
+  /** Only tasks this schedule made. */
+  schedule?: string;
   createdAfter?: string | Date;
   createdBefore?: string | Date;
   /** 1 to 200 (default 50). */
