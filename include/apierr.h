@@ -16,6 +16,10 @@ struct api_error {
 
 void api_error_set(struct api_error *e, int status, const char *code, const char *field,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Sets err to inner's refusal of a part of the request, where ("tasks[3]",
+ * "task"): the field as where.field (where alone when inner has none), the
+ * message after "where: ", status, code and Retry-After kept. */
+void api_error_within(struct api_error *err, const char *where, const struct api_error *inner);
 /* The JSON body; caller frees. */
 char *api_error_json(const struct api_error *e);
 

@@ -121,6 +121,12 @@ const char *util_json_first_member(const char *json, const char *end);
 bool util_json_next_member(const char **p, const char *end, const char **key, size_t *key_len,
                            const char **value, size_t *value_len);
 
+/* Where the member name of the (valid) JSON object text is written: true
+ * with *value and *value_len, or false when there is none (the name may be
+ * written with escapes). */
+bool util_json_member(const char *json, size_t len, const char *name, const char **value,
+                      size_t *value_len);
+
 /* True when the n bytes of s are an HTTP token (RFC 9110: what a header
  * name is made of), n > 0. */
 bool util_http_token(const char *s, size_t n);

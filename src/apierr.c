@@ -42,3 +42,15 @@ char *api_error_json(const struct api_error *e)
     jw_object_end(&w);
     return jw_finish(&w);
 }
+
+void api_error_within(struct api_error *err, const char *where, const struct api_error *inner)
+{
+    char field[sizeof err->field];
+    size_t at = (size_t)snprintf(field, sizeof field, "%s", where);
+    if (inner->field[0] && at + 1 < sizeof field) { /* a long unknown name is cut, as elsewhere */
+        field[at++] = '.';
+        snprintf(field + at, sizeof field - at, "%s", inner->field);
+    }
+    api_error_set(err, inner->status, inner->code, field, "%s: %s", where, inner->message);
+    err->retry_after_s = inner->retry_after_s;
+}

@@ -291,6 +291,10 @@ struct api_error *http_request_error(struct request *r)
 static int write_apply(struct writer_txn *tx, void *arg)
 {
     struct request *r = arg;
+    /* A write may run twice (a failed group commit is retried op by op):
+     * what a first run refused is forgotten, whatever the route. */
+    free(r->err);
+    r->err = NULL;
     return r->apply(tx, r);
 }
 

@@ -461,18 +461,6 @@ enum MHD_Result http_schedule_list(struct request *r)
     return http_respond_text(r, MHD_HTTP_OK, jw_finish(&w), NULL, NULL);
 }
 
-/* Refuses a template's fault as the field task.<field>, its message after
- * "task: ". */
-static void template_error(struct api_error *err, const struct api_error *e)
-{
-    char field[sizeof err->field] = "task";
-    if (e->field[0]) { /* a long unknown name is cut, as elsewhere */
-        field[4] = '.';
-        util_strcopy(field + 5, sizeof field - 5, e->field);
-    }
-    api_error_set(err, e->status, e->code, field, "task: %s", e->message);
-}
-
 /* Reads PUT's body into q->s (cron, task as written, paused); 0 or -1 with
  * e set. */
 static int parse_put(struct request *r, struct sched_req *q, struct api_error *e)
@@ -556,23 +544,16 @@ static int parse_put(struct request *r, struct sched_req *q, struct api_error *e
         goto out;
     }
     /* The template as written (numbers and all), checked as a create. */
-    const char *end = body + len, *p = util_json_first_member(body, end), *k, *val;
-    size_t klen, vlen;
     const char *text = NULL;
     size_t text_len = 0;
-    while (util_json_next_member(&p, end, &k, &klen, &val, &vlen))
-        if (util_json_key_is(k, klen, "task")) {
-            text = val;
-            text_len = vlen;
-        }
     struct task *t = NULL;
     struct api_error te;
-    if (!text) {
+    if (!util_json_member(body, len, "task", &text, &text_len)) {
         api_error_set(e, 400, "invalid_field", "task", "task could not be read as written");
         goto out;
     }
     if (validate_task_create(text, text_len, r->api->cfg, r->api->np, util_now_ms(), &t, NULL, false, &te)) {
-        template_error(e, &te);
+        api_error_within(e, "task", &te);
         goto out;
     }
     task_free(t);
@@ -641,19 +622,9 @@ static void no_schedule(struct request *r)
     api_error_set(http_request_error(r), 404, "not_found", NULL, "no schedule has this name");
 }
 
-/* A write may run twice (a failed group commit is retried op by op). */
-static void sched_restart(struct request *r)
-{
-    free(r->err);
-    r->err = NULL;
-    task_free(r->sched->made);
-    r->sched->made = NULL;
-}
-
 static int pause_apply(struct writer_txn *tx, struct request *r)
 {
     struct sched_req *q = r->sched;
-    sched_restart(r);
     struct store_conn *c = writer_txn_conn(tx);
     struct schedule s;
     int rc = store_schedule_get(c, q->s.tenant, q->s.name, &s);
@@ -695,7 +666,6 @@ enum MHD_Result http_schedule_pause(struct request *r, bool paused)
 
 static int delete_apply(struct writer_txn *tx, struct request *r)
 {
-    sched_restart(r);
     int rc = store_schedule_delete(writer_txn_conn(tx), r->sched->s.tenant, r->sched->s.name);
     if (rc == STORE_NOT_FOUND) {
         no_schedule(r);
@@ -717,7 +687,8 @@ enum MHD_Result http_schedule_delete(struct request *r)
 static int run_now_apply(struct writer_txn *tx, struct request *r)
 {
     struct sched_req *q = r->sched;
-    sched_restart(r);
+    task_free(q->made); /* a first run's (the op may run twice) */
+    q->made = NULL;
     struct schedule s;
     int rc = store_schedule_get(writer_txn_conn(tx), q->s.tenant, q->s.name, &s);
     if (rc == STORE_NOT_FOUND) {
@@ -729,7 +700,7 @@ static int run_now_apply(struct writer_txn *tx, struct request *r)
     rc = run_one(tx, r->api, &s, false, &q->made, &e);
     if (rc == STORE_OK && !q->made) {
         if (e.status == 429) *http_request_error(r) = e; /* the backlog: as a create says it */
-        else template_error(http_request_error(r), &e);
+        else api_error_within(http_request_error(r), "task", &e);
     }
     schedule_clear(&s);
     return rc;

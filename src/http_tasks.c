@@ -120,19 +120,10 @@ static void key_reused(struct request *r, const char *id)
                   "use a new key for a new task", id);
 }
 
-/* A write may run twice (a failed group commit is retried op by op): what
- * a first run decided is forgotten. */
-static void write_restart(struct request *r)
-{
-    free(r->err);
-    r->err = NULL;
-}
-
 static int create_apply(struct writer_txn *tx, struct request *r)
 {
     struct task *t = r->task;
-    write_restart(r);
-    r->replay_id[0] = '\0';
+    r->replay_id[0] = '\0'; /* a first run's (the op may run twice) */
     if (t->idempotency_key) {
         enum key_use use;
         char id[ID_LEN];
@@ -277,8 +268,7 @@ static int batch_apply(struct writer_txn *tx, struct request *r)
 {
     struct batch *b = r->batch;
     struct store_conn *c = writer_txn_conn(tx);
-    write_restart(r);
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = 0; i < b->n; i++) { /* a first run's (the op may run twice) */
         free(b->replayed[i]);
         b->replayed[i] = NULL;
     }

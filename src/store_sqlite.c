@@ -1533,22 +1533,24 @@ static int sq_schedule_get(void *impl, const char *tenant, const char *name, str
 static int sq_schedule_put(void *impl, const struct schedule *sc, bool *created)
 {
     struct sq_conn *c = impl;
-    struct schedule old;
-    int rc = sq_schedule_get(impl, sc->tenant, sc->name, &old);
-    schedule_clear(&old);
-    if (rc == STORE_ERROR) return rc;
-    *created = rc == STORE_NOT_FOUND;
-    sqlite3_stmt *s = stmt(c, *created ? ST_SCHEDULE_INSERT : ST_SCHEDULE_UPDATE);
-    if (!s) return STORE_ERROR;
-    bind_text(s, 1, sc->tenant);
-    bind_text(s, 2, sc->name);
-    bind_text(s, 3, sc->cron);
-    bind_text(s, 4, sc->task);
-    sqlite3_bind_int(s, 5, sc->paused ? 1 : 0);
-    bind_opt_int64(s, 6, sc->next_run_at_ms);
-    sqlite3_bind_int64(s, 7, sc->updated_at_ms);
-    bind_text(s, 8, sc->timezone[0] ? sc->timezone : "UTC");
-    return exec_stmt(c, s, "schedule put");
+    /* The update, and the insert only when it changed no row: no read of
+     * the row first to tell which. */
+    for (int pass = 0; pass < 2; pass++) {
+        sqlite3_stmt *s = stmt(c, pass ? ST_SCHEDULE_INSERT : ST_SCHEDULE_UPDATE);
+        if (!s) return STORE_ERROR;
+        bind_text(s, 1, sc->tenant);
+        bind_text(s, 2, sc->name);
+        bind_text(s, 3, sc->cron);
+        bind_text(s, 4, sc->task);
+        sqlite3_bind_int(s, 5, sc->paused ? 1 : 0);
+        bind_opt_int64(s, 6, sc->next_run_at_ms);
+        sqlite3_bind_int64(s, 7, sc->updated_at_ms);
+        bind_text(s, 8, sc->timezone[0] ? sc->timezone : "UTC");
+        if (exec_stmt(c, s, "schedule put") != STORE_OK) return STORE_ERROR;
+        *created = pass == 1;
+        if (pass == 0 && sqlite3_changes(c->db) > 0) break;
+    }
+    return STORE_OK;
 }
 
 static int sq_schedule_delete(void *impl, const char *tenant, const char *name)

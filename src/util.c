@@ -591,6 +591,16 @@ bool util_json_next_member(const char **p, const char *end, const char **key, si
     return true;
 }
 
+bool util_json_member(const char *json, size_t len, const char *name, const char **value,
+                      size_t *value_len)
+{
+    const char *end = json + len, *p = util_json_first_member(json, end), *k;
+    size_t klen;
+    while (util_json_next_member(&p, end, &k, &klen, value, value_len))
+        if (util_json_key_is(k, klen, name)) return true;
+    return false;
+}
+
 void util_json_skip_bom(const char **s, size_t *len)
 {
     if (*len >= 3 && memcmp(*s, "\xEF\xBB\xBF", 3) == 0) {

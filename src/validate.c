@@ -699,25 +699,18 @@ static size_t item_spans(const char *p, const char *end, struct validate_batch_i
  * with escapes). */
 static size_t tasks_item_spans(const char *body, size_t len, struct validate_batch_item *items, size_t max)
 {
-    const char *end = body + len, *p = util_json_first_member(body, end), *k, *v;
-    size_t klen, vlen;
-    while (util_json_next_member(&p, end, &k, &klen, &v, &vlen))
-        if (util_json_key_is(k, klen, "tasks")) return item_spans(v, v + vlen, items, max);
-    return 0;
+    const char *v;
+    size_t vlen;
+    return util_json_member(body, len, "tasks", &v, &vlen) ? item_spans(v, v + vlen, items, max) : 0;
 }
 
 /* Sets err to an item's refusal: the field named as tasks[i].field, the
  * message after "tasks[i]: ". */
 static void item_error(struct api_error *err, size_t i, const struct api_error *item)
 {
-    char field[sizeof err->field];
-    size_t at = (size_t)snprintf(field, sizeof field, "tasks[%zu]", i);
-    if (item->field[0] && at + 1 < sizeof field) { /* a long unknown name is cut, as elsewhere */
-        field[at++] = '.';
-        util_strcopy(field + at, sizeof field - at, item->field);
-    }
-    api_error_set(err, item->status, item->code, field, "tasks[%zu]: %s", i, item->message);
-    err->retry_after_s = item->retry_after_s;
+    char where[32];
+    snprintf(where, sizeof where, "tasks[%zu]", i);
+    api_error_within(err, where, item);
 }
 
 /* The whole body failed the JSON checks. When the fault is inside one item

@@ -315,6 +315,17 @@ static int load_text(const char *dir, const char *text, char **envp, char *err, 
     return rc;
 }
 
+/* Loads text as the config file, which must load; cfg is the caller's to free. */
+static void load_ok(const char *dir, const char *text, struct config *cfg)
+{
+    char *path = tu_write_file(dir, "ok.conf", text);
+    char *argv[] = {"asyncqueue", "--config", path, NULL};
+    char *envp[] = {NULL};
+    char err[512];
+    if (load(cfg, argv, envp, NULL, err, sizeof err) != EXIT_OK) fail_msg("%s", err);
+    free(path);
+}
+
 /* A queue's settings in the file are held to what PUT /v1/queues takes and
  * to the bounds every task is held to; a trusted proxy is an address; the
  * queues /metrics lists, from 0 to 100000. */
@@ -327,31 +338,16 @@ static void queue_and_proxy_settings_keep_their_bounds(void **state)
     expect_file_error(f->dir, "queue.q.paused = maybe\n", 1, "queue.q.paused");
     /* A byte order mark before the first key is skipped (it made that key
      * unknown, the mark unseen in the message). */
-    {
-        char *path = tu_write_file(f->dir, "bom.conf", "\xEF\xBB\xBFworkers = 3\n");
-        char *argv[] = {"asyncqueue", "--config", path, NULL};
-        char *envp[] = {NULL};
-        struct config cfg;
-        char berr[512];
-        if (load(&cfg, argv, envp, NULL, berr, sizeof berr) != EXIT_OK) fail_msg("%s", berr);
-        assert_int_equal(cfg.workers, 3);
-        config_free(&cfg);
-        free(path);
-    }
+    struct config cfg;
+    load_ok(f->dir, "\xEF\xBB\xBFworkers = 3\n", &cfg);
+    assert_int_equal(cfg.workers, 3);
+    config_free(&cfg);
     /* paused takes what every boolean setting takes (it took true and false only). */
-    {
-        char *path = tu_write_file(f->dir, "p.conf", "queue.a.paused = yes\nqueue.b.paused = off\n");
-        char *argv[] = {"asyncqueue", "--config", path, NULL};
-        char *envp[] = {NULL};
-        struct config cfg;
-        char perr[512];
-        if (load(&cfg, argv, envp, NULL, perr, sizeof perr) != EXIT_OK) fail_msg("%s", perr);
-        assert_int_equal(cfg.n_queues, 2);
-        for (size_t i = 0; i < cfg.n_queues; i++)
-            assert_int_equal(cfg.queues[i].s.paused, !strcmp(cfg.queues[i].name, "a"));
-        config_free(&cfg);
-        free(path);
-    }
+    load_ok(f->dir, "queue.a.paused = yes\nqueue.b.paused = off\n", &cfg);
+    assert_int_equal(cfg.n_queues, 2);
+    for (size_t i = 0; i < cfg.n_queues; i++)
+        assert_int_equal(cfg.queues[i].s.paused, !strcmp(cfg.queues[i].name, "a"));
+    config_free(&cfg);
     char *none[] = {NULL};
     char err[512];
     static const struct {
